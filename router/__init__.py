@@ -1,0 +1,1 @@
+"""Call router for Asterisk (ARI): routes calls to a phone line by its schedule."""

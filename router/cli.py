@@ -1,0 +1,276 @@
+"""`callrouter`: the operator's commands. Reads the clock and files; all decisions come from the core."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from router.ics import phone_hours_calendar
+from router.localtime import wall
+from router.schedule import Decision, Reason, Schedule, Segment, UnknownLineError, day_plan, decide
+from router.schedule_yaml import ScheduleError, load_schedule
+
+SCHEDULE_ENV = "CALLROUTER_SCHEDULE"
+
+_REASON_TEXT = {
+    Reason.HOURS: "weekly phone hours",
+    Reason.OUTSIDE_HOURS: "outside phone hours",
+    Reason.PUBLIC_HOLIDAY: "public holiday",
+    Reason.CLOSING_DAY: "municipal closing day",
+    Reason.CLOSURE: "closure",
+    Reason.OPENING: "extra opening",
+    Reason.OVERRIDE: "emergency override",
+    Reason.OUTSIDE_VALIDITY: "line not in service yet",
+}
+
+
+class UsageError(Exception):
+    """A command-line value that cannot be used."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.command(args))
+    except (ScheduleError, UsageError) as e:
+        print(f"callrouter: {e}", file=sys.stderr)
+        return 1
+    except UnknownLineError as e:
+        print(f"callrouter: the schedule has no line {e.args[0]!r}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # e.g. `callrouter calendar | head`
+        return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="callrouter", description="Call router for Asterisk: schedule tools.")
+    parser.add_argument(
+        "-s",
+        "--schedule",
+        metavar="FILE",
+        help=f"schedule file (default: ${SCHEDULE_ENV}, else ./schedule.yaml)",
+    )
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+    check = commands.add_parser("check", help="validate a schedule file")
+    check.add_argument("file", nargs="?", help="the file to check (default: the schedule)")
+    check.add_argument("--json", action="store_true", help="machine-readable output")
+    check.set_defaults(command=_check)
+
+    at = commands.add_parser("at", help="what a caller gets at an instant")
+    at.add_argument("time", help="ISO 8601, with or without offset (without: the schedule's zone), or 'now'")
+    at.add_argument("--line", help="line (default: the first in the file)")
+    at.add_argument("--json", action="store_true", help="machine-readable output")
+    at.set_defaults(command=_at)
+
+    calendar = commands.add_parser("calendar", help="the open windows day by day")
+    calendar.add_argument("--from", dest="first", metavar="DATE", help="first day, YYYY-MM-DD (default: today)")
+    calendar.add_argument("--days", type=int, default=14, help="number of days (default: 14)")
+    calendar.add_argument("--line", help="line (default: the first in the file)")
+    calendar.add_argument("--json", action="store_true", help="machine-readable output")
+    calendar.set_defaults(command=_calendar)
+
+    ics = commands.add_parser("ics", help="the phone hours as an iCalendar file")
+    ics.add_argument("--from", dest="first", metavar="DATE", help="first day, YYYY-MM-DD (default: today)")
+    ics.add_argument("--days", type=int, default=365, help="number of days (default: 365)")
+    ics.add_argument("--line", help="line (default: the first in the file)")
+    ics.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    ics.set_defaults(command=_ics)
+    return parser
+
+
+# -- commands -----------------------------------------------------------------
+
+
+def _check(args: argparse.Namespace) -> int:
+    path = args.file or _schedule_path(args)
+    schedule = load_schedule(path)
+    summary = {
+        "file": str(path),
+        "ok": True,
+        "timezone": schedule.timezone,
+        "lines": {line.id: line.name for line in schedule.lines.values()},
+    }
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False))
+    else:
+        print(f"{path}: OK, {len(schedule.lines)} line(s) in {schedule.timezone}: {', '.join(schedule.lines)}")
+    return 0
+
+
+def _at(args: argparse.Namespace) -> int:
+    schedule = load_schedule(_schedule_path(args))
+    line_id = args.line or next(iter(schedule.lines))
+    instant = parse_instant(args.time, schedule)
+    decision = decide(schedule, line_id, instant)
+    if args.json:
+        print(json.dumps(decision_json(decision, schedule), ensure_ascii=False))
+    else:
+        print(_decision_text(decision, schedule))
+    return 0
+
+
+def _calendar(args: argparse.Namespace) -> int:
+    schedule = load_schedule(_schedule_path(args))
+    line_id = args.line or next(iter(schedule.lines))
+    first = _first_day(args.first, schedule)
+    days = _days(args.days)
+    plans = [day_plan(schedule, line_id, first + timedelta(days=i)) for i in range(days)]
+    if args.json:
+        out = {
+            "line": line_id,
+            "timezone": schedule.timezone,
+            "days": [
+                {
+                    "date": plan.day.isoformat(),
+                    "windows": [{"start": _iso(s, schedule), "end": _iso(e, schedule)} for s, e in plan.windows],
+                    "notes": [_segment_json(n, schedule) for n in plan.notes],
+                }
+                for plan in plans
+            ],
+        }
+        print(json.dumps(out, ensure_ascii=False))
+        return 0
+    line = schedule.line(line_id)
+    print(f"{line_id}: {line.name} (times in {schedule.timezone})")
+    for plan in plans:
+        windows = ", ".join(_span_text(s, e, plan.day, schedule) for s, e in plan.windows) or "closed"
+        notes = "; ".join(_note_text(n, plan.day, schedule) for n in plan.notes)
+        print(f"{plan.day:%a %Y-%m-%d}  {windows:<24}{'  ' + notes if notes else ''}".rstrip())
+    return 0
+
+
+def _ics(args: argparse.Namespace) -> int:
+    schedule = load_schedule(_schedule_path(args))
+    line_id = args.line or next(iter(schedule.lines))
+    first = _first_day(args.first, schedule)
+    data = phone_hours_calendar(schedule, line_id, first, _days(args.days), datetime.now(UTC))
+    if args.output:
+        Path(args.output).write_bytes(data)
+    else:
+        sys.stdout.buffer.write(data)
+    return 0
+
+
+# -- parsing and formatting ----------------------------------------------------
+
+
+def _schedule_path(args: argparse.Namespace) -> str:
+    return str(args.schedule or os.environ.get(SCHEDULE_ENV) or "schedule.yaml")
+
+
+def parse_instant(text: str, schedule: Schedule) -> datetime:
+    """ISO 8601 with or without offset (without: wall time in the schedule's zone), or 'now'."""
+    if text.strip().lower() == "now":
+        return datetime.now(UTC)
+    try:
+        parsed = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(
+            f"cannot read time {text!r}; expected ISO 8601 like 2024-01-04T15:30 or 2024-01-04T15:30+01:00"
+        ) from None
+    if parsed.tzinfo is not None:
+        return parsed
+    local = parsed.replace(tzinfo=schedule.tz)
+    if wall(local, schedule.tz) != parsed:
+        raise UsageError(f"{text} does not exist in {schedule.timezone}: the clocks jump past it; give an offset")
+    return local  # an ambiguous wall time (clocks turned back) means its first occurrence
+
+
+def _first_day(text: str | None, schedule: Schedule) -> date:
+    if text is None:
+        return wall(datetime.now(UTC), schedule.tz).date()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"cannot read date {text!r}; expected YYYY-MM-DD") from None
+
+
+def _days(days: int) -> int:
+    if not 1 <= days <= 3660:
+        raise UsageError(f"--days must be from 1 to 3660, not {days}")
+    return days
+
+
+def _iso(instant: datetime | None, schedule: Schedule) -> str | None:
+    return None if instant is None else instant.astimezone(UTC).astimezone(schedule.tz).isoformat()
+
+
+def decision_json(decision: Decision, schedule: Schedule) -> dict[str, Any]:
+    return {
+        "line": decision.line,
+        "instant": _iso(decision.instant, schedule),
+        "open": decision.open,
+        "reason": str(decision.reason),
+        "cause": decision.cause,
+        "label": decision.label,
+        "window": None
+        if decision.window is None
+        else {"start": _iso(decision.window[0], schedule), "end": _iso(decision.window[1], schedule)},
+        "next_open": _iso(decision.next_open, schedule),
+        "next_change": _iso(decision.next_change, schedule),
+        "override": None
+        if decision.override is None
+        else {"reason": decision.override.reason, "until": _iso(decision.override.until, schedule)},
+    }
+
+
+def _segment_json(segment: Segment, schedule: Schedule) -> dict[str, Any]:
+    return {
+        "open": segment.open,
+        "reason": str(segment.reason),
+        "cause": segment.cause,
+        "label": segment.label,
+        "start": _iso(segment.start, schedule),
+        "end": _iso(segment.end, schedule),
+    }
+
+
+def _when(instant: datetime, schedule: Schedule) -> str:
+    return f"{instant.astimezone(UTC).astimezone(schedule.tz):%a %Y-%m-%d %H:%M (%z)}"
+
+
+def _decision_text(decision: Decision, schedule: Schedule) -> str:
+    state = "OPEN" if decision.open else "CLOSED"
+    why = _REASON_TEXT[decision.reason]
+    if decision.label or decision.cause:
+        why += f": {decision.label or decision.cause}"
+        if decision.label and decision.cause and decision.reason in (Reason.CLOSURE, Reason.OPENING, Reason.OVERRIDE):
+            why += f" [{decision.cause}]"
+    lines = [f"line {decision.line} at {_when(decision.instant, schedule)}: {state} ({why})"]
+    if decision.window is not None:
+        start, end = decision.window
+        lines.append(f"  open window:  {_when(start, schedule)} to {_when(end, schedule)}")
+    if decision.override is not None:
+        lines.append(f"  override expires: {_when(decision.override.until, schedule)}")
+    lines.append(
+        f"  next change:  {_when(decision.next_change, schedule) if decision.next_change else 'none within two years'}"
+    )
+    lines.append(
+        f"  next opening: {_when(decision.next_open, schedule) if decision.next_open else 'none within two years'}"
+    )
+    return "\n".join(lines)
+
+
+def _span_text(start: datetime, end: datetime, day: date, schedule: Schedule) -> str:
+    def hhmm(instant: datetime) -> str:
+        local = wall(instant, schedule.tz)
+        return "24:00" if local.date() > day else f"{local:%H:%M}"
+
+    return f"{hhmm(start)}-{hhmm(end)}"
+
+
+def _note_text(segment: Segment, day: date, schedule: Schedule) -> str:
+    what = segment.label or segment.cause or ""
+    if segment.reason in (Reason.CLOSURE, Reason.OPENING) and segment.cause and segment.label:
+        what += f" [{segment.cause}]"
+    span = _span_text(segment.start, segment.end, day, schedule)
+    whole_day = span == "00:00-24:00"
+    return f"{_REASON_TEXT[segment.reason]}{'' if whole_day else ' ' + span}: {what}".rstrip(": ")

@@ -1,0 +1,480 @@
+"""Read a schedule from YAML, with errors that name the file, line, column and field.
+
+We walk PyYAML's node tree instead of its constructed Python objects, for three
+reasons: every node carries its position, so every error can point at it; we
+see duplicate keys, which the constructor silently lets the last one win; and
+scalars arrive as the text the operator typed, so `10:00` is not YAML 1.1's
+sexagesimal 600 and `1818` is a line name, not an integer.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import NoReturn
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays as holidays_lib
+import yaml
+from dateutil.rrule import rrule, rrulestr
+
+from router.schedule import (
+    MINUTES_PER_DAY,
+    WEEKDAYS,
+    WHOLE_DAY,
+    Days,
+    HolidayCalendar,
+    Line,
+    Occasion,
+    Recurrence,
+    Schedule,
+    Span,
+    Special,
+    TimeRange,
+    Version,
+)
+
+DEFAULT_TIMEZONE = "Europe/Copenhagen"
+# A recurrence that has not happened within this many years of its start is surely a mistake.
+_RULE_LOOKAHEAD_YEARS = 30
+
+_TIME = re.compile(r"^(\d{1,2})[:.](\d{2})$")
+_TIME_RANGE = re.compile(r"^\s*(\S+)\s*-\s*(\S+)\s*$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATETIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ](\d{1,2}[:.]\d{2})$")
+_TOKEN = re.compile(r"^[a-z][a-z0-9_]*$")
+_LINE_ID = re.compile(r"^[A-Za-z0-9_+-]+$")
+_TRUE = {"yes", "true", "on"}
+_FALSE = {"no", "false", "off"}
+
+
+class ScheduleError(Exception):
+    """A schedule file that cannot be used; says where and what was expected."""
+
+    def __init__(self, filename: str, line: int | None, column: int | None, path: str, message: str) -> None:
+        self.filename, self.line, self.column, self.path, self.message = filename, line, column, path, message
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = self.filename if self.line is None else f"{self.filename}:{self.line}:{self.column}"
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+def load_schedule(path: str | Path) -> Schedule:
+    """Read and validate a schedule file. Raises ScheduleError, never anything else for bad input."""
+    filename = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScheduleError(filename, None, None, "", "no such file") from None
+    except UnicodeDecodeError as e:
+        raise ScheduleError(filename, None, None, "", f"not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise ScheduleError(filename, None, None, "", f"cannot read: {e.strerror}") from None
+    return parse_schedule(text, filename)
+
+
+def parse_schedule(text: str, filename: str = "<schedule>") -> Schedule:
+    """Validate schedule YAML given as text."""
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        problem = f"{e.context}, {e.problem}" if e.context and e.problem else (e.problem or e.context or "")
+        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        raise ScheduleError(filename, line, column, "", f"not valid YAML: {problem}") from None
+    except yaml.YAMLError as e:
+        raise ScheduleError(filename, None, None, "", f"not valid YAML: {e}") from None
+    finally:
+        loader.dispose()
+    if root is None:
+        raise ScheduleError(filename, None, None, "", "the file is empty; it needs at least `lines:`")
+    return _Reader(filename, loader).schedule(root)
+
+
+@dataclass
+class _Window:
+    time: TimeRange
+    node: yaml.Node
+    path: str
+
+
+class _Reader:
+    def __init__(self, filename: str, loader: yaml.SafeLoader) -> None:
+        self.filename = filename
+        self.loader = loader
+
+    # -- the document ------------------------------------------------------
+
+    def schedule(self, root: yaml.Node) -> Schedule:
+        top = self.mapping(root, "", required=("lines",), optional=("timezone", "closing_days"))
+        timezone = DEFAULT_TIMEZONE
+        if "timezone" in top:
+            timezone = self.scalar(top["timezone"], "timezone")
+            try:
+                ZoneInfo(timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                self.fail(
+                    top["timezone"], "timezone", f"unknown time zone {timezone!r}; expected e.g. Europe/Copenhagen"
+                )
+        closing_days = tuple(
+            self.special(node, path, is_open=False, default_reason="closing_day")
+            for node, path in self.items(top.get("closing_days"), "closing_days")
+        )
+        lines_node = top["lines"]
+        entries = self.mapping(lines_node, "lines", open_keys=True)
+        if not entries:
+            self.fail(lines_node, "lines", 'no lines; expected at least one, e.g. `"1818":`')
+        lines = {line_id: self.line(line_id, node) for line_id, node in entries.items()}
+        return Schedule(timezone=timezone, lines=lines, closing_days=closing_days)
+
+    def line(self, line_id: str, node: yaml.Node) -> Line:
+        path = f"lines.{line_id}"
+        if not _LINE_ID.match(line_id):
+            self.fail(node, path, "a line's name is its number or a short name (letters, digits, _ + -)")
+        fields = self.mapping(
+            node,
+            path,
+            required=("versions",),
+            optional=("name", "public_holidays", "closing_days", "closures", "openings", "email", "self_service"),
+        )
+        versions = self.versions(fields["versions"], f"{path}.versions")
+        specials = [
+            self.special(n, p, is_open=False) for n, p in self.items(fields.get("closures"), f"{path}.closures")
+        ] + [self.special(n, p, is_open=True) for n, p in self.items(fields.get("openings"), f"{path}.openings")]
+        return Line(
+            id=line_id,
+            name=self.scalar(fields["name"], f"{path}.name") if "name" in fields else line_id,
+            versions=versions,
+            public_holidays=self.public_holidays(fields.get("public_holidays"), f"{path}.public_holidays"),
+            closing_days=self.boolean(fields["closing_days"], f"{path}.closing_days")
+            if "closing_days" in fields
+            else True,
+            specials=tuple(specials),
+            email=self.scalar(fields["email"], f"{path}.email") if "email" in fields else None,
+            self_service=self.scalar(fields["self_service"], f"{path}.self_service")
+            if "self_service" in fields
+            else None,
+        )
+
+    def versions(self, node: yaml.Node, path: str) -> tuple[Version, ...]:
+        items = list(self.items(node, path))
+        if not items:
+            self.fail(node, path, "no versions; expected at least one with `valid_from:` and `hours:`")
+        seen: dict[date, str] = {}
+        versions = []
+        for item, item_path in items:
+            fields = self.mapping(item, item_path, required=("valid_from", "hours"))
+            valid_from = self.date(fields["valid_from"], f"{item_path}.valid_from")
+            if valid_from in seen:
+                self.fail(
+                    fields["valid_from"],
+                    f"{item_path}.valid_from",
+                    f"valid_from {valid_from} is already used by {seen[valid_from]}",
+                )
+            seen[valid_from] = item_path
+            versions.append(Version(valid_from, self.hours(fields["hours"], f"{item_path}.hours")))
+        return tuple(sorted(versions, key=lambda v: v.valid_from))
+
+    def hours(self, node: yaml.Node, path: str) -> tuple[tuple[TimeRange, ...], ...]:
+        week: list[list[_Window]] = [[] for _ in WEEKDAYS]
+        fields = self.mapping(node, path, open_keys=True)
+        key_nodes = {str(k.value): k for k, _ in node.value}
+        for key, value in fields.items():
+            days = self.weekdays(key, key_nodes[key], f"{path}.{key}")
+            for window_node, window_path in self.items(value, f"{path}.{key}", allow_single=True):
+                window = _Window(self.window(window_node, window_path), window_node, window_path)
+                for day in days:
+                    week[day].append(window)
+        self.check_overlaps(week)
+        return tuple(tuple(sorted((w.time for w in day), key=lambda t: t.start)) for day in week)
+
+    def weekdays(self, key: str, node: yaml.Node, path: str) -> list[int]:
+        names = [part.strip().lower() for part in key.split("-")]
+        for name in names:
+            if name not in WEEKDAYS:
+                hint = self.did_you_mean(name, WEEKDAYS)
+                self.fail(
+                    node,
+                    path,
+                    f"unknown weekday {name!r}{hint}; expected one of {', '.join(WEEKDAYS)}, or a range like mon-wed",
+                )
+        if len(names) == 1:
+            return [WEEKDAYS.index(names[0])]
+        if len(names) != 2 or WEEKDAYS.index(names[0]) > WEEKDAYS.index(names[1]):
+            self.fail(node, path, f"a range of weekdays runs forward within a week, like mon-wed; got {key!r}")
+        return list(range(WEEKDAYS.index(names[0]), WEEKDAYS.index(names[1]) + 1))
+
+    def window(self, node: yaml.Node, path: str) -> TimeRange:
+        """A weekly window: "10:00-12:00", or {time: "22:00-02:00", overnight: yes}."""
+        if isinstance(node, yaml.MappingNode):
+            fields = self.mapping(node, path, required=("time",), optional=("overnight",))
+            overnight = self.boolean(fields["overnight"], f"{path}.overnight") if "overnight" in fields else False
+            return self.time_range(fields["time"], f"{path}.time", overnight=overnight)
+        return self.time_range(node, path, overnight=False)
+
+    def check_overlaps(self, week: list[list[_Window]]) -> None:
+        for day, windows in enumerate(week):
+            # Yesterday's overnight window continues into today after midnight.
+            spill = [
+                _Window(TimeRange(0, w.time.end - MINUTES_PER_DAY), w.node, w.path)
+                for w in week[day - 1]
+                if w.time.overnight
+            ]
+            ordered = sorted(spill + windows, key=lambda w: w.time.start)
+            for before, after in itertools.pairwise(ordered):
+                if after.time.start < before.time.end:
+                    self.fail(
+                        after.node,
+                        after.path,
+                        f"{WEEKDAYS[day]}: window {after.time} overlaps {before.time} ({before.path}); "
+                        "windows of one day must not overlap",
+                    )
+
+    # -- closures, openings and closing days ----------------------------------
+
+    def special(self, node: yaml.Node, path: str, *, is_open: bool, default_reason: str | None = None) -> Special:
+        fields = self.mapping(
+            node,
+            path,
+            required=() if default_reason else ("reason",),
+            optional=("reason", "name", "date", "from", "to", "rule", "starts", "ends", "time"),
+        )
+        if "reason" in fields:
+            reason = self.scalar(fields["reason"], f"{path}.reason")
+            if not _TOKEN.match(reason):
+                self.fail(
+                    fields["reason"],
+                    f"{path}.reason",
+                    f"a reason is a short token of a-z, 0-9 and _, like staff_shortage; got {reason!r}",
+                )
+        else:
+            assert default_reason is not None
+            reason = default_reason
+        name = self.scalar(fields["name"], f"{path}.name") if "name" in fields else None
+        if default_reason and name is None:
+            self.fail(node, path, "a closing day needs a `name:` (e.g. Juleaftensdag)")
+        return Special(open=is_open, reason=reason, when=self.occasion(node, fields, path), name=name)
+
+    def occasion(self, node: yaml.Node, fields: dict[str, yaml.Node], path: str) -> Occasion:
+        shapes = [k for k in ("date", "from", "rule") if k in fields]
+        if len(shapes) != 1:
+            self.fail(node, path, "say when with exactly one of: `date:`, `from:` and `to:`, or `rule:`")
+        time_range = self.time_range(fields["time"], f"{path}.time", overnight=False) if "time" in fields else WHOLE_DAY
+        for key in ("starts", "ends"):
+            if key in fields and shapes != ["rule"]:
+                self.fail(fields[key], f"{path}.{key}", f"`{key}:` goes with `rule:`")
+        if "to" in fields and shapes != ["from"]:
+            self.fail(fields["to"], f"{path}.to", "`to:` goes with `from:`")
+        if shapes == ["date"]:
+            day = self.date(fields["date"], f"{path}.date")
+            return Days(day, day, time_range)
+        if shapes == ["rule"]:
+            return self.recurrence(fields, path, time_range)
+        if "to" not in fields:
+            self.fail(node, path, "`from:` needs a `to:`")
+        start_text = self.scalar(fields["from"], f"{path}.from")
+        if _DATE.match(start_text):
+            first = self.date(fields["from"], f"{path}.from")
+            last = self.date(fields["to"], f"{path}.to")
+            if last < first:
+                self.fail(fields["to"], f"{path}.to", f"{last} is before from: {first}")
+            return Days(first, last, time_range)
+        if "time" in fields:
+            self.fail(
+                fields["time"],
+                f"{path}.time",
+                "`time:` goes with dates; with `from:`/`to:` date and time, leave it out",
+            )
+        start = self.datetime(fields["from"], f"{path}.from")
+        end = self.datetime(fields["to"], f"{path}.to")
+        if end <= start:
+            self.fail(fields["to"], f"{path}.to", f"{end:%Y-%m-%d %H:%M} is not after from: {start:%Y-%m-%d %H:%M}")
+        return Span(start, end)
+
+    def recurrence(self, fields: dict[str, yaml.Node], path: str, time_range: TimeRange) -> Recurrence:
+        node = fields["rule"]
+        text = self.scalar(node, f"{path}.rule").strip()
+        text = text.removeprefix("RRULE:")
+        starts = self.date(fields["starts"], f"{path}.starts") if "starts" in fields else date(2000, 1, 1)
+        if re.search(r"DTSTART|UNTIL|COUNT", text, re.IGNORECASE):
+            self.fail(node, f"{path}.rule", "write the rule without DTSTART, UNTIL or COUNT; use `starts:` and `ends:`")
+        if re.search(r"FREQ=(HOURLY|MINUTELY|SECONDLY)|BYHOUR|BYMINUTE|BYSECOND", text, re.IGNORECASE):
+            self.fail(node, f"{path}.rule", "a rule picks days; put the time of day in `time:`")
+        try:
+            rule = rrulestr(text, dtstart=datetime.combine(starts, time()))
+        except (ValueError, TypeError) as e:
+            self.fail(node, f"{path}.rule", f"not a valid recurrence rule ({e}); expected e.g. FREQ=MONTHLY;BYDAY=1FR")
+        assert isinstance(rule, rrule)
+        if "ends" in fields:
+            ends = self.date(fields["ends"], f"{path}.ends")
+            if ends < starts:
+                self.fail(fields["ends"], f"{path}.ends", f"{ends} is before starts: {starts}")
+            rule = rule.replace(until=datetime.combine(ends, time()))
+        horizon = datetime.combine(starts, time()) + timedelta(days=366 * _RULE_LOOKAHEAD_YEARS)
+        if rule.between(datetime.combine(starts, time()), horizon, inc=True, count=1) == []:
+            self.fail(node, f"{path}.rule", f"this rule gives no day between {starts} and {horizon:%Y}")
+        return Recurrence(text=str(rule), rule=rule, time=time_range)
+
+    def public_holidays(self, node: yaml.Node | None, path: str) -> HolidayCalendar | None:
+        country_node: yaml.Node
+        subdivision_node: yaml.Node
+        language_node: yaml.Node
+        if node is None:
+            return None
+        if isinstance(node, yaml.ScalarNode):
+            value = self.scalar(node, path)
+            if value.lower() in _FALSE | {"none"}:
+                return None
+            country, subdivision, language = value, None, "da"
+            country_node = subdivision_node = language_node = node
+        else:
+            fields = self.mapping(node, path, required=("country",), optional=("subdivision", "language"))
+            country_node = fields["country"]
+            subdivision_node = fields.get("subdivision", node)
+            language_node = fields.get("language", node)
+            country = self.scalar(country_node, f"{path}.country")
+            subdivision = self.scalar(fields["subdivision"], f"{path}.subdivision") if "subdivision" in fields else None
+            language = self.scalar(fields["language"], f"{path}.language") if "language" in fields else "da"
+        supported = holidays_lib.list_supported_countries()
+        if country not in supported:
+            self.fail(country_node, path, f"unknown holiday country {country!r}; expected an ISO 3166 code such as DK")
+        if subdivision is not None and subdivision not in supported[country]:
+            self.fail(subdivision_node, f"{path}.subdivision", f"{country} has no subdivision {subdivision!r}")
+        languages = holidays_lib.country_holidays(country).supported_languages
+        if language not in languages:
+            self.fail(
+                language_node,
+                f"{path}.language",
+                f"holiday names for {country} come in {', '.join(languages)}; not {language!r}",
+            )
+        return HolidayCalendar(country, subdivision, language)
+
+    # -- scalars --------------------------------------------------------------
+
+    def time_range(self, node: yaml.Node, path: str, *, overnight: bool) -> TimeRange:
+        text = self.scalar(node, path)
+        match = _TIME_RANGE.match(text)
+        if not match:
+            self.fail(node, path, f"expected a time range like 10:00-12:00; got {text!r}")
+        start = self.minutes(match.group(1), node, path, allow_end_of_day=False)
+        end = self.minutes(match.group(2), node, path, allow_end_of_day=True)
+        if overnight:
+            if end >= start:
+                self.fail(node, path, f"an overnight window ends after midnight, before it starts; {text!r} does not")
+            end += MINUTES_PER_DAY
+        elif end <= start:
+            self.fail(
+                node,
+                path,
+                f"end {match.group(2)} is not after start {match.group(1)}; "
+                f"for a window past midnight write {{time: {text}, overnight: yes}}",
+            )
+        return TimeRange(start, end)
+
+    def minutes(self, text: str, node: yaml.Node, path: str, *, allow_end_of_day: bool) -> int:
+        match = _TIME.match(text)
+        if match:
+            hours, minutes = int(match.group(1)), int(match.group(2))
+            if minutes < 60 and (hours < 24 or (allow_end_of_day and hours == 24 and minutes == 0)):
+                return hours * 60 + minutes
+        latest = "24:00" if allow_end_of_day else "23:59"
+        self.fail(node, path, f"bad time {text!r}; expected HH:MM from 00:00 to {latest}")
+
+    def date(self, node: yaml.Node, path: str) -> date:
+        text = self.scalar(node, path)
+        try:
+            if _DATE.match(text):
+                return date.fromisoformat(text)
+        except ValueError:
+            pass
+        self.fail(node, path, f"expected a date like 2024-01-01; got {text!r}")
+
+    def datetime(self, node: yaml.Node, path: str) -> datetime:
+        text = self.scalar(node, path)
+        match = _DATETIME.match(text)
+        if match:
+            minute = self.minutes(match.group(2), node, path, allow_end_of_day=False)
+            try:
+                return datetime.combine(date.fromisoformat(match.group(1)), time(minute // 60, minute % 60))
+            except ValueError:
+                pass
+        self.fail(node, path, f"expected a date and time like 2024-03-14 10:00; got {text!r}")
+
+    def boolean(self, node: yaml.Node, path: str) -> bool:
+        text = self.scalar(node, path).lower()
+        if text in _TRUE | _FALSE:
+            return text in _TRUE
+        self.fail(node, path, f"expected yes or no; got {text!r}")
+
+    def scalar(self, node: yaml.Node, path: str) -> str:
+        if not isinstance(node, yaml.ScalarNode):
+            self.fail(node, path, f"expected a single value, got a {_kind(node)}")
+        value = str(node.value)
+        if value == "" or node.tag == "tag:yaml.org,2002:null":
+            self.fail(node, path, "a value is missing here")
+        return value
+
+    # -- structure ------------------------------------------------------------
+
+    def mapping(
+        self,
+        node: yaml.Node,
+        path: str,
+        *,
+        required: Iterable[str] = (),
+        optional: Iterable[str] = (),
+        open_keys: bool = False,
+    ) -> dict[str, yaml.Node]:
+        if not isinstance(node, yaml.MappingNode):
+            self.fail(node, path, f"expected keys and values, got a {_kind(node)}")
+        self.loader.flatten_mapping(node)  # applies `<<:` merges
+        required, optional = tuple(required), tuple(optional)
+        allowed = required + optional
+        fields: dict[str, yaml.Node] = {}
+        for key_node, value_node in node.value:
+            key = self.scalar(key_node, path or "(top)")
+            key_path = f"{path}.{key}" if path else key
+            if key in fields:
+                self.fail(key_node, key_path, f"{key!r} appears twice; only one may stay")
+            if not open_keys and key not in allowed:
+                hint = self.did_you_mean(key, allowed)
+                self.fail(key_node, key_path, f"unknown key {key!r}{hint}; expected {', '.join(allowed)}")
+            fields[key] = value_node
+        for key in required:
+            if key not in fields:
+                self.fail(node, path or "(top)", f"missing `{key}:`")
+        return fields
+
+    def items(self, node: yaml.Node | None, path: str, *, allow_single: bool = False) -> list[tuple[yaml.Node, str]]:
+        if node is None:
+            return []
+        if isinstance(node, yaml.SequenceNode):
+            return [(item, f"{path}[{i}]") for i, item in enumerate(node.value)]
+        if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
+            return []
+        if allow_single:
+            return [(node, f"{path}[0]")]
+        self.fail(node, path, f"expected a list (lines starting with '- '), got a {_kind(node)}")
+
+    def did_you_mean(self, word: str, choices: Iterable[str]) -> str:
+        close = difflib.get_close_matches(word, list(choices), n=1)
+        return f" (did you mean {close[0]!r}?)" if close else ""
+
+    def fail(self, node: yaml.Node, path: str, message: str) -> NoReturn:
+        mark = node.start_mark
+        raise ScheduleError(self.filename, mark.line + 1, mark.column + 1, path, message)
+
+
+def _kind(node: yaml.Node) -> str:
+    if isinstance(node, yaml.MappingNode):
+        return "set of keys"
+    if isinstance(node, yaml.SequenceNode):
+        return "list"
+    return f"single value {node.value!r}"

@@ -46,7 +46,9 @@ def ten_year_schedule(seed: int = 1) -> str:
         if shape == 0:
             closures.append(f"      - {{reason: staff_shortage, date: {day}}}\n")
         elif shape == 1:
-            closures.append(f"      - {{reason: training, from: {day}, to: {day + timedelta(days=rng.randrange(5))}}}\n")
+            closures.append(
+                f"      - {{reason: training, from: {day}, to: {day + timedelta(days=rng.randrange(5))}}}\n"
+            )
         elif shape == 2:
             closures.append(f"      - {{reason: meeting, date: {day}, time: 10:00-11:00}}\n")
         else:
@@ -124,7 +126,9 @@ def main() -> None:
         f"decide, cold (first call touching new days), {len(cold_times)} calls: "
         f"mean {statistics.mean(cold_times) * 1e6:.1f} us, p50 {q(cold_times, 50):.1f} us, p99 {q(cold_times, 99):.1f} us"
     )
-    print(f"calendar, 365 days (uncached) from a fresh schedule: {calendar_s * 1000:.1f} ms ({calendar_s / 365 * 1e6:.1f} us/day)")
+    print(
+        f"calendar, 365 days (uncached) from a fresh schedule: {calendar_s * 1000:.1f} ms ({calendar_s / 365 * 1e6:.1f} us/day)"
+    )
     print("target: decide under 50 us per call on the ten-year schedule")
 
 

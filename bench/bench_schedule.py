@@ -9,16 +9,12 @@ from __future__ import annotations
 import platform
 import random
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from router.schedule import Schedule, day_plan, decide  # noqa: E402
-from router.schedule_yaml import parse_schedule  # noqa: E402
+from router.schedule import Schedule, day_plan, decide
+from router.schedule_yaml import parse_schedule
 
 YEARS = 10
 CLOSURES = 500
@@ -72,6 +68,11 @@ def per_call(fn: Callable[[], object], calls: int) -> float:
     return (time.perf_counter() - start) / calls
 
 
+def figures(values: list[float]) -> str:
+    cuts = statistics.quantiles(values, n=100)
+    return f"mean {statistics.mean(values) * 1e6:.1f} us, p50 {cuts[49] * 1e6:.1f} us, p99 {cuts[98] * 1e6:.1f} us"
+
+
 def main() -> None:
     text = ten_year_schedule()
     start = time.perf_counter()
@@ -87,48 +88,35 @@ def main() -> None:
         """The same schedule with empty caches, as the router has right after a reload."""
         return Schedule(timezone=schedule.timezone, lines=schedule.lines, closing_days=schedule.closing_days)
 
-    # Cold: a new schedule (as after a reload), every instant on a day not yet computed.
-    cold_schedule = fresh()
-    cold_times = []
-    for instant in instants[:2000]:
-        t0 = time.perf_counter()
-        decide(cold_schedule, "1818", instant)
-        cold_times.append(time.perf_counter() - t0)
+    def timed(s: Schedule, sample: list[datetime]) -> list[float]:
+        times = []
+        for instant in sample:
+            t0 = time.perf_counter()
+            decide(s, "1818", instant)
+            times.append(time.perf_counter() - t0)
+        return times
 
-    # Warm: the router's steady state, where today's and the next days' timelines are cached.
+    # Cold: a fresh schedule, so nearly every instant lands on days not computed yet.
+    cold = timed(fresh(), instants[:2000])
+    # Warm: the router's steady state, where the days around "now" are cached.
     warm_schedule = fresh()
-    for instant in instants:
-        decide(warm_schedule, "1818", instant)
-    warm_times = []
-    for instant in instants:
-        t0 = time.perf_counter()
-        decide(warm_schedule, "1818", instant)
-        warm_times.append(time.perf_counter() - t0)
+    timed(warm_schedule, instants)
+    warm = timed(warm_schedule, instants)
 
     def calendar_year() -> None:
         s = fresh()
-        for i in range(365):
+        for _ in range(365):
             day_plan(s, "1818", FIRST + timedelta(days=rng.randrange(YEARS * 365)))
 
     calendar_s = per_call(calendar_year, 10)
-
-    def q(values: list[float], p: float) -> float:
-        return statistics.quantiles(values, n=100)[int(p) - 1] * 1e6
+    per_day = calendar_s / 365 * 1e6
 
     print(f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}")
     print(f"schedule: {YEARS} years, {len(schedule.lines['1818'].versions)} versions, {CLOSURES} closures + rules")
     print(f"load and validate YAML: {load_ms:.1f} ms")
-    print(
-        f"decide, warm (steady state), {len(warm_times)} calls: "
-        f"mean {statistics.mean(warm_times) * 1e6:.1f} us, p50 {q(warm_times, 50):.1f} us, p99 {q(warm_times, 99):.1f} us"
-    )
-    print(
-        f"decide, cold (first call touching new days), {len(cold_times)} calls: "
-        f"mean {statistics.mean(cold_times) * 1e6:.1f} us, p50 {q(cold_times, 50):.1f} us, p99 {q(cold_times, 99):.1f} us"
-    )
-    print(
-        f"calendar, 365 days (uncached) from a fresh schedule: {calendar_s * 1000:.1f} ms ({calendar_s / 365 * 1e6:.1f} us/day)"
-    )
+    print(f"decide, warm (steady state), {len(warm)} calls: {figures(warm)}")
+    print(f"decide, cold (first call touching new days), {len(cold)} calls: {figures(cold)}")
+    print(f"calendar, 365 days (uncached) from a fresh schedule: {calendar_s * 1000:.1f} ms ({per_day:.1f} us/day)")
     print("target: decide under 50 us per call on the ten-year schedule")
 
 

@@ -434,7 +434,13 @@ class _Reader:
     ) -> dict[str, yaml.Node]:
         if not isinstance(node, yaml.MappingNode):
             self.fail(node, path, f"expected keys and values, got a {_kind(node)}")
-        self.loader.flatten_mapping(node)  # applies `<<:` merges
+        try:
+            self.loader.flatten_mapping(node)  # applies `<<:` merges
+        except yaml.MarkedYAMLError as e:
+            mark = e.problem_mark or node.start_mark
+            raise ScheduleError(
+                self.filename, mark.line + 1, mark.column + 1, path or "(top)", f"bad merge (<<): {e.problem}"
+            ) from None
         required, optional = tuple(required), tuple(optional)
         allowed = required + optional
         fields: dict[str, yaml.Node] = {}

@@ -183,6 +183,7 @@ def test_closing_day_needs_a_name() -> None:
         ("lines:\n  x: {versions: [\n", "not valid YAML", 3),
         ("lines:\n\tx: 1\n", "not valid YAML", 2),
         ("- just\n- a list\n", "expected keys and values", 1),
+        ("lines:\n  x:\n    <<: 5\n", "bad merge (<<)", 3),  # found by the fuzz test below
         ("lines:\n  x:\n    versions:\n      - valid_from:\n        hours: {}\n", "a value is missing", 4),
     ],
 )

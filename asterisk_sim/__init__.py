@@ -1,0 +1,10 @@
+"""A simulated Asterisk 22 that speaks ARI over real HTTP and WebSocket, with a control API for tests.
+
+A separate package: it never imports the router, and the router never imports it.
+Run it on its own with `python -m asterisk_sim --port 8088`.
+"""
+
+from asterisk_sim.server import Fault, Simulator
+from asterisk_sim.world import AgentScript, AriFault, World
+
+__all__ = ["AgentScript", "AriFault", "Fault", "Simulator", "World"]

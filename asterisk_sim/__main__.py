@@ -1,0 +1,49 @@
+"""python -m asterisk_sim: run the simulated Asterisk until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+
+from asterisk_sim.server import Simulator
+from asterisk_sim.world import AgentScript
+
+
+async def serve(args: argparse.Namespace, password: str) -> None:
+    sim = Simulator(os.environ.get("ARI_USER", args.user), password, sound_seconds=args.sound_seconds)
+    await sim.start(args.host, args.port)
+    for agent in args.agent:
+        sim.world.set_endpoint(agent, AgentScript("answer", args.answer_after))
+    print(f"simulated Asterisk: ARI on {sim.url}/ari (user {sim.user!r}), control API on {sim.url}/_sim", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await sim.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m asterisk_sim", description="A simulated Asterisk 22 (ARI).")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8088, help="port (default 8088, as Asterisk's http.conf)")
+    parser.add_argument("--user", default="router", help="ARI user (or $ARI_USER); password from $ARI_PASSWORD(_FILE)")
+    parser.add_argument("--sound-seconds", type=float, default=1.0, help="how long each played sound lasts")
+    parser.add_argument("--agent", action="append", default=[], help="an endpoint that answers, e.g. PJSIP/agent1")
+    parser.add_argument("--answer-after", type=float, default=2.0, help="seconds agents ring before answering")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    password = os.environ.get("ARI_PASSWORD", "secret")
+    if os.environ.get("ARI_PASSWORD_FILE"):
+        with open(os.environ["ARI_PASSWORD_FILE"], encoding="utf-8") as f:
+            password = f.read().rstrip("\r\n")
+    asyncio.run(serve(args, password))
+
+
+if __name__ == "__main__":
+    main()

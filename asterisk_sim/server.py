@@ -1,0 +1,554 @@
+"""The simulated Asterisk on real HTTP: ARI under /ari, and a control API for tests under /_sim.
+
+It imports only aiohttp and the standard library, and nothing of the router: what the two
+share is the protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import fnmatch
+import json
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import WSCloseCode, web
+
+from asterisk_sim.world import AgentScript, AriFault, Json, World
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class Fault:
+    """Make matching ARI requests fail or slow down: `match` is fnmatch over 'METHOD /path'."""
+
+    match: str
+    status: int = 500
+    probability: float = 1.0
+    count: int | None = None  # how many times at most; None: until cleared
+    delay: float = 0.0  # seconds before answering (with status 0: answer normally, just late)
+
+
+class Simulator:
+    """One simulated Asterisk: start() it on a port (0 picks a free one), stop() it when done."""
+
+    def __init__(
+        self, user: str = "router", password: str = "secret", *, sound_seconds: float = 0.2, seed: int = 0
+    ) -> None:
+        self.user, self.password = user, password
+        self.world = World(self._send, sound_seconds=sound_seconds)
+        self.sockets: dict[str, web.WebSocketResponse] = {}
+        self.requests: list[Json] = []
+        self.faults: list[Fault] = []
+        self.event_delay = 0.0
+        self.available = True
+        self._rng = random.Random(seed)
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self._senders: set[asyncio.Task[None]] = set()
+        self.host, self.port = "127.0.0.1", 0
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._ari_middleware])
+        app.add_routes(_ari_routes(self))
+        app.add_routes(_control_routes(self))
+        return app
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._runner = web.AppRunner(self.app(), handle_signals=False)
+        await self._runner.setup()
+        self._site = web.TCPSite(self._runner, host, port)
+        await self._site.start()
+        server = self._site._server
+        assert server is not None
+        sockets = getattr(server, "sockets", None) or []
+        self.host, self.port = host, sockets[0].getsockname()[1] if sockets else port
+
+    async def stop(self) -> None:
+        await self.drop_websockets()
+        await self.world.close()
+        for task in list(self._senders):
+            task.cancel()
+        await asyncio.gather(*list(self._senders), return_exceptions=True)
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def drop_websockets(self) -> None:
+        """Close every application's WebSocket, as an Asterisk restart would."""
+        for app, ws in list(self.sockets.items()):
+            self.sockets.pop(app, None)
+            self.world.connected_apps.discard(app)
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"simulated drop")
+
+    # -- events ---------------------------------------------------------------------
+
+    def _send(self, app: str, event: Json) -> None:
+        ws = self.sockets.get(app)
+        if ws is None or ws.closed:
+            return
+        text = json.dumps(event)
+        if self.event_delay <= 0:
+            task = asyncio.create_task(ws.send_str(text))
+        else:
+            task = asyncio.create_task(self._send_later(ws, text, self.event_delay))
+        self._senders.add(task)
+        task.add_done_callback(self._sent)
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._senders.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("event not delivered: %s", task.exception())
+
+    @staticmethod
+    async def _send_later(ws: web.WebSocketResponse, text: str, delay: float) -> None:
+        await asyncio.sleep(delay)
+        if not ws.closed:
+            await ws.send_str(text)
+
+    # -- the middleware: availability, auth, faults, and the request log --------------
+
+    @web.middleware
+    async def _ari_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.path.startswith("/ari"):
+            return await handler(request)
+        entry: Json = {
+            "method": request.method,
+            "path": request.path[4:],
+            "params": dict(request.query),
+            "at": time.time(),
+        }
+        self.requests.append(entry)
+        if not self.available:
+            entry["status"] = 503
+            return _error(503, "Service Unavailable")
+        if not self._authorized(request):
+            entry["status"] = 401
+            return web.json_response({"message": "Authentication required"}, status=401)
+        fault = self._fault_for(f"{request.method} {request.path[4:]}")
+        if fault is not None:
+            if fault.delay:
+                await asyncio.sleep(fault.delay)
+            if fault.status:
+                entry["status"] = fault.status
+                return _error(fault.status, "Injected fault")
+        try:
+            response = await handler(request)
+        except AriFault as e:
+            entry["status"] = e.status
+            return _error(e.status, e.message)
+        entry["status"] = response.status
+        return response
+
+    def _authorized(self, request: web.Request) -> bool:
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Basic "):
+            try:
+                user, _, password = base64.b64decode(header[6:]).decode("utf-8").partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                return False
+            return (user, password) == (self.user, self.password)
+        api_key = request.query.get("api_key", "")
+        return api_key == f"{self.user}:{self.password}"
+
+    def _fault_for(self, what: str) -> Fault | None:
+        for fault in self.faults:
+            if fnmatch.fnmatchcase(what, fault.match) and self._rng.random() < fault.probability:
+                if fault.count is not None:
+                    if fault.count <= 0:
+                        continue
+                    fault.count -= 1
+                return fault
+        return None
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"message": message}, status=status)
+
+
+def _ok(data: Any = None, status: int = 200) -> web.Response:
+    if data is None:
+        return web.Response(status=204)
+    return web.json_response(data, status=status)
+
+
+def _param(request: web.Request, name: str, default: str | None = None) -> str:
+    value = request.query.get(name, default)
+    if value is None:
+        raise AriFault(400, f"{name}: required")
+    return value
+
+
+def _number(request: web.Request, name: str, default: float) -> float:
+    try:
+        return float(request.query.get(name, default))
+    except ValueError:
+        raise AriFault(400, f"{name}: not a number") from None
+
+
+# -- ARI --------------------------------------------------------------------------------
+
+
+def _ari_routes(sim: Simulator) -> web.RouteTableDef:
+    w = sim.world
+    r = web.RouteTableDef()
+
+    @r.get("/ari/events")
+    async def events(request: web.Request) -> web.StreamResponse:
+        app = request.query.get("app")
+        if not app:
+            raise AriFault(400, "app: required")
+        ws = web.WebSocketResponse(heartbeat=None)
+        await ws.prepare(request)
+        old = sim.sockets.get(app)
+        if old is not None and not old.closed:
+            await old.send_str(json.dumps({"type": "ApplicationReplaced", "application": app, "timestamp": ""}))
+            await old.close()
+        sim.sockets[app] = ws
+        w.connected_apps.add(app)
+        async for _ in ws:
+            pass  # ARI clients send nothing we need
+        if sim.sockets.get(app) is ws:
+            del sim.sockets[app]
+            w.connected_apps.discard(app)
+        return ws
+
+    @r.get("/ari/asterisk/ping")
+    async def ping(request: web.Request) -> web.Response:
+        return _ok({"asterisk_id": "sim", "ping": "pong", "timestamp": ""})
+
+    @r.get("/ari/channels")
+    async def channels(request: web.Request) -> web.Response:
+        return _ok([c.json() for c in w.channels.values() if not c.gone])
+
+    @r.post("/ari/channels")
+    async def originate(request: web.Request) -> web.Response:
+        app = _param(request, "app")
+        args = [a for a in request.query.get("appArgs", "").split(",") if a]
+        channel = w.originate(
+            _param(request, "endpoint"),
+            request.query.get("channelId"),
+            app,
+            args,
+            _number(request, "timeout", 30),
+            request.query.get("callerId", ""),
+        )
+        return _ok(channel.json())
+
+    @r.get("/ari/channels/{id}")
+    async def get_channel(request: web.Request) -> web.Response:
+        return _ok(w.channel(request.match_info["id"]).json())
+
+    @r.delete("/ari/channels/{id}")
+    async def hangup(request: web.Request) -> web.Response:
+        w.hangup(request.match_info["id"])
+        return _ok()
+
+    @r.post("/ari/channels/{id}/answer")
+    async def answer(request: web.Request) -> web.Response:
+        w.answer(request.match_info["id"])
+        return _ok()
+
+    @r.post("/ari/channels/{id}/ring")
+    async def ring(request: web.Request) -> web.Response:
+        w.ring(request.match_info["id"])
+        return _ok()
+
+    @r.post("/ari/channels/{id}/continue")
+    async def continue_(request: web.Request) -> web.Response:
+        w.continue_in_dialplan(
+            request.match_info["id"],
+            request.query.get("context"),
+            request.query.get("extension"),
+            int(_number(request, "priority", 1)),
+        )
+        return _ok()
+
+    @r.post("/ari/channels/{id}/moh")
+    async def moh_on(request: web.Request) -> web.Response:
+        w.start_moh(request.match_info["id"])
+        return _ok()
+
+    @r.delete("/ari/channels/{id}/moh")
+    async def moh_off(request: web.Request) -> web.Response:
+        w.stop_moh(request.match_info["id"])
+        return _ok()
+
+    async def play_on_channel(request: web.Request, playback_id: str) -> web.Response:
+        channel = w.stasis_channel(request.match_info["id"])
+        return _ok(w.play(channel, playback_id, _param(request, "media").split(",")), status=201)
+
+    @r.post("/ari/channels/{id}/play")
+    async def play(request: web.Request) -> web.Response:
+        return await play_on_channel(request, request.query.get("playbackId") or f"sim-pb-{time.monotonic_ns()}")
+
+    @r.post("/ari/channels/{id}/play/{playback}")
+    async def play_with_id(request: web.Request) -> web.Response:
+        return await play_on_channel(request, request.match_info["playback"])
+
+    @r.delete("/ari/playbacks/{id}")
+    async def stop_playback(request: web.Request) -> web.Response:
+        w.stop_playback(request.match_info["id"])
+        return _ok()
+
+    @r.post("/ari/channels/{id}/record")
+    async def record(request: web.Request) -> web.Response:
+        recording = w.record(
+            request.match_info["id"],
+            _param(request, "name"),
+            _param(request, "format"),
+            _number(request, "maxDurationSeconds", 0),
+            _number(request, "maxSilenceSeconds", 0),
+            request.query.get("terminateOn", "none"),
+            request.query.get("beep", "false") == "true",
+            request.query.get("ifExists", "fail"),
+        )
+        return _ok(recording.json(), status=201)
+
+    @r.get("/ari/bridges")
+    async def bridges(request: web.Request) -> web.Response:
+        return _ok([b.json() for b in w.bridges.values()])
+
+    @r.post("/ari/bridges")
+    async def create_bridge(request: web.Request) -> web.Response:
+        bridge = w.create_bridge(
+            request.query.get("bridgeId"), request.query.get("type", "mixing"), request.query.get("name", "")
+        )
+        return _ok(bridge.json())
+
+    @r.get("/ari/bridges/{id}")
+    async def get_bridge(request: web.Request) -> web.Response:
+        return _ok(w.bridge(request.match_info["id"]).json())
+
+    @r.delete("/ari/bridges/{id}")
+    async def destroy_bridge(request: web.Request) -> web.Response:
+        w.destroy_bridge(request.match_info["id"])
+        return _ok()
+
+    @r.post("/ari/bridges/{id}/addChannel")
+    async def add_channel(request: web.Request) -> web.Response:
+        w.add_to_bridge(request.match_info["id"], _param(request, "channel").split(","))
+        return _ok()
+
+    @r.post("/ari/bridges/{id}/removeChannel")
+    async def remove_channel(request: web.Request) -> web.Response:
+        w.remove_from_bridge(request.match_info["id"], _param(request, "channel").split(","))
+        return _ok()
+
+    @r.post("/ari/bridges/{id}/moh")
+    async def bridge_moh_on(request: web.Request) -> web.Response:
+        w.bridge_moh(request.match_info["id"], True)
+        return _ok()
+
+    @r.delete("/ari/bridges/{id}/moh")
+    async def bridge_moh_off(request: web.Request) -> web.Response:
+        w.bridge_moh(request.match_info["id"], False)
+        return _ok()
+
+    @r.post("/ari/bridges/{id}/play/{playback}")
+    async def bridge_play(request: web.Request) -> web.Response:
+        bridge = w.bridge(request.match_info["id"])
+        return _ok(w.play(bridge, request.match_info["playback"], _param(request, "media").split(",")), status=201)
+
+    @r.get("/ari/endpoints/{tech}/{resource}")
+    async def endpoint(request: web.Request) -> web.Response:
+        return _ok(w.endpoint_json(request.match_info["tech"], request.match_info["resource"]))
+
+    @r.get("/ari/applications/{name}")
+    async def application(request: web.Request) -> web.Response:
+        return _ok(w.application_json(request.match_info["name"]))
+
+    @r.get("/ari/recordings/stored/{name}")
+    async def stored(request: web.Request) -> web.Response:
+        found = w.stored_recordings.get(request.match_info["name"])
+        if found is None:
+            raise AriFault(404, "Recording not found")
+        return _ok(found)
+
+    @r.get("/ari/recordings/stored/{name}/file")
+    async def stored_file(request: web.Request) -> web.Response:
+        if request.match_info["name"] not in w.stored_recordings:
+            raise AriFault(404, "Recording not found")
+        return web.Response(body=_silent_wav(), content_type="audio/wav")
+
+    @r.delete("/ari/recordings/stored/{name}")
+    async def delete_stored(request: web.Request) -> web.Response:
+        if w.stored_recordings.pop(request.match_info["name"], None) is None:
+            raise AriFault(404, "Recording not found")
+        return _ok()
+
+    @r.get("/ari/sounds/{id:.+}")
+    async def sound(request: web.Request) -> web.Response:
+        sound_id = request.match_info["id"]
+        if sound_id not in w.sounds:
+            raise AriFault(404, "Sound not found")
+        return _ok({"id": sound_id, "formats": [{"language": "en", "format": "gsm"}]})
+
+    return r
+
+
+def _silent_wav(seconds: float = 1.0, rate: int = 8000) -> bytes:
+    frames = int(seconds * rate)
+    data = b"\x00\x00" * frames
+    header = b"RIFF" + (36 + len(data)).to_bytes(4, "little") + b"WAVEfmt "
+    header += (16).to_bytes(4, "little") + (1).to_bytes(2, "little") + (1).to_bytes(2, "little")
+    header += rate.to_bytes(4, "little") + (rate * 2).to_bytes(4, "little") + (2).to_bytes(2, "little")
+    header += (16).to_bytes(2, "little") + b"data" + len(data).to_bytes(4, "little")
+    return header + data
+
+
+# -- the control API: what a test (or a demo) does to the simulated world ------------------
+
+
+def _control_routes(sim: Simulator) -> web.RouteTableDef:
+    w = sim.world
+    r = web.RouteTableDef()
+
+    async def body(request: web.Request) -> Json:
+        if not request.can_read_body:
+            return {}
+        try:
+            data = await request.json()
+        except ValueError:
+            raise web.HTTPBadRequest(text="body must be JSON") from None
+        if not isinstance(data, dict):
+            raise web.HTTPBadRequest(text="body must be a JSON object")
+        return data
+
+    def fault_answer(e: AriFault) -> web.Response:
+        return _error(e.status, e.message)
+
+    @r.post("/_sim/calls")
+    async def place_call(request: web.Request) -> web.Response:
+        data = await body(request)
+        channel = w.place_call(
+            str(data.get("from", "citizen")),
+            str(data.get("to", "1818")),
+            str(data.get("app", "router")),
+            [str(a) for a in data.get("args", [])],
+        )
+        return _ok({"channel_id": channel.id, "stasis": channel.app is not None}, status=201)
+
+    @r.post("/_sim/channels/{id}/{action}")
+    async def channel_action(request: web.Request) -> web.Response:
+        data = await body(request)
+        channel_id, action = request.match_info["id"], request.match_info["action"]
+        try:
+            if action == "hangup":
+                w.caller_hangs_up(channel_id)
+            elif action == "dtmf":
+                for digit in str(data.get("digits", "")):
+                    w.send_dtmf(channel_id, digit)
+            elif action == "silent":
+                w.channel(channel_id).silent = bool(data.get("silent", True))
+            else:
+                raise web.HTTPNotFound(text=f"unknown action {action!r}")
+        except AriFault as e:
+            return fault_answer(e)
+        return _ok()
+
+    @r.get("/_sim/channels/{id}")
+    async def heard(request: web.Request) -> web.Response:
+        channel = w.channels.get(request.match_info["id"])
+        if channel is None:
+            return _error(404, "Channel not found")
+        return _ok(
+            {
+                "id": channel.id,
+                "state": channel.state,
+                "gone": channel.gone,
+                "app": channel.app,
+                "bridge": channel.bridge,
+                "heard": channel.heard,
+                "dialplan_after": channel.dialplan_after,
+            }
+        )
+
+    @r.put("/_sim/endpoints/{tech}/{resource}")
+    async def endpoint(request: web.Request) -> web.Response:
+        data = await body(request)
+        behaviour = str(data.get("behaviour", "answer"))
+        if behaviour not in ("answer", "no-answer", "busy", "reject", "offline"):
+            return _error(400, f"unknown behaviour {behaviour!r}")
+        w.set_endpoint(
+            f"{request.match_info['tech']}/{request.match_info['resource']}",
+            AgentScript(behaviour, float(data.get("answer_after", 0.05))),
+        )
+        return _ok()
+
+    @r.post("/_sim/sounds")
+    async def sounds(request: web.Request) -> web.Response:
+        w.sounds.update(str(s) for s in (await body(request)).get("names", []))
+        return _ok()
+
+    @r.get("/_sim/state")
+    async def state(request: web.Request) -> web.Response:
+        return _ok(
+            {
+                "channels": [c.id for c in w.channels.values() if not c.gone],
+                "bridges": list(w.bridges),
+                "apps": sorted(w.connected_apps),
+                "fallbacks": w.fallbacks,
+                "stored_recordings": sorted(w.stored_recordings),
+            }
+        )
+
+    @r.get("/_sim/requests")
+    async def requests(request: web.Request) -> web.Response:
+        return _ok(sim.requests)
+
+    @r.post("/_sim/faults")
+    async def add_fault(request: web.Request) -> web.Response:
+        data = await body(request)
+        sim.faults.append(
+            Fault(
+                match=str(data.get("match", "*")),
+                status=int(data.get("status", 500)),
+                probability=float(data.get("probability", 1.0)),
+                count=int(data["count"]) if "count" in data else None,
+                delay=float(data.get("delay", 0.0)),
+            )
+        )
+        return _ok()
+
+    @r.delete("/_sim/faults")
+    async def clear_faults(request: web.Request) -> web.Response:
+        sim.faults.clear()
+        sim.event_delay = 0.0
+        return _ok()
+
+    @r.post("/_sim/events/delay")
+    async def delay(request: web.Request) -> web.Response:
+        sim.event_delay = float((await body(request)).get("seconds", 0.0))
+        return _ok()
+
+    @r.post("/_sim/websockets/drop")
+    async def drop(request: web.Request) -> web.Response:
+        await sim.drop_websockets()
+        return _ok()
+
+    @r.put("/_sim/available")
+    async def available(request: web.Request) -> web.Response:
+        sim.available = bool((await body(request)).get("available", True))
+        if not sim.available:
+            with contextlib.suppress(Exception):
+                await sim.drop_websockets()
+        return _ok()
+
+    return r

@@ -1,0 +1,651 @@
+"""The simulated Asterisk's state: channels, bridges, playbacks, recordings, endpoints.
+
+Theory of operation
+-------------------
+Everything Asterisk would do on its own (a playback finishing, an agent's phone ringing and
+answering, a recording stopping at its maximum length) runs as an asyncio task owned by the
+world, so `close()` can end them all. Every change emits the events Asterisk 22 emits, in the
+order seen in recordings of a real Asterisk 22.10 with SIP phones:
+
+- hangup: ChannelHangupRequest, ChannelLeftBridge, PlaybackFinished(failed), StasisEnd, and
+  ChannelDestroyed only for channels we originated (an inbound caller gets none after StasisEnd);
+- a playback of several media: PlaybackStarted, PlaybackContinuing, PlaybackStarted, ...,
+  PlaybackFinished(done); a missing sound: PlaybackStarted then PlaybackFinished(failed);
+- originate: Dial(""), then Ringing and Dial(RINGING), then Up, Dial(ANSWER) and StasisStart
+  with the appArgs; or, unanswered/busy/rejected/offline, ChannelDestroyed with its cause and
+  no StasisStart.
+
+REST answers are produced by raising `AriFault(status, message)` with Asterisk's own messages.
+Events are sent *before* the REST answer returns, as Asterisk does: a client must be ready to
+see the events of a resource before it learns the resource was created.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+Json = dict[str, Any]
+
+# Q.850 causes Asterisk reports, with its texts.
+CAUSES = {
+    16: "Normal Clearing",
+    17: "User busy",
+    19: "User alerting, no answer",
+    20: "Subscriber absent",
+    21: "Call Rejected",
+    32: "Circuit/channel congestion",
+}
+
+# The sounds a fresh Debian Asterisk knows (a sample of asterisk-core-sounds-en), plus what tests add.
+CORE_SOUNDS = {
+    "hello-world",
+    "vm-goodbye",
+    "tt-monkeys",
+    "beep",
+    "queue-thereare",
+    "queue-callswaiting",
+    "pls-hold-while-try",
+    "vm-intro",
+    "vm-msgsaved",
+    "silence/1",
+}
+
+
+class AriFault(Exception):
+    """A REST request that Asterisk would refuse: status and Asterisk's message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def now_text() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
+
+
+@dataclass
+class AgentScript:
+    """How a simulated phone behind an endpoint reacts when rung."""
+
+    behaviour: str = "answer"  # answer | no-answer | busy | reject | offline
+    answer_after: float = 0.05
+
+
+@dataclass
+class Channel:
+    id: str
+    name: str
+    caller: Json
+    context: str
+    exten: str
+    originated: bool
+    state: str = "Ring"
+    app: str | None = None  # the Stasis application it is in, if any
+    app_data: str = ""
+    bridge: str | None = None
+    endpoint: str | None = None  # "PJSIP/agent1" for originated channels
+    created: str = field(default_factory=now_text)
+    heard: list[Json] = field(default_factory=list)  # what the caller would hear, in order
+    gone: bool = False
+    dialplan_after: Json | None = None  # where `continue` sent it
+    silent: bool = False  # the caller says nothing (ends a recording after maxSilenceSeconds)
+
+    def json(self) -> Json:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "state": self.state,
+            "protocol_id": "",
+            "caller": self.caller,
+            "connected": {"name": "", "number": ""},
+            "accountcode": "",
+            "dialplan": {
+                "context": self.context,
+                "exten": self.exten,
+                "priority": 2 if not self.originated else 1,
+                "app_name": "Stasis" if self.app else "AppDial2",
+                "app_data": self.app_data,
+            },
+            "creationtime": self.created,
+            "language": "en",
+        }
+
+
+@dataclass
+class Bridge:
+    id: str
+    bridge_type: str
+    name: str
+    channels: list[str] = field(default_factory=list)
+    moh: bool = False
+    created: str = field(default_factory=now_text)
+
+    def json(self) -> Json:
+        technology = "holding_bridge" if self.bridge_type == "holding" else "simple_bridge"
+        return {
+            "id": self.id,
+            "technology": technology,
+            "bridge_type": self.bridge_type,
+            "bridge_class": "stasis",
+            "creator": "Stasis",
+            "name": self.name,
+            "channels": list(self.channels),
+            "creationtime": self.created,
+            "video_mode": "talker",
+        }
+
+
+@dataclass
+class Playback:
+    id: str
+    media: list[str]
+    target_uri: str
+    index: int = 0
+    state: str = "queued"
+    task: asyncio.Task[None] | None = None
+
+    def json(self) -> Json:
+        data: Json = {"id": self.id, "media_uri": self.media[self.index]}
+        if self.index + 1 < len(self.media):
+            data["next_media_uri"] = self.media[self.index + 1]
+        data.update({"target_uri": self.target_uri, "language": "en", "state": self.state})
+        return data
+
+
+@dataclass
+class LiveRecording:
+    name: str
+    fmt: str
+    channel_id: str
+    terminate_on: str
+    max_duration: float
+    max_silence: float
+    state: str = "queued"
+    started: float = 0.0
+    task: asyncio.Task[None] | None = None
+
+    def json(self) -> Json:
+        return {"name": self.name, "format": self.fmt, "state": self.state, "target_uri": f"channel:{self.channel_id}"}
+
+
+class World:
+    """All of the simulated Asterisk's state, and what it does by itself over time."""
+
+    def __init__(self, emit: Callable[[str, Json], None], *, sound_seconds: float = 0.2) -> None:
+        self._emit_to = emit  # (application, event) -> None
+        self.sound_seconds = sound_seconds
+        self.sounds = set(CORE_SOUNDS)
+        self.channels: dict[str, Channel] = {}
+        self.bridges: dict[str, Bridge] = {}
+        self.playbacks: dict[str, Playback] = {}
+        self.live_recordings: dict[str, LiveRecording] = {}
+        self.stored_recordings: dict[str, Json] = {}
+        self.endpoints: dict[str, AgentScript] = {}
+        self.connected_apps: set[str] = set()
+        self.fallbacks: list[Json] = []  # calls that found no application: STASISSTATUS=FAILED
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._ids = itertools.count(1)
+        self._epoch = int(time.time())
+
+    # -- plumbing -----------------------------------------------------------------
+
+    def _emit(self, app: str | None, event_type: str, **body: Any) -> None:
+        if app is None:
+            return
+        self._emit_to(
+            app, {"type": event_type, "timestamp": now_text(), **body, "asterisk_id": "sim", "application": app}
+        )
+
+    def _spawn(self, coro: Any) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def _next_unique_id(self) -> str:
+        return f"{self._epoch}.{next(self._ids)}"
+
+    def channel(self, channel_id: str) -> Channel:
+        channel = self.channels.get(channel_id)
+        if channel is None or channel.gone:
+            raise AriFault(404, "Channel not found")
+        return channel
+
+    def stasis_channel(self, channel_id: str) -> Channel:
+        channel = self.channel(channel_id)
+        if channel.app is None:
+            raise AriFault(409, "Channel not in Stasis application")
+        return channel
+
+    def bridge(self, bridge_id: str) -> Bridge:
+        bridge = self.bridges.get(bridge_id)
+        if bridge is None:
+            raise AriFault(404, "Bridge not found")
+        return bridge
+
+    # -- calls from the outside world (the control API) -----------------------------
+
+    def place_call(self, caller: str, to: str, app: str = "router", args: list[str] | None = None) -> Channel:
+        """A caller dials `to`; the dialplan runs Stasis(app, args...)."""
+        uid = self._next_unique_id()
+        channel = Channel(
+            id=uid,
+            name=f"PJSIP/{caller}-{next(self._ids):08x}",
+            caller={"name": "", "number": caller},
+            context="from-citizens",
+            exten=to,
+            originated=False,
+            app_data=",".join([app, *(args or [])]),
+        )
+        self.channels[uid] = channel
+        if app not in self.connected_apps:
+            # Asterisk logs "Stasis app 'router' doesn't exist" and the dialplan goes on.
+            channel.dialplan_after = {"STASISSTATUS": "FAILED"}
+            self.fallbacks.append({"channel": uid, "caller": caller, "to": to, "STASISSTATUS": "FAILED"})
+            return channel
+        channel.app = app
+        self._emit(app, "StasisStart", args=list(args or []), channel=channel.json())
+        return channel
+
+    def caller_hangs_up(self, channel_id: str) -> None:
+        channel = self.channel(channel_id)
+        self._hang_up(channel, cause=16, soft=False)
+
+    def send_dtmf(self, channel_id: str, digit: str) -> None:
+        channel = self.channel(channel_id)
+        channel.heard.append({"dtmf_sent": digit})
+        self._emit(channel.app, "ChannelDtmfReceived", digit=digit, duration_ms=240, channel=channel.json())
+        for recording in list(self.live_recordings.values()):
+            stops = digit in recording.terminate_on or recording.terminate_on == "any"
+            if recording.channel_id == channel_id and recording.state == "recording" and stops:
+                self._finish_recording(recording, "done")
+
+    def set_endpoint(self, endpoint: str, script: AgentScript) -> None:
+        self.endpoints[endpoint] = script
+
+    # -- channels -------------------------------------------------------------------
+
+    def answer(self, channel_id: str) -> None:
+        channel = self.stasis_channel(channel_id)
+        if channel.state != "Up":
+            channel.state = "Up"
+            self._emit(channel.app, "ChannelStateChange", channel=channel.json())
+
+    def ring(self, channel_id: str) -> None:
+        channel = self.stasis_channel(channel_id)
+        channel.heard.append({"ringing": True})
+
+    def hangup(self, channel_id: str) -> None:
+        channel = self.channel(channel_id)
+        if channel.originated and channel.app is None:
+            self.cancel_ringing(channel)
+        else:
+            self._hang_up(channel, cause=32, soft=True)
+
+    def _hang_up(self, channel: Channel, *, cause: int, soft: bool) -> None:
+        if channel.gone:
+            return
+        channel.gone = True
+        app = channel.app
+        if app is not None and channel.state == "Up":
+            for variable in ("RTPAUDIOQOS", "RTPAUDIOQOSJITTER", "RTPAUDIOQOSLOSS", "RTPAUDIOQOSRTT", "RTPAUDIOQOSMES"):
+                self._emit(app, "ChannelVarset", variable=variable, value="", channel=channel.json())
+        request: Json = {"cause": cause, "channel": channel.json()}
+        if soft:
+            request = {"cause": cause, "soft": True, "channel": channel.json()}
+        self._emit(app, "ChannelHangupRequest", **request)
+        if channel.bridge is not None:
+            self._leave_bridge(channel, self.bridges[channel.bridge])
+        for playback in list(self.playbacks.values()):
+            if playback.target_uri == f"channel:{channel.id}":
+                self._finish_playback(playback, "failed")
+        for recording in list(self.live_recordings.values()):
+            if recording.channel_id == channel.id and recording.state in ("queued", "recording"):
+                self._finish_recording(recording, "done")
+        if app is not None:
+            self._emit(app, "StasisEnd", channel=channel.json())
+        if channel.originated:
+            self._emit(
+                app or channel.app_data.split(",")[0],
+                "ChannelDestroyed",
+                cause=16 if cause == 32 else cause,
+                cause_txt=CAUSES.get(16 if cause == 32 else cause, ""),
+                channel=channel.json(),
+            )
+        channel.app = None
+
+    def continue_in_dialplan(self, channel_id: str, context: str | None, extension: str | None, priority: int) -> None:
+        channel = self.stasis_channel(channel_id)
+        channel.dialplan_after = {"context": context or channel.context, "extension": extension or channel.exten}
+        channel.heard.append({"dialplan": channel.dialplan_after})
+        for playback in list(self.playbacks.values()):
+            if playback.target_uri == f"channel:{channel.id}":
+                self._finish_playback(playback, "failed")
+        if channel.bridge is not None:
+            self._leave_bridge(channel, self.bridges[channel.bridge])
+        app, channel.app = channel.app, None
+        self._emit(app, "StasisEnd", channel=channel.json())
+
+    def start_moh(self, channel_id: str) -> None:
+        channel = self.stasis_channel(channel_id)
+        channel.heard.append({"moh": "start", "at": time.monotonic()})
+
+    def stop_moh(self, channel_id: str) -> None:
+        channel = self.stasis_channel(channel_id)
+        channel.heard.append({"moh": "stop", "at": time.monotonic()})
+
+    def originate(
+        self, endpoint: str, channel_id: str | None, app: str, app_args: list[str], timeout: float, caller_id: str
+    ) -> Channel:
+        technology, _, resource = endpoint.partition("/")
+        if not technology or not resource:
+            raise AriFault(400, "Invalid parameters for originating a channel.")
+        if channel_id and channel_id in self.channels:
+            raise AriFault(409, "Channel with given unique ID already exists.")
+        if endpoint not in self.endpoints:
+            raise AriFault(400, f"Endpoint not found: {endpoint}")
+        name, _, number = caller_id.partition("<")
+        channel = Channel(
+            id=channel_id or self._next_unique_id(),
+            name=f"{endpoint}-{next(self._ids):08x}",
+            caller={"name": name.strip(), "number": number.rstrip(">").strip()},
+            context="default",
+            exten="s",
+            originated=True,
+            state="Down",
+            endpoint=endpoint,
+            app_data=",".join([app, *app_args]),
+        )
+        self.channels[channel.id] = channel
+        self._spawn(self._ring_agent(channel, app, app_args, self.endpoints[endpoint], ring_for=timeout))
+        return channel
+
+    async def _ring_agent(
+        self, channel: Channel, app: str, args: list[str], script: AgentScript, *, ring_for: float
+    ) -> None:
+        await asyncio.sleep(0)  # the REST answer goes out first
+        resource = channel.endpoint.split("/", 1)[1] if channel.endpoint else ""
+
+        def dial(status: str) -> None:
+            peer = channel.json()
+            self._emit(app, "Dial", dialstatus=status, forward="", dialstring=resource, peer=peer)
+
+        dial("")
+        if script.behaviour in ("busy", "reject", "offline"):
+            cause = {"busy": 17, "reject": 21, "offline": 20}[script.behaviour]
+            return self._destroy_unanswered(channel, app, cause)
+        channel.state = "Ringing"
+        self._emit(app, "ChannelStateChange", channel=channel.json())
+        dial("RINGING")
+        wait = ring_for if script.behaviour == "no-answer" else min(script.answer_after, ring_for)
+        await asyncio.sleep(wait)
+        if channel.gone:
+            return
+        if script.behaviour == "no-answer" or script.answer_after > ring_for:
+            return self._destroy_unanswered(channel, app, 19)
+        channel.state = "Up"
+        self._emit(app, "ChannelStateChange", channel=channel.json())
+        dial("ANSWER")
+        channel.app = app
+        self._emit(app, "StasisStart", args=args, channel=channel.json())
+
+    def _destroy_unanswered(self, channel: Channel, app: str, cause: int) -> None:
+        if channel.gone:
+            return
+        channel.gone = True
+        tech_cause = {17: 486, 19: 480, 20: 404, 21: 603}.get(cause)
+        extra = {"tech_cause": tech_cause} if tech_cause else {}
+        self._emit(app, "ChannelDestroyed", cause=cause, cause_txt=CAUSES[cause], **extra, channel=channel.json())
+
+    def cancel_ringing(self, channel: Channel) -> None:
+        """The app hung up a channel it originated before it was answered."""
+        if channel.app is None and channel.originated and not channel.gone:
+            channel.gone = True
+            app = channel.app_data.split(",")[0]
+            self._emit(app, "ChannelHangupRequest", cause=32, soft=True, channel=channel.json())
+            self._emit(app, "ChannelDestroyed", cause=16, cause_txt=CAUSES[16], channel=channel.json())
+
+    # -- playbacks ------------------------------------------------------------------
+
+    def play(self, target: Channel | Bridge, playback_id: str, media: list[str]) -> Json:
+        """Start a playback; the answer shows it queued, as Asterisk's does."""
+        if not media or not all(media):
+            raise AriFault(400, "media: required")
+        if playback_id in self.playbacks:
+            raise AriFault(409, "Playback with the same id already exists")
+        target_uri = f"channel:{target.id}" if isinstance(target, Channel) else f"bridge:{target.id}"
+        playback = Playback(playback_id, media, target_uri)
+        self.playbacks[playback_id] = playback
+        answer = playback.json()
+        playback.task = self._spawn(self._run_playback(playback, target))
+        return answer
+
+    async def _run_playback(self, playback: Playback, target: Channel | Bridge) -> None:
+        await asyncio.sleep(0)
+        app = self._app_of(target)
+        for index, uri in enumerate(playback.media):
+            if playback.state in ("done", "failed", "canceled"):
+                return
+            playback.index = index
+            if index > 0:
+                playback.state = "continuing"
+                playback.index = index - 1
+                self._emit(app, "PlaybackContinuing", playback=playback.json())
+                playback.index = index
+            playback.state = "playing"
+            self._emit(app, "PlaybackStarted", playback=playback.json())
+            if not self._media_exists(uri) or (isinstance(target, Bridge) and target.moh):
+                # A missing sound fails; so does a bridge-wide play on a holding bridge with MOH running.
+                return self._finish_playback(playback, "failed")
+            for channel_id in self._listeners(target):
+                self.channels[channel_id].heard.append({"media": uri, "playback": playback.id})
+            await asyncio.sleep(self.sound_seconds)
+        self._finish_playback(playback, "done")
+
+    def _finish_playback(self, playback: Playback, state: str) -> None:
+        if playback.state in ("done", "failed", "canceled"):
+            return
+        playback.state = state
+        self.playbacks.pop(playback.id, None)
+        if playback.task is not None and playback.task is not asyncio.current_task():
+            playback.task.cancel()
+        target_kind, _, target_id = playback.target_uri.partition(":")
+        target = self.channels.get(target_id) if target_kind == "channel" else self.bridges.get(target_id)
+        app = self._app_of(target) if target is not None else None
+        if app is None and target_kind == "channel" and target_id in self.channels:
+            app = self.channels[target_id].app_data.split(",")[0]
+        self._emit(app, "PlaybackFinished", playback=playback.json())
+
+    def stop_playback(self, playback_id: str) -> None:
+        playback = self.playbacks.get(playback_id)
+        if playback is None:
+            raise AriFault(404, "Playback not found")
+        self._finish_playback(playback, "done")
+
+    def _media_exists(self, uri: str) -> bool:
+        kind, _, value = uri.partition(":")
+        if kind == "sound":
+            return value in self.sounds
+        if kind == "recording":
+            return value in self.stored_recordings
+        return kind in ("number", "digits", "characters", "tone")
+
+    def _listeners(self, target: Channel | Bridge) -> list[str]:
+        return [target.id] if isinstance(target, Channel) else list(target.channels)
+
+    def _app_of(self, target: Channel | Bridge | None) -> str | None:
+        if isinstance(target, Channel):
+            return target.app or target.app_data.split(",")[0]
+        if isinstance(target, Bridge):
+            return next(iter(self.connected_apps), None)
+        return None
+
+    # -- bridges --------------------------------------------------------------------
+
+    def create_bridge(self, bridge_id: str | None, bridge_type: str, name: str) -> Bridge:
+        bridge_id = bridge_id or f"sim-bridge-{next(self._ids)}"
+        if bridge_id in self.bridges:
+            raise AriFault(409, f"Bridge with id '{bridge_id}' already exists")
+        kind = "holding" if "holding" in bridge_type.split(",") else "mixing"
+        bridge = Bridge(bridge_id, kind, name)
+        self.bridges[bridge_id] = bridge
+        return bridge
+
+    def add_to_bridge(self, bridge_id: str, channel_ids: list[str]) -> None:
+        bridge = self.bridge(bridge_id)
+        channels = []
+        for channel_id in channel_ids:
+            channel = self.channels.get(channel_id)
+            if channel is None or channel.gone:
+                raise AriFault(400, "Channel not found")
+            if channel.app is None:
+                raise AriFault(422, "Channel not in Stasis application")
+            channels.append(channel)
+        for channel in channels:
+            if channel.bridge == bridge.id:
+                continue
+            if channel.bridge is not None:
+                self._leave_bridge(channel, self.bridges[channel.bridge])
+            channel.bridge = bridge.id
+            bridge.channels.append(channel.id)
+            self._emit(channel.app, "ChannelEnteredBridge", bridge=bridge.json(), channel=channel.json())
+            self._note_bridged(bridge)
+            if bridge.moh:
+                channel.heard.append({"moh": "start", "at": time.monotonic(), "bridge": bridge.id})
+
+    def _note_bridged(self, bridge: Bridge) -> None:
+        if bridge.bridge_type != "mixing":
+            return
+        for channel_id in bridge.channels:
+            others = [c for c in bridge.channels if c != channel_id]
+            if others:
+                self.channels[channel_id].heard.append({"bridged": bridge.id, "with": others})
+
+    def remove_from_bridge(self, bridge_id: str, channel_ids: list[str]) -> None:
+        bridge = self.bridge(bridge_id)
+        for channel_id in channel_ids:
+            channel = self.channels.get(channel_id)
+            if channel is None or channel.gone:
+                raise AriFault(400, "Channel not found")
+            if channel.bridge != bridge.id:
+                raise AriFault(422, "Channel not in this bridge")
+        for channel_id in channel_ids:
+            self._leave_bridge(self.channels[channel_id], bridge)
+
+    def _leave_bridge(self, channel: Channel, bridge: Bridge) -> None:
+        bridge.channels.remove(channel.id)
+        channel.bridge = None
+        if bridge.moh:
+            channel.heard.append({"moh": "stop", "at": time.monotonic(), "bridge": bridge.id})
+        self._emit(channel.app, "ChannelLeftBridge", bridge=bridge.json(), channel=channel.json())
+
+    def destroy_bridge(self, bridge_id: str) -> None:
+        bridge = self.bridge(bridge_id)
+        app = None
+        for channel_id in list(bridge.channels):
+            app = app or self.channels[channel_id].app
+            self._leave_bridge(self.channels[channel_id], bridge)
+        del self.bridges[bridge_id]
+        self._emit(app or next(iter(self.connected_apps), None), "BridgeDestroyed", bridge=bridge.json())
+
+    def bridge_moh(self, bridge_id: str, on: bool) -> None:
+        bridge = self.bridge(bridge_id)
+        if bridge.moh == on:
+            return
+        bridge.moh = on
+        for channel_id in bridge.channels:
+            entry = {"moh": "start" if on else "stop", "at": time.monotonic(), "bridge": bridge.id}
+            self.channels[channel_id].heard.append(entry)
+
+    # -- recordings -----------------------------------------------------------------
+
+    def record(
+        self,
+        channel_id: str,
+        name: str,
+        fmt: str,
+        max_duration: float,
+        max_silence: float,
+        terminate_on: str,
+        beep: bool,
+        if_exists: str,
+    ) -> LiveRecording:
+        channel = self.stasis_channel(channel_id)
+        if not name or not fmt:
+            raise AriFault(400, "Invalid parameters")
+        if fmt not in ("wav", "gsm", "ulaw", "alaw", "sln", "g722"):
+            raise AriFault(422, "The format specified is unknown on this system")
+        busy = name in self.live_recordings
+        if busy or (name in self.stored_recordings and if_exists == "fail"):
+            raise AriFault(409, "A recording with the same name already exists on the system")
+        recording = LiveRecording(name, fmt, channel.id, terminate_on or "none", max_duration, max_silence)
+        self.live_recordings[name] = recording
+        if beep:
+            channel.heard.append({"media": "sound:beep", "recording": name})
+        recording.task = self._spawn(self._run_recording(recording, channel))
+        return recording
+
+    async def _run_recording(self, recording: LiveRecording, channel: Channel) -> None:
+        await asyncio.sleep(0)
+        if recording.state != "queued":
+            return
+        recording.state = "recording"
+        recording.started = time.monotonic()
+        self._emit(channel.app, "RecordingStarted", recording=recording.json())
+        limits = [t for t in (recording.max_duration, recording.max_silence if channel.silent else 0) if t > 0]
+        if not limits:
+            return  # until DTMF or hangup
+        await asyncio.sleep(min(limits))
+        self._finish_recording(recording, "done")
+
+    def _finish_recording(self, recording: LiveRecording, state: str) -> None:
+        if recording.state not in ("queued", "recording"):
+            return
+        duration = max(1, round(time.monotonic() - recording.started)) if recording.started else 0
+        recording.state = state
+        self.live_recordings.pop(recording.name, None)
+        if recording.task is not None and recording.task is not asyncio.current_task():
+            recording.task.cancel()
+        channel = self.channels.get(recording.channel_id)
+        app = (channel.app or channel.app_data.split(",")[0]) if channel else None
+        body = recording.json()
+        if state == "done":
+            body.update({"duration": duration, "talking_duration": duration, "silence_duration": 0})
+            self.stored_recordings[recording.name] = {"name": recording.name, "format": recording.fmt}
+        self._emit(app, "RecordingFinished" if state == "done" else "RecordingFailed", recording=body)
+
+    # -- reading --------------------------------------------------------------------
+
+    def endpoint_json(self, technology: str, resource: str) -> Json:
+        key = f"{technology}/{resource}"
+        script = self.endpoints.get(key)
+        if script is None:
+            raise AriFault(404, "Endpoint not found")
+        busy = [c.id for c in self.channels.values() if not c.gone and c.endpoint == key]
+        state = "offline" if script.behaviour == "offline" else "online"
+        return {"technology": technology, "resource": resource, "state": state, "channel_ids": busy}
+
+    def application_json(self, name: str) -> Json:
+        if name not in self.connected_apps:
+            raise AriFault(404, "Application not found")
+        channels = [c.id for c in self.channels.values() if not c.gone and c.app == name]
+        return {
+            "name": name,
+            "channel_ids": channels,
+            "bridge_ids": list(self.bridges),
+            "endpoint_ids": [],
+            "device_names": [],
+            "events_allowed": [],
+            "events_disallowed": [],
+        }

@@ -1,0 +1,40 @@
+"""Helpers for ARI tests: an event recorder that tests can wait on."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from router.ari import Event
+
+# Events every call produces that say nothing about call flow.
+NOISE = {"ChannelVarset", "ChannelConnectedLine", "ChannelDialplan", "ChannelCallerId"}
+
+
+class Recorder:
+    """An event handler that keeps every event, and lets a test wait for one."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self._changed = asyncio.Condition()
+
+    async def __call__(self, event: Event) -> None:
+        async with self._changed:
+            self.events.append(event)
+            self._changed.notify_all()
+
+    async def wait_for(
+        self, event_type: str, match: Callable[[Event], bool] = lambda e: True, within: float = 5
+    ) -> Event:
+        def found() -> Event | None:
+            return next((e for e in self.events if e.type == event_type and match(e)), None)
+
+        async with asyncio.timeout(within), self._changed:
+            await self._changed.wait_for(lambda: found() is not None)
+        event = found()
+        assert event is not None
+        return event
+
+    def types(self, key: str) -> list[str]:
+        """The flow-relevant event types about one channel (or 'bridge:ID'), in arrival order."""
+        return [e.type for e in self.events if e.key == key and e.type not in NOISE]

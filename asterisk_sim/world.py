@@ -351,6 +351,10 @@ class World:
         technology, _, resource = endpoint.partition("/")
         if not technology or not resource:
             raise AriFault(400, "Invalid parameters for originating a channel.")
+        # Asterisk 22 finds an existing channel by id *prefix* here: "call-1" conflicts with a
+        # live "call-1-phone". Ids chosen by a client must never be prefixes of one another.
+        if channel_id and any(c.id.startswith(channel_id) for c in self.channels.values() if not c.gone):
+            raise AriFault(409, "Channel with given unique ID already exists.")
         if channel_id and channel_id in self.channels:
             raise AriFault(409, "Channel with given unique ID already exists.")
         if endpoint not in self.endpoints:
@@ -382,6 +386,8 @@ class World:
             self._emit(app, "Dial", dialstatus=status, forward="", dialstring=resource, peer=peer)
 
         dial("")
+        if script.behaviour == "busy":
+            dial("BUSY")
         if script.behaviour in ("busy", "reject", "offline"):
             cause = {"busy": 17, "reject": 21, "offline": 20}[script.behaviour]
             return self._destroy_unanswered(channel, app, cause)
@@ -637,9 +643,10 @@ class World:
         return {"technology": technology, "resource": resource, "state": state, "channel_ids": busy}
 
     def application_json(self, name: str) -> Json:
-        if name not in self.connected_apps:
-            raise AriFault(404, "Application not found")
         channels = [c.id for c in self.channels.values() if not c.gone and c.app == name]
+        # Asterisk keeps an application while channels are in it, even with its WebSocket gone.
+        if name not in self.connected_apps and not channels:
+            raise AriFault(404, "Application not found")
         return {
             "name": name,
             "channel_ids": channels,

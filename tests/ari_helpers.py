@@ -38,3 +38,7 @@ class Recorder:
     def types(self, key: str) -> list[str]:
         """The flow-relevant event types about one channel (or 'bridge:ID'), in arrival order."""
         return [e.type for e in self.events if e.key == key and e.type not in NOISE]
+
+
+class AsteriskQuirk(UserWarning):
+    """A behaviour of the real Asterisk worth seeing in the test summary; it does not fail a test."""

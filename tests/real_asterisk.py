@@ -1,0 +1,169 @@
+"""Run a real Asterisk 22 from the root that scripts/asterisk-root builds, for the real-Asterisk tier.
+
+It runs chrooted as the asterisk user, inside `unshare --mount` so that the /proc it mounts
+disappears with it. ARI listens on loopback only. Calls are Local channels: a "caller" half held
+by a helper Stasis application, whose other half dials 1818 into the router's application.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(os.environ.get("CALLROUTER_ASTERISK_ROOT", "/var/cache/callrouter/asterisk-root"))
+PORT = int(os.environ.get("CALLROUTER_ASTERISK_PORT", "18088"))
+USER = "router"
+PASSWORD = "p&ss#w:rd"  # characters that break naive query strings and headers
+
+CONFIG = {
+    "http.conf": f"""
+[general]
+enabled = yes
+bindaddr = 127.0.0.1
+bindport = {PORT}
+""",
+    "ari.conf": f"""
+[general]
+enabled = yes
+pretty = no
+[{USER}]
+type = user
+read_only = no
+password = {PASSWORD}
+""",
+    "extensions.conf": """
+[general]
+static = yes
+writeprotect = yes
+
+; A citizen's call to 1818, as a site's dialplan sends it to the router.
+[from-citizens]
+exten => 1818,1,NoOp(call for 1818)
+ same => n,Stasis(router)
+ same => n,Set(GLOBAL(FALLBACK_${UNIQUEID})=${STASISSTATUS})
+ same => n,Hangup()
+
+; Where `continue` sends a caller in the tests.
+[dialplan-1818]
+exten => 1819,1,Answer()
+ same => n,Wait(600)
+
+; Stand-ins for agents' phones.
+[agents]
+exten => answer,1,Answer()
+ same => n,Wait(600)
+exten => noanswer,1,Ringing()
+ same => n,Wait(600)
+exten => busy,1,Busy(5)
+""",
+    "pjsip.conf": "",
+    "logger.conf": """
+[general]
+[logfiles]
+console => notice,warning,error
+""",
+}
+
+
+def unavailable_reason() -> str | None:
+    """Why the real tier cannot run here, or None when it can."""
+    if not (ROOT / "usr/sbin/asterisk").exists():
+        note = ROOT.with_name(ROOT.name + ".unavailable")
+        if note.exists():
+            return note.read_text(encoding="utf-8").strip()
+        return f"no Asterisk root at {ROOT}; run scripts/asterisk-root (as root)"
+    if os.geteuid() != 0:
+        return "the real-Asterisk tier needs root (chroot, unshare)"
+    return None
+
+
+def _our_asterisk_pids() -> list[int]:
+    """Processes whose root directory is our Asterisk root: a run left over from an earlier session."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if Path(os.readlink(entry / "root")) == ROOT:
+                    found.append(int(entry.name))
+    return found
+
+
+class RealAsterisk:
+    """One Asterisk process: start() writes the config and waits until ARI answers; stop() ends it."""
+
+    def __init__(self, log_path: Path) -> None:
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+        self.url = f"http://127.0.0.1:{PORT}"
+
+    def start(self, timeout: float = 60) -> None:
+        for pid in _our_asterisk_pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        etc = ROOT / "etc/asterisk"
+        for name, text in CONFIG.items():
+            (etc / name).write_text(text.lstrip(), encoding="utf-8")
+        recordings = ROOT / "var/spool/asterisk/recording"
+        if recordings.exists():
+            shutil.rmtree(recordings)  # each run starts with no stored recordings
+        recordings.mkdir(parents=True)
+        subprocess.run(
+            ["chroot", str(ROOT), "chown", "-R", "asterisk:asterisk", "/var/spool/asterisk", "/etc/asterisk"],
+            check=True,
+        )
+        script = (
+            f"mount -t proc proc {ROOT}/proc && exec chroot {ROOT} /usr/sbin/asterisk -U asterisk -G asterisk -f -n"
+        )
+        with self.log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
+            self.process = subprocess.Popen(
+                ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"Asterisk exited with {self.process.returncode}:\n{self.log_tail()}")
+            if self.ping():
+                return
+            time.sleep(0.25)
+        self.stop()
+        raise RuntimeError(f"Asterisk's ARI did not answer within {timeout} s:\n{self.log_tail()}")
+
+    def ping(self) -> bool:
+        token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+        request = urllib.request.Request(f"{self.url}/ari/asterisk/ping", headers={"Authorization": f"Basic {token}"})
+        try:
+            with urllib.request.urlopen(request, timeout=1) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=5)
+        self.process = None
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"

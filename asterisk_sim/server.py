@@ -229,6 +229,21 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
             w.connected_apps.discard(app)
         return ws
 
+    # The many requests that do one thing to one resource and answer 204 No Content.
+    no_content: list[tuple[str, str, Callable[[str], None]]] = [
+        ("DELETE", "/ari/channels/{id}", w.hangup),
+        ("POST", "/ari/channels/{id}/answer", w.answer),
+        ("POST", "/ari/channels/{id}/ring", w.ring),
+        ("POST", "/ari/channels/{id}/moh", w.start_moh),
+        ("DELETE", "/ari/channels/{id}/moh", w.stop_moh),
+        ("DELETE", "/ari/playbacks/{id}", w.stop_playback),
+        ("DELETE", "/ari/bridges/{id}", w.destroy_bridge),
+        ("POST", "/ari/bridges/{id}/moh", lambda bridge_id: w.bridge_moh(bridge_id, True)),
+        ("DELETE", "/ari/bridges/{id}/moh", lambda bridge_id: w.bridge_moh(bridge_id, False)),
+    ]
+    for method, path, action in no_content:
+        r.route(method, path)(_no_content(action))
+
     @r.get("/ari/asterisk/ping")
     async def ping(request: web.Request) -> web.Response:
         return _ok({"asterisk_id": "sim", "ping": "pong", "timestamp": ""})
@@ -255,21 +270,6 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
     async def get_channel(request: web.Request) -> web.Response:
         return _ok(w.channel(request.match_info["id"]).json())
 
-    @r.delete("/ari/channels/{id}")
-    async def hangup(request: web.Request) -> web.Response:
-        w.hangup(request.match_info["id"])
-        return _ok()
-
-    @r.post("/ari/channels/{id}/answer")
-    async def answer(request: web.Request) -> web.Response:
-        w.answer(request.match_info["id"])
-        return _ok()
-
-    @r.post("/ari/channels/{id}/ring")
-    async def ring(request: web.Request) -> web.Response:
-        w.ring(request.match_info["id"])
-        return _ok()
-
     @r.post("/ari/channels/{id}/continue")
     async def continue_(request: web.Request) -> web.Response:
         w.continue_in_dialplan(
@@ -278,16 +278,6 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
             request.query.get("extension"),
             int(_number(request, "priority", 1)),
         )
-        return _ok()
-
-    @r.post("/ari/channels/{id}/moh")
-    async def moh_on(request: web.Request) -> web.Response:
-        w.start_moh(request.match_info["id"])
-        return _ok()
-
-    @r.delete("/ari/channels/{id}/moh")
-    async def moh_off(request: web.Request) -> web.Response:
-        w.stop_moh(request.match_info["id"])
         return _ok()
 
     async def play_on_channel(request: web.Request, playback_id: str) -> web.Response:
@@ -301,11 +291,6 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
     @r.post("/ari/channels/{id}/play/{playback}")
     async def play_with_id(request: web.Request) -> web.Response:
         return await play_on_channel(request, request.match_info["playback"])
-
-    @r.delete("/ari/playbacks/{id}")
-    async def stop_playback(request: web.Request) -> web.Response:
-        w.stop_playback(request.match_info["id"])
-        return _ok()
 
     @r.post("/ari/channels/{id}/record")
     async def record(request: web.Request) -> web.Response:
@@ -336,11 +321,6 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
     async def get_bridge(request: web.Request) -> web.Response:
         return _ok(w.bridge(request.match_info["id"]).json())
 
-    @r.delete("/ari/bridges/{id}")
-    async def destroy_bridge(request: web.Request) -> web.Response:
-        w.destroy_bridge(request.match_info["id"])
-        return _ok()
-
     @r.post("/ari/bridges/{id}/addChannel")
     async def add_channel(request: web.Request) -> web.Response:
         w.add_to_bridge(request.match_info["id"], _param(request, "channel").split(","))
@@ -349,16 +329,6 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
     @r.post("/ari/bridges/{id}/removeChannel")
     async def remove_channel(request: web.Request) -> web.Response:
         w.remove_from_bridge(request.match_info["id"], _param(request, "channel").split(","))
-        return _ok()
-
-    @r.post("/ari/bridges/{id}/moh")
-    async def bridge_moh_on(request: web.Request) -> web.Response:
-        w.bridge_moh(request.match_info["id"], True)
-        return _ok()
-
-    @r.delete("/ari/bridges/{id}/moh")
-    async def bridge_moh_off(request: web.Request) -> web.Response:
-        w.bridge_moh(request.match_info["id"], False)
         return _ok()
 
     @r.post("/ari/bridges/{id}/play/{playback}")
@@ -401,6 +371,14 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
         return _ok({"id": sound_id, "formats": [{"language": "en", "format": "gsm"}]})
 
     return r
+
+
+def _no_content(action: Callable[[str], None]) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        action(request.match_info["id"])
+        return _ok()
+
+    return handler
 
 
 def _silent_wav(seconds: float = 1.0, rate: int = 8000) -> bytes:

@@ -14,8 +14,6 @@ from aiohttp import web
 
 from asterisk_sim import AgentScript, Fault, Simulator
 from router.ari import (
-    CALL_MOVED_ON,
-    ApplicationReplacedError,
     AriConfig,
     AriConflict,
     AriNotFound,
@@ -65,69 +63,6 @@ async def incoming(ari: Ari, caller: str = "citizen") -> str:
     channel = ari.sim.world.place_call(caller, "1818", "router", ["1818"])
     await ari.events.wait_for("StasisStart", lambda e: e.channel is not None and e.channel.id == channel.id)
     return channel.id
-
-
-async def test_answer_play_hangup_in_asterisk_order(ari: Ari) -> None:
-    channel_id = await incoming(ari)
-    start = ari.events.events[0]
-    assert start.args == ("1818",)
-    assert start.channel is not None
-    assert start.channel.caller_number == "citizen"
-    assert start.channel.exten == "1818"
-    await ari.rest.answer(channel_id)
-    playback = await ari.rest.play(channel_id, "pb-1", ["sound:hello-world", "sound:vm-goodbye"])
-    assert (playback.id, playback.state, playback.media_uri) == ("pb-1", "queued", "sound:hello-world")
-    done = await ari.events.wait_for("PlaybackFinished")
-    assert done.playback is not None
-    assert done.playback.state == "done"
-    await ari.rest.hangup(channel_id)
-    await ari.events.wait_for("StasisEnd")
-    assert ari.events.types(channel_id) == [
-        "StasisStart",
-        "ChannelStateChange",
-        "PlaybackStarted",
-        "PlaybackContinuing",
-        "PlaybackStarted",
-        "PlaybackFinished",
-        "ChannelHangupRequest",
-        "StasisEnd",
-    ]
-    hangup = next(e for e in ari.events.events if e.type == "ChannelHangupRequest")
-    assert (hangup.cause, hangup.raw.get("soft")) == (32, True)
-    # After the call is gone: 404 "Channel not found", a normal outcome for a router.
-    with pytest.raises(AriNotFound) as gone:
-        await ari.rest.answer(channel_id)
-    assert (gone.value.status, gone.value.message) == (404, "Channel not found")
-    assert isinstance(gone.value, CALL_MOVED_ON)
-    assert "ChannelDestroyed" not in ari.events.types(channel_id)  # an inbound caller gets none after StasisEnd
-
-
-async def test_caller_hangs_up_during_playback(ari: Ari) -> None:
-    channel_id = await incoming(ari)
-    await ari.rest.answer(channel_id)
-    await ari.rest.play(channel_id, "pb-long", ["sound:tt-monkeys"] * 20)
-    await ari.events.wait_for("PlaybackStarted")
-    ari.sim.world.caller_hangs_up(channel_id)
-    await ari.events.wait_for("StasisEnd")
-    assert ari.events.types(channel_id)[-3:] == ["ChannelHangupRequest", "PlaybackFinished", "StasisEnd"]
-    finished = next(e for e in ari.events.events if e.type == "PlaybackFinished")
-    assert finished.playback is not None
-    assert finished.playback.state == "failed"
-
-
-async def test_missing_sound_fails_and_dtmf_arrives(ari: Ari) -> None:
-    channel_id = await incoming(ari)
-    await ari.rest.answer(channel_id)
-    await ari.rest.play(channel_id, "pb-missing", ["sound:no-such-prompt"])
-    failed = await ari.events.wait_for("PlaybackFinished")
-    assert failed.playback is not None
-    assert failed.playback.state == "failed"
-    with pytest.raises(AriNotFound, match="Sound not found"):
-        await ari.rest.get_sound("no-such-prompt")
-    assert (await ari.rest.get_sound("hello-world"))["id"] == "hello-world"
-    ari.sim.world.send_dtmf(channel_id, "1")
-    digit = await ari.events.wait_for("ChannelDtmfReceived")
-    assert (digit.digit, digit.key) == ("1", channel_id)
 
 
 async def test_queue_like_flow_with_bridges_and_an_agent(ari: Ari) -> None:
@@ -214,28 +149,6 @@ async def test_app_cancels_a_ringing_agent(ari: Ari) -> None:
     assert (await ari.rest.get_endpoint("PJSIP", "agent1")).channel_ids == ()
 
 
-async def test_record_a_message_ended_by_hash(ari: Ari) -> None:
-    channel_id = await incoming(ari)
-    await ari.rest.answer(channel_id)
-    live = await ari.rest.record(channel_id, "msg-1", max_duration_seconds=30, max_silence_seconds=3)
-    assert (live.name, live.state) == ("msg-1", "queued")
-    await ari.events.wait_for("RecordingStarted")
-    ari.sim.world.send_dtmf(channel_id, "#")
-    finished = await ari.events.wait_for("RecordingFinished")
-    assert finished.recording is not None
-    assert finished.recording.state == "done"
-    assert finished.recording.duration is not None
-    assert finished.recording.duration >= 1
-    stored = await ari.rest.get_stored_recording("msg-1")
-    assert (stored.name, stored.format) == ("msg-1", "wav")
-    assert (await ari.rest.stored_recording_file("msg-1")).startswith(b"RIFF")
-    with pytest.raises(AriConflict):
-        await ari.rest.record(channel_id, "msg-1")  # ifExists=fail
-    await ari.rest.delete_stored_recording("msg-1")
-    with pytest.raises(AriNotFound, match="Recording not found"):
-        await ari.rest.get_stored_recording("msg-1")
-
-
 async def test_recording_stops_at_max_duration(ari: Ari) -> None:
     channel_id = await incoming(ari)
     await ari.rest.answer(channel_id)
@@ -243,17 +156,6 @@ async def test_recording_stops_at_max_duration(ari: Ari) -> None:
     finished = await ari.events.wait_for("RecordingFinished", within=3)
     assert finished.recording is not None
     assert finished.recording.duration == 1
-
-
-async def test_continue_in_dialplan_leaves_stasis(ari: Ari) -> None:
-    channel_id = await incoming(ari)
-    await ari.rest.answer(channel_id)
-    await ari.rest.continue_in_dialplan(channel_id, "dialplan-1818", "1819", 1)
-    await ari.events.wait_for("StasisEnd")
-    with pytest.raises(AriConflict) as moved:
-        await ari.rest.answer(channel_id)
-    assert moved.value.message == "Channel not in Stasis application"
-    assert ari.sim.world.channels[channel_id].dialplan_after == {"context": "dialplan-1818", "extension": "1819"}
 
 
 async def test_application_lists_its_channels(ari: Ari) -> None:
@@ -282,12 +184,6 @@ async def test_wrong_password_is_refused(ari: Ari) -> None:
     with pytest.raises(AriRequestError) as refused:
         await AriRest(ari.session, wrong).ping()
     assert refused.value.status == 401
-
-
-async def test_stasis_without_an_application_fails_to_the_dialplan(ari: Ari) -> None:
-    channel = ari.sim.world.place_call("citizen", "1818", "other-app")
-    assert channel.app is None
-    assert ari.sim.world.fallbacks[-1]["STASISSTATUS"] == "FAILED"
 
 
 async def test_reconnects_within_two_seconds_and_reconciles() -> None:
@@ -330,27 +226,6 @@ async def test_reconnects_within_two_seconds_and_reconciles() -> None:
     await sim.stop()
     leftover = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
     assert leftover == []
-
-
-async def test_application_replaced_ends_the_stream() -> None:
-    sim = Simulator("router", PASSWORD)
-    await sim.start()
-    config = AriConfig(url=sim.url, app="router", user="router", password=PASSWORD)
-    async with aiohttp.ClientSession() as session:
-        first = EventStream(session, config, Recorder())
-        first_task = asyncio.create_task(first.run())
-        await asyncio.wait_for(first.connected.wait(), 5)
-        second = EventStream(session, config, Recorder())
-        second_task = asyncio.create_task(second.run())
-        with pytest.raises(ApplicationReplacedError):
-            await asyncio.wait_for(first_task, 5)
-        second_task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await second_task
-    await sim.stop()
-
-
-# -- the reader against a hostile peer ---------------------------------------------------
 
 
 async def serve_frames(frames: list[str]) -> tuple[web.AppRunner, str]:

@@ -410,6 +410,8 @@ async def test_record_a_message_ended_by_hash(backend: Backend) -> None:
     assert finished.recording.duration is not None
     stored = await backend.rest.get_stored_recording(name)
     assert (stored.name, stored.format) == (name, "wav")
+    with pytest.raises(AriConflict, match="already exists"):
+        await backend.rest.record(caller, name, if_exists="fail")
     assert (await backend.rest.stored_recording_file(name))[:4] == b"RIFF"
     await backend.rest.delete_stored_recording(name)
     with pytest.raises(AriNotFound, match="Recording not found"):

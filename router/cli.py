@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from router.ics import phone_hours_calendar
+from router.ics import open_windows, phone_hours_calendar
 from router.localtime import wall
 from router.schedule import Decision, Reason, Schedule, Segment, UnknownLineError, day_plan, decide
 from router.schedule_yaml import ScheduleError, load_schedule
@@ -82,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     ics.add_argument("--days", type=int, default=365, help="number of days (default: 365)")
     ics.add_argument("--line", help="line (default: the first in the file)")
     ics.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    ics.add_argument("--json", action="store_true", help="the same windows as JSON instead of iCalendar")
     ics.set_defaults(command=_ics)
     return parser
 
@@ -151,7 +152,12 @@ def _ics(args: argparse.Namespace) -> int:
     schedule = load_schedule(_schedule_path(args))
     line_id = args.line or next(iter(schedule.lines))
     first = _first_day(args.first, schedule)
-    data = phone_hours_calendar(schedule, line_id, first, _days(args.days), datetime.now(UTC))
+    if args.json:
+        windows = open_windows(schedule, line_id, first, _days(args.days))
+        events = [{"start": _iso(s, schedule), "end": _iso(e, schedule)} for s, e in windows]
+        data = (json.dumps({"line": line_id, "events": events}) + "\n").encode()
+    else:
+        data = phone_hours_calendar(schedule, line_id, first, _days(args.days), datetime.now(UTC))
     if args.output:
         Path(args.output).write_bytes(data)
     else:

@@ -9,17 +9,22 @@ import icalendar
 from router.schedule import Schedule, day_plan
 
 
-def phone_hours_calendar(schedule: Schedule, line_id: str, first: date, days: int, generated: datetime) -> bytes:
-    """One event per open window from `first` for `days` days; `generated` stamps the file."""
-    line = schedule.line(line_id)
+def open_windows(schedule: Schedule, line_id: str, first: date, days: int) -> list[tuple[datetime, datetime]]:
+    """The open windows from `first` for `days` days; a window across midnight is one window."""
     windows: list[tuple[datetime, datetime]] = []
     for offset in range(days):
         for start, end in day_plan(schedule, line_id, first + timedelta(days=offset)).windows:
-            if windows and windows[-1][1] == start:  # an overnight window is one event
+            if windows and windows[-1][1] == start:
                 windows[-1] = (windows[-1][0], end)
             else:
                 windows.append((start, end))
+    return windows
 
+
+def phone_hours_calendar(schedule: Schedule, line_id: str, first: date, days: int, generated: datetime) -> bytes:
+    """One event per open window from `first` for `days` days; `generated` stamps the file."""
+    line = schedule.line(line_id)
+    windows = open_windows(schedule, line_id, first, days)
     calendar = icalendar.Calendar()
     calendar.add("prodid", "-//callrouter//phone hours//DA")
     calendar.add("version", "2.0")

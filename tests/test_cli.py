@@ -161,3 +161,11 @@ def test_ics_is_a_valid_calendar_of_the_phone_hours(tmp_path: Path) -> None:
     assert len(events) == 9
     assert len(calendar.walk("VTIMEZONE")) == 1
     assert all(len(line) <= 75 for line in out.read_bytes().split(b"\r\n"))
+
+
+def test_ics_json_lists_the_same_windows() -> None:
+    result = run("--schedule", SHIPPED, "ics", "--from", "2024-01-01", "--days", "14", "--json")
+    assert result.returncode == 0, result.stderr
+    events = json.loads(result.stdout)["events"]
+    assert len(events) == 9
+    assert events[0] == {"start": "2024-01-02T10:00:00+01:00", "end": "2024-01-02T12:00:00+01:00"}

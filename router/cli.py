@@ -11,9 +11,10 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from router.dialplan import MAX_DAYS, fallback_for, render
 from router.ics import open_windows, phone_hours_calendar
 from router.localtime import wall
-from router.schedule import Decision, Reason, Schedule, Segment, UnknownLineError, day_plan, decide
+from router.schedule import WEEKDAYS, Decision, Reason, Schedule, Segment, UnknownLineError, day_plan, decide
 from router.schedule_yaml import ScheduleError, load_schedule
 
 SCHEDULE_ENV = "CALLROUTER_SCHEDULE"
@@ -84,6 +85,14 @@ def _parser() -> argparse.ArgumentParser:
     ics.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
     ics.add_argument("--json", action="store_true", help="the same windows as JSON instead of iCalendar")
     ics.set_defaults(command=_ics)
+
+    dialplan = commands.add_parser("dialplan", help="the fallback dialplan (GotoIfTime) for when the router is down")
+    dialplan.add_argument("--from", dest="first", metavar="DATE", help="first day, YYYY-MM-DD (default: today)")
+    dialplan.add_argument("--days", type=int, default=365, help="days covered, at most 365 (default: 365)")
+    dialplan.add_argument("--line", help="line (default: the first in the file)")
+    dialplan.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    dialplan.add_argument("--json", action="store_true", help="the usual week and its exceptions as JSON")
+    dialplan.set_defaults(command=_dialplan)
     return parser
 
 
@@ -162,6 +171,38 @@ def _ics(args: argparse.Namespace) -> int:
         Path(args.output).write_bytes(data)
     else:
         sys.stdout.buffer.write(data)
+    return 0
+
+
+def _dialplan(args: argparse.Namespace) -> int:
+    path = _schedule_path(args)
+    schedule = load_schedule(path)
+    line_id = args.line or next(iter(schedule.lines))
+    first = _first_day(args.first, schedule)
+    if not 1 <= args.days <= MAX_DAYS:
+        raise UsageError(f"--days must be from 1 to {MAX_DAYS} (GotoIfTime has no year), not {args.days}")
+    fallback = fallback_for(schedule, line_id, first, args.days)
+    if args.json:
+        text = json.dumps(
+            {
+                "line": line_id,
+                "first": first.isoformat(),
+                "days": args.days,
+                "usual": {WEEKDAYS[i]: [list(w) for w in windows] for i, windows in enumerate(fallback.usual)},
+                "exceptions": [
+                    {"date": d.isoformat(), "windows": [list(w) for w in windows], "why": why}
+                    for d, windows, why in fallback.exceptions
+                ],
+            },
+            ensure_ascii=False,
+        )
+        text += "\n"
+    else:
+        text = render(fallback, schedule, Path(path).name, datetime.now(UTC))
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
     return 0
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -8,6 +10,7 @@ import pytest
 
 from router.schedule import Schedule
 from router.schedule_yaml import load_schedule
+from tests import real_asterisk
 
 ROOT = Path(__file__).resolve().parent.parent
 CPH = ZoneInfo("Europe/Copenhagen")
@@ -21,3 +24,17 @@ def local(text: str) -> datetime:
 @pytest.fixture(scope="session")
 def shipped() -> Schedule:
     return load_schedule(ROOT / "schedule.yaml")
+
+
+@pytest.fixture(scope="session")
+def real_asterisk_url() -> Iterator[str]:
+    reason = real_asterisk.unavailable_reason()
+    if reason is not None:
+        pytest.skip(f"REAL ASTERISK TIER SKIPPED: {reason}")
+    with tempfile.TemporaryDirectory() as tmp:
+        asterisk = real_asterisk.RealAsterisk(Path(tmp) / "asterisk.log")
+        asterisk.start()
+        try:
+            yield asterisk.url
+        finally:
+            asterisk.stop()

@@ -16,7 +16,11 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from datetime import UTC, date, datetime
 from pathlib import Path
+
+from router.dialplan import fallback_for, render
+from router.schedule_yaml import load_schedule
 
 ROOT = Path(os.environ.get("CALLROUTER_ASTERISK_ROOT", "/var/cache/callrouter/asterisk-root"))
 PORT = int(os.environ.get("CALLROUTER_ASTERISK_PORT", "18088"))
@@ -56,6 +60,22 @@ exten => 1818,1,NoOp(call for 1818)
 exten => 1819,1,Answer()
  same => n,Wait(600)
 
+; The generated fallback for the shipped schedule (callrouter dialplan), checked at chosen instants:
+; a Local call to <YYYYMMDDHHMMSS>@check-time sets TESTTIME() and records where the fallback sent it.
+#include callrouter_fallback_1818.conf
+[check-time]
+exten => _X.,1,Set(CHECK_ID=${EXTEN})
+; TESTTIME() wants YYYY/MM/DD (its documentation says ISO 8601, but dashes are silently ignored).
+ same => n,Set(DAY=${EXTEN:0:4}/${EXTEN:4:2}/${EXTEN:6:2})
+ same => n,Set(TESTTIME()=${DAY} ${EXTEN:8:2}:${EXTEN:10:2}:${EXTEN:12:2} Europe/Copenhagen)
+ same => n,Goto(callrouter-fallback-1818,s,1)
+[callrouter-open-1818]
+exten => s,1,Set(GLOBAL(CHECK_${CHECK_ID})=open)
+ same => n,Hangup()
+[callrouter-closed-1818]
+exten => s,1,Set(GLOBAL(CHECK_${CHECK_ID})=closed)
+ same => n,Hangup()
+
 ; Stand-ins for agents' phones.
 [agents]
 exten => answer,1,Answer()
@@ -71,6 +91,16 @@ exten => busy,1,Busy(5)
 console => notice,warning,error
 """,
 }
+
+
+FALLBACK_FROM = date(2024, 1, 1)
+
+
+def fallback_dialplan() -> str:
+    """What `callrouter dialplan --from 2024-01-01` writes for the shipped schedule."""
+    schedule = load_schedule(Path(__file__).resolve().parent.parent / "schedule.yaml")
+    fallback = fallback_for(schedule, "1818", FALLBACK_FROM)
+    return render(fallback, schedule, "schedule.yaml", datetime(2026, 1, 1, tzinfo=UTC))
 
 
 def unavailable_reason() -> str | None:
@@ -109,7 +139,7 @@ class RealAsterisk:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         etc = ROOT / "etc/asterisk"
-        for name, text in CONFIG.items():
+        for name, text in {**CONFIG, "callrouter_fallback_1818.conf": fallback_dialplan()}.items():
             (etc / name).write_text(text.lstrip(), encoding="utf-8")
         recordings = ROOT / "var/spool/asterisk/recording"
         if recordings.exists():

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import tempfile
 import warnings
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -172,20 +170,6 @@ class RealBackend(Backend):
         answer: Any = await self.rest.request("GET", "/asterisk/variable", {"variable": f"FALLBACK_{channel_id}"})
         value = answer.get("value") if isinstance(answer, dict) else None
         return str(value) if value else None
-
-
-@pytest.fixture(scope="session")
-def real_asterisk_url() -> Iterator[str]:
-    reason = real_asterisk.unavailable_reason()
-    if reason is not None:
-        pytest.skip(f"REAL ASTERISK TIER SKIPPED: {reason}")
-    with tempfile.TemporaryDirectory() as tmp:
-        asterisk = real_asterisk.RealAsterisk(Path(tmp) / "asterisk.log")
-        asterisk.start()
-        try:
-            yield asterisk.url
-        finally:
-            asterisk.stop()
 
 
 @pytest_asyncio.fixture(params=["sim", "real"])

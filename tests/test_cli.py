@@ -169,3 +169,22 @@ def test_ics_json_lists_the_same_windows() -> None:
     events = json.loads(result.stdout)["events"]
     assert len(events) == 9
     assert events[0] == {"start": "2024-01-02T10:00:00+01:00", "end": "2024-01-02T12:00:00+01:00"}
+
+
+def test_dialplan_is_written_for_a_period(tmp_path: Path) -> None:
+    out = tmp_path / "callrouter_fallback_1818.conf"
+    result = run("--schedule", SHIPPED, "dialplan", "--from", "2024-01-01", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    text = out.read_text(encoding="utf-8")
+    assert "[callrouter-fallback-1818]" in text
+    assert "; Valid from 2024-01-01 to 2024-12-30" in text
+    assert " same => n,GotoIfTime(*,*,24,dec,Europe/Copenhagen?day9)  ; 2024-12-24 Juleaftensdag" in text
+    exceptions = json.loads(run("--schedule", SHIPPED, "dialplan", "--from", "2024-01-01", "--json").stdout)
+    assert exceptions["usual"]["thu"] == [[900, 1020]]
+    assert exceptions["exceptions"][0] == {"date": "2024-01-01", "windows": [], "why": "Nytårsdag"}
+
+
+def test_dialplan_refuses_more_than_a_year() -> None:
+    result = run("--schedule", SHIPPED, "dialplan", "--days", "400")
+    assert result.returncode == 1
+    assert "GotoIfTime has no year" in result.stderr

@@ -1,0 +1,77 @@
+"""The generated fallback dialplan on a real Asterisk 22: GotoIfTime as Asterisk itself evaluates it.
+
+Each check is a Local call to <YYYYMMDDHHMMSS>@check-time; TESTTIME() makes GotoIfTime see that
+Copenhagen wall time, and the branch the fallback takes is left in a global variable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+
+from router.ari import AriConfig, AriRest
+from router.schedule import Schedule, decide
+from tests import real_asterisk
+from tests.conftest import CPH
+
+INSTANTS = [
+    "2024-01-01 10:30:00",  # Nytårsdag
+    "2024-01-02 09:59:59",
+    "2024-01-02 10:00:00",
+    "2024-01-02 11:59:59",  # GotoIfTime's inclusive end minute, written 11:59
+    "2024-01-02 12:00:00",
+    "2024-01-04 10:30:00",  # Thursday: the new hours start at 15
+    "2024-01-04 14:59:59",
+    "2024-01-04 15:00:00",
+    "2024-01-04 16:59:59",
+    "2024-01-04 17:00:00",
+    "2024-01-06 10:30:00",  # Saturday
+    "2024-03-28 10:30:00",  # Skærtorsdag
+    "2024-04-26 10:30:00",  # a Friday that was Store bededag until 2023
+    "2024-05-01 11:59:00",  # open until noon on 1 May
+    "2024-05-10 10:30:00",  # the day after Ascension
+    "2024-06-05 10:30:00",  # Grundlovsdag
+    "2024-10-28 10:30:00",  # the Monday after the clocks went back
+    "2024-12-23 11:00:00",
+    "2024-12-24 10:30:00",
+    "2024-12-27 10:30:00",
+]
+
+
+async def where_it_went(rest: AriRest, check_id: str) -> str | None:
+    for _ in range(100):
+        answer: Any = await rest.request("GET", "/asterisk/variable", {"variable": f"CHECK_{check_id}"})
+        if isinstance(answer, dict) and answer.get("value"):
+            return str(answer["value"])
+        await asyncio.sleep(0.05)
+    return None
+
+
+async def test_fallback_follows_the_schedule_on_asterisk(real_asterisk_url: str, shipped: Schedule) -> None:
+    config = AriConfig(url=real_asterisk_url, app="router", user=real_asterisk.USER, password=real_asterisk.PASSWORD)
+    async with aiohttp.ClientSession() as session:
+        rest = AriRest(session, config)
+        results = {}
+        for text in INSTANTS:
+            check_id = text.replace("-", "").replace(" ", "").replace(":", "")
+            await rest.request(
+                "POST",
+                "/channels",
+                {"endpoint": f"Local/{check_id}@check-time/n", "context": "caller-side", "extension": "s"},
+            )
+            results[text] = await where_it_went(rest, check_id)
+    expected = {
+        text: "open" if decide(shipped, "1818", datetime.fromisoformat(text).replace(tzinfo=CPH)).open else "closed"
+        for text in INSTANTS
+    }
+    assert results == expected
+    assert list(expected.values()).count("open") >= 6  # the check covers both branches
+    assert list(expected.values()).count("closed") >= 6
+
+
+def test_fallback_period_covers_the_checks() -> None:
+    assert all(text.startswith("2024") for text in INSTANTS)
+    assert real_asterisk.FALLBACK_FROM.isoformat() == "2024-01-01"

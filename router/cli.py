@@ -11,9 +11,20 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from router.dialplan import MAX_DAYS, fallback_for, render
+from router.dialplan import MAX_DAYS, fallback_for
+from router.dialplan import render as render_dialplan
+from router.guidance import closed_guidance, render
 from router.ics import open_windows, phone_hours_calendar
 from router.localtime import wall
+from router.prompts import (
+    DEFAULT_MANIFEST,
+    PromptError,
+    build,
+    load_manifest,
+    missing_closure_prompts,
+    missing_prompts,
+    schedule_prompts,
+)
 from router.schedule import WEEKDAYS, Decision, Reason, Schedule, Segment, UnknownLineError, day_plan, decide
 from router.schedule_yaml import ScheduleError, load_schedule
 
@@ -40,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.command(args))
-    except (ScheduleError, UsageError) as e:
+    except (ScheduleError, UsageError, PromptError) as e:
         print(f"callrouter: {e}", file=sys.stderr)
         return 1
     except UnknownLineError as e:
@@ -93,6 +104,15 @@ def _parser() -> argparse.ArgumentParser:
     dialplan.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
     dialplan.add_argument("--json", action="store_true", help="the usual week and its exceptions as JSON")
     dialplan.set_defaults(command=_dialplan)
+
+    prompts = commands.add_parser("prompts", help="build the Danish prompts as audio for Asterisk")
+    prompts.add_argument("action", choices=["build"], help="build: speak every prompt into an 8 kHz WAV file")
+    prompts.add_argument("--manifest", metavar="FILE", help="prompt texts (default: prompts/manifest.yaml)")
+    prompts.add_argument(
+        "--out", metavar="DIR", default="prompts/sounds", help="sounds directory (default: prompts/sounds)"
+    )
+    prompts.add_argument("--years", type=int, default=3, help="holiday names for this many years from now (default 3)")
+    prompts.set_defaults(command=_prompts)
     return parser
 
 
@@ -108,11 +128,20 @@ def _check(args: argparse.Namespace) -> int:
         "timezone": schedule.timezone,
         "lines": {line.id: line.name for line in schedule.lines.values()},
     }
+    manifest = load_manifest(DEFAULT_MANIFEST)
+    missing = missing_prompts(manifest)
+    general = missing_closure_prompts(schedule, manifest)
+    summary["missing_prompts"] = missing
+    summary["closures_without_own_message"] = general
     if args.json:
         print(json.dumps(summary, ensure_ascii=False))
     else:
         print(f"{path}: OK, {len(schedule.lines)} line(s) in {schedule.timezone}: {', '.join(schedule.lines)}")
-    return 0
+        for name in missing:
+            print(f"  missing prompt: {name} (not in {DEFAULT_MANIFEST.name}); callers would hear a gap")
+        for name in general:
+            print(f"  note: no {name} in {DEFAULT_MANIFEST.name}; callers hear the general closed-now")
+    return 1 if missing else 0
 
 
 def _at(args: argparse.Namespace) -> int:
@@ -120,10 +149,20 @@ def _at(args: argparse.Namespace) -> int:
     line_id = args.line or next(iter(schedule.lines))
     instant = parse_instant(args.time, schedule)
     decision = decide(schedule, line_id, instant)
+    guidance = None
+    if not decision.open:
+        manifest = load_manifest(DEFAULT_MANIFEST)
+        texts = {**schedule_prompts(schedule, range(instant.year - 1, instant.year + 2)), **manifest.texts}
+        guidance = closed_guidance(schedule, line_id, decision, manifest.texts)
     if args.json:
-        print(json.dumps(decision_json(decision, schedule), ensure_ascii=False))
+        out = decision_json(decision, schedule)
+        if guidance is not None:
+            out["guidance"] = {"prompts": list(guidance.prompts), "text": render(guidance, texts)}
+        print(json.dumps(out, ensure_ascii=False))
     else:
         print(_decision_text(decision, schedule))
+        if guidance is not None:
+            print(f"  caller hears: {render(guidance, texts)}")
     return 0
 
 
@@ -174,6 +213,16 @@ def _ics(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prompts(args: argparse.Namespace) -> int:
+    schedule = load_schedule(_schedule_path(args))
+    manifest = load_manifest(Path(args.manifest) if args.manifest else DEFAULT_MANIFEST)
+    this_year = wall(datetime.now(UTC), schedule.tz).year
+    texts = {**schedule_prompts(schedule, range(this_year, this_year + max(1, args.years))), **manifest.texts}
+    made, current, recorded = build(texts, Path(args.out), manifest.language, manifest.voice)
+    print(f"{args.out}: {made} made, {current} up to date, {recorded} studio recordings kept")
+    return 0
+
+
 def _dialplan(args: argparse.Namespace) -> int:
     path = _schedule_path(args)
     schedule = load_schedule(path)
@@ -198,7 +247,7 @@ def _dialplan(args: argparse.Namespace) -> int:
         )
         text += "\n"
     else:
-        text = render(fallback, schedule, Path(path).name, datetime.now(UTC))
+        text = render_dialplan(fallback, schedule, Path(path).name, datetime.now(UTC))
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
     else:

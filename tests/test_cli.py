@@ -188,3 +188,29 @@ def test_dialplan_refuses_more_than_a_year() -> None:
     result = run("--schedule", SHIPPED, "dialplan", "--days", "400")
     assert result.returncode == 1
     assert "GotoIfTime has no year" in result.stderr
+
+
+def test_at_says_what_a_closed_caller_hears() -> None:
+    out = at_json("2024-12-24T10:30")
+    assert out["guidance"]["text"].startswith("Vi har lukket i dag på grund af Juleaftensdag. Vi har telefontid")
+    assert out["guidance"]["prompts"][:2] == ["closed-today-because", "name-juleaftensdag"]
+    assert "guidance" not in at_json("2024-01-04T15:30")  # open: no guidance
+    text = run("--schedule", SHIPPED, "at", "2024-01-04T12:30").stdout
+    assert "  caller hears: Vi har lukket for telefonen lige nu." in text
+
+
+def test_check_reports_missing_prompts(tmp_path: Path) -> None:
+    schedule = tmp_path / "schedule.yaml"
+    text = (ROOT / "schedule.yaml").read_text(encoding="utf-8")
+    schedule.write_text(text.replace("reason: staff_meeting", "reason: fire_drill"), encoding="utf-8")
+    result = run("check", str(schedule))
+    assert result.returncode == 0
+    assert "note: no closure-fire_drill in manifest.yaml; callers hear the general closed-now" in result.stdout
+
+
+def test_prompts_build(tmp_path: Path) -> None:
+    result = run("--schedule", SHIPPED, "prompts", "build", "--out", str(tmp_path), "--years", "1")
+    assert result.returncode == 0, result.stderr
+    made = sorted(p.name for p in (tmp_path / "da" / "callrouter").glob("*.wav"))
+    assert {"closed-now.wav", "name-juleaftensdag.wav", "email-1818.wav", "num-23.wav"} <= set(made)
+    assert "made, 0 up to date" in result.stdout

@@ -29,6 +29,7 @@ from router.schedule import WEEKDAYS, Decision, Reason, Schedule, Segment, Unkno
 from router.schedule_yaml import ScheduleError, load_schedule
 
 SCHEDULE_ENV = "CALLROUTER_SCHEDULE"
+PROMPTS_ENV = "CALLROUTER_PROMPTS"
 
 _REASON_TEXT = {
     Reason.HOURS: "weekly phone hours",
@@ -83,24 +84,18 @@ def _parser() -> argparse.ArgumentParser:
     at.set_defaults(command=_at)
 
     calendar = commands.add_parser("calendar", help="the open windows day by day")
-    calendar.add_argument("--from", dest="first", metavar="DATE", help="first day, YYYY-MM-DD (default: today)")
-    calendar.add_argument("--days", type=int, default=14, help="number of days (default: 14)")
-    calendar.add_argument("--line", help="line (default: the first in the file)")
+    _period_arguments(calendar, days=14)
     calendar.add_argument("--json", action="store_true", help="machine-readable output")
     calendar.set_defaults(command=_calendar)
 
     ics = commands.add_parser("ics", help="the phone hours as an iCalendar file")
-    ics.add_argument("--from", dest="first", metavar="DATE", help="first day, YYYY-MM-DD (default: today)")
-    ics.add_argument("--days", type=int, default=365, help="number of days (default: 365)")
-    ics.add_argument("--line", help="line (default: the first in the file)")
+    _period_arguments(ics, days=365)
     ics.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
     ics.add_argument("--json", action="store_true", help="the same windows as JSON instead of iCalendar")
     ics.set_defaults(command=_ics)
 
     dialplan = commands.add_parser("dialplan", help="the fallback dialplan (GotoIfTime) for when the router is down")
-    dialplan.add_argument("--from", dest="first", metavar="DATE", help="first day, YYYY-MM-DD (default: today)")
-    dialplan.add_argument("--days", type=int, default=365, help="days covered, at most 365 (default: 365)")
-    dialplan.add_argument("--line", help="line (default: the first in the file)")
+    _period_arguments(dialplan, days=365)
     dialplan.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
     dialplan.add_argument("--json", action="store_true", help="the usual week and its exceptions as JSON")
     dialplan.set_defaults(command=_dialplan)
@@ -116,6 +111,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _period_arguments(command: argparse.ArgumentParser, days: int) -> None:
+    command.add_argument("--from", dest="first", metavar="DATE", help="first day, YYYY-MM-DD (default: today)")
+    command.add_argument("--days", type=int, default=days, help=f"number of days (default: {days})")
+    command.add_argument("--line", help="line (default: the first in the file)")
+
+
 # -- commands -----------------------------------------------------------------
 
 
@@ -128,7 +129,7 @@ def _check(args: argparse.Namespace) -> int:
         "timezone": schedule.timezone,
         "lines": {line.id: line.name for line in schedule.lines.values()},
     }
-    manifest = load_manifest(DEFAULT_MANIFEST)
+    manifest = load_manifest(_manifest_path())
     missing = missing_prompts(manifest)
     general = missing_closure_prompts(schedule, manifest)
     summary["missing_prompts"] = missing
@@ -138,9 +139,9 @@ def _check(args: argparse.Namespace) -> int:
     else:
         print(f"{path}: OK, {len(schedule.lines)} line(s) in {schedule.timezone}: {', '.join(schedule.lines)}")
         for name in missing:
-            print(f"  missing prompt: {name} (not in {DEFAULT_MANIFEST.name}); callers would hear a gap")
+            print(f"  missing prompt: {name} (not in {_manifest_path().name}); callers would hear a gap")
         for name in general:
-            print(f"  note: no {name} in {DEFAULT_MANIFEST.name}; callers hear the general closed-now")
+            print(f"  note: no {name} in {_manifest_path().name}; callers hear the general closed-now")
     return 1 if missing else 0
 
 
@@ -149,11 +150,15 @@ def _at(args: argparse.Namespace) -> int:
     line_id = args.line or next(iter(schedule.lines))
     instant = parse_instant(args.time, schedule)
     decision = decide(schedule, line_id, instant)
-    guidance = None
+    guidance, texts = None, {}
     if not decision.open:
-        manifest = load_manifest(DEFAULT_MANIFEST)
-        texts = {**schedule_prompts(schedule, range(instant.year - 1, instant.year + 2)), **manifest.texts}
-        guidance = closed_guidance(schedule, line_id, decision, manifest.texts)
+        try:
+            manifest = load_manifest(_manifest_path())
+        except PromptError as e:  # the decision stands without it; say why the guidance is missing
+            print(f"callrouter: cannot show what the caller hears: {e}", file=sys.stderr)
+        else:
+            texts = {**schedule_prompts(schedule, range(instant.year - 1, instant.year + 2)), **manifest.texts}
+            guidance = closed_guidance(schedule, line_id, decision, manifest.texts)
     if args.json:
         out = decision_json(decision, schedule)
         if guidance is not None:
@@ -215,7 +220,7 @@ def _ics(args: argparse.Namespace) -> int:
 
 def _prompts(args: argparse.Namespace) -> int:
     schedule = load_schedule(_schedule_path(args))
-    manifest = load_manifest(Path(args.manifest) if args.manifest else DEFAULT_MANIFEST)
+    manifest = load_manifest(Path(args.manifest) if args.manifest else _manifest_path())
     this_year = wall(datetime.now(UTC), schedule.tz).year
     texts = {**schedule_prompts(schedule, range(this_year, this_year + max(1, args.years))), **manifest.texts}
     made, current, recorded = build(texts, Path(args.out), manifest.language, manifest.voice)
@@ -256,6 +261,10 @@ def _dialplan(args: argparse.Namespace) -> int:
 
 
 # -- parsing and formatting ----------------------------------------------------
+
+
+def _manifest_path() -> Path:
+    return Path(os.environ.get(PROMPTS_ENV) or DEFAULT_MANIFEST)
 
 
 def _schedule_path(args: argparse.Namespace) -> str:

@@ -102,8 +102,9 @@ def _hours(schedule: Schedule, line: Line, decision: Decision) -> Sentence:
         for j, window in enumerate(windows):
             if j:
                 pieces.append("and")
-            end = window.end % (24 * 60) if window.overnight else window.end
-            pieces.extend(("from-clock", *_clock(window.start), "to", *_clock(end % (24 * 60))))
+            # An overnight window ends the next day; one that ends at midnight ends "24".
+            end = window.end - 24 * 60 if window.overnight else window.end
+            pieces.extend(("from-clock", *_clock(window.start), "to", *_clock(end)))
     return tuple(pieces)
 
 

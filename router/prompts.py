@@ -89,7 +89,7 @@ def missing_prompts(manifest: Manifest) -> list[str]:
     pieces = (
         fixed
         + [f"day-{d}" for d in WEEKDAYS]
-        + [f"num-{n}" for n in range(24)]
+        + [f"num-{n}" for n in range(25)]  # 24: a window that ends at midnight
         + [f"min-{n:02d}" for n in range(1, 60)]
         + [f"ordinal-{n}" for n in range(1, 32)]
         + [f"month-{m}" for m in MONTHS]

@@ -214,3 +214,13 @@ def test_prompts_build(tmp_path: Path) -> None:
     made = sorted(p.name for p in (tmp_path / "da" / "callrouter").glob("*.wav"))
     assert {"closed-now.wav", "name-juleaftensdag.wav", "email-1818.wav", "num-23.wav"} <= set(made)
     assert "made, 0 up to date" in result.stdout
+
+
+def test_at_still_answers_when_the_prompts_cannot_be_read(tmp_path: Path) -> None:
+    result = run(
+        "--schedule", SHIPPED, "at", "2024-12-24T10:30", env={"CALLROUTER_PROMPTS": str(tmp_path / "gone.yaml")}
+    )
+    assert result.returncode == 0
+    assert "CLOSED (municipal closing day: Juleaftensdag)" in result.stdout
+    assert "caller hears" not in result.stdout
+    assert "cannot show what the caller hears" in result.stderr

@@ -141,3 +141,10 @@ def test_build_speaks_danish_into_8khz_wav_and_keeps_studio_recordings(tmp_path:
     assert build(texts, tmp_path, "da", "da") == (0, 2, 1)  # nothing to do the second time
     texts["num-12"] = "tolv"
     assert build(texts, tmp_path, "da", "da") == (1, 1, 1)  # a changed text is spoken again
+
+
+def test_a_window_that_ends_at_midnight_ends_at_24() -> None:
+    schedule = parse_schedule("lines:\n  x:\n    versions: [{valid_from: 2024-01-01, hours: {sat: '20:00-24:00'}}]\n")
+    decision = decide(schedule, "x", local("2024-01-08T10:00"))
+    text = render(closed_guidance(schedule, "x", decision), MANIFEST.texts)
+    assert "Vi har telefontid lørdag fra klokken 20 til 24." in text

@@ -302,6 +302,9 @@ class EventStream:
             log.info("ARI events: connected as application %r", self._config.app)
             if self._on_connect is not None:
                 # In a task of its own: the reader must keep reading while the owner reconciles.
+                # A reconcile still running from the last connection is stale: this one replaces it.
+                if self._hook_task is not None:
+                    self._hook_task.cancel()
                 self._hook_task = asyncio.create_task(self._run_hook(), name="ari-on-connect")
             try:
                 async for message in ws:

@@ -172,18 +172,18 @@ class AriRest:
 
     async def stored_recording_file(self, name: str) -> bytes:
         """The audio of a stored recording."""
+        path = f"/recordings/stored/{name}/file"
         try:
             async with self._session.get(
-                f"{self._config.rest_url}/recordings/stored/{name}/file", headers=self._auth, timeout=self._timeout
+                self._config.rest_url + path, headers=self._auth, timeout=self._timeout
             ) as response:
                 data = await response.read()
                 if response.status >= 300:
-                    raise error_for(
-                        response.status, _message(data.decode(errors="replace"), response.reason), "GET", name
-                    )
+                    message = _message(data.decode(errors="replace"), response.reason)
+                    raise error_for(response.status, message, "GET", path)
                 return data
         except (aiohttp.ClientConnectionError, TimeoutError) as e:
-            raise AriUnavailable(str(e), method="GET", path=f"/recordings/stored/{name}/file") from e
+            raise AriUnavailable(str(e), method="GET", path=path) from e
 
     async def get_sound(self, sound_id: str) -> Json:
         result: Json = await self.request("GET", f"/sounds/{sound_id}")

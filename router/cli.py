@@ -26,7 +26,7 @@ from router.prompts import (
     schedule_prompts,
 )
 from router.schedule import WEEKDAYS, Decision, Reason, Schedule, Segment, UnknownLineError, day_plan, decide
-from router.schedule_yaml import ScheduleError, load_schedule
+from router.schedule_yaml import FIRST_YEAR, LAST_YEAR, ScheduleError, load_schedule
 
 SCHEDULE_ENV = "CALLROUTER_SCHEDULE"
 PROMPTS_ENV = "CALLROUTER_PROMPTS"
@@ -281,6 +281,8 @@ def parse_instant(text: str, schedule: Schedule) -> datetime:
         raise UsageError(
             f"cannot read time {text!r}; expected ISO 8601 like 2024-01-04T15:30 or 2024-01-04T15:30+01:00"
         ) from None
+    if not FIRST_YEAR <= parsed.year <= LAST_YEAR:
+        raise UsageError(f"{text} is outside the years {FIRST_YEAR} to {LAST_YEAR}")
     if parsed.tzinfo is not None:
         return parsed
     local = parsed.replace(tzinfo=schedule.tz)
@@ -293,9 +295,12 @@ def _first_day(text: str | None, schedule: Schedule) -> date:
     if text is None:
         return wall(datetime.now(UTC), schedule.tz).date()
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise UsageError(f"cannot read date {text!r}; expected YYYY-MM-DD") from None
+    if not FIRST_YEAR <= day.year <= LAST_YEAR - 11:  # room for --days and the search for a next opening
+        raise UsageError(f"{text} is outside the years {FIRST_YEAR} to {LAST_YEAR - 11}")
+    return day
 
 
 def _days(days: int) -> int:

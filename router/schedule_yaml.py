@@ -40,6 +40,11 @@ from router.schedule import (
 )
 
 DEFAULT_TIMEZONE = "Europe/Copenhagen"
+# The calendar a schedule may speak of; far-off dates are typing mistakes (and near year 9999 the
+# date arithmetic of the standard library runs out).
+FIRST_YEAR, LAST_YEAR = 1900, 2999
+MAX_SPAN_DAYS = 10 * 365  # a closure or opening longer than ten years is surely a mistake
+Day = date  # inside _Reader, `date` names a method
 # A recurrence that has not happened within this many years of its start is surely a mistake.
 _RULE_LOOKAHEAD_YEARS = 30
 
@@ -285,6 +290,7 @@ class _Reader:
             last = self.date(fields["to"], f"{path}.to")
             if last < first:
                 self.fail(fields["to"], f"{path}.to", f"{last} is before from: {first}")
+            self.not_too_long(last - first, fields["to"], f"{path}.to")
             return Days(first, last, time_range)
         if "time" in fields:
             self.fail(
@@ -296,7 +302,17 @@ class _Reader:
         end = self.datetime(fields["to"], f"{path}.to")
         if end <= start:
             self.fail(fields["to"], f"{path}.to", f"{end:%Y-%m-%d %H:%M} is not after from: {start:%Y-%m-%d %H:%M}")
+        self.not_too_long(end - start, fields["to"], f"{path}.to")
         return Span(start, end)
+
+    def not_too_long(self, length: timedelta, node: yaml.Node, path: str) -> None:
+        if length > timedelta(days=MAX_SPAN_DAYS):
+            self.fail(
+                node,
+                path,
+                f"this lasts more than {MAX_SPAN_DAYS // 365} years; for a line out of service, "
+                "end its hours with a new version instead",
+            )
 
     def recurrence(self, fields: dict[str, yaml.Node], path: str, time_range: TimeRange) -> Recurrence:
         node = fields["rule"]
@@ -391,10 +407,15 @@ class _Reader:
         text = self.scalar(node, path)
         try:
             if _DATE.match(text):
-                return date.fromisoformat(text)
+                return self.in_years(date.fromisoformat(text), node, path)
         except ValueError:
             pass
         self.fail(node, path, f"expected a date like 2024-01-01; got {text!r}")
+
+    def in_years(self, day: Day, node: yaml.Node, path: str) -> Day:
+        if not FIRST_YEAR <= day.year <= LAST_YEAR:
+            self.fail(node, path, f"{day} is outside the years {FIRST_YEAR} to {LAST_YEAR} that a schedule covers")
+        return day
 
     def datetime(self, node: yaml.Node, path: str) -> datetime:
         text = self.scalar(node, path)
@@ -402,7 +423,8 @@ class _Reader:
         if match:
             minute = self.minutes(match.group(2), node, path, allow_end_of_day=False)
             try:
-                return datetime.combine(date.fromisoformat(match.group(1)), time(minute // 60, minute % 60))
+                day = self.in_years(date.fromisoformat(match.group(1)), node, path)
+                return datetime.combine(day, time(minute // 60, minute % 60))
             except ValueError:
                 pass
         self.fail(node, path, f"expected a date and time like 2024-03-14 10:00; got {text!r}")

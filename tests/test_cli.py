@@ -90,6 +90,8 @@ def test_schedule_from_environment_and_working_directory(tmp_path: Path) -> None
         (("at", "2024-01-04T15:30", "--line", "1919"), "no line '1919'"),
         (("calendar", "--from", "2024-13-01"), "cannot read date"),
         (("calendar", "--days", "0"), "--days must be from 1"),
+        (("at", "9999-12-31T10:00"), "outside the years 1900 to 2999"),
+        (("calendar", "--from", "9999-12-01"), "outside the years"),
     ],
 )
 def test_bad_arguments_are_clear_errors(args: tuple[str, ...], message: str) -> None:

@@ -140,6 +140,13 @@ def test_overlap_between_a_range_and_a_day() -> None:
         ("closures: [{reason: x, rule: FREQ=DAILY;COUNT=3}]", "lines.x.closures[0].rule", "`starts:` and `ends:`"),
         ("closures: [{reason: x, date: 2024-01-01, time: 11:00-10:00}]", "lines.x.closures[0].time", "not after start"),
         ("closing_days: maybe", "lines.x.closing_days", "expected yes or no"),
+        ("closures: [{reason: x, from: 2024-01-01, to: 9999-12-31}]", "lines.x.closures[0].to", "outside the years"),
+        ("closures: [{reason: x, from: 2024-01-01, to: 2099-12-31}]", "lines.x.closures[0].to", "more than 10 years"),
+        (
+            "closures: [{reason: x, from: 2024-01-01 10:00, to: 2044-01-01 10:00}]",
+            "lines.x.closures[0].to",
+            "more than",
+        ),
         ("closures: {reason: x}", "lines.x.closures", "expected a list"),
     ],
 )

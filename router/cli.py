@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from router.app import RouterConfig, serve
+from router.ari import AriConfig, AriConfigError
+from router.ari.events import ApplicationReplacedError
 from router.dialplan import MAX_DAYS, fallback_for
 from router.dialplan import render as render_dialplan
 from router.guidance import closed_guidance, render
@@ -99,6 +105,12 @@ def _parser() -> argparse.ArgumentParser:
     dialplan.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
     dialplan.add_argument("--json", action="store_true", help="the usual week and its exceptions as JSON")
     dialplan.set_defaults(command=_dialplan)
+
+    run = commands.add_parser(
+        "run", help="run the router: take calls from Asterisk (ARI_* settings from the environment)"
+    )
+    run.add_argument("--data", metavar="DIR", help="where messages are kept (default: $CALLROUTER_DATA, else ./data)")
+    run.set_defaults(command=_run)
 
     prompts = commands.add_parser("prompts", help="build the Danish prompts as audio for Asterisk")
     prompts.add_argument("action", choices=["build"], help="build: speak every prompt into an 8 kHz WAV file")
@@ -215,6 +227,35 @@ def _ics(args: argparse.Namespace) -> int:
         Path(args.output).write_bytes(data)
     else:
         sys.stdout.buffer.write(data)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        ari = AriConfig.from_env()
+    except AriConfigError as e:
+        raise UsageError(str(e)) from None
+    config = RouterConfig(
+        ari=ari,
+        schedule=load_schedule(_schedule_path(args)),
+        data_dir=Path(args.data or os.environ.get("CALLROUTER_DATA") or "data"),
+        manifest=_manifest_path(),
+    )
+    load_manifest(config.manifest)  # a missing manifest is an error before the first call, not during it
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(config, stop)
+
+    try:
+        asyncio.run(main())
+    except ApplicationReplacedError:
+        print("callrouter: another router took over the ARI application; stopping", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from pathlib import Path
 
 import aiohttp
 
 from router.ari import AriConfig, AriRest
+from tests.conftest import ROOT
 
 
 async def test_run_it_and_place_a_call_with_the_control_api() -> None:
@@ -47,3 +49,45 @@ async def test_run_it_and_place_a_call_with_the_control_api() -> None:
     finally:
         process.terminate()
         assert await asyncio.wait_for(process.wait(), 10) == 0
+
+
+async def test_callrouter_run_takes_a_call_and_stops_on_sigterm(tmp_path: Path) -> None:
+    env = {**os.environ, "ARI_PASSWORD": "s3cret", "ARI_USER": "router", "TZ": "UTC"}
+    sim = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "asterisk_sim", "--port", "0", "--sound-seconds", "0.05",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=env,
+    )  # fmt: skip
+    router: asyncio.subprocess.Process | None = None
+    try:
+        assert sim.stdout is not None
+        banner = (await asyncio.wait_for(sim.stdout.readline(), 20)).decode()
+        url = banner.split("ARI on ")[1].split("/ari")[0]
+        async with aiohttp.ClientSession() as session:
+            names = [f"callrouter/{name}" for name in ("line-unknown", "goodbye")]
+            await (await session.post(f"{url}/_sim/sounds", json={"names": names})).release()
+            router = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "router", "--schedule", str(ROOT / "schedule.yaml"), "run",
+                "--data", str(tmp_path / "data"),
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env={**env, "ARI_URL": url},
+            )  # fmt: skip
+            async with asyncio.timeout(20):
+                while "router" not in (await (await session.get(f"{url}/_sim/state")).json())["apps"]:  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+            placed = await session.post(f"{url}/_sim/calls", json={"from": "12345678", "to": "4242", "args": ["4242"]})
+            channel_id = (await placed.json())["channel_id"]
+            async with asyncio.timeout(20):
+                while not (channel := await (await session.get(f"{url}/_sim/channels/{channel_id}")).json())["gone"]:  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+            heard = [h["media"] for h in channel["heard"] if "media" in h]
+            assert heard == ["sound:callrouter/line-unknown", "sound:callrouter/goodbye"]
+        router.terminate()
+        assert await asyncio.wait_for(router.wait(), 10) == 0
+        assert router.stderr is not None
+        log = (await router.stderr.read()).decode()
+        assert "ended: unknown_line" in log
+        assert "12345678" not in log  # caller numbers are masked in logs
+    finally:
+        for process in (router, sim):
+            if process is not None and process.returncode is None:
+                process.kill()
+                await process.wait()

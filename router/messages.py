@@ -1,0 +1,66 @@
+"""Messages left by callers: stored durably before the caller hears that they were received.
+
+SQLite (standard library) in WAL mode with synchronous=FULL: a message whose save returned is on
+disk, even if the machine loses power right after. The audio stays in Asterisk as a stored
+recording; this keeps who called, which line, when, and the recording's name.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Message:
+    id: str
+    line: str
+    caller: str
+    received_at: datetime
+    recording: str
+    seconds: int | None
+    handled: bool = False
+
+
+class MessageStore:
+    """A small table of messages. Thread-safe: the router calls it through asyncio.to_thread."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute(
+            """CREATE TABLE IF NOT EXISTS messages (
+                id TEXT PRIMARY KEY, line TEXT NOT NULL, caller TEXT NOT NULL, received_at TEXT NOT NULL,
+                recording TEXT NOT NULL, seconds INTEGER, handled INTEGER NOT NULL DEFAULT 0)"""
+        )
+
+    def save(self, message: Message) -> None:
+        """Store a message; saving the same id again changes nothing."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO messages VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    message.id,
+                    message.line,
+                    message.caller,
+                    message.received_at.isoformat(),
+                    message.recording,
+                    message.seconds,
+                    int(message.handled),
+                ),
+            )
+
+    def all(self) -> list[Message]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM messages ORDER BY received_at").fetchall()
+        return [Message(r[0], r[1], r[2], datetime.fromisoformat(r[3]), r[4], r[5], bool(r[6])) for r in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,252 @@
+"""The one place where ARI events reach calls, the flow's commands are carried out, and timers fire.
+
+Each live call has a lock: the events of its channel (already in order from the event stream),
+its timers and its own follow-up events (a saved message) are applied one at a time. A request
+that fails because the call moved on (404/409/422) is a hangup to the flow; any other failure,
+or a bug, hands that one call to the dialplan fallback and leaves every other call alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from router import flow
+from router.ari import CALL_MOVED_ON, AriError, AriRest, Event
+from router.guidance import closed_guidance
+from router.messages import Message, MessageStore
+from router.schedule import Schedule, decide
+
+log = logging.getLogger(__name__)
+DEFAULT_SETTINGS = flow.Settings()
+
+
+def masked(number: str) -> str:
+    """A caller's number in logs: personal data, so only its last two digits."""
+    return "*" * max(0, len(number) - 2) + number[-2:]
+
+
+@dataclass
+class _Live:
+    call: flow.Call
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    call_id: str
+    line: str
+    outcome: str
+    detail: str
+
+
+class Runtime:
+    def __init__(
+        self,
+        rest: AriRest,
+        schedule: Callable[[], Schedule],
+        clock: Callable[[], datetime],
+        messages: MessageStore,
+        prompt_texts: dict[str, str],
+        settings: flow.Settings = DEFAULT_SETTINGS,
+        language: str = "da",
+    ) -> None:
+        self._rest = rest
+        self._schedule = schedule
+        self._clock = clock
+        self._messages = messages
+        self._prompt_texts = prompt_texts
+        self._settings = settings
+        self._language = language
+        self.calls: dict[str, _Live] = {}
+        self.outcomes: list[Outcome] = []
+        self.finished = asyncio.Condition()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- events in --------------------------------------------------------------------
+
+    async def on_event(self, event: Event) -> None:
+        """The event stream's handler."""
+        if event.type == "StasisStart" and event.channel is not None:
+            if event.args[:1] == ("agent",):
+                return  # agent legs belong to the queue, which is not built yet
+            await self._start(event)
+            return
+        live = self.calls.get(event.key)
+        if live is None:
+            return
+        translated = _translate(event)
+        if translated is not None:
+            await self._deliver(live, translated)
+
+    async def _start(self, event: Event) -> None:
+        assert event.channel is not None
+        channel = event.channel
+        line = event.args[0] if event.args else channel.exten
+        call = flow.Call(channel.id, line, channel.caller_number, self._clock(), settings=self._settings)
+        live = self.calls[channel.id] = _Live(call)
+        async with live.lock:
+            try:
+                schedule = self._schedule()
+                if line not in schedule.lines:
+                    live.call, commands = flow.start_unknown(call)
+                else:
+                    decision = decide(schedule, line, call.arrived)
+                    if decision.open:
+                        live.call, commands = flow.start_open(call)
+                    else:
+                        guidance = closed_guidance(schedule, line, decision, self._prompt_texts)
+                        live.call, commands = flow.start_closed(call, guidance.prompts)
+                log.info("call %s from %s to %s", call.id, masked(call.caller), line)
+            except Exception as e:  # a bug must not leave the caller in silence
+                log.exception("call %s: could not start", call.id)
+                live.call, commands = flow.step(call, flow.Failed(f"start: {type(e).__name__}"))
+            await self._execute(live, commands)
+
+    async def _deliver(self, live: _Live, event: flow.Event) -> None:
+        async with live.lock:
+            await self._apply(live, event)
+
+    async def _apply(self, live: _Live, event: flow.Event) -> None:
+        """Step the call with one event and carry out the commands. The caller holds the lock."""
+        try:
+            live.call, commands = flow.step(live.call, event)
+        except Exception:
+            log.exception("call %s: the flow failed on %s", live.call.id, event)
+            live.call, commands = flow.step(live.call, flow.Failed("flow error"))
+        await self._execute(live, commands)
+
+    # -- commands out -----------------------------------------------------------------
+
+    async def _execute(self, live: _Live, commands: list[flow.Command]) -> None:
+        call = live.call
+        for command in commands:
+            try:
+                follow_up = await self._carry_out(live, command)
+            except CALL_MOVED_ON:
+                if isinstance(command, (flow.ContinueInDialplan, flow.Hangup, flow.StopPlayback)):
+                    continue  # the call is already gone or gone on: nothing left to do
+                await self._apply(live, flow.HungUp())
+                return
+            except AriError as e:
+                log.warning("call %s: %s failed: %s", call.id, type(command).__name__, e)
+                if isinstance(command, flow.ContinueInDialplan):
+                    with contextlib.suppress(AriError):  # last resort: never leave the caller in silence
+                        await self._rest.hangup(call.id)
+                    continue
+                await self._apply(live, flow.Failed(f"{type(command).__name__}: {e}"))
+                return
+            except Exception:
+                log.exception("call %s: %s failed", call.id, type(command).__name__)
+                await self._apply(live, flow.Failed(f"{type(command).__name__}: error"))
+                return
+            if follow_up is not None:
+                await self._apply(live, follow_up)
+
+    async def _carry_out(self, live: _Live, command: flow.Command) -> flow.Event | None:
+        channel = live.call.id
+        match command:
+            case flow.Answer():
+                await self._rest.answer(channel)
+            case flow.Play(playback_id, prompts):
+                await self._rest.play(channel, playback_id, [f"sound:callrouter/{p}" for p in prompts], self._language)
+            case flow.StopPlayback(playback_id):
+                await self._rest.stop_playback(playback_id)
+            case flow.Record(name, max_seconds, silence, terminate_on):
+                await self._rest.record(
+                    channel,
+                    name,
+                    max_duration_seconds=max_seconds,
+                    max_silence_seconds=silence,
+                    terminate_on=terminate_on,
+                    beep=True,
+                )
+            case flow.SaveMessage(recording, seconds):
+                return flow.MessageSaved(await self._save_message(live.call, recording, seconds))
+            case flow.StartTimer(name, seconds):
+                self._start_timer(live, name, seconds)
+            case flow.ContinueInDialplan(context, extension, priority):
+                await self._rest.continue_in_dialplan(channel, context, extension, priority)
+            case flow.Hangup():
+                await self._rest.hangup(channel)
+            case flow.Finish(outcome, detail):
+                await self._finish(live, outcome, detail)
+        return None
+
+    async def _save_message(self, call: flow.Call, recording: str, seconds: int | None) -> bool:
+        try:
+            await self._rest.get_stored_recording(recording)  # Asterisk has the audio
+        except AriError as e:
+            log.warning("call %s: recording %s not stored: %s", call.id, recording, e)
+            return False
+        message = Message(call.id, call.line, call.caller, call.arrived, recording, seconds)
+        try:
+            await asyncio.to_thread(self._messages.save, message)
+        except Exception:
+            log.exception("call %s: could not store the message", call.id)
+            return False
+        log.info("call %s: message %s stored (%s s)", call.id, recording, seconds)
+        return True
+
+    def _start_timer(self, live: _Live, name: str, seconds: float) -> None:
+        def fire() -> None:
+            live.timers.pop(name, None)
+            task = asyncio.create_task(self._deliver(live, flow.Timeout(name)))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        live.timers[name] = asyncio.get_running_loop().call_later(seconds, fire)
+
+    async def _finish(self, live: _Live, outcome: str, detail: str) -> None:
+        for timer in live.timers.values():
+            timer.cancel()
+        live.timers.clear()
+        call = live.call
+        self.calls.pop(call.id, None)
+        seconds = (self._clock() - call.arrived).total_seconds()
+        log.info("call %s to %s ended: %s after %.0f s %s", call.id, call.line, outcome, seconds, detail)
+        async with self.finished:
+            self.outcomes.append(Outcome(call.id, call.line, outcome, detail))
+            self.finished.notify_all()
+
+    # -- after a (re)connect ------------------------------------------------------------
+
+    async def reconcile(self) -> None:
+        """Channels in our application that no call here owns (we restarted): hand them to the fallback."""
+        app = await self._rest.get_application()
+        for channel_id in app.channel_ids:
+            if channel_id in self.calls:
+                continue
+            try:
+                channel = await self._rest.get_channel(channel_id)
+                await self._rest.continue_in_dialplan(channel_id, f"callrouter-fallback-{channel.exten}", "s", 1)
+                log.info("reconcile: handed %s back to the dialplan fallback", channel_id)
+            except CALL_MOVED_ON:
+                pass
+
+    async def close(self) -> None:
+        for live in self.calls.values():
+            for timer in live.timers.values():
+                timer.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+def _translate(event: Event) -> flow.Event | None:
+    """ARI's event as the flow's event, or None when the flow does not care."""
+    if event.type == "PlaybackFinished" and event.playback is not None:
+        return flow.PlaybackDone(event.playback.id, event.playback.state == "done")
+    if event.type == "ChannelDtmfReceived" and event.digit:
+        return flow.Digit(event.digit)
+    if event.type in ("RecordingFinished", "RecordingFailed") and event.recording is not None:
+        ok = event.type == "RecordingFinished"
+        return flow.RecordingDone(event.recording.name, event.recording.duration or 0, ok)
+    if event.type in ("ChannelHangupRequest", "StasisEnd"):
+        return flow.HungUp()
+    return None

@@ -1,0 +1,131 @@
+"""The per-call state machine, fed events by hand: no network, no clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from router.flow import (
+    Answer,
+    Call,
+    ContinueInDialplan,
+    Digit,
+    Failed,
+    Finish,
+    Hangup,
+    HungUp,
+    MessageSaved,
+    Play,
+    PlaybackDone,
+    Record,
+    RecordingDone,
+    SaveMessage,
+    StartTimer,
+    StopPlayback,
+    Timeout,
+    start_closed,
+    start_open,
+    start_unknown,
+    step,
+)
+
+NEW = Call(id="c1", line="1818", caller="12345678", arrived=datetime(2024, 1, 4, 11, 30, tzinfo=UTC))
+GUIDANCE = ("closed-now", "hours-intro")
+
+
+def run(call: Call, *events: object) -> tuple[Call, list[object]]:
+    commands: list[object] = []
+    for event in events:
+        call, more = step(call, event)  # type: ignore[arg-type]
+        commands.extend(more)
+    return call, commands
+
+
+def test_closed_caller_leaves_a_message() -> None:
+    call, first = start_closed(NEW, GUIDANCE)
+    assert first == [Answer(), Play("c1-guidance", ("closed-now", "hours-intro", "offer-message"))]
+    call, commands = run(
+        call,
+        PlaybackDone("c1-guidance", True),
+        Digit("1"),
+        PlaybackDone("c1-record-intro", True),
+        RecordingDone("msg-c1", 7),
+        MessageSaved(True),
+        PlaybackDone("c1-goodbye", True),
+    )
+    assert commands == [
+        StartTimer("offer", 8.0),
+        Play("c1-record-intro", ("record-after-beep",)),
+        Record("msg-c1", 120, 6, "#"),
+        SaveMessage("msg-c1", 7),
+        Play("c1-goodbye", ("message-saved", "goodbye")),
+        Hangup(),
+        Finish("message_left"),
+    ]
+    assert call.state == "done"
+
+
+def test_pressing_1_during_the_guidance_stops_it() -> None:
+    call, _ = start_closed(NEW, GUIDANCE)
+    call, commands = run(call, Digit("1"))
+    assert commands == [StopPlayback("c1-guidance"), Play("c1-record-intro", ("record-after-beep",))]
+    # The stopped guidance's PlaybackFinished arrives later and changes nothing.
+    assert run(call, PlaybackDone("c1-guidance", True))[1] == []
+
+
+def test_no_key_pressed_ends_with_goodbye() -> None:
+    call, _ = start_closed(NEW, GUIDANCE)
+    call, commands = run(
+        call, PlaybackDone("c1-guidance", True), Digit("5"), Timeout("offer"), PlaybackDone("c1-goodbye", True)
+    )
+    assert commands == [StartTimer("offer", 8.0), Play("c1-goodbye", ("goodbye",)), Hangup(), Finish("guidance_played")]
+
+
+def test_caller_hangs_up_during_guidance() -> None:
+    call, _ = start_closed(NEW, GUIDANCE)
+    call, commands = run(call, HungUp(), PlaybackDone("c1-guidance", False))
+    assert commands == [Finish("caller_hung_up", "in guidance")]
+    assert call.state == "done"
+
+
+def test_hangup_while_recording_still_saves_the_message() -> None:
+    call, _ = start_closed(NEW, GUIDANCE)
+    recording, _ = run(call, Digit("1"), PlaybackDone("c1-record-intro", True))
+    # Asterisk's order: the hangup first, then the finished recording, then StasisEnd.
+    _, commands = run(recording, HungUp(), RecordingDone("msg-c1", 4), HungUp(), MessageSaved(True))
+    assert commands == [
+        StartTimer("recording-end", 3.0),
+        SaveMessage("msg-c1", 4),
+        Finish("message_left", "caller hung up while recording"),
+    ]
+    # If Asterisk never reports the recording, the timer saves whatever it stored.
+    _, commands = run(recording, HungUp(), HungUp(), Timeout("recording-end"), MessageSaved(True))
+    assert commands[1:] == [SaveMessage("msg-c1", None), Finish("message_left", "caller hung up while recording")]
+
+
+def test_nothing_recorded_and_a_store_that_fails_are_said_honestly() -> None:
+    call, _ = start_closed(NEW, GUIDANCE)
+    _, commands = run(call, Digit("1"), PlaybackDone("c1-record-intro", True), RecordingDone("msg-c1", 0))
+    assert commands[-1] == Play("c1-goodbye", ("message-not-saved", "goodbye"))
+    call, _ = start_closed(NEW, GUIDANCE)
+    _, commands = run(
+        call, Digit("1"), PlaybackDone("c1-record-intro", True), RecordingDone("msg-c1", 5), MessageSaved(False)
+    )
+    assert commands[-1] == Play("c1-goodbye", ("message-not-saved", "goodbye"))  # never "saved" unless it was
+
+
+def test_a_failure_hands_the_call_to_the_dialplan_fallback() -> None:
+    call, _ = start_closed(NEW, GUIDANCE)
+    call, commands = run(call, Failed("play: 500"))
+    assert commands == [ContinueInDialplan("callrouter-fallback-1818"), Finish("error_fallback", "play: 500")]
+    assert run(call, HungUp())[1] == []  # done is done
+
+
+def test_open_line_and_unknown_line() -> None:
+    _, commands = start_open(NEW)
+    assert commands == [
+        ContinueInDialplan("callrouter-open-1818"),
+        Finish("handed_to_dialplan", "callrouter-open-1818"),
+    ]
+    call, commands = start_unknown(NEW)
+    assert commands == [Answer(), Play("c1-unknown", ("line-unknown", "goodbye"))]
+    assert run(call, PlaybackDone("c1-unknown", True))[1] == [Hangup(), Finish("unknown_line")]

@@ -1,0 +1,169 @@
+"""The router end to end against the simulated Asterisk: real HTTP and WebSocket, the shipped schedule."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pytest_asyncio
+
+from asterisk_sim import Fault, Simulator
+from router import flow
+from router.app import RouterConfig, Running, running
+from router.ari import AriConfig
+from router.messages import MessageStore
+from router.prompts import DEFAULT_MANIFEST, load_manifest, schedule_prompts
+from router.schedule import Schedule
+from tests.conftest import local
+
+CLOSED = local("2024-01-04T12:30")  # Thursday: the phone hours start at 15
+OPEN = local("2024-01-04T15:30")
+FAST = flow.Settings(offer_seconds=0.4, message_max_seconds=5, message_silence_seconds=2)
+
+
+@dataclass
+class Harness:
+    sim: Simulator
+    router: Running
+    data: Path
+
+    async def call(self, caller: str = "12345678", line: str = "1818") -> str:
+        return self.sim.world.place_call(caller, line, "router", [line]).id
+
+    async def outcome(self, call_id: str, within: float = 10) -> str:
+        runtime = self.router.runtime
+        async with asyncio.timeout(within), runtime.finished:
+            await runtime.finished.wait_for(lambda: any(o.call_id == call_id for o in runtime.outcomes))
+        return next(o.outcome for o in runtime.outcomes if o.call_id == call_id)
+
+    def heard(self, call_id: str) -> list[str]:
+        return [h["media"] for h in self.sim.world.channels[call_id].heard if "media" in h]
+
+    async def until(self, condition: Callable[[], bool], within: float = 10) -> None:
+        async with asyncio.timeout(within):
+            while not condition():  # noqa: ASYNC110 -- polls the simulator's state
+                await asyncio.sleep(0.01)
+
+
+def prompt_sounds(schedule: Schedule) -> list[str]:
+    texts = {**schedule_prompts(schedule, range(2023, 2026)), **load_manifest().texts}
+    return [f"callrouter/{name}" for name in texts]
+
+
+@contextlib.asynccontextmanager
+async def start(sim: Simulator, schedule: Schedule, data: Path, at: datetime) -> AsyncIterator[Running]:
+    """The router, with its clock fixed at `at`, connected to the simulator."""
+    ari = AriConfig(url=sim.url, app="router", user="router", password="secret")
+    config = RouterConfig(ari, schedule, data, DEFAULT_MANIFEST, FAST)
+    async with running(config, clock=lambda: at) as router:
+        async with asyncio.timeout(5):
+            while "router" not in sim.world.connected_apps:  # noqa: ASYNC110 -- polls the simulator's state
+                await asyncio.sleep(0.01)
+        yield router
+
+
+@pytest_asyncio.fixture
+async def sim(shipped: Schedule) -> AsyncIterator[Simulator]:
+    simulator = Simulator("router", "secret", sound_seconds=0.01)
+    simulator.world.sounds.update(prompt_sounds(shipped))
+    await simulator.start()
+    yield simulator
+    await simulator.stop()
+
+
+@pytest_asyncio.fixture
+async def closed(sim: Simulator, shipped: Schedule, tmp_path: Path) -> AsyncIterator[Harness]:
+    async with start(sim, shipped, tmp_path, CLOSED) as router:
+        yield Harness(sim, router, tmp_path)
+
+
+async def test_closed_caller_hears_guidance_and_leaves_a_message(closed: Harness) -> None:
+    call = await closed.call("12345678")
+    await closed.until(lambda: "sound:callrouter/offer-message" in closed.heard(call))
+    closed.sim.world.send_dtmf(call, "1")
+    await closed.until(lambda: any(r.channel_id == call for r in closed.sim.world.live_recordings.values()))
+    await asyncio.sleep(0.05)
+    closed.sim.world.send_dtmf(call, "#")
+    assert await closed.outcome(call) == "message_left"
+
+    heard = closed.heard(call)
+    assert heard[:3] == ["sound:callrouter/closed-now", "sound:callrouter/hours-intro", "sound:callrouter/day-mon"]
+    assert "sound:callrouter/open-again" in heard
+    assert "sound:callrouter/today" in heard
+    assert heard[heard.index("sound:callrouter/offer-message") :] == [
+        "sound:callrouter/offer-message",
+        "sound:callrouter/record-after-beep",
+        "sound:beep",
+        "sound:callrouter/message-saved",
+        "sound:callrouter/goodbye",
+    ]
+    assert closed.sim.world.channels[call].gone  # the router hung up after the goodbye
+    [message] = MessageStore(closed.data / "messages.sqlite3").all()
+    assert (message.caller, message.line, message.recording) == ("12345678", "1818", f"msg-{call}")
+    assert message.received_at == CLOSED
+    assert message.seconds is not None
+    assert message.seconds >= 1
+
+
+async def test_no_key_pressed_hears_goodbye(closed: Harness) -> None:
+    call = await closed.call()
+    assert await closed.outcome(call) == "guidance_played"
+    assert closed.heard(call)[-2:] == ["sound:callrouter/offer-message", "sound:callrouter/goodbye"]
+    assert closed.sim.world.channels[call].gone
+
+
+async def test_caller_hangs_up_during_the_guidance(closed: Harness) -> None:
+    call = await closed.call()
+    await closed.until(lambda: len(closed.heard(call)) >= 3)
+    closed.sim.world.caller_hangs_up(call)
+    assert await closed.outcome(call) == "caller_hung_up"
+    assert closed.router.runtime.calls == {}
+
+
+async def test_caller_hangs_up_while_recording_and_the_message_is_kept(closed: Harness) -> None:
+    call = await closed.call("87654321")
+    closed.sim.world.send_dtmf(call, "1")  # barge in during the guidance
+    await closed.until(lambda: any(r.channel_id == call for r in closed.sim.world.live_recordings.values()))
+    await asyncio.sleep(1.1)
+    closed.sim.world.caller_hangs_up(call)
+    assert await closed.outcome(call) == "message_left"
+    assert [m.caller for m in MessageStore(closed.data / "messages.sqlite3").all()] == ["87654321"]
+
+
+async def test_unknown_line_gets_a_polite_message(closed: Harness) -> None:
+    call = await closed.call(line="4242")
+    assert await closed.outcome(call) == "unknown_line"
+    assert closed.heard(call) == ["sound:callrouter/line-unknown", "sound:callrouter/goodbye"]
+
+
+async def test_a_failure_hands_that_call_to_the_fallback_and_spares_the_others(closed: Harness) -> None:
+    closed.sim.faults.append(Fault("POST /channels/*/play/*", status=500, count=1))
+    first = await closed.call("11111111")
+    assert await closed.outcome(first) == "error_fallback"
+    assert closed.sim.world.channels[first].dialplan_after == {"context": "callrouter-fallback-1818", "extension": "s"}
+    second = await closed.call("22222222")
+    assert await closed.outcome(second) == "guidance_played"
+
+
+async def test_open_line_goes_to_the_sites_open_context(sim: Simulator, shipped: Schedule, tmp_path: Path) -> None:
+    async with start(sim, shipped, tmp_path, OPEN) as router:
+        harness = Harness(sim, router, tmp_path)
+        call = await harness.call()
+        assert await harness.outcome(call) == "handed_to_dialplan"
+        assert sim.world.channels[call].dialplan_after == {"context": "callrouter-open-1818", "extension": "s"}
+
+
+async def test_after_a_restart_orphaned_callers_go_to_the_fallback(
+    sim: Simulator, shipped: Schedule, tmp_path: Path
+) -> None:
+    async with start(sim, shipped, tmp_path, CLOSED) as router:
+        call = await Harness(sim, router, tmp_path).call()
+    # The router is gone; the caller is still in the application (Asterisk keeps it there).
+    assert not sim.world.channels[call].gone
+    async with start(sim, shipped, tmp_path, CLOSED) as restarted:
+        await Harness(sim, restarted, tmp_path).until(lambda: sim.world.channels[call].dialplan_after is not None)
+    assert sim.world.channels[call].dialplan_after == {"context": "callrouter-fallback-1818", "extension": "s"}

@@ -365,6 +365,8 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
 
     @r.get("/ari/sounds/{id:.+}")
     async def sound(request: web.Request) -> web.Response:
+        if "/" in request.raw_path.split("?")[0].removeprefix("/ari/sounds/"):
+            raise AriFault(404, "Resource not found")  # Asterisk has no route for a raw slash
         sound_id = request.match_info["id"]
         if sound_id not in w.sounds:
             raise AriFault(404, "Sound not found")

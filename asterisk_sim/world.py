@@ -54,6 +54,7 @@ CORE_SOUNDS = {
     "vm-intro",
     "vm-msgsaved",
     "silence/1",
+    "digits/1",
 }
 
 

@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from router.dialplan import fallback_for, render
+from router.prompts import build, load_manifest, schedule_prompts
 from router.schedule_yaml import load_schedule
 
 ROOT = Path(os.environ.get("CALLROUTER_ASTERISK_ROOT", "/var/cache/callrouter/asterisk-root"))
@@ -138,6 +139,11 @@ class RealAsterisk:
         for pid in _our_asterisk_pids():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+        # The Danish prompts, built before Asterisk starts: it indexes its sounds at start-up.
+        manifest = load_manifest()
+        shipped = load_schedule(Path(__file__).resolve().parent.parent / "schedule.yaml")
+        texts = {**schedule_prompts(shipped, range(2023, 2027)), **manifest.texts}
+        build(texts, ROOT / "usr/share/asterisk/sounds", manifest.language, manifest.voice)
         etc = ROOT / "etc/asterisk"
         for name, text in {**CONFIG, "callrouter_fallback_1818.conf": fallback_dialplan()}.items():
             (etc / name).write_text(text.lstrip(), encoding="utf-8")

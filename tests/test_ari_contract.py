@@ -285,6 +285,9 @@ async def test_missing_sound_fails_and_sounds_can_be_checked(backend: Backend) -
     with pytest.raises(AriNotFound, match="Sound not found"):
         await backend.rest.get_sound("no-such-prompt")
     assert (await backend.rest.get_sound("hello-world"))["id"] == "hello-world"
+    assert (await backend.rest.get_sound("digits/1"))["id"] == "digits/1"  # sent as digits%2F1
+    with pytest.raises(AriNotFound, match="Resource not found"):
+        await backend.rest.request("GET", "/sounds/digits/1")  # a raw slash is no route at all
     await backend.rest.hangup(caller)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
@@ -186,7 +187,9 @@ class AriRest:
             raise AriUnavailable(str(e), method="GET", path=path) from e
 
     async def get_sound(self, sound_id: str) -> Json:
-        result: Json = await self.request("GET", f"/sounds/{sound_id}")
+        # Sounds in a folder ("callrouter/closed-now") need their slash encoded: Asterisk answers a
+        # raw one with 404 "Resource not found", as for any path it has no route for.
+        result: Json = await self.request("GET", f"/sounds/{quote(sound_id, safe='')}")
         return result
 
     async def ping(self) -> None:

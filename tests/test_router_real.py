@@ -1,0 +1,112 @@
+"""The router on a real Asterisk 22 with the real Danish prompts: a caller on a closed line leaves a message.
+
+The caller is a Local channel whose other half sits in a helper application ("phones"), so the
+test can press keys and hang up as a caller would. The prompts are built with espeak-ng into the
+Asterisk root's sounds directory, so Asterisk plays the very files a site would install.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest_asyncio
+
+from router import flow
+from router.app import RouterConfig, Running, running
+from router.ari import AriConfig, AriNotFound, AriRest, EventStream
+from router.messages import MessageStore
+from router.prompts import DEFAULT_MANIFEST
+from router.schedule import Schedule
+from tests import real_asterisk
+from tests.ari_helpers import Recorder
+from tests.conftest import local
+
+CLOSED = local("2024-01-04T12:30")
+_ids = itertools.count(1)
+
+
+def credentials(url: str, app: str) -> AriConfig:
+    return AriConfig(url=url, app=app, user=real_asterisk.USER, password=real_asterisk.PASSWORD)
+
+
+@pytest_asyncio.fixture
+async def router(real_asterisk_url: str, shipped: Schedule, tmp_path: Path) -> AsyncIterator[Running]:
+    settings = flow.Settings(offer_seconds=3, message_max_seconds=10, message_silence_seconds=0)
+    config = RouterConfig(credentials(real_asterisk_url, "router"), shipped, tmp_path, DEFAULT_MANIFEST, settings)
+    async with running(config, clock=lambda: CLOSED) as started:
+        yield started
+
+
+async def test_closed_caller_leaves_a_message_on_asterisk(
+    router: Running, real_asterisk_url: str, tmp_path: Path
+) -> None:
+    phone_events = Recorder()
+    async with aiohttp.ClientSession() as session:
+        rest = AriRest(session, credentials(real_asterisk_url, "phones"))
+        phones = EventStream(session, credentials(real_asterisk_url, "phones"), phone_events)
+        task = asyncio.create_task(phones.run())
+        try:
+            await asyncio.wait_for(phones.connected.wait(), 10)
+            await asyncio.sleep(0.5)  # the router's own connection
+            n = next(_ids)
+            call_id, phone = f"call-{n}", f"phone-{n}"
+            await rest.request(
+                "POST",
+                "/channels",
+                {
+                    "endpoint": "Local/1818@from-citizens/n",
+                    "app": "phones",
+                    "channelId": phone,
+                    "otherChannelId": call_id,
+                    "callerId": "Borger <12345678>",
+                },
+            )
+            # The phone is "picked up" by the router's Answer; then the caller presses 1 during the guidance.
+            await phone_events.wait_for(
+                "StasisStart", lambda e: e.channel is not None and e.channel.id == phone, within=10
+            )
+            await asyncio.sleep(1.0)
+            await rest.request("POST", f"/channels/{phone}/dtmf", {"dtmf": "1"})
+            # "Indtal din besked ... efter tonen": the recording starts after the prompt and the beep.
+            await wait_for_recording(rest, f"msg-{call_id}")
+            # The caller speaks (Asterisk counts a recording's length in audio frames), then presses #.
+            # Asterisk reports a recording's length in whole seconds, rounded down: say more than one.
+            await rest.play(phone, f"speech-{n}", ["sound:hello-world", "sound:vm-goodbye"])
+            await phone_events.wait_for("PlaybackFinished", lambda e: e.playback is not None, within=10)
+            await rest.request("POST", f"/channels/{phone}/dtmf", {"dtmf": "#"})
+            outcome = await outcome_of(router, call_id, within=30)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    assert outcome == "message_left"
+    [message] = MessageStore(tmp_path / "messages.sqlite3").all()
+    assert (message.caller, message.line, message.recording) == ("12345678", "1818", f"msg-{call_id}")
+
+
+async def wait_for_recording(rest: AriRest, name: str) -> None:
+    async with asyncio.timeout(30):
+        while True:
+            try:
+                await rest.request("GET", f"/recordings/live/{name}")
+                return
+            except AriNotFound:
+                await asyncio.sleep(0.1)
+
+
+async def outcome_of(router: Running, call_id: str, within: float) -> str:
+    runtime = router.runtime
+    async with asyncio.timeout(within), runtime.finished:
+        await runtime.finished.wait_for(lambda: any(o.call_id == call_id for o in runtime.outcomes))
+    return next(o.outcome for o in runtime.outcomes if o.call_id == call_id)
+
+
+async def test_the_prompts_are_sounds_asterisk_knows(router: Running, real_asterisk_url: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        rest = AriRest(session, credentials(real_asterisk_url, "router"))
+        sound = await rest.get_sound("callrouter/closed-now")
+    assert sound["id"] == "callrouter/closed-now"
+    assert [f["language"] for f in sound["formats"]] == ["da"]

@@ -1,0 +1,106 @@
+"""A call to 1818 right now, through the router and the shipped schedule, on the simulated Asterisk.
+
+    .venv/bin/python scripts/demo.py [--at 2024-12-24T10:30] [--line 1818]
+
+Starts the simulated Asterisk and the router, places a call from 12345678, and, if the line is
+closed, presses 1 and leaves a message as a caller would; then prints what the caller heard and
+how the call ended. (The simulator and the router meet only here and in the tests.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from asterisk_sim import AgentScript, Simulator
+from router import flow
+from router.app import RouterConfig, running
+from router.ari import AriConfig
+from router.cli import parse_instant
+from router.messages import MessageStore
+from router.prompts import DEFAULT_MANIFEST, load_manifest, schedule_prompts
+from router.schedule_yaml import load_schedule
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+async def demo(at: datetime | None, line: str) -> None:
+    schedule = load_schedule(ROOT / "schedule.yaml")
+    manifest = load_manifest()
+    instant = at or datetime.now(UTC)
+    texts = {**schedule_prompts(schedule, range(instant.year - 1, instant.year + 2)), **manifest.texts}
+    sim = Simulator("router", "demo", sound_seconds=0.01)
+    sim.world.sounds.update(f"callrouter/{name}" for name in texts)
+    sim.world.set_endpoint("PJSIP/agent1", AgentScript("answer", 0.5))
+    await sim.start()
+    with tempfile.TemporaryDirectory() as data:
+        ari = AriConfig(url=sim.url, app="router", user="router", password="demo")
+        settings = flow.Settings(offer_seconds=1, message_max_seconds=3, message_silence_seconds=2)
+        config = RouterConfig(ari, schedule, Path(data), DEFAULT_MANIFEST, settings)
+        async with running(config, clock=lambda: instant) as router:
+            while "router" not in sim.world.connected_apps:  # noqa: ASYNC110 -- polls the simulator
+                await asyncio.sleep(0.01)
+            call = sim.world.place_call("12345678", line, "router", [line]).id
+            print(f"A caller dials {line} at {instant.astimezone(schedule.tz):%a %Y-%m-%d %H:%M %Z}.")
+            await asyncio.sleep(0.1)
+            channel = sim.world.channels[call]
+            if "sound:callrouter/offer-message" in _heard(channel.heard) or channel.app is not None:
+                await _leave_a_message(sim, call)
+            async with asyncio.timeout(30), router.runtime.finished:
+                await router.runtime.finished.wait_for(lambda: bool(router.runtime.outcomes))
+            spoken: list[tuple[object, list[str]]] = []  # (playback, texts): one line per playback
+            for entry in channel.heard:
+                if "media" not in entry:
+                    continue
+                name = str(entry["media"]).removeprefix("sound:callrouter/")
+                text = "(beep)" if name == "sound:beep" else texts.get(name, name)
+                if spoken and spoken[-1][0] == entry.get("playback", "beep"):
+                    spoken[-1][1].append(text)
+                else:
+                    spoken.append((entry.get("playback", "beep"), [text]))
+            if spoken:
+                print("The caller hears:\n  " + "\n  ".join(" ".join(words) for _, words in spoken))
+            if channel.dialplan_after:
+                print(f"The call goes on in the dialplan: {channel.dialplan_after}")
+            print(f"Outcome: {router.runtime.outcomes[0].outcome}")
+            for message in MessageStore(Path(data) / "messages.sqlite3").all():
+                print(f"Stored message: from {message.caller} on line {message.line} at {message.received_at}")
+    await sim.stop()
+
+
+async def _leave_a_message(sim: Simulator, call: str) -> None:
+    channel = sim.world.channels[call]
+    for _ in range(300):
+        if "sound:callrouter/offer-message" in _heard(channel.heard) or channel.gone or channel.dialplan_after:
+            break
+        await asyncio.sleep(0.01)
+    if channel.gone or channel.dialplan_after:
+        return
+    print("The caller presses 1 and leaves a message.")
+    sim.world.send_dtmf(call, "1")
+    for _ in range(300):
+        if any(r.channel_id == call for r in sim.world.live_recordings.values()):
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(1.1)
+    sim.world.send_dtmf(call, "#")
+
+
+def _heard(entries: list[dict[str, object]]) -> list[str]:
+    return [str(e["media"]) for e in entries if "media" in e]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--at", help="the moment of the call, ISO 8601 (default: now)")
+    parser.add_argument("--line", default="1818")
+    args = parser.parse_args()
+    schedule = load_schedule(ROOT / "schedule.yaml")
+    asyncio.run(demo(parse_instant(args.at, schedule) if args.at else None, args.line))
+
+
+if __name__ == "__main__":
+    main()

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from router.localtime import wall
-from router.schedule import WEEKDAYS, Decision, Line, Reason, Schedule, TimeRange
+from router.schedule import WEEKDAYS, Decision, Line, Reason, Schedule
 
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 Sentence = tuple[str, ...]
@@ -82,8 +82,16 @@ def _hours(schedule: Schedule, line: Line, decision: Decision) -> Sentence:
     version = line.version_on(wall(when, schedule.tz).date())
     if version is None:
         return ()
-    groups: list[tuple[int, int, tuple[TimeRange, ...]]] = []  # first day, last day, windows
-    for day, windows in enumerate(version.hours):
+    day = 24 * 60
+    # An overnight window ends the next day; one that ends at midnight ends "24".
+    week = [[(w.start, w.end - day if w.overnight else w.end) for w in windows] for windows in version.hours]
+    return hours_sentence(week)
+
+
+def hours_sentence(week: Sequence[Sequence[tuple[int, int]]]) -> Sentence:
+    """ "Vi har telefontid mandag til onsdag fra klokken 10 til 12, ..." for windows in minutes, Monday first."""
+    groups: list[tuple[int, int, tuple[tuple[int, int], ...]]] = []  # first day, last day, windows
+    for day, windows in enumerate(tuple(w) for w in week):
         if not windows:
             continue
         if groups and groups[-1][1] == day - 1 and groups[-1][2] == windows:
@@ -99,12 +107,10 @@ def _hours(schedule: Schedule, line: Line, decision: Decision) -> Sentence:
         pieces.append(f"day-{WEEKDAYS[first]}")
         if last > first:
             pieces.extend(("to" if last > first + 1 else "and", f"day-{WEEKDAYS[last]}"))
-        for j, window in enumerate(windows):
+        for j, (start, end) in enumerate(windows):
             if j:
                 pieces.append("and")
-            # An overnight window ends the next day; one that ends at midnight ends "24".
-            end = window.end - 24 * 60 if window.overnight else window.end
-            pieces.extend(("from-clock", *_clock(window.start), "to", *_clock(end)))
+            pieces.extend(("from-clock", *_clock(start), "to", *_clock(end)))
     return tuple(pieces)
 
 

@@ -24,6 +24,7 @@ from router.prompts import build, load_manifest, schedule_prompts
 from router.schedule_yaml import load_schedule
 
 ROOT = Path(os.environ.get("CALLROUTER_ASTERISK_ROOT", "/var/cache/callrouter/asterisk-root"))
+REPO = Path(__file__).resolve().parent.parent
 PORT = int(os.environ.get("CALLROUTER_ASTERISK_PORT", "18088"))
 USER = "router"
 PASSWORD = "p&ss#w:rd"  # characters that break naive query strings and headers
@@ -61,19 +62,29 @@ exten => 1818,1,NoOp(call for 1818)
 exten => 1819,1,Answer()
  same => n,Wait(600)
 
-; The generated fallback for the shipped schedule (callrouter dialplan), checked at chosen instants:
-; a Local call to <YYYYMMDDHHMMSS>@check-time sets TESTTIME() and records where the fallback sent it.
+; The site's dialplan as shipped, and the fallback generated for the shipped schedule.
+#include extensions_callrouter.conf
 #include callrouter_fallback_1818.conf
+
+; A call while the router is down, at a chosen instant: <YYYYMMDDHHMMSS>@router-down.
+; TESTTIME() wants YYYY/MM/DD (its documentation says ISO 8601, but dashes are silently ignored).
+[router-down]
+exten => _X.,1,Set(DAY=${EXTEN:0:4}/${EXTEN:4:2}/${EXTEN:6:2})
+ same => n,Set(TESTTIME()=${DAY} ${EXTEN:8:2}:${EXTEN:10:2}:${EXTEN:12:2} Europe/Copenhagen)
+ same => n,Goto(callrouter-entry,1818,1)
+
+; The same generated rules under other names, checked at chosen instants: a Local call to
+; <YYYYMMDDHHMMSS>@check-time records where they send it.
+#include callrouter_check_1818.conf
 [check-time]
 exten => _X.,1,Set(CHECK_ID=${EXTEN})
-; TESTTIME() wants YYYY/MM/DD (its documentation says ISO 8601, but dashes are silently ignored).
  same => n,Set(DAY=${EXTEN:0:4}/${EXTEN:4:2}/${EXTEN:6:2})
  same => n,Set(TESTTIME()=${DAY} ${EXTEN:8:2}:${EXTEN:10:2}:${EXTEN:12:2} Europe/Copenhagen)
- same => n,Goto(callrouter-fallback-1818,s,1)
-[callrouter-open-1818]
+ same => n,Goto(callrouter-check-1818,s,1)
+[check-open]
 exten => s,1,Set(GLOBAL(CHECK_${CHECK_ID})=open)
  same => n,Hangup()
-[callrouter-closed-1818]
+[check-closed]
 exten => s,1,Set(GLOBAL(CHECK_${CHECK_ID})=closed)
  same => n,Hangup()
 
@@ -97,11 +108,25 @@ console => notice,warning,error
 FALLBACK_FROM = date(2024, 1, 1)
 
 
-def fallback_dialplan() -> str:
-    """What `callrouter dialplan --from 2024-01-01` writes for the shipped schedule."""
-    schedule = load_schedule(Path(__file__).resolve().parent.parent / "schedule.yaml")
+def fallback_dialplans() -> dict[str, str]:
+    """What `callrouter dialplan --from 2024-01-01` writes for the shipped schedule, and a renamed copy."""
+    schedule = load_schedule(REPO / "schedule.yaml")
     fallback = fallback_for(schedule, "1818", FALLBACK_FROM)
-    return render(fallback, schedule, "schedule.yaml", datetime(2026, 1, 1, tzinfo=UTC))
+    stamp = datetime(2026, 1, 1, tzinfo=UTC)
+    return {
+        "callrouter_fallback_1818.conf": render(fallback, schedule, "schedule.yaml", stamp),
+        "callrouter_check_1818.conf": render(
+            fallback,
+            schedule,
+            "schedule.yaml",
+            stamp,
+            context="callrouter-check-1818",
+            open_to="check-open,s,1",
+            closed_to="check-closed,s,1",
+            with_guidance=False,
+        ),
+        "extensions_callrouter.conf": (REPO / "dialplan" / "extensions_callrouter.conf").read_text(encoding="utf-8"),
+    }
 
 
 def unavailable_reason() -> str | None:
@@ -141,11 +166,11 @@ class RealAsterisk:
                 os.kill(pid, signal.SIGKILL)
         # The Danish prompts, built before Asterisk starts: it indexes its sounds at start-up.
         manifest = load_manifest()
-        shipped = load_schedule(Path(__file__).resolve().parent.parent / "schedule.yaml")
+        shipped = load_schedule(REPO / "schedule.yaml")
         texts = {**schedule_prompts(shipped, range(2023, 2027)), **manifest.texts}
         build(texts, ROOT / "usr/share/asterisk/sounds", manifest.language, manifest.voice)
         etc = ROOT / "etc/asterisk"
-        for name, text in {**CONFIG, "callrouter_fallback_1818.conf": fallback_dialplan()}.items():
+        for name, text in {**CONFIG, **fallback_dialplans()}.items():
             (etc / name).write_text(text.lstrip(), encoding="utf-8")
         recordings = ROOT / "var/spool/asterisk/recording"
         if recordings.exists():

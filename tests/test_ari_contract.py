@@ -192,7 +192,7 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
                 await sim.stop()
 
 
-async def destroy_bridge_for_sure(rest: AriRest, bridge_id: str) -> None:
+async def destroy_bridge_for_sure(rest: AriRest, bridge_id: str) -> bool:
     """Destroy a bridge and prove no call is left in it.
 
     Asterisk 22 now and then (about one full run in ten here) answers DELETE with 409 "Bridge not
@@ -210,6 +210,8 @@ async def destroy_bridge_for_sure(rest: AriRest, bridge_id: str) -> None:
     if bridge_id in remaining:
         warnings.warn(f"Asterisk kept empty bridge {bridge_id} after 409s", AsteriskQuirk, stacklevel=2)
         assert remaining[bridge_id].channels == ()
+        return False
+    return True
 
 
 def is_channel(channel_id: str) -> Any:
@@ -324,9 +326,14 @@ async def test_bridges_and_their_errors(backend: Backend) -> None:
         await backend.rest.add_channel(queue, caller)
     assert (gone.value.status, gone.value.message) == (400, "Channel not found")
     assert isinstance(gone.value, CALL_MOVED_ON)
-    await destroy_bridge_for_sure(backend.rest, queue)
-    with pytest.raises(AriNotFound, match="Bridge not found"):
-        await backend.rest.destroy_bridge(queue)
+    destroyed = await destroy_bridge_for_sure(backend.rest, queue)
+    # Gone: a second DELETE is 404. Kept by the quirk above: Asterisk goes on answering 409.
+    if destroyed:
+        with pytest.raises(AriNotFound, match="Bridge not found"):
+            await backend.rest.destroy_bridge(queue)
+    else:
+        with pytest.raises(AriConflict, match="Bridge not in Stasis application"):
+            await backend.rest.destroy_bridge(queue)
 
 
 async def test_agent_answers_and_is_bridged_with_the_caller(backend: Backend) -> None:

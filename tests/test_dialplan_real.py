@@ -12,9 +12,10 @@ from typing import Any
 
 import aiohttp
 
-from router.ari import AriConfig, AriRest
+from router.ari import AriConfig, AriRest, EventStream
 from router.schedule import Schedule, decide
 from tests import real_asterisk
+from tests.ari_helpers import Recorder
 from tests.conftest import CPH
 
 INSTANTS = [
@@ -75,3 +76,48 @@ async def test_fallback_follows_the_schedule_on_asterisk(real_asterisk_url: str,
 def test_fallback_period_covers_the_checks() -> None:
     assert all(text.startswith("2024") for text in INSTANTS)
     assert real_asterisk.FALLBACK_FROM.isoformat() == "2024-01-01"
+
+
+async def test_router_down_caller_hears_guidance_and_leaves_a_message(real_asterisk_url: str) -> None:
+    """No router connected: Stasis() fails and the shipped dialplan follows the generated schedule."""
+    recordings = real_asterisk.ROOT / "var/spool/asterisk/recording"
+    events = Recorder()
+    config = AriConfig(url=real_asterisk_url, app="phones", user=real_asterisk.USER, password=real_asterisk.PASSWORD)
+    async with aiohttp.ClientSession() as session:
+        rest = AriRest(session, config)
+        phones = EventStream(session, config, events)
+        task = asyncio.create_task(phones.run())
+        try:
+            await asyncio.wait_for(phones.connected.wait(), 10)
+            await rest.request(
+                "POST",
+                "/channels",
+                {
+                    "endpoint": "Local/20241224103000@router-down/n",  # Juleaftensdag: closed
+                    "app": "phones",
+                    "channelId": "down-phone",
+                    "otherChannelId": "down-call",
+                    "callerId": "Borger <12345678>",
+                },
+            )
+            # The closed context answers; the caller presses 1 during the guidance.
+            await events.wait_for("StasisStart", lambda e: e.channel is not None and e.channel.id == "down-phone")
+            await asyncio.sleep(1.0)
+            await rest.request("POST", "/channels/down-phone/dtmf", {"dtmf": "1"})
+            async with asyncio.timeout(30):  # Record() creates the file when the beep has sounded
+                while not list(recordings.glob("fallback-1818-*-12345678.wav")):  # noqa: ASYNC110
+                    await asyncio.sleep(0.1)
+            await rest.play("down-phone", "down-speech", ["sound:hello-world", "sound:vm-goodbye"])
+            await events.wait_for("PlaybackFinished", within=10)
+            await rest.request("POST", "/channels/down-phone/dtmf", {"dtmf": "#"})
+            # "Din besked er modtaget ... Farvel", then the dialplan hangs up.
+            await events.wait_for(
+                "StasisEnd", lambda e: e.channel is not None and e.channel.id == "down-phone", within=30
+            )
+            [message] = recordings.glob("fallback-1818-*-12345678.wav")
+            stored = await rest.get_stored_recording(message.stem)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    assert stored.name.startswith("fallback-1818-")
+    assert message.stat().st_size > 8000  # more than a header: the caller's words are in it

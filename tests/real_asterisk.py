@@ -27,7 +27,8 @@ ROOT = Path(os.environ.get("CALLROUTER_ASTERISK_ROOT", "/var/cache/callrouter/as
 REPO = Path(__file__).resolve().parent.parent
 PORT = int(os.environ.get("CALLROUTER_ASTERISK_PORT", "18088"))
 USER = "router"
-PASSWORD = "p&ss#w:rd"  # characters that break naive query strings and headers
+PASSWORD = "p&ss#w:rd;x"  # characters that break naive query strings, headers and .conf files
+CONF_PASSWORD = PASSWORD.replace(";", "\\;")  # in Asterisk's .conf files ; starts a comment
 
 CONFIG = {
     "http.conf": f"""
@@ -43,7 +44,7 @@ pretty = no
 [{USER}]
 type = user
 read_only = no
-password = {PASSWORD}
+password = {CONF_PASSWORD}
 """,
     "extensions.conf": """
 [general]

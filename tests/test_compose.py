@@ -34,3 +34,26 @@ def test_ari_is_published_on_loopback_only() -> None:
     published = [line.split('"')[1] for line in text.splitlines() if line.strip().startswith('- "') and ":" in line]
     assert published
     assert all(p.startswith("127.0.0.1:") for p in published)
+
+
+def test_asterisk_entrypoint_writes_the_ari_user_from_the_secret(tmp_path: Path) -> None:
+    secret = tmp_path / "ari_password"
+    secret.write_text("p&ss #w:rd;x\n", encoding="utf-8")
+    env = {"PATH": "/usr/bin:/bin", "ASTERISK_ETC": str(tmp_path), "ASTERISK_COMMAND": "true"}
+    script = str(ROOT / "deploy" / "asterisk" / "entrypoint.sh")
+    result = subprocess.run(
+        ["sh", script], env={**env, "ARI_PASSWORD_FILE": str(secret)}, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    written = (tmp_path / "ari.conf").read_text(encoding="utf-8")
+    assert "[router]\ntype = user\nread_only = no\npassword = p&ss #w:rd\\;x\n" in written  # ; escaped
+    assert (tmp_path / "ari.conf").stat().st_mode & 0o077 == 0  # readable by its owner only
+    missing = subprocess.run(
+        ["sh", script], env={**env, "ARI_PASSWORD_FILE": str(tmp_path / "none")}, capture_output=True
+    )
+    assert missing.returncode == 1
+
+
+def test_ari_listens_on_loopback_in_the_shipped_http_conf() -> None:
+    text = (ROOT / "dialplan" / "http.conf").read_text(encoding="utf-8")
+    assert "\nbindaddr = 127.0.0.1\n" in text

@@ -92,6 +92,7 @@ class Channel:
     bridge: str | None = None
     endpoint: str | None = None  # "PJSIP/agent1" for originated channels
     created: str = field(default_factory=now_text)
+    started: float = field(default_factory=time.monotonic)  # for measuring how soon a caller hears something
     heard: list[Json] = field(default_factory=list)  # what the caller would hear, in order
     gone: bool = False
     dialplan_after: Json | None = None  # where `continue` sent it
@@ -456,7 +457,7 @@ class World:
                 # A missing sound fails; so does a bridge-wide play on a holding bridge with MOH running.
                 return self._finish_playback(playback, "failed")
             for channel_id in self._listeners(target):
-                self.channels[channel_id].heard.append({"media": uri, "playback": playback.id})
+                self.channels[channel_id].heard.append({"media": uri, "playback": playback.id, "at": time.monotonic()})
             await asyncio.sleep(self.sound_seconds)
         self._finish_playback(playback, "done")
 

@@ -1,0 +1,86 @@
+"""Call-setup latency of the router against the simulated Asterisk, with many calls at once.
+
+Run: .venv/bin/python bench/bench_router.py
+Setup latency is the time from a call entering the application (StasisStart sent) to the caller hearing
+the first prompt (the simulator's first media on that channel), measured in one process on loopback: the
+router, the simulator and the HTTP/WebSocket between them share the machine's 2 cores, so the figures are
+an upper bound for the router alone. Closed-line calls (the guidance): the queue is not built yet.
+Prints figures; asserts nothing about speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import platform
+import resource
+import statistics
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from asterisk_sim import Simulator
+from router import flow
+from router.app import RouterConfig, running
+from router.ari import AriConfig
+from router.prompts import DEFAULT_MANIFEST, load_manifest, schedule_prompts
+from router.schedule_yaml import load_schedule
+
+ROOT = Path(__file__).resolve().parent.parent
+CLOSED = datetime(2024, 1, 4, 12, 30, tzinfo=ZoneInfo("Europe/Copenhagen"))  # Thursday: opens at 15
+
+
+def rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def burst(calls: int, rate: float) -> None:
+    schedule = load_schedule(ROOT / "schedule.yaml")
+    texts = {**schedule_prompts(schedule, range(2023, 2026)), **load_manifest().texts}
+    sim = Simulator("router", "bench", sound_seconds=30)  # callers stay in the guidance meanwhile
+    sim.world.sounds.update(f"callrouter/{name}" for name in texts)
+    await sim.start()
+    with tempfile.TemporaryDirectory() as data:
+        config = RouterConfig(
+            AriConfig(url=sim.url, app="router", user="router", password="bench"),
+            schedule,
+            Path(data),
+            DEFAULT_MANIFEST,
+            flow.Settings(),
+        )
+        async with running(config, clock=lambda: CLOSED) as router:
+            while "router" not in sim.world.connected_apps:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+            before = rss_mib()
+            ids = []
+            start = time.monotonic()
+            for i in range(calls):
+                ids.append(sim.world.place_call(f"{10000000 + i}", "1818", "router", ["1818"]).id)
+                await asyncio.sleep(max(0.0, start + (i + 1) / rate - time.monotonic()))
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not all(sim.world.channels[c].heard for c in ids):  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+            elapsed = time.monotonic() - start
+            setup = [
+                sim.world.channels[c].heard[0]["at"] - sim.world.channels[c].started
+                for c in ids
+                if sim.world.channels[c].heard
+            ]
+            cuts = statistics.quantiles(setup, n=100) if len(setup) > 1 else [setup[0]] * 99
+            print(
+                f"{calls:5d} calls at {rate:5.0f}/s: {len(setup)} hearing the guidance after {elapsed:.1f} s; "
+                f"setup p50 {cuts[49] * 1000:.1f} ms, p99 {cuts[98] * 1000:.1f} ms; "
+                f"{len(router.runtime.calls)} calls live in the router; peak RSS {before:.0f} -> {rss_mib():.0f} MiB"
+            )
+    await sim.stop()
+
+
+async def main() -> None:
+    print(f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}")
+    for calls, rate in ((10, 10), (100, 100), (500, 100), (500, 500), (2000, 1000), (2000, 2000)):
+        await burst(calls, rate)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -97,7 +97,24 @@ exten => noanswer,1,Ringing()
  same => n,Wait(600)
 exten => busy,1,Busy(5)
 """,
-    "pjsip.conf": "",
+    "pjsip.conf": """
+; Real SIP phones (baresip) on loopback. RTP stays on 127.0.0.1 too.
+[transport-udp]
+type = transport
+protocol = udp
+bind = 127.0.0.1:5060
+
+[citizen]
+type = endpoint
+context = from-citizens
+disallow = all
+allow = ulaw,alaw
+direct_media = no
+media_address = 127.0.0.1
+bind_rtp_to_media_address = yes
+rtp_symmetric = yes
+dtmf_mode = rfc4733
+""",
     "logger.conf": """
 [general]
 [logfiles]

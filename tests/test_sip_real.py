@@ -1,0 +1,140 @@
+"""A real SIP phone calls 1818 on a real Asterisk 22 while the line is closed, and leaves a spoken message.
+
+The caller is baresip (Debian's baresip-core) on loopback: it dials through PJSIP, sends its keys as
+RFC 4733 DTMF, speaks from a WAV file (espeak-ng: "Hej, det er Jens Hansen ...") and records what it
+hears. Checked: the router's outcome, the stored message, that the caller's words are in the recording
+Asterisk made, and that the caller heard speech rather than silence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from router import flow
+from router.app import RouterConfig, Running, running
+from router.ari import AriConfig
+from router.messages import MessageStore
+from router.prompts import DEFAULT_MANIFEST
+from router.schedule import Schedule
+from tests import real_asterisk
+from tests.conftest import local
+
+CLOSED = local("2024-01-04T12:30")
+SPEECH_STARTS = 10.0  # seconds into the call: the caller's words come after the beep
+WORDS = "Hej, det er Jens Hansen. Ring venligst tilbage på fire to fire to fire to fire to. Tak."
+
+BARESIP_CONFIG = """\
+poll_method		epoll
+sip_listen		127.0.0.1:5070
+net_interface		127.0.0.1
+audio_source		aufile,{dir}/microphone.wav
+audio_player		aufile,{dir}/speaker.wav
+audio_alert		aufile,{dir}/alert.wav
+module_path		/usr/lib/baresip/modules
+module			stdio.so
+module			g711.so
+module			aufile.so
+module			sndfile.so
+module_app		account.so
+module_app		menu.so
+snd_path		{dir}/heard
+"""
+
+
+def rms(path: Path) -> tuple[float, float]:
+    """Length in seconds and RMS amplitude of a WAV file, by sox."""
+    out = subprocess.run(["sox", str(path), "-n", "stat"], capture_output=True, text=True, check=True).stderr
+    values = {line.split(":")[0].strip(): line.split(":")[1].strip() for line in out.splitlines() if ":" in line}
+    return float(values["Length (seconds)"]), float(values["RMS     amplitude"])
+
+
+def make_microphone(folder: Path) -> None:
+    """Silence, the caller's words at SPEECH_STARTS, and silence: baresip ends a call when its file ends."""
+    raw = folder / "raw.wav"
+    subprocess.run(["espeak-ng", "-v", "da", "-w", str(raw), WORDS], check=True)
+    subprocess.run(["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(folder / "words.wav")], check=True)
+    for name, seconds in (("before", SPEECH_STARTS), ("after", 40.0)):
+        silence = ["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(folder / f"{name}.wav"), "trim", "0"]
+        subprocess.run([*silence, str(seconds)], check=True)
+    parts = [str(folder / f"{name}.wav") for name in ("before", "words", "after")]
+    subprocess.run(["sox", *parts, str(folder / "microphone.wav")], check=True)
+
+
+@pytest_asyncio.fixture
+async def router(real_asterisk_url: str, shipped: Schedule, tmp_path: Path) -> AsyncIterator[Running]:
+    if shutil.which("baresip") is None:
+        pytest.fail("baresip is not installed: run scripts/setup as root (Debian package baresip-core)")
+    settings = flow.Settings(offer_seconds=5, message_max_seconds=30, message_silence_seconds=0)
+    ari = AriConfig(url=real_asterisk_url, app="router", user=real_asterisk.USER, password=real_asterisk.PASSWORD)
+    async with running(RouterConfig(ari, shipped, tmp_path, DEFAULT_MANIFEST, settings), clock=lambda: CLOSED) as r:
+        await asyncio.sleep(0.5)  # connected
+        yield r
+
+
+async def test_sip_caller_leaves_a_spoken_message(router: Running, tmp_path: Path) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        phone = Path(tmp)
+        (phone / "heard").mkdir()
+        (phone / "config").write_text(BARESIP_CONFIG.format(dir=phone), encoding="utf-8")
+        (phone / "accounts").write_text("<sip:citizen@127.0.0.1>;regint=0\n", encoding="utf-8")
+        make_microphone(phone)
+        baresip = await asyncio.create_subprocess_exec(
+            "baresip", "-f", str(phone),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        assert baresip.stdin is not None
+        runtime = router.runtime
+        try:
+            await asyncio.sleep(1.0)  # baresip starts
+            baresip.stdin.write(b"/dial sip:1818@127.0.0.1:5060\n")
+            await baresip.stdin.drain()
+            async with asyncio.timeout(15):  # the call reaches the router
+                while not runtime.calls:  # noqa: ASYNC110 -- polls the router's live calls
+                    await asyncio.sleep(0.05)
+            started = time.monotonic()
+            [call_id] = list(runtime.calls)
+            await asyncio.sleep(1.0)
+            baresip.stdin.write(b"1")  # during the guidance
+            await baresip.stdin.drain()
+            async with asyncio.timeout(15):
+                while runtime.calls[call_id].call.state != "recording":  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+            assert time.monotonic() - started < SPEECH_STARTS, "the recording must start before the caller speaks"
+            await asyncio.sleep(started + SPEECH_STARTS + 7.0 - time.monotonic())  # the words take about 6 s
+            baresip.stdin.write(b"#")
+            await baresip.stdin.drain()
+            async with asyncio.timeout(30), runtime.finished:
+                await runtime.finished.wait_for(lambda: any(o.call_id == call_id for o in runtime.outcomes))
+            await asyncio.sleep(1.0)  # "Tak ... Farvel" and Asterisk hangs up
+        finally:
+            if baresip.returncode is None:
+                baresip.stdin.write(b"/quit\n")
+                await baresip.stdin.drain()
+                try:
+                    await asyncio.wait_for(baresip.wait(), 5)
+                except TimeoutError:
+                    baresip.kill()
+                    await baresip.wait()
+        [heard] = (phone / "heard").glob("*-dec.wav")
+        heard_seconds, heard_level = rms(heard)
+
+    assert [o.outcome for o in runtime.outcomes if o.call_id == call_id] == ["message_left"]
+    [message] = MessageStore(tmp_path / "messages.sqlite3").all()
+    assert (message.line, message.caller) == ("1818", "citizen")  # the SIP caller's user part
+    assert message.seconds is not None
+    assert message.seconds >= 4
+    recording = real_asterisk.ROOT / "var/spool/asterisk/recording" / f"{message.recording}.wav"
+    seconds, level = rms(recording)
+    assert seconds >= 4, "the whole message is there"
+    assert level > 0.02, "the caller's words are in the message, not silence"
+    assert heard_seconds > 10, "the caller stayed on the line through the guidance"
+    assert heard_level > 0.02, "the caller heard the guidance, not silence"

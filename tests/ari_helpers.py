@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 
 from router.ari import Event
+from router.runtime import Runtime
 
 # Events every call produces that say nothing about call flow.
 NOISE = {"ChannelVarset", "ChannelConnectedLine", "ChannelDialplan", "ChannelCallerId"}
@@ -42,3 +43,10 @@ class Recorder:
 
 class AsteriskQuirk(UserWarning):
     """A behaviour of the real Asterisk worth seeing in the test summary; it does not fail a test."""
+
+
+async def outcome_of(runtime: Runtime, call_id: str, within: float = 10) -> str:
+    """Wait for the router to end call `call_id`, and say how it ended."""
+    async with asyncio.timeout(within), runtime.finished:
+        await runtime.finished.wait_for(lambda: any(o.call_id == call_id for o in runtime.outcomes))
+    return next(o.outcome for o in runtime.outcomes if o.call_id == call_id)

@@ -22,7 +22,7 @@ from router.messages import MessageStore
 from router.prompts import DEFAULT_MANIFEST
 from router.schedule import Schedule
 from tests import real_asterisk
-from tests.ari_helpers import Recorder
+from tests.ari_helpers import Recorder, outcome_of
 from tests.conftest import local
 
 CLOSED = local("2024-01-04T12:30")
@@ -78,7 +78,7 @@ async def test_closed_caller_leaves_a_message_on_asterisk(
             await rest.play(phone, f"speech-{n}", ["sound:hello-world", "sound:vm-goodbye"])
             await phone_events.wait_for("PlaybackFinished", lambda e: e.playback is not None, within=10)
             await rest.request("POST", f"/channels/{phone}/dtmf", {"dtmf": "#"})
-            outcome = await outcome_of(router, call_id, within=30)
+            outcome = await outcome_of(router.runtime, call_id, within=30)
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
@@ -95,13 +95,6 @@ async def wait_for_recording(rest: AriRest, name: str) -> None:
                 return
             except AriNotFound:
                 await asyncio.sleep(0.1)
-
-
-async def outcome_of(router: Running, call_id: str, within: float) -> str:
-    runtime = router.runtime
-    async with asyncio.timeout(within), runtime.finished:
-        await runtime.finished.wait_for(lambda: any(o.call_id == call_id for o in runtime.outcomes))
-    return next(o.outcome for o in runtime.outcomes if o.call_id == call_id)
 
 
 async def test_the_prompts_are_sounds_asterisk_knows(router: Running, real_asterisk_url: str) -> None:

@@ -18,6 +18,7 @@ from router.ari import AriConfig
 from router.messages import MessageStore
 from router.prompts import DEFAULT_MANIFEST, load_manifest, schedule_prompts
 from router.schedule import Schedule
+from tests.ari_helpers import outcome_of
 from tests.conftest import local
 
 CLOSED = local("2024-01-04T12:30")  # Thursday: the phone hours start at 15
@@ -34,11 +35,8 @@ class Harness:
     async def call(self, caller: str = "12345678", line: str = "1818") -> str:
         return self.sim.world.place_call(caller, line, "router", [line]).id
 
-    async def outcome(self, call_id: str, within: float = 10) -> str:
-        runtime = self.router.runtime
-        async with asyncio.timeout(within), runtime.finished:
-            await runtime.finished.wait_for(lambda: any(o.call_id == call_id for o in runtime.outcomes))
-        return next(o.outcome for o in runtime.outcomes if o.call_id == call_id)
+    async def outcome(self, call_id: str) -> str:
+        return await outcome_of(self.router.runtime, call_id)
 
     def heard(self, call_id: str) -> list[str]:
         return [h["media"] for h in self.sim.world.channels[call_id].heard if "media" in h]

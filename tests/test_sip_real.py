@@ -26,6 +26,7 @@ from router.messages import MessageStore
 from router.prompts import DEFAULT_MANIFEST
 from router.schedule import Schedule
 from tests import real_asterisk
+from tests.ari_helpers import outcome_of
 from tests.conftest import local
 
 CLOSED = local("2024-01-04T12:30")
@@ -112,8 +113,7 @@ async def test_sip_caller_leaves_a_spoken_message(router: Running, tmp_path: Pat
             await asyncio.sleep(started + SPEECH_STARTS + 7.0 - time.monotonic())  # the words take about 6 s
             baresip.stdin.write(b"#")
             await baresip.stdin.drain()
-            async with asyncio.timeout(30), runtime.finished:
-                await runtime.finished.wait_for(lambda: any(o.call_id == call_id for o in runtime.outcomes))
+            outcome = await outcome_of(runtime, call_id, within=30)
             await asyncio.sleep(1.0)  # "Tak ... Farvel" and Asterisk hangs up
         finally:
             if baresip.returncode is None:
@@ -127,7 +127,7 @@ async def test_sip_caller_leaves_a_spoken_message(router: Running, tmp_path: Pat
         [heard] = (phone / "heard").glob("*-dec.wav")
         heard_seconds, heard_level = rms(heard)
 
-    assert [o.outcome for o in runtime.outcomes if o.call_id == call_id] == ["message_left"]
+    assert outcome == "message_left"
     [message] = MessageStore(tmp_path / "messages.sqlite3").all()
     assert (message.line, message.caller) == ("1818", "citizen")  # the SIP caller's user part
     assert message.seconds is not None

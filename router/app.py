@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class RouterConfig:
     ari: AriConfig
-    schedule: Schedule
+    schedule: Schedule | Callable[[], Schedule]  # a fixed schedule, or a source such as reload.ScheduleSource
     data_dir: Path
     manifest: Path
     settings: flow.Settings = field(default_factory=flow.Settings)
@@ -49,13 +49,15 @@ class Running:
 async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) -> AsyncIterator[Running]:
     """The router, connected and taking calls, until the block ends."""
     manifest = load_manifest(config.manifest)
+    fixed = config.schedule
+    schedule: Callable[[], Schedule] = (lambda: fixed) if isinstance(fixed, Schedule) else fixed
     year = clock().year
-    texts = {**schedule_prompts(config.schedule, range(year, year + 2)), **manifest.texts}
+    texts = {**schedule_prompts(schedule(), range(year, year + 2)), **manifest.texts}
     messages = MessageStore(config.data_dir / "messages.sqlite3")
     try:
         async with aiohttp.ClientSession() as session:
             rest = AriRest(session, config.ari)
-            runtime = Runtime(rest, lambda: config.schedule, clock, messages, texts, config.settings, manifest.language)
+            runtime = Runtime(rest, schedule, clock, messages, texts, config.settings, manifest.language)
             stream = EventStream(session, config.ari, runtime.on_event, on_connect=runtime.reconcile)
             task = asyncio.create_task(stream.run(), name="ari-events")
             try:
@@ -72,7 +74,7 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
 async def serve(config: RouterConfig, stop: asyncio.Event) -> None:
     """Run until `stop` is set. Raises ApplicationReplacedError if another router takes over."""
     async with running(config) as router:
-        log.info("router: serving lines %s as application %r", ", ".join(config.schedule.lines), config.ari.app)
+        log.info("router: taking calls as ARI application %r", config.ari.app)
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({stopping, router.events}, return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()

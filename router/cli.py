@@ -31,6 +31,7 @@ from router.prompts import (
     missing_prompts,
     schedule_prompts,
 )
+from router.reload import ScheduleSource
 from router.schedule import WEEKDAYS, Decision, Reason, Schedule, Segment, UnknownLineError, day_plan, decide
 from router.schedule_yaml import FIRST_YEAR, LAST_YEAR, ScheduleError, load_schedule
 
@@ -236,9 +237,10 @@ def _run(args: argparse.Namespace) -> int:
         ari = AriConfig.from_env()
     except AriConfigError as e:
         raise UsageError(str(e)) from None
+    source = ScheduleSource(Path(_schedule_path(args)))
     config = RouterConfig(
         ari=ari,
-        schedule=load_schedule(_schedule_path(args)),
+        schedule=source,
         data_dir=Path(args.data or os.environ.get("CALLROUTER_DATA") or "data"),
         manifest=_manifest_path(),
     )
@@ -249,7 +251,20 @@ def _run(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await serve(config, stop)
+        checks: set[asyncio.Task[bool]] = set()
+
+        def reload_now() -> None:  # SIGHUP: look at the schedule file at once
+            task = asyncio.create_task(source.check())
+            checks.add(task)
+            task.add_done_callback(checks.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, reload_now)
+        watcher = asyncio.create_task(source.watch())
+        try:
+            await serve(config, stop)
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, *checks, return_exceptions=True)
 
     try:
         asyncio.run(main())

@@ -322,10 +322,16 @@ async def test_bridges_and_their_errors(backend: Backend) -> None:
     await backend.caller_hangs_up(caller)
     await backend.events.wait_for("StasisEnd", is_channel(caller))
     assert backend.events.types(caller)[-3:] == ["ChannelHangupRequest", "ChannelLeftBridge", "StasisEnd"]
-    with pytest.raises(AriNotFound) as gone:
+    with pytest.raises((AriNotFound, AriConflict)) as gone:
         await backend.rest.add_channel(queue, caller)
-    assert (gone.value.status, gone.value.message) == (400, "Channel not found")
     assert isinstance(gone.value, CALL_MOVED_ON)
+    if isinstance(gone.value, AriConflict):
+        # The quirk of destroy_bridge_for_sure, met one step earlier: Asterisk already let go of the
+        # emptied bridge, and answers every request on it so (seen once in about twenty full runs).
+        assert (gone.value.status, gone.value.message) == (409, "Bridge not in Stasis application")
+        warnings.warn(f"Asterisk let go of emptied bridge {queue}", AsteriskQuirk, stacklevel=1)
+    else:
+        assert (gone.value.status, gone.value.message) == (400, "Channel not found")
     destroyed = await destroy_bridge_for_sure(backend.rest, queue)
     # Gone: a second DELETE is 404. Kept by the quirk above: Asterisk goes on answering 409.
     if destroyed:

@@ -1,0 +1,99 @@
+"""The schedule the router serves, reloaded when its file changes: only ever a complete, valid one.
+
+Theory of operation
+-------------------
+Operators edit the YAML while calls go on, and editors save in steps (truncate, then write; or write
+a temporary file and rename). So a change is taken only once the file has *settled*: the same
+content seen on two looks `settle_seconds` apart. Then it is validated completely; only a valid
+schedule replaces the one in service, in one assignment, so a call sees either the old or the new
+schedule, never a mix (and a call already in progress keeps the decision it got). An invalid file
+never replaces a good one: the last good schedule keeps serving, and the rejection, with file, line
+and column, stays visible (`rejected`) until the file is fixed.
+
+`check()` does one look and is what a SIGHUP calls; `watch()` looks every `interval` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from router.schedule import Schedule
+from router.schedule_yaml import ScheduleError, load_schedule, parse_schedule
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    digest: str
+    error: str
+    at: datetime
+
+
+class ScheduleSource:
+    """The schedule in service, and what became of the latest change to its file."""
+
+    def __init__(
+        self, path: Path, *, settle_seconds: float = 0.5, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
+        self.path = path
+        self.settle_seconds = settle_seconds
+        self._clock = clock
+        self.current: Schedule = load_schedule(path)  # the first must be valid: raises ScheduleError
+        self._digest = _digest(path.read_bytes())
+        self.rejected: Rejection | None = None
+        self.reloads = 0
+        self.rejections = 0
+
+    def __call__(self) -> Schedule:
+        return self.current
+
+    async def check(self) -> bool:
+        """Look at the file once; True if a new schedule went into service."""
+        first = await asyncio.to_thread(_read, self.path)
+        if first is None or _digest(first) == self._digest:
+            return False
+        if self.rejected is not None and _digest(first) == self.rejected.digest:
+            return False  # the same broken file: already reported
+        await asyncio.sleep(self.settle_seconds)
+        second = await asyncio.to_thread(_read, self.path)
+        if second != first:
+            return False  # still being written: look again later
+        digest = _digest(second)
+        try:
+            schedule = parse_schedule(second.decode("utf-8"), str(self.path))
+        except (ScheduleError, UnicodeDecodeError) as e:
+            self.rejected = Rejection(digest, str(e), self._clock())
+            self.rejections += 1
+            log.error("schedule: keeping the schedule in service; the changed file is rejected: %s", e)
+            return False
+        self.current, self._digest, self.rejected = schedule, digest, None
+        self.reloads += 1
+        log.info("schedule: %s reloaded (%s)", self.path, ", ".join(schedule.lines))
+        return True
+
+    async def watch(self, interval: float = 1.0) -> None:
+        """Look for changes until cancelled."""
+        while True:
+            try:
+                await self.check()
+            except OSError as e:  # e.g. the file is briefly missing during a rename
+                log.warning("schedule: cannot read %s: %s", self.path, e)
+            await asyncio.sleep(interval)
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

@@ -19,6 +19,7 @@ import aiohttp
 from router import flow
 from router.ari import AriConfig, AriRest, EventStream
 from router.messages import MessageStore
+from router.overrides import OverrideStore
 from router.prompts import load_manifest, schedule_prompts
 from router.runtime import Runtime
 from router.schedule import Schedule
@@ -57,7 +58,8 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
     try:
         async with aiohttp.ClientSession() as session:
             rest = AriRest(session, config.ari)
-            runtime = Runtime(rest, schedule, clock, messages, texts, config.settings, manifest.language)
+            overrides = OverrideStore(config.data_dir / "overrides.json")
+            runtime = Runtime(rest, schedule, clock, messages, texts, config.settings, manifest.language, overrides.all)
             stream = EventStream(session, config.ari, runtime.on_event, on_connect=runtime.reconcile)
             task = asyncio.create_task(stream.run(), name="ari-events")
             try:

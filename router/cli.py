@@ -22,6 +22,7 @@ from router.dialplan import render as render_dialplan
 from router.guidance import closed_guidance, render
 from router.ics import open_windows, phone_hours_calendar
 from router.localtime import wall
+from router.overrides import OverrideError, OverrideStore
 from router.prompts import (
     DEFAULT_MANIFEST,
     PromptError,
@@ -32,7 +33,17 @@ from router.prompts import (
     schedule_prompts,
 )
 from router.reload import ScheduleSource
-from router.schedule import WEEKDAYS, Decision, Reason, Schedule, Segment, UnknownLineError, day_plan, decide
+from router.schedule import (
+    WEEKDAYS,
+    Decision,
+    Override,
+    Reason,
+    Schedule,
+    Segment,
+    UnknownLineError,
+    day_plan,
+    decide,
+)
 from router.schedule_yaml import FIRST_YEAR, LAST_YEAR, ScheduleError, load_schedule
 
 SCHEDULE_ENV = "CALLROUTER_SCHEDULE"
@@ -77,6 +88,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help=f"schedule file (default: ${SCHEDULE_ENV}, else ./schedule.yaml)",
     )
+    parser.add_argument(
+        "--data", metavar="DIR", help="the router's data: messages, overrides (default: $CALLROUTER_DATA, else ./data)"
+    )
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
     check = commands.add_parser("check", help="validate a schedule file")
@@ -110,8 +124,19 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run", help="run the router: take calls from Asterisk (ARI_* settings from the environment)"
     )
-    run.add_argument("--data", metavar="DIR", help="where messages are kept (default: $CALLROUTER_DATA, else ./data)")
+    run.add_argument("--data", dest="run_data", metavar="DIR", help="the same as callrouter --data DIR run")
     run.set_defaults(command=_run)
+
+    override = commands.add_parser("override", help="close or open a line now, until a set time")
+    override.add_argument("action", choices=["close", "open", "clear", "list"])
+    override.add_argument("--line", help="line (default: the first in the file)")
+    override.add_argument("--reason", default="emergency", help="a token that selects the message (closure-<reason>)")
+    override.add_argument(
+        "--until", help="required for close/open: ISO 8601 time, or 'next-change' (the schedule's next change)"
+    )
+    override.add_argument("--note", help="a note for people (shown by at and status)")
+    override.add_argument("--json", action="store_true", help="machine-readable output")
+    override.set_defaults(command=_override)
 
     prompts = commands.add_parser("prompts", help="build the Danish prompts as audio for Asterisk")
     prompts.add_argument("action", choices=["build"], help="build: speak every prompt into an 8 kHz WAV file")
@@ -162,7 +187,12 @@ def _at(args: argparse.Namespace) -> int:
     schedule = load_schedule(_schedule_path(args))
     line_id = args.line or next(iter(schedule.lines))
     instant = parse_instant(args.time, schedule)
-    decision = decide(schedule, line_id, instant)
+    try:
+        overrides = OverrideStore(_data_dir(args) / "overrides.json").all()
+    except OverrideError as e:
+        print(f"callrouter: overrides ignored: {e}", file=sys.stderr)
+        overrides = ()
+    decision = decide(schedule, line_id, instant, overrides)
     guidance, texts = None, {}
     if not decision.open:
         try:
@@ -241,7 +271,7 @@ def _run(args: argparse.Namespace) -> int:
     config = RouterConfig(
         ari=ari,
         schedule=source,
-        data_dir=Path(args.data or os.environ.get("CALLROUTER_DATA") or "data"),
+        data_dir=_data_dir(args),
         manifest=_manifest_path(),
     )
     load_manifest(config.manifest)  # a missing manifest is an error before the first call, not during it
@@ -272,6 +302,51 @@ def _run(args: argparse.Namespace) -> int:
         print("callrouter: another router took over the ARI application; stopping", file=sys.stderr)
         return 1
     return 0
+
+
+def _override(args: argparse.Namespace) -> int:
+    schedule = load_schedule(_schedule_path(args))
+    line_id = args.line or next(iter(schedule.lines))
+    schedule.line(line_id)
+    store = OverrideStore(_data_dir(args) / "overrides.json")
+    now = datetime.now(UTC)
+    try:
+        if args.action in ("close", "open"):
+            if not args.until:
+                raise UsageError("--until is required: an override always ends (a time, or next-change)")
+            if args.until == "next-change":
+                until = decide(schedule, line_id, now).next_change
+                if until is None:
+                    raise UsageError(f"line {line_id} has no scheduled change within two years; give --until a time")
+            else:
+                until = parse_instant(args.until, schedule)
+            store.set(Override(line_id, args.action == "open", args.reason, now, until, args.note), now)
+            print(f"line {line_id}: {args.action}d by override ({args.reason}) until {_when(until, schedule)}")
+        elif args.action == "clear":
+            ended = store.clear(line_id, now)
+            print(f"line {line_id}: {'override ended' if ended else 'no override was in force'}; the schedule decides")
+        else:
+            active = [o for o in store.all() if o.active_at(now)]
+            if args.json:
+                print(json.dumps([_override_json(o, schedule) for o in active], ensure_ascii=False))
+            for o in active if not args.json else ():
+                state = "open" if o.open else "closed"
+                note = f" - {o.note}" if o.note else ""
+                print(f"line {o.line}: {state} ({o.reason}) until {_when(o.until, schedule)}{note}")
+            if not active and not args.json:
+                print("no override in force")
+    except OverrideError as e:
+        raise UsageError(str(e)) from None
+    return 0
+
+
+def _override_json(o: Override, schedule: Schedule) -> dict[str, Any]:
+    return {"line": o.line, "open": o.open, "reason": o.reason, "since": _iso(o.since, schedule),
+            "until": _iso(o.until, schedule), "note": o.note}  # fmt: skip
+
+
+def _data_dir(args: argparse.Namespace) -> Path:
+    return Path(getattr(args, "run_data", None) or args.data or os.environ.get("CALLROUTER_DATA") or "data")
 
 
 def _prompts(args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -19,7 +19,7 @@ from router import flow
 from router.ari import CALL_MOVED_ON, AriError, AriRest, Event
 from router.guidance import closed_guidance
 from router.messages import Message, MessageStore
-from router.schedule import Schedule, decide
+from router.schedule import Override, Schedule, decide
 
 log = logging.getLogger(__name__)
 DEFAULT_SETTINGS = flow.Settings()
@@ -55,6 +55,7 @@ class Runtime:
         prompt_texts: dict[str, str],
         settings: flow.Settings = DEFAULT_SETTINGS,
         language: str = "da",
+        overrides: Callable[[], Sequence[Override]] = tuple,
     ) -> None:
         self._rest = rest
         self._schedule = schedule
@@ -63,6 +64,7 @@ class Runtime:
         self._prompt_texts = prompt_texts
         self._settings = settings
         self._language = language
+        self._overrides = overrides
         self.calls: dict[str, _Live] = {}
         self.outcomes: list[Outcome] = []
         self.finished = asyncio.Condition()
@@ -96,7 +98,7 @@ class Runtime:
                 if line not in schedule.lines:
                     live.call, commands = flow.start_unknown(call)
                 else:
-                    decision = decide(schedule, line, call.arrived)
+                    decision = decide(schedule, line, call.arrived, self._current_overrides())
                     if decision.open:
                         live.call, commands = flow.start_open(call)
                     else:
@@ -107,6 +109,13 @@ class Runtime:
                 log.exception("call %s: could not start", call.id)
                 live.call, commands = flow.step(call, flow.Failed(f"start: {type(e).__name__}"))
             await self._execute(live, commands)
+
+    def _current_overrides(self) -> Sequence[Override]:
+        try:
+            return self._overrides()
+        except Exception as e:  # a broken overrides file must not fail calls: the schedule still holds
+            log.error("overrides ignored: %s", e)
+            return ()
 
     async def _deliver(self, live: _Live, event: flow.Event) -> None:
         async with live.lock:

@@ -1,0 +1,109 @@
+"""Emergency overrides: always with an expiry, kept across restarts, obeyed by the router for new calls."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from asterisk_sim import Simulator
+from router.app import RouterConfig, running
+from router.ari import AriConfig
+from router.overrides import OverrideError, OverrideStore
+from router.prompts import DEFAULT_MANIFEST, load_manifest, schedule_prompts
+from router.schedule import Override, Reason, Schedule, decide
+from tests.ari_helpers import outcome_of
+from tests.conftest import local
+from tests.test_cli import SHIPPED, run
+
+MONDAY = local("2024-01-08T09:00")
+SICK = Override("1818", False, "staff_shortage", MONDAY, local("2024-01-08T12:00"), "Alle er syge")
+
+
+def test_an_override_survives_a_restart_and_ends_by_itself(tmp_path: Path, shipped: Schedule) -> None:
+    OverrideStore(tmp_path / "overrides.json").set(SICK, MONDAY)
+    restarted = OverrideStore(tmp_path / "overrides.json")  # another process, or after a restart
+    assert restarted.active("1818", local("2024-01-08T10:30")) == SICK
+    during = decide(shipped, "1818", local("2024-01-08T10:30"), restarted.all())
+    assert (during.open, during.reason, during.cause) == (False, Reason.OVERRIDE, "staff_shortage")
+    after = decide(shipped, "1818", local("2024-01-08T12:00"), restarted.all())
+    assert after.reason is Reason.OUTSIDE_HOURS  # expired: the schedule decides again
+    assert restarted.active("1818", local("2024-01-08T12:00")) is None
+
+
+def test_one_override_per_line_and_clearing(tmp_path: Path) -> None:
+    store = OverrideStore(tmp_path / "overrides.json")
+    store.set(SICK, MONDAY)
+    extra = Override("1818", True, "extra_hours", MONDAY, MONDAY + timedelta(hours=1))
+    store.set(extra, MONDAY)
+    assert store.all() == (extra,)
+    assert store.clear("1818", MONDAY)
+    assert store.all() == ()
+    assert not store.clear("1818", MONDAY)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (Override("1818", False, "Sick Leave", MONDAY, MONDAY + timedelta(hours=1)), "short token"),
+        (Override("1818", False, "staff_shortage", MONDAY, MONDAY - timedelta(minutes=1)), "has passed"),
+        (Override("1818", False, "staff_shortage", MONDAY, MONDAY + timedelta(days=32)), "at most 31 days"),
+    ],
+)
+def test_bad_overrides_are_refused_and_change_nothing(tmp_path: Path, override: Override, message: str) -> None:
+    store = OverrideStore(tmp_path / "overrides.json")
+    store.set(SICK, MONDAY)
+    with pytest.raises(OverrideError, match=message):
+        store.set(override, MONDAY)
+    assert store.all() == (SICK,)
+
+
+def test_a_damaged_file_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "overrides.json").write_text("[{", encoding="utf-8")
+    with pytest.raises(OverrideError, match="cannot read the overrides"):
+        OverrideStore(tmp_path / "overrides.json").all()
+
+
+def test_cli_close_until_the_next_change_then_clear(tmp_path: Path) -> None:
+    data = ["--schedule", SHIPPED, "--data", str(tmp_path)]
+    closed = run(*data, "override", "close", "--reason", "staff_shortage", "--until", "next-change")
+    assert closed.returncode == 0, closed.stderr
+    assert "line 1818: closed by override (staff_shortage) until" in closed.stdout
+    [stored] = json.loads((tmp_path / "overrides.json").read_text(encoding="utf-8"))
+    assert (stored["line"], stored["open"], stored["reason"]) == ("1818", False, "staff_shortage")
+    shown = run(*data, "at", "now", "--json")
+    assert json.loads(shown.stdout)["reason"] == "override"
+    assert json.loads(shown.stdout)["override"]["reason"] == "staff_shortage"
+    assert "override ended" in run(*data, "override", "clear").stdout
+    assert json.loads(run(*data, "at", "now", "--json").stdout)["reason"] != "override"
+
+
+def test_cli_requires_an_expiry(tmp_path: Path) -> None:
+    result = run("--schedule", SHIPPED, "--data", str(tmp_path), "override", "close")
+    assert result.returncode == 1
+    assert "--until is required" in result.stderr
+    assert not (tmp_path / "overrides.json").exists()
+
+
+async def test_the_router_obeys_an_override_for_new_calls(tmp_path: Path, shipped: Schedule) -> None:
+    texts = {**schedule_prompts(shipped, range(2023, 2026)), **load_manifest().texts}
+    sim = Simulator("router", "secret", sound_seconds=0.01)
+    sim.world.sounds.update(f"callrouter/{name}" for name in texts)
+    await sim.start()
+    OverrideStore(tmp_path / "overrides.json").set(SICK, MONDAY)
+    config = RouterConfig(AriConfig(sim.url, "router", "router", "secret"), shipped, tmp_path, DEFAULT_MANIFEST)
+    try:
+        async with running(config, clock=lambda: local("2024-01-08T10:30")) as router:  # normally open
+            while "router" not in sim.world.connected_apps:  # noqa: ASYNC110 -- polls the simulator
+                await asyncio.sleep(0.01)
+            call = sim.world.place_call("12345678", "1818", "router", ["1818"]).id
+            await asyncio.sleep(0.1)
+            sim.world.caller_hangs_up(call)
+            assert await outcome_of(router.runtime, call) == "caller_hung_up"
+            heard = [h["media"] for h in sim.world.channels[call].heard if "media" in h]
+            assert heard[0] == "sound:callrouter/closure-staff_shortage"  # "... lukket ... på grund af sygdom"
+    finally:
+        await sim.stop()

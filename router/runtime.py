@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -66,6 +67,8 @@ class Runtime:
         self._language = language
         self._overrides = overrides
         self.calls: dict[str, _Live] = {}
+        self._started: OrderedDict[str, None] = OrderedDict()  # recent calls this process took, newest last
+        self._reconcile_grace = 1.0
         self.outcomes: list[Outcome] = []
         self.finished = asyncio.Condition()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -92,6 +95,9 @@ class Runtime:
         line = event.args[0] if event.args else channel.exten
         call = flow.Call(channel.id, line, channel.caller_number, self._clock(), settings=self._settings)
         live = self.calls[channel.id] = _Live(call)
+        self._started[channel.id] = None
+        if len(self._started) > 10_000:
+            self._started.popitem(last=False)
         async with live.lock:
             try:
                 schedule = self._schedule()
@@ -226,10 +232,19 @@ class Runtime:
     # -- after a (re)connect ------------------------------------------------------------
 
     async def reconcile(self) -> None:
-        """Channels in our application that no call here owns (we restarted): hand them to the fallback."""
+        """Channels in our application that no call here owns (we restarted): hand them to the fallback.
+
+        This runs as soon as the WebSocket connects, so a call that has just arrived may be listed
+        before its StasisStart has reached us: only channels still unclaimed after a short grace
+        period are orphans.
+        """
         app = await self._rest.get_application()
-        for channel_id in app.channel_ids:
-            if channel_id in self.calls:
+        unclaimed = [c for c in app.channel_ids if c not in self.calls and c not in self._started]
+        if not unclaimed:
+            return
+        await asyncio.sleep(self._reconcile_grace)
+        for channel_id in unclaimed:
+            if channel_id in self.calls or channel_id in self._started:
                 continue
             try:
                 channel = await self._rest.get_channel(channel_id)

@@ -165,3 +165,14 @@ async def test_after_a_restart_orphaned_callers_go_to_the_fallback(
     async with start(sim, shipped, tmp_path, CLOSED) as restarted:
         await Harness(sim, restarted, tmp_path).until(lambda: sim.world.channels[call].dialplan_after is not None)
     assert sim.world.channels[call].dialplan_after == {"context": "callrouter-fallback-1818", "extension": "s"}
+
+
+async def test_reconcile_leaves_a_new_call_whose_start_is_still_on_its_way(
+    sim: Simulator, shipped: Schedule, tmp_path: Path
+) -> None:
+    async with start(sim, shipped, tmp_path, CLOSED) as router:
+        sim.event_delay = 0.3  # the call's StasisStart reaches the router after its reconcile has looked
+        call = await Harness(sim, router, tmp_path).call()
+        await router.runtime.reconcile()
+        assert sim.world.channels[call].dialplan_after is None  # not mistaken for an orphan
+        assert call in router.runtime.calls

@@ -22,6 +22,7 @@ from router.dialplan import render as render_dialplan
 from router.guidance import closed_guidance, render
 from router.ics import open_windows, phone_hours_calendar
 from router.localtime import wall
+from router.messages import MessageStore
 from router.overrides import OverrideError, OverrideStore
 from router.prompts import (
     DEFAULT_MANIFEST,
@@ -137,6 +138,13 @@ def _parser() -> argparse.ArgumentParser:
     override.add_argument("--note", help="a note for people (shown by at and status)")
     override.add_argument("--json", action="store_true", help="machine-readable output")
     override.set_defaults(command=_override)
+
+    messages = commands.add_parser("messages", help="the messages callers left: list them, mark one done")
+    messages.add_argument("action", choices=["list", "done"])
+    messages.add_argument("id", nargs="?", help="for done: the message's id (from list)")
+    messages.add_argument("--all", action="store_true", help="list handled messages too")
+    messages.add_argument("--json", action="store_true", help="machine-readable output")
+    messages.set_defaults(command=_messages)
 
     prompts = commands.add_parser("prompts", help="build the Danish prompts as audio for Asterisk")
     prompts.add_argument("action", choices=["build"], help="build: speak every prompt into an 8 kHz WAV file")
@@ -337,6 +345,40 @@ def _override(args: argparse.Namespace) -> int:
                 print("no override in force")
     except OverrideError as e:
         raise UsageError(str(e)) from None
+    return 0
+
+
+def _messages(args: argparse.Namespace) -> int:
+    schedule = load_schedule(_schedule_path(args))
+    path = _data_dir(args) / "messages.sqlite3"
+    if not path.exists():
+        raise UsageError(f"no messages at {path} (is --data the router's data directory?)")
+    store = MessageStore(path)
+    try:
+        if args.action == "done":
+            if not args.id:
+                raise UsageError("which message? give its id, as `messages list` shows it")
+            if not store.mark_handled(args.id):
+                raise UsageError(f"no message with id {args.id!r}")
+            print(f"message {args.id}: done")
+            return 0
+        shown = [m for m in store.all() if args.all or not m.handled]
+    finally:
+        store.close()
+    if args.json:
+        rows = [
+            {"id": m.id, "line": m.line, "caller": m.caller, "received_at": _iso(m.received_at, schedule),
+             "seconds": m.seconds, "recording": m.recording, "handled": m.handled}
+            for m in shown
+        ]  # fmt: skip
+        print(json.dumps(rows, ensure_ascii=False))
+        return 0
+    if not shown:
+        print("no messages waiting" if not args.all else "no messages")
+    for m in shown:
+        length = f"{m.seconds} s" if m.seconds is not None else "length unknown"
+        done = "  (done)" if m.handled else ""
+        print(f"{_when(m.received_at, schedule)}  line {m.line}  from {m.caller}  {length}  id {m.id}{done}")
     return 0
 
 

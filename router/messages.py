@@ -61,6 +61,12 @@ class MessageStore:
             rows = self._db.execute("SELECT * FROM messages ORDER BY received_at").fetchall()
         return [Message(r[0], r[1], r[2], datetime.fromisoformat(r[3]), r[4], r[5], bool(r[6])) for r in rows]
 
+    def mark_handled(self, message_id: str) -> bool:
+        """Mark a message as dealt with (the caller was called back). False if there is no such message."""
+        with self._lock:
+            cursor = self._db.execute("UPDATE messages SET handled = 1 WHERE id = ?", (message_id,))
+        return cursor.rowcount == 1
+
     def close(self) -> None:
         with self._lock:
             self._db.close()

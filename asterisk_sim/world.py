@@ -98,6 +98,11 @@ class Channel:
     dialplan_after: Json | None = None  # where `continue` sent it
     silent: bool = False  # the caller says nothing (ends a recording after maxSilenceSeconds)
 
+    @property
+    def owner(self) -> str:
+        """The application told about this channel: the one it is in, else the one it was sent to."""
+        return self.app or self.app_data.split(",")[0]
+
     def json(self) -> Json:
         return {
             "id": self.id,
@@ -319,7 +324,7 @@ class World:
             self._emit(app, "StasisEnd", channel=channel.json())
         if channel.originated:
             self._emit(
-                app or channel.app_data.split(",")[0],
+                channel.owner,
                 "ChannelDestroyed",
                 cause=16 if cause == 32 else cause,
                 cause_txt=CAUSES.get(16 if cause == 32 else cause, ""),
@@ -420,9 +425,8 @@ class World:
         """The app hung up a channel it originated before it was answered."""
         if channel.app is None and channel.originated and not channel.gone:
             channel.gone = True
-            app = channel.app_data.split(",")[0]
-            self._emit(app, "ChannelHangupRequest", cause=32, soft=True, channel=channel.json())
-            self._emit(app, "ChannelDestroyed", cause=16, cause_txt=CAUSES[16], channel=channel.json())
+            self._emit(channel.owner, "ChannelHangupRequest", cause=32, soft=True, channel=channel.json())
+            self._emit(channel.owner, "ChannelDestroyed", cause=16, cause_txt=CAUSES[16], channel=channel.json())
 
     # -- playbacks ------------------------------------------------------------------
 
@@ -470,10 +474,7 @@ class World:
             playback.task.cancel()
         target_kind, _, target_id = playback.target_uri.partition(":")
         target = self.channels.get(target_id) if target_kind == "channel" else self.bridges.get(target_id)
-        app = self._app_of(target) if target is not None else None
-        if app is None and target_kind == "channel" and target_id in self.channels:
-            app = self.channels[target_id].app_data.split(",")[0]
-        self._emit(app, "PlaybackFinished", playback=playback.json())
+        self._emit(self._app_of(target), "PlaybackFinished", playback=playback.json())
 
     def stop_playback(self, playback_id: str) -> None:
         playback = self.playbacks.get(playback_id)
@@ -494,7 +495,7 @@ class World:
 
     def _app_of(self, target: Channel | Bridge | None) -> str | None:
         if isinstance(target, Channel):
-            return target.app or target.app_data.split(",")[0]
+            return target.owner
         if isinstance(target, Bridge):
             return next(iter(self.connected_apps), None)
         return None
@@ -626,7 +627,7 @@ class World:
         if recording.task is not None and recording.task is not asyncio.current_task():
             recording.task.cancel()
         channel = self.channels.get(recording.channel_id)
-        app = (channel.app or channel.app_data.split(",")[0]) if channel else None
+        app = channel.owner if channel else None
         body = recording.json()
         if state == "done":
             body.update({"duration": duration, "talking_duration": duration, "silence_duration": 0})

@@ -24,7 +24,7 @@ from asterisk_sim import Simulator
 from router import flow
 from router.app import RouterConfig, running
 from router.ari import AriConfig
-from router.prompts import DEFAULT_MANIFEST, load_manifest, schedule_prompts
+from router.prompts import DEFAULT_MANIFEST, load_manifest
 from router.schedule_yaml import load_schedule
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,7 +37,7 @@ def rss_mib() -> float:
 
 async def burst(calls: int, rate: float) -> None:
     schedule = load_schedule(ROOT / "schedule.yaml")
-    texts = {**schedule_prompts(schedule, range(2023, 2026)), **load_manifest().texts}
+    texts = load_manifest().texts_for(schedule, range(2023, 2026))
     sim = Simulator("router", "bench", sound_seconds=30)  # callers stay in the guidance meanwhile
     sim.world.sounds.update(f"callrouter/{name}" for name in texts)
     await sim.start()

@@ -20,7 +20,7 @@ from router import flow
 from router.ari import AriConfig, AriRest, EventStream
 from router.messages import MessageStore
 from router.overrides import OverrideStore
-from router.prompts import load_manifest, schedule_prompts
+from router.prompts import load_manifest
 from router.runtime import Runtime
 from router.schedule import Schedule
 
@@ -52,14 +52,15 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
     manifest = load_manifest(config.manifest)
     fixed = config.schedule
     schedule: Callable[[], Schedule] = (lambda: fixed) if isinstance(fixed, Schedule) else fixed
-    year = clock().year
-    texts = {**schedule_prompts(schedule(), range(year, year + 2)), **manifest.texts}
     messages = MessageStore(config.data_dir / "messages.sqlite3")
     try:
         async with aiohttp.ClientSession() as session:
             rest = AriRest(session, config.ari)
             overrides = OverrideStore(config.data_dir / "overrides.json")
-            runtime = Runtime(rest, schedule, clock, messages, texts, config.settings, manifest.language, overrides.all)
+            # The runtime asks the manifest only whether a closure has its own message.
+            runtime = Runtime(
+                rest, schedule, clock, messages, manifest.texts, config.settings, manifest.language, overrides.all
+            )
             stream = EventStream(session, config.ari, runtime.on_event, on_connect=runtime.reconcile)
             task = asyncio.create_task(stream.run(), name="ari-events")
             try:

@@ -31,7 +31,6 @@ from router.prompts import (
     load_manifest,
     missing_closure_prompts,
     missing_prompts,
-    schedule_prompts,
 )
 from router.reload import ScheduleSource
 from router.schedule import (
@@ -208,7 +207,7 @@ def _at(args: argparse.Namespace) -> int:
         except PromptError as e:  # the decision stands without it; say why the guidance is missing
             print(f"callrouter: cannot show what the caller hears: {e}", file=sys.stderr)
         else:
-            texts = {**schedule_prompts(schedule, range(instant.year - 1, instant.year + 2)), **manifest.texts}
+            texts = manifest.texts_for(schedule, range(instant.year - 1, instant.year + 2))
             guidance = closed_guidance(schedule, line_id, decision, manifest.texts)
     if args.json:
         out = decision_json(decision, schedule)
@@ -395,7 +394,7 @@ def _prompts(args: argparse.Namespace) -> int:
     schedule = load_schedule(_schedule_path(args))
     manifest = load_manifest(Path(args.manifest) if args.manifest else _manifest_path())
     this_year = wall(datetime.now(UTC), schedule.tz).year
-    texts = {**schedule_prompts(schedule, range(this_year, this_year + max(1, args.years))), **manifest.texts}
+    texts = manifest.texts_for(schedule, range(this_year, this_year + max(1, args.years)))
     made, current, recorded = build(texts, Path(args.out), manifest.language, manifest.voice)
     print(f"{args.out}: {made} made, {current} up to date, {recorded} studio recordings kept")
     return 0

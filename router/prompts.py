@@ -34,6 +34,10 @@ class Manifest:
     voice: str
     texts: dict[str, str]
 
+    def texts_for(self, schedule: Schedule, years: range) -> dict[str, str]:
+        """Every prompt text: the schedule's names and e-mails, then the manifest's (which win)."""
+        return {**schedule_prompts(schedule, years), **self.texts}
+
 
 def load_manifest(path: Path = DEFAULT_MANIFEST) -> Manifest:
     try:

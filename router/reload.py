@@ -57,17 +57,16 @@ class ScheduleSource:
     async def check(self) -> bool:
         """Look at the file once; True if a new schedule went into service."""
         first = await asyncio.to_thread(_read, self.path)
-        if first is None or _digest(first) == self._digest:
+        if first is None:
             return False
-        if self.rejected is not None and _digest(first) == self.rejected.digest:
-            return False  # the same broken file: already reported
+        digest = _digest(first)
+        if digest == self._digest or (self.rejected is not None and digest == self.rejected.digest):
+            return False  # unchanged, or the same broken file: already reported
         await asyncio.sleep(self.settle_seconds)
-        second = await asyncio.to_thread(_read, self.path)
-        if second != first:
+        if await asyncio.to_thread(_read, self.path) != first:
             return False  # still being written: look again later
-        digest = _digest(second)
         try:
-            schedule = parse_schedule(second.decode("utf-8"), str(self.path))
+            schedule = parse_schedule(first.decode("utf-8"), str(self.path))
         except (ScheduleError, UnicodeDecodeError) as e:
             self.rejected = Rejection(digest, str(e), self._clock())
             self.rejections += 1

@@ -21,7 +21,7 @@ from router.app import RouterConfig, running
 from router.ari import AriConfig
 from router.cli import parse_instant
 from router.messages import MessageStore
-from router.prompts import DEFAULT_MANIFEST, load_manifest, schedule_prompts
+from router.prompts import DEFAULT_MANIFEST, load_manifest
 from router.schedule_yaml import load_schedule
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,7 +31,7 @@ async def demo(at: datetime | None, line: str) -> None:
     schedule = load_schedule(ROOT / "schedule.yaml")
     manifest = load_manifest()
     instant = at or datetime.now(UTC)
-    texts = {**schedule_prompts(schedule, range(instant.year - 1, instant.year + 2)), **manifest.texts}
+    texts = manifest.texts_for(schedule, range(instant.year - 1, instant.year + 2))
     sim = Simulator("router", "demo", sound_seconds=0.01)
     sim.world.sounds.update(f"callrouter/{name}" for name in texts)
     sim.world.set_endpoint("PJSIP/agent1", AgentScript("answer", 0.5))

@@ -41,6 +41,13 @@ class Recorder:
         return [e.type for e in self.events if e.key == key and e.type not in NOISE]
 
 
+async def until(condition: Callable[[], bool], within: float = 5) -> None:
+    """Wait until `condition` holds, looking every 10 ms; fail the test after `within` seconds."""
+    async with asyncio.timeout(within):
+        while not condition():  # noqa: ASYNC110 -- polls state that a handler or the simulator changes
+            await asyncio.sleep(0.01)
+
+
 class AsteriskQuirk(UserWarning):
     """A behaviour of the real Asterisk worth seeing in the test summary; it does not fail a test."""
 

@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from router.dialplan import fallback_for, render
-from router.prompts import build, load_manifest, schedule_prompts
+from router.prompts import build, load_manifest
 from router.schedule_yaml import load_schedule
 
 ROOT = Path(os.environ.get("CALLROUTER_ASTERISK_ROOT", "/var/cache/callrouter/asterisk-root"))
@@ -185,7 +185,7 @@ class RealAsterisk:
         # The Danish prompts, built before Asterisk starts: it indexes its sounds at start-up.
         manifest = load_manifest()
         shipped = load_schedule(REPO / "schedule.yaml")
-        texts = {**schedule_prompts(shipped, range(2023, 2027)), **manifest.texts}
+        texts = manifest.texts_for(shipped, range(2023, 2027))
         build(texts, ROOT / "usr/share/asterisk/sounds", manifest.language, manifest.voice)
         etc = ROOT / "etc/asterisk"
         for name, text in {**CONFIG, **fallback_dialplans()}.items():

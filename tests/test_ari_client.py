@@ -25,7 +25,7 @@ from router.ari import (
     Event,
     EventStream,
 )
-from tests.ari_helpers import Recorder
+from tests.ari_helpers import Recorder, until
 
 PASSWORD = "p&ss#w:rd ø"  # characters that break naive query-string or header handling
 
@@ -327,12 +327,6 @@ async def test_a_failing_handler_does_not_stop_other_events() -> None:
 
 def key_is(key: str) -> Callable[[Event], bool]:
     return lambda event: event.key == key
-
-
-async def until(condition: Callable[[], bool], within: float = 5) -> None:
-    async with asyncio.timeout(within):
-        while not condition():  # noqa: ASYNC110 -- polls a plain list that a handler fills
-            await asyncio.sleep(0.01)
 
 
 def test_backoff_is_capped_and_jittered() -> None:

@@ -15,7 +15,7 @@ import aiohttp
 from router.ari import AriConfig, AriRest, EventStream
 from router.schedule import Schedule, decide
 from tests import real_asterisk
-from tests.ari_helpers import Recorder
+from tests.ari_helpers import Recorder, until
 from tests.conftest import CPH
 
 INSTANTS = [
@@ -104,9 +104,8 @@ async def test_router_down_caller_hears_guidance_and_leaves_a_message(real_aster
             await events.wait_for("StasisStart", lambda e: e.channel is not None and e.channel.id == "down-phone")
             await asyncio.sleep(1.0)
             await rest.request("POST", "/channels/down-phone/dtmf", {"dtmf": "1"})
-            async with asyncio.timeout(30):  # Record() creates the file when the beep has sounded
-                while not list(recordings.glob("fallback-1818-*-12345678.wav")):  # noqa: ASYNC110
-                    await asyncio.sleep(0.1)
+            # Record() creates the file when the beep has sounded.
+            await until(lambda: bool(list(recordings.glob("fallback-1818-*-12345678.wav"))), within=30)
             await rest.play("down-phone", "down-speech", ["sound:hello-world", "sound:vm-goodbye"])
             await events.wait_for("PlaybackFinished", within=10)
             await rest.request("POST", "/channels/down-phone/dtmf", {"dtmf": "#"})

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from router.guidance import closed_guidance, render, slug
-from router.prompts import build, load_manifest, missing_closure_prompts, missing_prompts, schedule_prompts
+from router.prompts import build, load_manifest, missing_closure_prompts, missing_prompts
 from router.schedule import Override, Schedule, decide
 from router.schedule_yaml import parse_schedule
 from tests.conftest import local
@@ -28,7 +28,7 @@ ALTERNATIVES = (
 def heard(schedule: Schedule, when: str, line: str = "1818", overrides: tuple[Override, ...] = ()) -> str:
     decision = decide(schedule, line, local(when), overrides)
     assert not decision.open
-    texts = {**schedule_prompts(schedule, range(2023, 2027)), **MANIFEST.texts}
+    texts = MANIFEST.texts_for(schedule, range(2023, 2027))
     return render(closed_guidance(schedule, line, decision, MANIFEST.texts), texts)
 
 
@@ -111,7 +111,7 @@ def test_no_opening_planned() -> None:
 def test_every_prompt_the_guidance_uses_exists(shipped: Schedule) -> None:
     assert missing_prompts(MANIFEST) == []
     assert missing_closure_prompts(shipped, MANIFEST) == []
-    texts = {**schedule_prompts(shipped, range(2024, 2026)), **MANIFEST.texts}
+    texts = MANIFEST.texts_for(shipped, range(2024, 2026))
     for day in range(1, 366, 3):
         for hour in (0, 9, 12, 16, 23):
             instant = local(f"2024-01-01T{hour:02d}:07") + (local("2024-01-02T00:00") - local("2024-01-01T00:00")) * day

@@ -13,9 +13,9 @@ from asterisk_sim import Simulator
 from router.app import RouterConfig, running
 from router.ari import AriConfig
 from router.overrides import OverrideError, OverrideStore
-from router.prompts import DEFAULT_MANIFEST, load_manifest, schedule_prompts
+from router.prompts import DEFAULT_MANIFEST, load_manifest
 from router.schedule import Override, Reason, Schedule, decide
-from tests.ari_helpers import outcome_of
+from tests.ari_helpers import outcome_of, until
 from tests.conftest import local
 from tests.test_cli import SHIPPED, run
 
@@ -89,7 +89,7 @@ def test_cli_requires_an_expiry(tmp_path: Path) -> None:
 
 
 async def test_the_router_obeys_an_override_for_new_calls(tmp_path: Path, shipped: Schedule) -> None:
-    texts = {**schedule_prompts(shipped, range(2023, 2026)), **load_manifest().texts}
+    texts = load_manifest().texts_for(shipped, range(2023, 2026))
     sim = Simulator("router", "secret", sound_seconds=0.01)
     sim.world.sounds.update(f"callrouter/{name}" for name in texts)
     await sim.start()
@@ -97,8 +97,7 @@ async def test_the_router_obeys_an_override_for_new_calls(tmp_path: Path, shippe
     config = RouterConfig(AriConfig(sim.url, "router", "router", "secret"), shipped, tmp_path, DEFAULT_MANIFEST)
     try:
         async with running(config, clock=lambda: local("2024-01-08T10:30")) as router:  # normally open
-            while "router" not in sim.world.connected_apps:  # noqa: ASYNC110 -- polls the simulator
-                await asyncio.sleep(0.01)
+            await until(lambda: "router" in sim.world.connected_apps)
             call = sim.world.place_call("12345678", "1818", "router", ["1818"]).id
             await asyncio.sleep(0.1)
             sim.world.caller_hangs_up(call)

@@ -13,11 +13,11 @@ import pytest
 from asterisk_sim import Simulator
 from router.app import RouterConfig, running
 from router.ari import AriConfig
-from router.prompts import DEFAULT_MANIFEST, load_manifest, schedule_prompts
+from router.prompts import DEFAULT_MANIFEST, load_manifest
 from router.reload import ScheduleSource
 from router.schedule import decide
 from router.schedule_yaml import ScheduleError, load_schedule
-from tests.ari_helpers import outcome_of
+from tests.ari_helpers import outcome_of, until
 from tests.conftest import ROOT, local
 
 SHIPPED = (ROOT / "schedule.yaml").read_text(encoding="utf-8")
@@ -91,7 +91,7 @@ def test_the_first_schedule_must_be_valid(tmp_path: Path) -> None:
 
 async def test_the_running_router_uses_the_new_schedule_for_the_next_call(schedule_file: Path) -> None:
     shipped = load_schedule(schedule_file)
-    texts = {**schedule_prompts(shipped, range(2023, 2026)), **load_manifest().texts}
+    texts = load_manifest().texts_for(shipped, range(2023, 2026))
     sim = Simulator("router", "secret", sound_seconds=0.01)
     sim.world.sounds.update(f"callrouter/{name}" for name in texts)
     await sim.start()
@@ -101,8 +101,7 @@ async def test_the_running_router_uses_the_new_schedule_for_the_next_call(schedu
     )
     try:
         async with running(config, clock=lambda: THURSDAY_NOON) as router:
-            while "router" not in sim.world.connected_apps:  # noqa: ASYNC110 -- polls the simulator
-                await asyncio.sleep(0.01)
+            await until(lambda: "router" in sim.world.connected_apps)
             before = sim.world.place_call("12345678", "1818", "router", ["1818"]).id
             await asyncio.sleep(0.2)  # the caller is hearing the guidance
             save(schedule_file, OPEN_AT_NOON)
@@ -124,9 +123,7 @@ async def test_callrouter_run_reloads_on_sighup(schedule_file: Path, tmp_path: P
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=env,
     )  # fmt: skip
     try:
-        async with asyncio.timeout(20):
-            while "router" not in sim.world.connected_apps:  # noqa: ASYNC110 -- polls the simulator
-                await asyncio.sleep(0.05)
+        await until(lambda: "router" in sim.world.connected_apps, within=20)
         save(schedule_file, BROKEN)
         router.send_signal(signal.SIGHUP)
         await asyncio.sleep(1.5)

@@ -16,9 +16,9 @@ from router import flow
 from router.app import RouterConfig, Running, running
 from router.ari import AriConfig
 from router.messages import MessageStore
-from router.prompts import DEFAULT_MANIFEST, load_manifest, schedule_prompts
+from router.prompts import DEFAULT_MANIFEST, load_manifest
 from router.schedule import Schedule
-from tests.ari_helpers import outcome_of
+from tests.ari_helpers import outcome_of, until
 from tests.conftest import local
 
 CLOSED = local("2024-01-04T12:30")  # Thursday: the phone hours start at 15
@@ -42,13 +42,11 @@ class Harness:
         return [h["media"] for h in self.sim.world.channels[call_id].heard if "media" in h]
 
     async def until(self, condition: Callable[[], bool], within: float = 10) -> None:
-        async with asyncio.timeout(within):
-            while not condition():  # noqa: ASYNC110 -- polls the simulator's state
-                await asyncio.sleep(0.01)
+        await until(condition, within)
 
 
 def prompt_sounds(schedule: Schedule) -> list[str]:
-    texts = {**schedule_prompts(schedule, range(2023, 2026)), **load_manifest().texts}
+    texts = load_manifest().texts_for(schedule, range(2023, 2026))
     return [f"callrouter/{name}" for name in texts]
 
 
@@ -58,9 +56,7 @@ async def start(sim: Simulator, schedule: Schedule, data: Path, at: datetime) ->
     ari = AriConfig(url=sim.url, app="router", user="router", password="secret")
     config = RouterConfig(ari, schedule, data, DEFAULT_MANIFEST, FAST)
     async with running(config, clock=lambda: at) as router:
-        async with asyncio.timeout(5):
-            while "router" not in sim.world.connected_apps:  # noqa: ASYNC110 -- polls the simulator's state
-                await asyncio.sleep(0.01)
+        await until(lambda: "router" in sim.world.connected_apps, within=5)
         yield router
 
 

@@ -26,7 +26,7 @@ from router.messages import MessageStore
 from router.prompts import DEFAULT_MANIFEST
 from router.schedule import Schedule
 from tests import real_asterisk
-from tests.ari_helpers import outcome_of
+from tests.ari_helpers import outcome_of, until
 from tests.conftest import local
 
 CLOSED = local("2024-01-04T12:30")
@@ -98,17 +98,13 @@ async def test_sip_caller_leaves_a_spoken_message(router: Running, tmp_path: Pat
             await asyncio.sleep(1.0)  # baresip starts
             baresip.stdin.write(b"/dial sip:1818@127.0.0.1:5060\n")
             await baresip.stdin.drain()
-            async with asyncio.timeout(15):  # the call reaches the router
-                while not runtime.calls:  # noqa: ASYNC110 -- polls the router's live calls
-                    await asyncio.sleep(0.05)
+            await until(lambda: bool(runtime.calls), within=15)  # the call reaches the router
             started = time.monotonic()
             [call_id] = list(runtime.calls)
             await asyncio.sleep(1.0)
             baresip.stdin.write(b"1")  # during the guidance
             await baresip.stdin.drain()
-            async with asyncio.timeout(15):
-                while runtime.calls[call_id].call.state != "recording":  # noqa: ASYNC110
-                    await asyncio.sleep(0.05)
+            await until(lambda: runtime.calls[call_id].call.state == "recording", within=15)
             assert time.monotonic() - started < SPEECH_STARTS, "the recording must start before the caller speaks"
             await asyncio.sleep(started + SPEECH_STARTS + 7.0 - time.monotonic())  # the words take about 6 s
             baresip.stdin.write(b"#")

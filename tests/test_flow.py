@@ -129,3 +129,12 @@ def test_open_line_and_unknown_line() -> None:
     call, commands = start_unknown(NEW)
     assert commands == [Answer(), Play("c1-unknown", ("line-unknown", "goodbye"))]
     assert run(call, PlaybackDone("c1-unknown", True))[1] == [Hangup(), Finish("unknown_line")]
+
+
+def test_hangup_while_the_message_is_being_stored_keeps_it() -> None:
+    call, _ = start_closed(NEW, GUIDANCE)
+    call, _ = run(call, Digit("1"), PlaybackDone("c1-record-intro", True), RecordingDone("msg-c1", 6))
+    assert call.state == "saving"
+    call, commands = run(call, HungUp(), HungUp(), MessageSaved(True))
+    assert commands == [Finish("message_left", "caller hung up while recording")]  # no prompt to a gone caller
+    assert call.state == "done"

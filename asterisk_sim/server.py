@@ -468,7 +468,7 @@ def _control_routes(sim: Simulator) -> web.RouteTableDef:
             return _error(400, f"unknown behaviour {behaviour!r}")
         w.set_endpoint(
             f"{request.match_info['tech']}/{request.match_info['resource']}",
-            AgentScript(behaviour, float(data.get("answer_after", 0.05))),
+            AgentScript(behaviour, float(data.get("answer_after", 0.05)), bool(data.get("on_own_call", False))),
         )
         return _ok()
 

@@ -76,6 +76,7 @@ class AgentScript:
 
     behaviour: str = "answer"  # answer | no-answer | busy | reject | offline
     answer_after: float = 0.05
+    on_own_call: bool = False  # on a call that is not the app's (a direct line): its endpoint lists a channel
 
 
 @dataclass
@@ -642,6 +643,8 @@ class World:
         if script is None:
             raise AriFault(404, "Endpoint not found")
         busy = [c.id for c in self.channels.values() if not c.gone and c.endpoint == key]
+        if script.on_own_call:
+            busy.append(f"direct-{resource}")
         state = "offline" if script.behaviour == "offline" else "online"
         return {"technology": technology, "resource": resource, "state": state, "channel_ids": busy}
 

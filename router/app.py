@@ -59,7 +59,15 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
             overrides = OverrideStore(config.data_dir / "overrides.json")
             # The runtime asks the manifest only whether a closure has its own message.
             runtime = Runtime(
-                rest, schedule, clock, messages, manifest.texts, config.settings, manifest.language, overrides.all
+                rest,
+                schedule,
+                clock,
+                messages,
+                manifest.texts,
+                config.settings,
+                manifest.language,
+                overrides.all,
+                config.ari.app,
             )
             stream = EventStream(session, config.ari, runtime.on_event, on_connect=runtime.reconcile)
             task = asyncio.create_task(stream.run(), name="ari-events")

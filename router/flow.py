@@ -18,6 +18,12 @@ The closed branch, in states:
                  |  MessageSaved ok: "message-saved", goodbye; failed: "not saved", goodbye
                goodbye --PlaybackDone--> Hangup, Finish
 
+The open branch (a queue; `router.queue` decides which agent rings for whom):
+
+    welcome --PlaybackDone--> queued --Connected--> connected --HungUp / AgentLeft--> Hangup, Finish
+                                 |  Position: announce it, then wait for the next one
+                                 +--Timeout max-wait / closing--> overflow guidance --> (closed branch's offer)
+
 A hangup ends the call in any state with a named outcome; one during the recording still saves
 what was recorded. A request that failed for another reason than the call moving on hands the
 call to the dialplan fallback. The caller hears "message saved" only after the store said so.
@@ -69,7 +75,30 @@ class Failed:
     what: str
 
 
-Event = PlaybackDone | Digit | RecordingDone | MessageSaved | Timeout | HungUp | Failed
+@dataclass(frozen=True)
+class Position:
+    """Time to tell a waiting caller their place in the queue (1: next to be served)."""
+
+    number: int
+
+
+@dataclass(frozen=True)
+class Connected:
+    """An agent answered for this caller and won: bridge the two."""
+
+    leg_id: str
+    agent: str
+    waited_seconds: float
+
+
+@dataclass(frozen=True)
+class AgentLeft:
+    leg_id: str
+
+
+Event = (
+    PlaybackDone | Digit | RecordingDone | MessageSaved | Timeout | HungUp | Failed | Position | Connected | AgentLeft
+)
 
 # -- commands ---------------------------------------------------------------------------
 
@@ -128,10 +157,53 @@ class Finish:
     detail: str = ""
 
 
-Command = Answer | Play | StopPlayback | Record | SaveMessage | StartTimer | ContinueInDialplan | Hangup | Finish
+@dataclass(frozen=True)
+class EnterQueue:
+    """Into the line's holding bridge (music on hold) and the queue's waiting list."""
+
+
+@dataclass(frozen=True)
+class LeaveQueue:
+    """Out of the waiting list (agents ringing for this caller stop) and the holding bridge."""
+
+
+@dataclass(frozen=True)
+class BridgeAgent:
+    """Caller and the agent's leg into a mixing bridge of their own."""
+
+    leg_id: str
+
+
+@dataclass(frozen=True)
+class HangupLeg:
+    leg_id: str
+
+
+@dataclass(frozen=True)
+class EndBridge:
+    """Remove the caller's mixing bridge (after the conversation)."""
+
+
+Command = (
+    Answer
+    | Play
+    | StopPlayback
+    | Record
+    | SaveMessage
+    | StartTimer
+    | ContinueInDialplan
+    | Hangup
+    | Finish
+    | EnterQueue
+    | LeaveQueue
+    | BridgeAgent
+    | HangupLeg
+    | EndBridge
+)
 
 # -- the call ---------------------------------------------------------------------------
 
+MAX_SPOKEN_POSITION = 24  # the manifest has the numbers num-0 .. num-24
 RECORDING_END_SECONDS = 3.0  # after a hangup, how long Asterisk may take to report the recording
 
 
@@ -153,6 +225,12 @@ class Call:
     recording: str | None = None
     outcome: str | None = None  # decided before the goodbye is played
     settings: Settings = Settings()
+    announce_seconds: float = 0  # queue: position announcements every so often; 0: none
+    announcements: int = 0
+    overflowed: bool = False  # queue: the caller waited too long and was offered the answering machine
+    agent: str | None = None
+    leg: str | None = None
+    waited: float = 0.0
 
     def fallback(self) -> ContinueInDialplan:
         return ContinueInDialplan(f"callrouter-fallback-{self.line}")
@@ -164,10 +242,30 @@ def start_closed(call: Call, guidance: tuple[str, ...]) -> tuple[Call, list[Comm
     return replace(call, state="guidance", playback=playback), [Answer(), Play(playback, (*guidance, "offer-message"))]
 
 
-def start_open(call: Call) -> tuple[Call, list[Command]]:
-    """The line is open: hand the call to the site's open context (it rings the agents)."""
-    target = ContinueInDialplan(f"callrouter-open-{call.line}")
+def start_open(call: Call, context: str | None = None) -> tuple[Call, list[Command]]:
+    """The line is open and its site keeps its own queue in the dialplan: continue there."""
+    target = ContinueInDialplan(context or f"callrouter-open-{call.line}")
     return replace(call, state="done"), [target, Finish("handed_to_dialplan", target.context)]
+
+
+def start_queue(
+    call: Call,
+    welcome: tuple[str, ...],
+    *,
+    max_wait_seconds: float,
+    announce_seconds: float,
+    closing_in_seconds: float | None,
+) -> tuple[Call, list[Command]]:
+    """The line is open: a short welcome, then the queue with music until an agent answers.
+
+    `closing_in_seconds`: when the phone hours end, for a line that does not serve callers still
+    waiting then (None: it does, or the hours do not end).
+    """
+    playback = f"{call.id}-welcome"
+    commands: list[Command] = [Answer(), Play(playback, welcome), StartTimer("max-wait", max_wait_seconds)]
+    if closing_in_seconds is not None:
+        commands.append(StartTimer("closing", max(0.0, closing_in_seconds)))
+    return replace(call, state="welcome", playback=playback, announce_seconds=announce_seconds), commands
 
 
 def start_unknown(call: Call) -> tuple[Call, list[Command]]:
@@ -184,12 +282,30 @@ def step(call: Call, event: Event) -> tuple[Call, list[Command]]:
     if isinstance(event, HungUp):
         return _hung_up(call)
     if isinstance(event, Failed):
-        return replace(call, state="done"), [call.fallback(), Finish("error_fallback", event.what)]
+        return _failed(call, event.what)
+    if isinstance(event, Connected) and call.state != "queued":
+        return call, [HangupLeg(event.leg_id)]  # the caller left the queue a moment ago
     handler = _STATES.get(call.state)
     return handler(call, event) if handler else (call, [])
 
 
+def _failed(call: Call, what: str) -> tuple[Call, list[Command]]:
+    commands: list[Command] = []
+    if call.state in ("welcome", "queued"):
+        commands.append(LeaveQueue())
+    if call.leg is not None:
+        commands += [HangupLeg(call.leg), EndBridge()]
+    return replace(call, state="done"), [*commands, call.fallback(), Finish("error_fallback", what)]
+
+
 def _hung_up(call: Call) -> tuple[Call, list[Command]]:
+    if call.state in ("welcome", "queued"):
+        return replace(call, state="done"), [LeaveQueue(), Finish("caller_gave_up", f"in {call.state}")]
+    if call.state == "connected":
+        assert call.leg is not None
+        return replace(call, state="done"), [HangupLeg(call.leg), EndBridge(), _answered(call)]
+    if call.overflowed and call.state in ("guidance", "offer"):
+        return replace(call, state="done"), [Finish("overflow", f"hung up in {call.state}")]
     outcome = call.outcome or {"offer": "guidance_played"}.get(call.state, "caller_hung_up")
     if call.state == "recording":
         # What was recorded is kept. Asterisk reports the hangup before it has finished the
@@ -268,6 +384,8 @@ def _saving_after_hangup(call: Call, event: Event) -> tuple[Call, list[Command]]
 
 def _goodbye(call: Call, prompts: tuple[str, ...], outcome: str) -> tuple[Call, list[Command]]:
     playback = f"{call.id}-goodbye"
+    if call.overflowed and outcome == "guidance_played":
+        outcome = "overflow"
     return replace(call, state="goodbye", playback=playback, outcome=outcome), [Play(playback, prompts)]
 
 
@@ -277,7 +395,57 @@ def _after_goodbye(call: Call, event: Event) -> tuple[Call, list[Command]]:
     return call, []
 
 
+def _welcome(call: Call, event: Event) -> tuple[Call, list[Command]]:
+    if isinstance(event, PlaybackDone) and event.playback_id == call.playback:
+        commands: list[Command] = [EnterQueue()]
+        if call.announce_seconds > 0:
+            commands.append(StartTimer("announce", call.announce_seconds))
+        return replace(call, state="queued", playback=None), commands
+    return _queue_timeout(call, event)
+
+
+def _queued(call: Call, event: Event) -> tuple[Call, list[Command]]:
+    if isinstance(event, Connected):
+        stop: list[Command] = [StopPlayback(call.playback)] if call.playback else []
+        state = replace(call, state="connected", playback=None, agent=event.agent, leg=event.leg_id)
+        return replace(state, waited=event.waited_seconds), [*stop, BridgeAgent(event.leg_id)]
+    if isinstance(event, Position) and event.number == 0:  # between queue and agent: nothing to say
+        return call, [StartTimer("announce", call.announce_seconds)]
+    if isinstance(event, Position) and call.playback is None:
+        playback = f"{call.id}-position-{call.announcements + 1}"
+        words = ("queue-position", f"num-{event.number}", "queue-position-end")
+        prompts = words if 1 <= event.number <= MAX_SPOKEN_POSITION else ("queue-position-many",)
+        return replace(call, playback=playback, announcements=call.announcements + 1), [Play(playback, prompts)]
+    if isinstance(event, PlaybackDone) and event.playback_id == call.playback:
+        return replace(call, playback=None), [StartTimer("announce", call.announce_seconds)]
+    return _queue_timeout(call, event)
+
+
+def _queue_timeout(call: Call, event: Event) -> tuple[Call, list[Command]]:
+    """Waited too long, or the phone hours ended: offer the answering machine instead."""
+    if isinstance(event, Timeout) and event.name in ("max-wait", "closing"):
+        stop: list[Command] = [StopPlayback(call.playback)] if call.playback else []
+        playback = f"{call.id}-overflow"
+        why = "queue-overflow" if event.name == "max-wait" else "queue-closing"
+        state = replace(call, state="guidance", playback=playback, overflowed=True)
+        return state, [LeaveQueue(), *stop, Play(playback, (why, "offer-message"))]
+    return call, []
+
+
+def _connected(call: Call, event: Event) -> tuple[Call, list[Command]]:
+    if isinstance(event, AgentLeft) and event.leg_id == call.leg:
+        return replace(call, state="done"), [Hangup(), EndBridge(), _answered(call)]
+    return call, []
+
+
+def _answered(call: Call) -> Finish:
+    return Finish("answered", f"by {call.agent} after {call.waited:.0f} s")
+
+
 _STATES = {
+    "welcome": _welcome,
+    "queued": _queued,
+    "connected": _connected,
     "guidance": _guidance,
     "offer": _offer,
     "record-intro": _record,

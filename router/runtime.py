@@ -20,7 +20,9 @@ from router import flow
 from router.ari import CALL_MOVED_ON, AriError, AriRest, Event
 from router.guidance import closed_guidance
 from router.messages import Message, MessageStore
-from router.schedule import Override, Schedule, decide
+from router.queue import QueueConfig
+from router.queue_runner import CALL_BRIDGE_PREFIX, QueueRunner
+from router.schedule import Decision, Override, Schedule, decide
 
 log = logging.getLogger(__name__)
 DEFAULT_SETTINGS = flow.Settings()
@@ -36,6 +38,7 @@ class _Live:
     call: flow.Call
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
+    queue: QueueConfig | None = None  # the line's queue, when the call went to it
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class Runtime:
         settings: flow.Settings = DEFAULT_SETTINGS,
         language: str = "da",
         overrides: Callable[[], Sequence[Override]] = tuple,
+        app: str = "router",
     ) -> None:
         self._rest = rest
         self._schedule = schedule
@@ -72,18 +76,22 @@ class Runtime:
         self.outcomes: list[Outcome] = []
         self.finished = asyncio.Condition()
         self._tasks: set[asyncio.Task[None]] = set()
+        self.queues = QueueRunner(rest, app, clock, self.deliver)
+        self._adopted: dict[str, str] = {}  # channel -> mixing bridge, for conversations from before a restart
 
     # -- events in --------------------------------------------------------------------
 
     async def on_event(self, event: Event) -> None:
         """The event stream's handler."""
+        if await self.queues.on_leg_event(event):
+            return  # an agent leg: the queue's
         if event.type == "StasisStart" and event.channel is not None:
-            if event.args[:1] == ("agent",):
-                return  # agent legs belong to the queue, which is not built yet
             await self._start(event)
             return
         live = self.calls.get(event.key)
         if live is None:
+            if event.type == "StasisEnd" and event.key in self._adopted:
+                await self._end_adopted(event.key)
             return
         translated = _translate(event)
         if translated is not None:
@@ -106,7 +114,7 @@ class Runtime:
                 else:
                     decision = decide(schedule, line, call.arrived, self._current_overrides())
                     if decision.open:
-                        live.call, commands = flow.start_open(call)
+                        live.call, commands = self._start_open(live, schedule, decision)
                     else:
                         guidance = closed_guidance(schedule, line, decision, self._prompt_texts)
                         live.call, commands = flow.start_closed(call, guidance.prompts)
@@ -115,6 +123,31 @@ class Runtime:
                 log.exception("call %s: could not start", call.id)
                 live.call, commands = flow.step(call, flow.Failed(f"start: {type(e).__name__}"))
             await self._execute(live, commands)
+
+    def _start_open(self, live: _Live, schedule: Schedule, decision: Decision) -> tuple[flow.Call, list[flow.Command]]:
+        call = live.call
+        target = schedule.lines[call.line].open_to
+        if not isinstance(target, QueueConfig):
+            return flow.start_open(call, target)
+        live.queue = target
+        closing_in = None
+        if not target.serve_after_close and decision.next_change is not None:
+            closing_in = (decision.next_change - call.arrived).total_seconds()
+        return flow.start_queue(
+            call,
+            ("welcome",),
+            max_wait_seconds=target.max_wait_seconds,
+            announce_seconds=target.announce_seconds,
+            closing_in_seconds=closing_in,
+        )
+
+    async def deliver(self, call_id: str, event: flow.Event) -> bool:
+        """An event for a call from elsewhere (the queue); False if there is no such call."""
+        live = self.calls.get(call_id)
+        if live is None:
+            return False
+        await self._deliver(live, event)
+        return True
 
     def _current_overrides(self) -> Sequence[Override]:
         try:
@@ -144,7 +177,7 @@ class Runtime:
             try:
                 follow_up = await self._carry_out(live, command)
             except CALL_MOVED_ON:
-                if isinstance(command, (flow.ContinueInDialplan, flow.Hangup, flow.StopPlayback)):
+                if isinstance(command, (flow.ContinueInDialplan, flow.Hangup, flow.StopPlayback, flow.LeaveQueue)):
                     continue  # the call is already gone or gone on: nothing left to do
                 await self._apply(live, flow.HungUp())
                 return
@@ -191,6 +224,17 @@ class Runtime:
                 await self._rest.hangup(channel)
             case flow.Finish(outcome, detail):
                 await self._finish(live, outcome, detail)
+            case flow.EnterQueue():
+                assert live.queue is not None
+                await self.queues.enter(live.call.line, live.queue, channel, live.call.caller)
+            case flow.LeaveQueue():
+                await self.queues.leave(live.call.line, channel, from_bridge=True)
+            case flow.BridgeAgent(leg_id):
+                await self.queues.bridge(live.call.line, channel, leg_id)
+            case flow.HangupLeg(leg_id):
+                await self.queues.hang_up_leg(leg_id)
+            case flow.EndBridge():
+                await self.queues.end_bridge(channel)
         return None
 
     async def _save_message(self, call: flow.Call, recording: str, seconds: int | None) -> bool:
@@ -211,7 +255,10 @@ class Runtime:
     def _start_timer(self, live: _Live, name: str, seconds: float) -> None:
         def fire() -> None:
             live.timers.pop(name, None)
-            task = asyncio.create_task(self._deliver(live, flow.Timeout(name)))
+            event: flow.Event = flow.Timeout(name)
+            if name == "announce":  # the place in the queue is known only now
+                event = flow.Position(self.queues.position(live.call.line, live.call.id) or 0)
+            task = asyncio.create_task(self._deliver(live, event))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
@@ -232,28 +279,67 @@ class Runtime:
     # -- after a (re)connect ------------------------------------------------------------
 
     async def reconcile(self) -> None:
-        """Channels in our application that no call here owns (we restarted): hand them to the fallback.
+        """Channels in our application that no call here owns (we restarted): take care of them.
+
+        A caller talking with an agent in one of our mixing bridges stays connected; when either
+        side hangs up, the other is hung up. An agent leg with no conversation is hung up. Any
+        other caller (hearing guidance, waiting in the queue) goes to the dialplan fallback.
 
         This runs as soon as the WebSocket connects, so a call that has just arrived may be listed
         before its StasisStart has reached us: only channels still unclaimed after a short grace
         period are orphans.
         """
         app = await self._rest.get_application()
-        unclaimed = [c for c in app.channel_ids if c not in self.calls and c not in self._started]
+        unclaimed = [c for c in app.channel_ids if not self._claimed(c)]
         if not unclaimed:
             return
         await asyncio.sleep(self._reconcile_grace)
+        for bridge_id in app.bridge_ids:
+            if bridge_id.startswith(CALL_BRIDGE_PREFIX):
+                with contextlib.suppress(*CALL_MOVED_ON):
+                    bridge = await self._rest.get_bridge(bridge_id)
+                    self._adopted.update({c: bridge_id for c in bridge.channels if c in unclaimed})
+        for bridge_id in set(self._adopted.values()):
+            talking = [c for c, b in self._adopted.items() if b == bridge_id]
+            if len(talking) < 2:  # the other side hung up while we were away
+                await self._end_adopted(talking[0])
+            else:
+                log.info("reconcile: %s go on talking in %s", " and ".join(talking), bridge_id)
         for channel_id in unclaimed:
-            if channel_id in self.calls or channel_id in self._started:
+            if self._claimed(channel_id):
                 continue
             try:
+                if channel_id.startswith("callrouter-leg-"):
+                    await self._rest.hangup(channel_id)
+                    log.info("reconcile: hung up agent leg %s of a caller we no longer know", channel_id)
+                    continue
                 channel = await self._rest.get_channel(channel_id)
                 await self._rest.continue_in_dialplan(channel_id, f"callrouter-fallback-{channel.exten}", "s", 1)
                 log.info("reconcile: handed %s back to the dialplan fallback", channel_id)
             except CALL_MOVED_ON:
                 pass
 
+    def _claimed(self, channel_id: str) -> bool:
+        return (
+            channel_id in self.calls
+            or channel_id in self._started
+            or channel_id in self.queues.legs
+            or channel_id in self._adopted
+        )
+
+    async def _end_adopted(self, channel_id: str) -> None:
+        """One side of a conversation from before a restart left: end the other side too."""
+        bridge_id = self._adopted.pop(channel_id)
+        for other in [c for c, b in self._adopted.items() if b == bridge_id]:
+            del self._adopted[other]
+            with contextlib.suppress(*CALL_MOVED_ON):
+                await self._rest.hangup(other)
+        with contextlib.suppress(*CALL_MOVED_ON):
+            await self._rest.destroy_bridge(bridge_id)
+        log.info("call bridge %s from before a restart ended", bridge_id)
+
     async def close(self) -> None:
+        await self.queues.close()
         for live in self.calls.values():
             for timer in live.timers.values():
                 timer.cancel()

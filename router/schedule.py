@@ -40,6 +40,7 @@ import holidays as holidays_lib
 from dateutil.rrule import rrule
 
 from router.localtime import day_pieces, wall, wall_span_to_instants
+from router.queue import QueueConfig
 
 MINUTES_PER_DAY = 24 * 60
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -215,6 +216,9 @@ class Line:
     specials: tuple[Special, ...] = ()  # closures and extra openings
     email: str | None = None
     self_service: str | None = None
+    # In phone hours: the router's queue, or a dialplan context (a site's own Queue()). None: the
+    # context callrouter-open-<line>.
+    open_to: QueueConfig | str | None = None
 
     def version_on(self, day: date) -> Version | None:
         i = bisect.bisect_right([v.valid_from for v in self.versions], day)

@@ -23,6 +23,7 @@ import holidays as holidays_lib
 import yaml
 from dateutil.rrule import rrule, rrulestr
 
+from router.queue import QueueConfig, Strategy
 from router.schedule import (
     MINUTES_PER_DAY,
     WEEKDAYS,
@@ -56,6 +57,10 @@ _TOKEN = re.compile(r"^[a-z][a-z0-9_]*$")
 _LINE_ID = re.compile(r"^[A-Za-z0-9_+-]+$")
 _TRUE = {"yes", "true", "on"}
 _FALSE = {"no", "false", "off"}
+
+
+_ENDPOINT = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_CONTEXT = re.compile(r"^[A-Za-z0-9_-]{1,79}$")
 
 
 class ScheduleError(Exception):
@@ -147,8 +152,29 @@ class _Reader:
             node,
             path,
             required=("versions",),
-            optional=("name", "public_holidays", "closing_days", "closures", "openings", "email", "self_service"),
+            optional=(
+                "name",
+                "public_holidays",
+                "closing_days",
+                "closures",
+                "openings",
+                "email",
+                "self_service",
+                "queue",
+                "open_context",
+            ),
         )
+        if "queue" in fields and "open_context" in fields:
+            self.fail(
+                fields["open_context"], f"{path}.open_context", "a line has a `queue:` or an `open_context:`, not both"
+            )
+        open_to: QueueConfig | str | None = None
+        if "queue" in fields:
+            open_to = self.queue(fields["queue"], f"{path}.queue")
+        elif "open_context" in fields:
+            open_to = self.scalar(fields["open_context"], f"{path}.open_context")
+            if not _CONTEXT.match(open_to):
+                self.fail(fields["open_context"], f"{path}.open_context", f"{open_to!r} is not a dialplan context name")
         versions = self.versions(fields["versions"], f"{path}.versions")
         specials = [
             self.special(n, p, is_open=False) for n, p in self.items(fields.get("closures"), f"{path}.closures")
@@ -166,6 +192,71 @@ class _Reader:
             self_service=self.scalar(fields["self_service"], f"{path}.self_service")
             if "self_service" in fields
             else None,
+            open_to=open_to,
+        )
+
+    def queue(self, node: yaml.Node, path: str) -> QueueConfig:
+        fields = self.mapping(
+            node,
+            path,
+            required=("agents",),
+            optional=(
+                "strategy",
+                "ring_seconds",
+                "retry_seconds",
+                "max_wait_seconds",
+                "announce_seconds",
+                "after_close",
+            ),
+        )
+        agents = []
+        for item, item_path in self.items(fields["agents"], f"{path}.agents"):
+            agent = self.scalar(item, item_path)
+            if not _ENDPOINT.match(agent):
+                self.fail(item, item_path, f"{agent!r} is not a PJSIP endpoint name (letters, digits, _ - .)")
+            if agent in agents:
+                self.fail(item, item_path, f"agent {agent!r} is listed twice")
+            agents.append(agent)
+        if not agents:
+            self.fail(fields["agents"], f"{path}.agents", "no agents; list the PJSIP endpoints that take the calls")
+        strategy = Strategy.RING_ALL
+        if "strategy" in fields:
+            text = self.scalar(fields["strategy"], f"{path}.strategy")
+            choices = [s.value for s in Strategy]
+            if text not in choices:
+                hint = self.did_you_mean(text, choices)
+                self.fail(
+                    fields["strategy"],
+                    f"{path}.strategy",
+                    f"unknown strategy {text!r}{hint}; expected {', '.join(choices)}",
+                )
+            strategy = Strategy(text)
+        after_close = "serve"
+        if "after_close" in fields:
+            after_close = self.scalar(fields["after_close"], f"{path}.after_close")
+            if after_close not in ("serve", "answering_machine"):
+                self.fail(fields["after_close"], f"{path}.after_close", "expected serve or answering_machine")
+
+        def seconds(key: str, default: int, low: int, high: int) -> int:
+            if key not in fields:
+                return default
+            text = self.scalar(fields[key], f"{path}.{key}")
+            if not text.isdigit() or not low <= int(text) <= high:
+                self.fail(
+                    fields[key],
+                    f"{path}.{key}",
+                    f"expected a whole number of seconds from {low} to {high}; got {text!r}",
+                )
+            return int(text)
+
+        return QueueConfig(
+            agents=tuple(agents),
+            strategy=strategy,
+            ring_seconds=seconds("ring_seconds", 20, 5, 120),
+            retry_seconds=seconds("retry_seconds", 5, 1, 60),
+            max_wait_seconds=seconds("max_wait_seconds", 600, 30, 3600),
+            announce_seconds=seconds("announce_seconds", 60, 0, 600),
+            serve_after_close=after_close == "serve",
         )
 
     def versions(self, node: yaml.Node, path: str) -> tuple[Version, ...]:

@@ -2,9 +2,10 @@
 
     .venv/bin/python scripts/demo.py [--at 2024-12-24T10:30] [--line 1818]
 
-Starts the simulated Asterisk and the router, places a call from 12345678, and, if the line is
-closed, presses 1 and leaves a message as a caller would; then prints what the caller heard and
-how the call ended. (The simulator and the router meet only here and in the tests.)
+Starts the simulated Asterisk and the router, places a call from 12345678 and acts as the caller
+would: if the line is open, waits in the queue until an agent answers, talks, and hangs up; if it
+is closed, presses 1 and leaves a message. Then prints what the caller heard and how the call
+ended. (The simulator and the router meet only here and in the tests.)
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ async def demo(at: datetime | None, line: str) -> None:
     texts = manifest.texts_for(schedule, range(instant.year - 1, instant.year + 2))
     sim = Simulator("router", "demo", sound_seconds=0.01)
     sim.world.sounds.update(f"callrouter/{name}" for name in texts)
-    sim.world.set_endpoint("PJSIP/agent1", AgentScript("answer", 0.5))
+    # The shipped schedule's example agents: one answers after a second, one is away, one is busy.
+    sim.world.set_endpoint("PJSIP/agent1", AgentScript("answer", 1.0))
+    sim.world.set_endpoint("PJSIP/agent2", AgentScript("no-answer"))
+    sim.world.set_endpoint("PJSIP/agent3", AgentScript("busy"))
     await sim.start()
     with tempfile.TemporaryDirectory() as data:
         ari = AriConfig(url=sim.url, app="router", user="router", password="demo")
@@ -47,12 +51,21 @@ async def demo(at: datetime | None, line: str) -> None:
             print(f"A caller dials {line} at {instant.astimezone(schedule.tz):%a %Y-%m-%d %H:%M %Z}.")
             await asyncio.sleep(0.1)
             channel = sim.world.channels[call]
-            if "sound:callrouter/offer-message" in _heard(channel.heard) or channel.app is not None:
+            if any(e.get("moh") == "start" for e in channel.heard) or "sound:callrouter/welcome" in _heard(
+                channel.heard
+            ):
+                await _talk_to_an_agent(sim, call)
+            elif "sound:callrouter/offer-message" in _heard(channel.heard) or channel.app is not None:
                 await _leave_a_message(sim, call)
             async with asyncio.timeout(30), router.runtime.finished:
                 await router.runtime.finished.wait_for(lambda: bool(router.runtime.outcomes))
             spoken: list[tuple[object, list[str]]] = []  # (playback, texts): one line per playback
             for entry in channel.heard:
+                if entry.get("moh") == "start":
+                    spoken.append(("moh", ["(music on hold)"]))
+                if "bridged" in entry:
+                    agents = [sim.world.channels[c].endpoint for c in entry["with"]]
+                    spoken.append(("bridged", [f"(talking with {', '.join(map(str, agents))})"]))
                 if "media" not in entry:
                     continue
                 name = str(entry["media"]).removeprefix("sound:callrouter/")
@@ -69,6 +82,19 @@ async def demo(at: datetime | None, line: str) -> None:
             for message in MessageStore(Path(data) / "messages.sqlite3").all():
                 print(f"Stored message: from {message.caller} on line {message.line} at {message.received_at}")
     await sim.stop()
+
+
+async def _talk_to_an_agent(sim: Simulator, call: str) -> None:
+    channel = sim.world.channels[call]
+    print("The caller waits in the queue.")
+    for _ in range(3000):
+        if any("bridged" in e for e in channel.heard) or channel.gone:
+            break
+        await asyncio.sleep(0.01)
+    if not channel.gone:
+        await asyncio.sleep(0.5)
+        print("The caller and the agent talk; the caller hangs up.")
+        sim.world.caller_hangs_up(call)
 
 
 async def _leave_a_message(sim: Simulator, call: str) -> None:

@@ -25,6 +25,7 @@ from router.ari import (
     AriConflict,
     AriNotFound,
     AriRest,
+    AriUnprocessable,
     Event,
     EventStream,
 )
@@ -322,10 +323,13 @@ async def test_bridges_and_their_errors(backend: Backend) -> None:
     await backend.caller_hangs_up(caller)
     await backend.events.wait_for("StasisEnd", is_channel(caller))
     assert backend.events.types(caller)[-3:] == ["ChannelHangupRequest", "ChannelLeftBridge", "StasisEnd"]
-    with pytest.raises((AriNotFound, AriConflict)) as gone:
+    with pytest.raises((AriNotFound, AriConflict, AriUnprocessable)) as gone:
         await backend.rest.add_channel(queue, caller)
     assert isinstance(gone.value, CALL_MOVED_ON)
-    if isinstance(gone.value, AriConflict):
+    if isinstance(gone.value, AriUnprocessable):
+        # The channel was still on its way out of Stasis (seen once in about ten real runs).
+        assert gone.value.message == "Channel not in Stasis application"
+    elif isinstance(gone.value, AriConflict):
         # The quirk of destroy_bridge_for_sure, met one step earlier: Asterisk already let go of the
         # emptied bridge, and answers every request on it so (seen once in about twenty full runs).
         assert (gone.value.status, gone.value.message) == (409, "Bridge not in Stasis application")
@@ -333,12 +337,13 @@ async def test_bridges_and_their_errors(backend: Backend) -> None:
     else:
         assert (gone.value.status, gone.value.message) == (400, "Channel not found")
     destroyed = await destroy_bridge_for_sure(backend.rest, queue)
-    # Gone: a second DELETE is 404. Kept by the quirk above: Asterisk goes on answering 409.
+    # Gone: a second DELETE is 404. Kept by the quirk above: Asterisk answers 409, or, once it
+    # has finally dropped the bridge (seen after two seconds of 409s), 404.
     if destroyed:
         with pytest.raises(AriNotFound, match="Bridge not found"):
             await backend.rest.destroy_bridge(queue)
     else:
-        with pytest.raises(AriConflict, match="Bridge not in Stasis application"):
+        with pytest.raises((AriConflict, AriNotFound), match=r"Bridge not in Stasis application|Bridge not found"):
             await backend.rest.destroy_bridge(queue)
 
 

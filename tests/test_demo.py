@@ -24,10 +24,12 @@ def test_closed_call_leaves_a_message() -> None:
     assert "Stored message: from 12345678 on line 1818 at 2024-12-24 10:30:00+01:00" in out
 
 
-def test_open_call_goes_on_to_the_open_context() -> None:
+def test_open_call_reaches_an_agent_through_the_queue() -> None:
     out = demo("--at", "2024-01-04T15:30")
-    assert "The call goes on in the dialplan: {'context': 'callrouter-open-1818', 'extension': 's'}" in out
-    assert "Outcome: handed_to_dialplan" in out
+    assert "Velkommen til Opkrævningskontoret" in out
+    assert "(music on hold)" in out
+    assert "(talking with PJSIP/agent1)" in out
+    assert "Outcome: answered" in out
 
 
 def test_now_works_whatever_the_time() -> None:

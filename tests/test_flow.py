@@ -5,17 +5,25 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from router.flow import (
+    AgentLeft,
     Answer,
+    BridgeAgent,
     Call,
+    Connected,
     ContinueInDialplan,
     Digit,
+    EndBridge,
+    EnterQueue,
     Failed,
     Finish,
     Hangup,
+    HangupLeg,
     HungUp,
+    LeaveQueue,
     MessageSaved,
     Play,
     PlaybackDone,
+    Position,
     Record,
     RecordingDone,
     SaveMessage,
@@ -24,6 +32,7 @@ from router.flow import (
     Timeout,
     start_closed,
     start_open,
+    start_queue,
     start_unknown,
     step,
 )
@@ -138,3 +147,91 @@ def test_hangup_while_the_message_is_being_stored_keeps_it() -> None:
     call, commands = run(call, HungUp(), HungUp(), MessageSaved(True))
     assert commands == [Finish("message_left", "caller hung up while recording")]  # no prompt to a gone caller
     assert call.state == "done"
+
+
+# -- the queue (open line) ------------------------------------------------------------------
+
+
+def queued(closing_in: float | None = None) -> tuple[Call, list[object]]:
+    call, first = start_queue(
+        NEW, ("welcome",), max_wait_seconds=600, announce_seconds=60, closing_in_seconds=closing_in
+    )
+    call, more = run(call, PlaybackDone("c1-welcome", True))
+    return call, [*first, *more]
+
+
+def test_open_caller_hears_a_welcome_then_waits_in_the_queue() -> None:
+    call, commands = queued()
+    assert commands == [
+        Answer(),
+        Play("c1-welcome", ("welcome",)),
+        StartTimer("max-wait", 600),
+        EnterQueue(),
+        StartTimer("announce", 60),
+    ]
+    assert call.state == "queued"
+
+
+def test_position_is_announced_and_the_next_announcement_waits_for_its_end() -> None:
+    call, _ = queued()
+    call, commands = run(call, Position(3), Position(2), PlaybackDone("c1-position-1", True), Position(30))
+    assert commands == [
+        Play("c1-position-1", ("queue-position", "num-3", "queue-position-end")),
+        StartTimer("announce", 60),
+        Play("c1-position-2", ("queue-position-many",)),
+    ]
+
+
+def test_agent_answers_and_the_caller_hangs_up_after_talking() -> None:
+    call, _ = queued()
+    call, commands = run(call, Position(1), Connected("leg-1", "a2", 42.4), HungUp())
+    assert commands == [
+        Play("c1-position-1", ("queue-position", "num-1", "queue-position-end")),
+        StopPlayback("c1-position-1"),
+        BridgeAgent("leg-1"),
+        HangupLeg("leg-1"),
+        EndBridge(),
+        Finish("answered", "by a2 after 42 s"),
+    ]
+
+
+def test_agent_hangs_up_first() -> None:
+    call, _ = queued()
+    call, commands = run(call, Connected("leg-1", "a1", 5), AgentLeft("leg-other"), AgentLeft("leg-1"))
+    assert commands == [BridgeAgent("leg-1"), Hangup(), EndBridge(), Finish("answered", "by a1 after 5 s")]
+
+
+def test_caller_gives_up_while_waiting() -> None:
+    call, _ = queued()
+    _, commands = run(call, HungUp())
+    assert commands == [LeaveQueue(), Finish("caller_gave_up", "in queued")]
+
+
+def test_waiting_too_long_offers_the_answering_machine() -> None:
+    call, _ = queued()
+    call, commands = run(call, Timeout("max-wait"), Connected("leg-late", "a1", 601))
+    assert commands == [
+        LeaveQueue(),
+        Play("c1-overflow", ("queue-overflow", "offer-message")),
+        HangupLeg("leg-late"),  # an agent who answers after that gets no caller
+    ]
+    call, commands = run(call, PlaybackDone("c1-overflow", True), Timeout("offer"), PlaybackDone("c1-goodbye", True))
+    assert commands[-1] == Finish("overflow")
+
+
+def test_phone_hours_ending_while_waiting_offers_the_answering_machine_if_configured() -> None:
+    call, commands = queued(closing_in=90)
+    assert StartTimer("closing", 90) in commands
+    call, commands = run(call, Timeout("closing"))
+    assert commands == [LeaveQueue(), Play("c1-overflow", ("queue-closing", "offer-message"))]
+
+
+def test_a_failure_while_bridged_releases_the_agent_and_falls_back() -> None:
+    call, _ = queued()
+    _, commands = run(call, Connected("leg-1", "a1", 5), Failed("addChannel: 500"))
+    assert commands[1:] == [
+        HangupLeg("leg-1"),
+        EndBridge(),
+        ContinueInDialplan("callrouter-fallback-1818"),
+        Finish("error_fallback", "addChannel: 500"),
+    ]

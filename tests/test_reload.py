@@ -107,7 +107,10 @@ async def test_the_running_router_uses_the_new_schedule_for_the_next_call(schedu
             save(schedule_file, OPEN_AT_NOON)
             assert await source.check()
             after = sim.world.place_call("87654321", "1818", "router", ["1818"]).id
-            assert await outcome_of(router.runtime, after) == "handed_to_dialplan"  # the new hours
+            welcome = {"media": "sound:callrouter/welcome"}.items()
+            await until(lambda: any(welcome <= h.items() for h in sim.world.channels[after].heard))  # queue: open
+            sim.world.caller_hangs_up(after)
+            assert await outcome_of(router.runtime, after) == "caller_gave_up"
             sim.world.caller_hangs_up(before)
             assert await outcome_of(router.runtime, before) == "caller_hung_up"  # kept its closed decision
     finally:

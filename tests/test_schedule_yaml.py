@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from router.queue import QueueConfig, Strategy
 from router.schedule import Reason, Schedule
 from router.schedule_yaml import ScheduleError, load_schedule, parse_schedule
 from tests.conftest import ROOT
@@ -148,6 +149,17 @@ def test_overlap_between_a_range_and_a_day() -> None:
             "more than",
         ),
         ("closures: {reason: x}", "lines.x.closures", "expected a list"),
+        ("queue: {}", "lines.x.queue", "missing `agents:`"),
+        ("queue: {agents: []}", "lines.x.queue.agents", "no agents"),
+        ("queue: {agents: [a1, a1]}", "lines.x.queue.agents[1]", "listed twice"),
+        ("queue: {agents: [PJSIP/a1]}", "lines.x.queue.agents[0]", "not a PJSIP endpoint name"),
+        ("queue: {agents: [a1], strategy: round-robin}", "lines.x.queue.strategy", "did you mean 'round_robin'"),
+        ("queue: {agents: [a1], ring_seconds: 2}", "lines.x.queue.ring_seconds", "from 5 to 120"),
+        ("queue: {agents: [a1], max_wait_seconds: ten}", "lines.x.queue.max_wait_seconds", "whole number"),
+        ("queue: {agents: [a1], after_close: hang_up}", "lines.x.queue.after_close", "serve or answering_machine"),
+        ("queue: {agents: [a1], ring_second: 20}", "lines.x.queue.ring_second", "did you mean 'ring_seconds'"),
+        ("queue: {agents: [a1]}\n            open_context: q", "lines.x.open_context", "not both"),
+        ("open_context: my queue", "lines.x.open_context", "not a dialplan context"),
     ],
 )
 def test_line_level_errors(snippet: str, path: str, expected: str) -> None:
@@ -164,6 +176,21 @@ def test_line_level_errors(snippet: str, path: str, expected: str) -> None:
     assert expected in e.message
     assert e.line is not None
     assert e.line >= 3
+
+
+def test_queue_settings_are_read() -> None:
+    text = VALID.replace(
+        '  "1818":\n',
+        '  "1818":\n    queue:\n      agents: [a1, a2]\n      strategy: longest_idle\n'
+        "      ring_seconds: 15\n      announce_seconds: 0\n      after_close: answering_machine\n",
+    )
+    config = parse_schedule(text, "s.yaml").lines["1818"].open_to
+    assert config == QueueConfig(
+        ("a1", "a2"), Strategy.LONGEST_IDLE, ring_seconds=15, announce_seconds=0, serve_after_close=False
+    )
+    assert parse_schedule(VALID, "s.yaml").lines["1818"].open_to is None
+    other = VALID.replace('  "1818":\n', '  "1818":\n    open_context: my-queue\n')
+    assert parse_schedule(other, "s.yaml").lines["1818"].open_to == "my-queue"
 
 
 def test_closing_day_needs_a_name() -> None:

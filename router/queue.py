@@ -1,0 +1,237 @@
+"""One line's queue, as pure data: who waits, which agent rings for whom, and who gets whom.
+
+Theory of operation
+-------------------
+Callers wait in arrival order. `dispatch()` looks at the agents that are free (not ringing for us,
+not talking to one of our callers, and not on a call of their own, which the caller of `dispatch`
+found out from Asterisk) and rings them for the waiting callers that have no phone ringing:
+
+- ring_all: every free agent rings for the first such caller;
+- round_robin: one agent per caller, taking turns in the configured order;
+- longest_idle: one agent per caller, the one whose last call of ours ended longest ago first.
+
+Asterisk cancels a ring after `ring_seconds` (the originate timeout); when the last ringing phone
+of a caller gives up, that caller is tried again `retry_seconds` later. `dispatch()` also says when
+it wants to look again, because agents busy on their direct lines free up without telling us.
+
+The first agent leg to answer wins: `answered()` removes the caller from the queue and cancels
+the others; a leg that answers for a caller no longer waiting is hung up. Events are applied one
+at a time, so when two agents answer at once exactly one is bridged.
+
+Leg ids are derived from the caller's channel id, the attempt and the agent, and all have the
+same length: Asterisk 22 finds channel ids by prefix, so ids of unequal length could collide.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import Enum
+
+
+class Strategy(Enum):
+    RING_ALL = "ring_all"
+    ROUND_ROBIN = "round_robin"
+    LONGEST_IDLE = "longest_idle"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueConfig:
+    """How a line's queue rings its agents (from the schedule file's `queue:` of a line)."""
+
+    agents: tuple[str, ...]  # PJSIP endpoint names, in the order round robin takes them
+    strategy: Strategy = Strategy.RING_ALL
+    ring_seconds: int = 20
+    retry_seconds: int = 5
+    max_wait_seconds: int = 600  # then the caller is offered the answering machine
+    announce_seconds: int = 60  # position announcements; 0: none
+    serve_after_close: bool = True  # a caller waiting when the phone hours end is still served
+
+
+@dataclass(frozen=True, slots=True)
+class Waiter:
+    call_id: str
+    caller: str
+    since: datetime
+    ringing: frozenset[str] = frozenset()  # leg ids
+    attempt: int = 0
+    not_before: datetime | None = None  # no ringing before this (after an unanswered round)
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    id: str
+    agent: str
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Queue:
+    line: str
+    config: QueueConfig
+    waiting: tuple[Waiter, ...] = ()
+    legs: tuple[Leg, ...] = ()  # ringing for a waiting caller
+    talking: tuple[tuple[str, str], ...] = ()  # (agent, leg id) of answered legs still up
+    idle_since: tuple[tuple[str, datetime], ...] = ()  # when each agent's last call of ours ended
+    turn: int = 0  # round robin: index of the agent to try first
+
+    def position(self, call_id: str) -> int | None:
+        """1 for the caller who is served next."""
+        for i, waiter in enumerate(self.waiting, 1):
+            if waiter.call_id == call_id:
+                return i
+        return None
+
+    def waiter(self, call_id: str) -> Waiter | None:
+        return next((w for w in self.waiting if w.call_id == call_id), None)
+
+    def agent_of(self, leg_id: str) -> str | None:
+        leg = next((leg for leg in self.legs if leg.id == leg_id), None)
+        if leg is not None:
+            return leg.agent
+        return next((agent for agent, leg in self.talking if leg == leg_id), None)
+
+    def engaged(self) -> frozenset[str]:
+        """Agents ringing or talking for this queue."""
+        return frozenset(leg.agent for leg in self.legs) | frozenset(agent for agent, _ in self.talking)
+
+
+# -- commands for the I/O layer ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Ring:
+    leg_id: str
+    agent: str
+    call_id: str
+    caller: str
+    seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class CancelLeg:
+    leg_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Connect:
+    call_id: str
+    leg_id: str
+    agent: str
+
+
+QueueCommand = Ring | CancelLeg | Connect
+
+
+def leg_id(call_id: str, attempt: int, agent: str) -> str:
+    digest = hashlib.blake2b(f"{call_id}\0{attempt}\0{agent}".encode(), digest_size=10).hexdigest()
+    return f"callrouter-leg-{digest}"
+
+
+# -- transitions ------------------------------------------------------------------------
+
+
+def join(queue: Queue, call_id: str, caller: str, now: datetime) -> Queue:
+    if queue.waiter(call_id) is not None:
+        return queue
+    return replace(queue, waiting=(*queue.waiting, Waiter(call_id, caller, now)))
+
+
+def leave(queue: Queue, call_id: str) -> tuple[Queue, list[QueueCommand]]:
+    """The caller hung up or gave up waiting: forget them and stop their agents ringing."""
+    cancelled = [leg for leg in queue.legs if leg.call_id == call_id]
+    queue = replace(
+        queue,
+        waiting=tuple(w for w in queue.waiting if w.call_id != call_id),
+        legs=tuple(leg for leg in queue.legs if leg.call_id != call_id),
+    )
+    return queue, [CancelLeg(leg.id) for leg in cancelled]
+
+
+def dispatch(
+    queue: Queue, now: datetime, busy: frozenset[str] = frozenset()
+) -> tuple[Queue, list[Ring], datetime | None]:
+    """Ring free agents for waiting callers. Also returns when to look again (None: no need)."""
+    config = queue.config
+    free = [a for a in config.agents if a not in busy and a not in queue.engaged()]
+    rings: list[Ring] = []
+    waiting = list(queue.waiting)
+    turn = queue.turn
+    look_again: datetime | None = None
+    for i, waiter in enumerate(waiting):
+        if waiter.ringing:
+            continue
+        if waiter.not_before is not None and waiter.not_before > now:
+            look_again = min(look_again or waiter.not_before, waiter.not_before)
+            continue
+        if not free:
+            # Agents on their direct lines free up without an event to us: look again later.
+            retry = now + timedelta(seconds=config.retry_seconds)
+            look_again = min(look_again or retry, retry)
+            break
+        if config.strategy is Strategy.RING_ALL:
+            chosen = list(free)
+        elif config.strategy is Strategy.ROUND_ROBIN:
+            order = config.agents[turn:] + config.agents[:turn]
+            chosen = [next(a for a in order if a in free)]
+            turn = (config.agents.index(chosen[0]) + 1) % len(config.agents)
+        else:
+            idle = dict(queue.idle_since)
+            never = datetime.min.replace(tzinfo=now.tzinfo)
+            chosen = [min(free, key=lambda a: (idle.get(a, never), config.agents.index(a)))]
+        free = [a for a in free if a not in chosen]
+        attempt = waiter.attempt + 1
+        new = [
+            Ring(leg_id(waiter.call_id, attempt, a), a, waiter.call_id, waiter.caller, config.ring_seconds)
+            for a in chosen
+        ]
+        rings += new
+        waiting[i] = replace(waiter, ringing=frozenset(r.leg_id for r in new), attempt=attempt, not_before=None)
+    legs = queue.legs + tuple(Leg(r.leg_id, r.agent, r.call_id) for r in rings)
+    return replace(queue, waiting=tuple(waiting), legs=legs, turn=turn), rings, look_again
+
+
+def answered(queue: Queue, leg_id: str) -> tuple[Queue, list[QueueCommand]]:
+    """An agent picked up. The first leg of a waiting caller wins; any other is hung up."""
+    leg = next((leg for leg in queue.legs if leg.id == leg_id), None)
+    if leg is None:  # cancelled a moment ago, or its caller already has an agent
+        return queue, [CancelLeg(leg_id)]
+    others = [other for other in queue.legs if other.call_id == leg.call_id and other.id != leg_id]
+    queue = replace(
+        queue,
+        waiting=tuple(w for w in queue.waiting if w.call_id != leg.call_id),
+        legs=tuple(other for other in queue.legs if other.call_id != leg.call_id),
+        talking=(*queue.talking, (leg.agent, leg.id)),
+    )
+    return queue, [*(CancelLeg(other.id) for other in others), Connect(leg.call_id, leg.id, leg.agent)]
+
+
+def leg_ended(queue: Queue, leg_id: str, now: datetime) -> Queue:
+    """An agent leg is gone: unanswered (timeout, busy, rejected, cancelled) or hung up after talking.
+
+    Idempotent: Asterisk reports an answered leg's end twice (StasisEnd, then ChannelDestroyed).
+    """
+    talking = [(agent, leg) for agent, leg in queue.talking if leg == leg_id]
+    if talking:
+        [(agent, _)] = talking
+        idle = (*((a, t) for a, t in queue.idle_since if a != agent), (agent, now))
+        return replace(queue, talking=tuple(t for t in queue.talking if t[1] != leg_id), idle_since=idle)
+    leg = next((leg for leg in queue.legs if leg.id == leg_id), None)
+    if leg is None:
+        return queue
+    waiting = []
+    for waiter in queue.waiting:
+        if leg_id in waiter.ringing:
+            ringing = waiter.ringing - {leg_id}
+            retry = None if ringing else now + timedelta(seconds=queue.config.retry_seconds)
+            waiter = replace(waiter, ringing=ringing, not_before=retry)
+        waiting.append(waiter)
+    return replace(queue, waiting=tuple(waiting), legs=tuple(other for other in queue.legs if other.id != leg_id))
+
+
+def reconfigure(queue: Queue, config: QueueConfig) -> Queue:
+    """A reloaded schedule changed the queue's settings: keep who waits and who talks."""
+    if config == queue.config:
+        return queue
+    return replace(queue, config=config, turn=queue.turn % max(1, len(config.agents)))

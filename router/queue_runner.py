@@ -1,0 +1,278 @@
+"""The queue's I/O: the holding bridge, asking Asterisk which agents are busy, ringing and cancelling legs.
+
+Theory of operation
+-------------------
+Each line with a queue has one `router.queue.Queue` (pure) and one lock. Every change to it (a
+caller joins or leaves, an agent leg answers or ends, the periodic look for free agents) happens
+under that lock, and the REST requests the change needs are made before the lock is released, so
+that a leg is never cancelled before it was rung. What a caller's own call must do (be bridged with
+the agent who won, hear that the agent hung up) is handed to the runtime *after* the lock is
+released: the runtime takes a call's lock before a line's, never the other way round.
+
+Agent legs are originated into our application with the arguments `agent,<line>,<caller channel>`;
+they enter Stasis only when answered. Unanswered legs end with ChannelDestroyed; answered legs end
+with StasisEnd and then ChannelDestroyed. Both are routed here by the leg's id.
+
+The holding bridge has a deterministic id, `callrouter-queue-<line>`, so that a restarted router
+finds the one Asterisk still holds. Asterisk 22 now and then lets go of an emptied bridge: every
+request on it answers 409 "Bridge not in Stasis application" and it cannot be deleted. Then the
+queue moves on to a bridge with the next generation number.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from router import flow, queue
+from router.ari import CALL_MOVED_ON, AriBadRequest, AriConflict, AriError, AriNotFound, AriRest, Event
+from router.queue import Queue, QueueConfig
+
+log = logging.getLogger(__name__)
+
+HOLDING_PREFIX = "callrouter-queue-"
+CALL_BRIDGE_PREFIX = "callrouter-call-"
+
+Deliver = Callable[[str, flow.Event], Awaitable[bool]]  # False: no such call (any more)
+
+
+def call_bridge_id(call_id: str) -> str:
+    return f"{CALL_BRIDGE_PREFIX}{call_id}"
+
+
+@dataclass
+class _Line:
+    queue: Queue
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    bridge: str = ""
+    bridge_ready: bool = False
+    generation: int = 0
+    look_again: asyncio.TimerHandle | None = None
+
+
+class QueueRunner:
+    def __init__(self, rest: AriRest, app: str, clock: Callable[[], datetime], deliver: Deliver) -> None:
+        self._rest = rest
+        self._app = app
+        self._clock = clock
+        self._deliver = deliver
+        self.lines: dict[str, _Line] = {}
+        self.legs: dict[str, tuple[str, str]] = {}  # leg id -> (line, caller's channel id)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- for the caller's call --------------------------------------------------------
+
+    async def enter(self, line: str, config: QueueConfig, call_id: str, caller: str) -> None:
+        """The caller into the holding bridge (music) and the waiting list, then ring agents."""
+        state = self._line(line, config)
+        await self._into_holding_bridge(state, call_id)
+        async with state.lock:
+            state.queue = queue.join(state.queue, call_id, caller, self._clock())
+        await self.dispatch(line)
+
+    async def leave(self, line: str, call_id: str, *, from_bridge: bool) -> None:
+        state = self.lines.get(line)
+        if state is None:
+            return
+        async with state.lock:
+            state.queue, commands = queue.leave(state.queue, call_id)
+            await self._cancel([c.leg_id for c in commands if isinstance(c, queue.CancelLeg)])
+        if from_bridge and state.bridge:
+            with contextlib.suppress(*CALL_MOVED_ON, AriBadRequest):  # gone, or no longer in it
+                await self._rest.remove_channel(state.bridge, call_id)
+
+    def position(self, line: str, call_id: str) -> int | None:
+        state = self.lines.get(line)
+        return state.queue.position(call_id) if state else None
+
+    async def bridge(self, line: str, call_id: str, leg_id: str) -> None:
+        """Caller and agent into a mixing bridge of their own (out of the holding bridge first)."""
+        state = self.lines.get(line)
+        if state is not None and state.bridge:
+            with contextlib.suppress(*CALL_MOVED_ON, AriBadRequest):
+                await self._rest.remove_channel(state.bridge, call_id)
+        bridge_id = call_bridge_id(call_id)
+        with contextlib.suppress(AriConflict):  # made already (a retried command)
+            await self._rest.create_bridge(bridge_id, "mixing", f"call {call_id}")
+        try:
+            await self._rest.add_channel(bridge_id, call_id, leg_id)
+        except AriBadRequest as e:  # "Channel not found": the caller or the agent hung up meanwhile
+            raise AriNotFound(e.message, method=e.method, path=e.path) from e
+
+    async def end_bridge(self, call_id: str) -> None:
+        with contextlib.suppress(*CALL_MOVED_ON):
+            await self._rest.destroy_bridge(call_bridge_id(call_id))
+
+    async def hang_up_leg(self, leg_id: str) -> None:
+        await self._cancel([leg_id])
+
+    # -- agent legs --------------------------------------------------------------------
+
+    async def on_leg_event(self, event: Event) -> bool:
+        """Handle an event of one of our agent legs; False if it is not one."""
+        if event.type == "StasisStart" and event.channel is not None and event.args[:1] == ("agent",):
+            await self._answered(event.channel.id)
+            return True
+        route = self.legs.get(event.key)
+        if route is None:
+            return False
+        if event.type in ("StasisEnd", "ChannelDestroyed"):
+            if event.type == "ChannelDestroyed":
+                self.legs.pop(event.key, None)
+            await self._leg_gone(event.key, *route)
+        return True
+
+    async def _answered(self, leg_id: str) -> None:
+        route = self.legs.get(leg_id)
+        state = self.lines.get(route[0]) if route else None
+        if route is None or state is None:  # not ours any more (e.g. from before a restart)
+            await self._cancel([leg_id])
+            return
+        async with state.lock:
+            waiter = state.queue.waiter(route[1])
+            state.queue, commands = queue.answered(state.queue, leg_id)
+            await self._cancel([c.leg_id for c in commands if isinstance(c, queue.CancelLeg)])
+        for command in commands:
+            if isinstance(command, queue.Connect) and waiter is not None:
+                waited = (self._clock() - waiter.since).total_seconds()
+                log.info("queue %s: %s answered for %s after %.0f s", route[0], command.agent, command.call_id, waited)
+                event = flow.Connected(command.leg_id, command.agent, waited)
+                if not await self._deliver(command.call_id, event):
+                    await self._cancel([command.leg_id])
+
+    async def _leg_gone(self, leg_id: str, line: str, call_id: str) -> None:
+        state = self.lines.get(line)
+        if state is None:
+            return
+        async with state.lock:
+            talked = any(leg == leg_id for _, leg in state.queue.talking)
+            state.queue = queue.leg_ended(state.queue, leg_id, self._clock())
+        if talked:
+            await self._deliver(call_id, flow.AgentLeft(leg_id))
+        await self.dispatch(line)
+
+    # -- ringing -----------------------------------------------------------------------
+
+    async def dispatch(self, line: str) -> None:
+        """Ring free agents for the callers who have no phone ringing."""
+        state = self.lines.get(line)
+        if state is None:
+            return
+        async with state.lock:
+            if all(w.ringing for w in state.queue.waiting):
+                return
+            engaged = state.queue.engaged()
+            busy = await self._busy([a for a in state.queue.config.agents if a not in engaged])
+            state.queue, rings, look_again = queue.dispatch(state.queue, self._clock(), busy)
+            for ring in rings:
+                self.legs[ring.leg_id] = (line, ring.call_id)
+            results = await asyncio.gather(*(self._ring(ring, line) for ring in rings), return_exceptions=True)
+            for ring, result in zip(rings, results, strict=True):
+                if isinstance(result, BaseException):
+                    log.warning("queue %s: could not ring %s: %s", line, ring.agent, result)
+                    self.legs.pop(ring.leg_id, None)
+                    state.queue = queue.leg_ended(state.queue, ring.leg_id, self._clock())
+            if look_again is not None:
+                self._look_again(line, state, (look_again - self._clock()).total_seconds())
+
+    async def _ring(self, ring: queue.Ring, line: str) -> None:
+        await self._rest.originate(
+            f"PJSIP/{ring.agent}",
+            channel_id=ring.leg_id,
+            app=self._app,
+            app_args=("agent", line, ring.call_id),
+            ring_timeout=ring.seconds,
+            caller_id=f'"{line}" <{ring.caller}>',
+        )
+
+    async def _busy(self, agents: list[str]) -> frozenset[str]:
+        """Agents on a call of their own (their direct line) or offline, as Asterisk sees them now."""
+        answers = await asyncio.gather(*(self._rest.get_endpoint("PJSIP", a) for a in agents), return_exceptions=True)
+        busy = set()
+        for agent, answer in zip(agents, answers, strict=True):
+            if isinstance(answer, BaseException):
+                if not isinstance(answer, AriError):
+                    raise answer
+                log.warning("queue: agent %s is not usable: %s", agent, answer)
+                busy.add(agent)
+            elif answer.channel_ids or answer.state == "offline":
+                busy.add(agent)
+        return frozenset(busy)
+
+    def _look_again(self, line: str, state: _Line, seconds: float) -> None:
+        if state.look_again is not None:
+            state.look_again.cancel()
+
+        def fire() -> None:
+            state.look_again = None
+            self._spawn(self.dispatch(line))
+
+        state.look_again = asyncio.get_running_loop().call_later(max(0.05, seconds), fire)
+
+    async def _cancel(self, leg_ids: list[str]) -> None:
+        for leg_id in leg_ids:
+            try:
+                await self._rest.hangup(leg_id)
+            except CALL_MOVED_ON:
+                pass  # ended already
+            except AriError as e:
+                log.warning("queue: could not hang up agent leg %s: %s", leg_id, e)
+
+    # -- the holding bridge ------------------------------------------------------------
+
+    def _line(self, line: str, config: QueueConfig) -> _Line:
+        state = self.lines.get(line)
+        if state is None:
+            state = self.lines[line] = _Line(Queue(line, config), bridge=f"{HOLDING_PREFIX}{line}")
+        else:
+            state.queue = queue.reconfigure(state.queue, config)
+        return state
+
+    async def _into_holding_bridge(self, state: _Line, call_id: str) -> None:
+        for _ in range(3):
+            if not state.bridge_ready:
+                await self._make_holding_bridge(state)
+            try:
+                await self._rest.add_channel(state.bridge, call_id)
+                return
+            except AriBadRequest as e:  # "Channel not found": the caller hung up
+                raise AriNotFound(e.message, method=e.method, path=e.path) from e
+            except AriConflict as e:
+                # The bridge Asterisk let go of (see the module's docstring): use a new one.
+                log.warning("queue: holding bridge %s unusable (%s); making a new one", state.bridge, e.message)
+                state.generation += 1
+                state.bridge = f"{HOLDING_PREFIX}{state.queue.line}-{state.generation}"
+                state.bridge_ready = False
+        raise AriConflict("no usable holding bridge", path=state.bridge)
+
+    async def _make_holding_bridge(self, state: _Line) -> None:
+        with contextlib.suppress(AriConflict):  # it exists: ours, from before a restart
+            await self._rest.create_bridge(state.bridge, "holding", f"queue {state.queue.line}")
+        with contextlib.suppress(AriConflict):
+            await self._rest.start_bridge_moh(state.bridge)
+        state.bridge_ready = True
+
+    # -- lifetime ----------------------------------------------------------------------
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        async def run() -> None:
+            try:
+                await coro
+            except Exception:
+                log.exception("queue: background step failed")
+
+        task = asyncio.create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        for state in self.lines.values():
+            if state.look_again is not None:
+                state.look_again.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)

@@ -1,0 +1,219 @@
+"""The queue end to end against the simulated Asterisk: agents ringing, answering, busy, hanging up."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+
+import pytest_asyncio
+
+from asterisk_sim import AgentScript, Simulator
+from router.app import Running
+from router.queue import QueueConfig, Strategy
+from router.queue_runner import HOLDING_PREFIX
+from router.schedule import Schedule
+from tests.ari_helpers import outcome_of, until
+from tests.conftest import local
+from tests.test_router_sim import OPEN, prompt_sounds, start
+
+QUICK = QueueConfig(("agent1", "agent2", "agent3"), ring_seconds=2, retry_seconds=1, max_wait_seconds=30)
+
+
+def with_queue(schedule: Schedule, config: QueueConfig) -> Schedule:
+    line = replace(schedule.lines["1818"], open_to=config)
+    return replace(schedule, lines={**schedule.lines, "1818": line})
+
+
+@dataclass
+class Office:
+    sim: Simulator
+    shipped: Schedule
+    data: Path
+
+    def agents(self, **behaviours: AgentScript) -> None:
+        for name, script in behaviours.items():
+            self.sim.world.set_endpoint(f"PJSIP/{name}", script)
+
+    def router(self, config: QueueConfig = QUICK, at: datetime = OPEN) -> AbstractAsyncContextManager[Running]:
+        return start(self.sim, with_queue(self.shipped, config), self.data, at)
+
+    def call(self, caller: str = "12345678") -> str:
+        return self.sim.world.place_call(caller, "1818", "router", ["1818"]).id
+
+    def heard(self, call: str) -> list[dict[str, object]]:
+        return self.sim.world.channels[call].heard
+
+    def media(self, call: str) -> list[str]:
+        return [str(h["media"]) for h in self.heard(call) if "media" in h]
+
+    def bridged_with(self, call: str) -> list[str]:
+        """The endpoints the caller was bridged with, in order."""
+        found = []
+        for entry in self.heard(call):
+            if "bridged" in entry:
+                found += [str(self.sim.world.channels[c].endpoint) for c in entry["with"]]  # type: ignore[attr-defined]
+        return found
+
+    def legs(self, agent: str) -> list[str]:
+        return [c.id for c in self.sim.world.channels.values() if c.endpoint == f"PJSIP/{agent}"]
+
+    def live(self) -> list[str]:
+        return [c.id for c in self.sim.world.channels.values() if not c.gone]
+
+    def rung(self) -> list[str]:
+        return [str(r["params"].get("endpoint")) for r in self.sim.requests if r["path"] == "/channels"]
+
+    def bridges_in_use(self) -> list[str]:
+        return [b.id for b in self.sim.world.bridges.values() if b.channels or not b.id.startswith(HOLDING_PREFIX)]
+
+
+@pytest_asyncio.fixture
+async def office(shipped: Schedule, tmp_path: Path) -> AsyncIterator[Office]:
+    sim = Simulator("router", "secret", sound_seconds=0.01)
+    sim.world.sounds.update(prompt_sounds(shipped))
+    await sim.start()
+    yield Office(sim, shipped, tmp_path)
+    await sim.stop()
+
+
+async def test_first_agent_to_answer_talks_with_the_caller(office: Office) -> None:
+    office.agents(agent1=AgentScript("answer", 0.3), agent2=AgentScript("no-answer"), agent3=AgentScript("answer", 0.1))
+    async with office.router() as router:
+        call = office.call()
+        await until(lambda: bool(office.bridged_with(call)))
+        assert office.media(call)[0] == "sound:callrouter/welcome"
+        assert {"moh": "start", "bridge": f"{HOLDING_PREFIX}1818"}.items() <= next(
+            h for h in office.heard(call) if "moh" in h
+        ).items(), "music on hold in the line's holding bridge"
+        assert office.bridged_with(call) == ["PJSIP/agent3"]
+        assert sorted(office.rung()) == ["PJSIP/agent1", "PJSIP/agent2", "PJSIP/agent3"], "ring all"
+        await until(lambda: len(office.live()) == 2)  # the others stop ringing
+        assert all(office.sim.world.channels[leg].gone for leg in office.legs("agent1") + office.legs("agent2"))
+        office.sim.world.caller_hangs_up(call)
+        assert await outcome_of(router.runtime, call) == "answered"
+        await until(lambda: office.live() == [] and office.bridges_in_use() == [])
+        assert "by agent3 after 0 s" in router.runtime.outcomes[-1].detail
+
+
+async def test_two_agents_answering_at_once_only_one_gets_the_caller(office: Office) -> None:
+    office.agents(agent1=AgentScript("answer", 0.1), agent2=AgentScript("answer", 0.1), agent3=AgentScript("busy"))
+    async with office.router():
+        call = office.call()
+        await until(lambda: bool(office.bridged_with(call)))
+        await until(lambda: len(office.live()) == 2)
+        [winner] = office.bridged_with(call)
+        loser = "PJSIP/agent2" if winner == "PJSIP/agent1" else "PJSIP/agent1"
+        [loser_leg] = office.legs(loser.removeprefix("PJSIP/"))
+        assert office.sim.world.channels[loser_leg].gone, "the other agent is hung up"
+
+
+async def test_an_agent_on_their_direct_line_is_not_rung(office: Office) -> None:
+    office.agents(
+        agent1=AgentScript("answer", 0.1, on_own_call=True),
+        agent2=AgentScript("answer", 0.2),
+        agent3=AgentScript("offline"),
+    )
+    async with office.router(replace(QUICK, strategy=Strategy.ROUND_ROBIN)):
+        call = office.call()
+        await until(lambda: bool(office.bridged_with(call)))
+        assert office.rung() == ["PJSIP/agent2"]
+
+
+async def test_agent_hanging_up_ends_the_call_for_the_caller_too(office: Office) -> None:
+    office.agents(agent1=AgentScript("answer", 0.1), agent2=AgentScript("busy"), agent3=AgentScript("busy"))
+    async with office.router() as router:
+        call = office.call()
+        await until(lambda: bool(office.bridged_with(call)))
+        [leg] = [c for c in office.legs("agent1") if not office.sim.world.channels[c].gone]
+        office.sim.world.caller_hangs_up(leg)  # the agent puts the phone down
+        assert await outcome_of(router.runtime, call) == "answered"
+        await until(lambda: office.live() == [] and office.bridges_in_use() == [])
+
+
+async def test_caller_giving_up_stops_the_ringing(office: Office) -> None:
+    office.agents(agent1=AgentScript("no-answer"), agent2=AgentScript("no-answer"), agent3=AgentScript("no-answer"))
+    async with office.router() as router:
+        call = office.call()
+        await until(lambda: len(office.live()) == 4)  # the caller and three ringing phones
+        office.sim.world.caller_hangs_up(call)
+        assert await outcome_of(router.runtime, call) == "caller_gave_up"
+        await until(lambda: office.live() == [])
+        assert office.bridges_in_use() == []
+
+
+async def test_no_answer_rings_again_and_then_overflows_to_the_answering_machine(office: Office) -> None:
+    office.agents(agent1=AgentScript("no-answer"), agent2=AgentScript("no-answer"), agent3=AgentScript("no-answer"))
+    config = replace(QUICK, strategy=Strategy.ROUND_ROBIN, ring_seconds=1, max_wait_seconds=4)
+    async with office.router(config) as router:
+        call = office.call()
+        await until(lambda: "sound:callrouter/offer-message" in office.media(call), within=10)
+        assert office.rung()[:2] == ["PJSIP/agent1", "PJSIP/agent2"], "rang out, then the next agent"
+        assert office.media(call)[-2:] == ["sound:callrouter/queue-overflow", "sound:callrouter/offer-message"]
+        assert await outcome_of(router.runtime, call) == "overflow"
+        await until(lambda: office.live() == [] and office.bridges_in_use() == [])
+
+
+async def test_overflowing_caller_can_leave_a_message(office: Office) -> None:
+    office.agents(agent1=AgentScript("busy"), agent2=AgentScript("busy"), agent3=AgentScript("busy"))
+    async with office.router(replace(QUICK, max_wait_seconds=1)) as router:
+        call = office.call()
+        await until(lambda: "sound:callrouter/offer-message" in office.media(call))
+        office.sim.world.send_dtmf(call, "1")
+        await until(lambda: any(r.channel_id == call for r in office.sim.world.live_recordings.values()))
+        await asyncio.sleep(1.1)
+        office.sim.world.send_dtmf(call, "#")
+        assert await outcome_of(router.runtime, call) == "message_left"
+
+
+async def test_waiting_callers_hear_their_position(office: Office) -> None:
+    office.agents(agent1=AgentScript("answer", 0.1, on_own_call=True))
+    config = QueueConfig(("agent1",), retry_seconds=1, announce_seconds=1)
+    async with office.router(config):
+        first, second = office.call("111"), office.call("222")
+        await until(lambda: "sound:callrouter/num-2" in office.media(second), within=5)
+        assert "sound:callrouter/num-1" in office.media(first)
+        assert "sound:callrouter/queue-position" in office.media(second)
+        office.sim.world.endpoints["PJSIP/agent1"].on_own_call = False  # the direct call ends
+        await until(lambda: office.bridged_with(first) == ["PJSIP/agent1"], within=5)
+        assert office.bridged_with(second) == [], "first come, first served"
+
+
+async def test_phone_hours_ending_sends_waiting_callers_to_the_answering_machine_if_configured(
+    office: Office,
+) -> None:
+    office.agents(agent1=AgentScript("no-answer"))
+    config = QueueConfig(("agent1",), ring_seconds=60, serve_after_close=False)
+    async with office.router(config, at=local("2024-01-04T16:59:59")) as router:
+        call = office.call()
+        await until(lambda: "sound:callrouter/queue-closing" in office.media(call), within=5)
+        await until(lambda: office.live() == [call])  # the agent's phone stopped ringing
+        office.sim.world.caller_hangs_up(call)
+        assert await outcome_of(router.runtime, call) == "overflow"
+
+
+async def test_after_a_restart_a_conversation_goes_on_and_a_waiting_caller_goes_to_the_fallback(
+    office: Office,
+) -> None:
+    office.agents(agent1=AgentScript("answer", 0.1), agent2=AgentScript("no-answer"), agent3=AgentScript("busy"))
+    config = replace(QUICK, strategy=Strategy.ROUND_ROBIN, ring_seconds=30)
+    async with office.router(config):
+        talking = office.call("111")
+        await until(lambda: office.bridged_with(talking) == ["PJSIP/agent1"])
+        waiting = office.call("222")
+        await until(lambda: len(office.legs("agent2")) == 1)
+    # The router is gone (its WebSocket closed, nothing cleaned up), and comes back.
+    [agent_leg] = office.legs("agent1")
+    async with office.router(config) as router:
+        router.runtime._reconcile_grace = 0.1
+        await until(lambda: office.sim.world.channels[waiting].dialplan_after is not None, within=5)
+        fallback = office.sim.world.channels[waiting].dialplan_after
+        assert fallback is not None
+        assert fallback["context"] == "callrouter-fallback-1818"
+        assert not office.sim.world.channels[talking].gone, "the conversation goes on"
+        office.sim.world.caller_hangs_up(talking)
+        await until(lambda: office.sim.world.channels[agent_leg].gone)
+        await until(lambda: office.bridges_in_use() == [])

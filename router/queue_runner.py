@@ -52,6 +52,7 @@ class _Line:
     bridge_ready: bool = False
     generation: int = 0
     look_again: asyncio.TimerHandle | None = None
+    all_busy: bool = False  # the last look found no agent free; the look-again timer will look again
 
 
 class QueueRunner:
@@ -72,7 +73,7 @@ class QueueRunner:
         await self._into_holding_bridge(state, call_id)
         async with state.lock:
             state.queue = queue.join(state.queue, call_id, caller, self._clock())
-        await self.dispatch(line)
+        await self.dispatch(line, changed=False)
 
     async def leave(self, line: str, call_id: str, *, from_bridge: bool) -> None:
         state = self.lines.get(line)
@@ -157,16 +158,23 @@ class QueueRunner:
 
     # -- ringing -----------------------------------------------------------------------
 
-    async def dispatch(self, line: str) -> None:
-        """Ring free agents for the callers who have no phone ringing."""
+    async def dispatch(self, line: str, *, changed: bool = True) -> None:
+        """Ring free agents for the callers who have no phone ringing.
+
+        `changed=False` (a caller joined): when the last look found every agent busy, a new caller
+        changes nothing, and the look-again timer is due anyway; so Asterisk is not asked again.
+        """
         state = self.lines.get(line)
         if state is None:
             return
         async with state.lock:
             if all(w.ringing for w in state.queue.waiting):
                 return
+            if not changed and state.all_busy and state.look_again is not None:
+                return
             engaged = state.queue.engaged()
             busy = await self._busy([a for a in state.queue.config.agents if a not in engaged])
+            state.all_busy = busy | engaged >= set(state.queue.config.agents)
             state.queue, rings, look_again = queue.dispatch(state.queue, self._clock(), busy)
             for ring in rings:
                 self.legs[ring.leg_id] = (line, ring.call_id)

@@ -96,6 +96,9 @@ exten => answer,1,Answer()
 exten => noanswer,1,Ringing()
  same => n,Wait(600)
 exten => busy,1,Busy(5)
+
+[from-agents]
+exten => _X.,1,Hangup()
 """,
     "pjsip.conf": """
 ; Real SIP phones (baresip) on loopback. RTP stays on 127.0.0.1 too.
@@ -104,9 +107,9 @@ type = transport
 protocol = udp
 bind = 127.0.0.1:5060
 
-[citizen]
+; Every phone: ulaw/alaw, RFC 4733 DTMF, media through Asterisk on loopback.
+[phone](!)
 type = endpoint
-context = from-citizens
 disallow = all
 allow = ulaw,alaw
 direct_media = no
@@ -114,6 +117,29 @@ media_address = 127.0.0.1
 bind_rtp_to_media_address = yes
 rtp_symmetric = yes
 dtmf_mode = rfc4733
+
+[citizen](phone)
+context = from-citizens
+
+; Two agents' phones (baresip, auto-answer) at fixed loopback ports: no registration needed.
+[agent1](phone)
+context = from-agents
+aors = agent1
+[agent1]
+type = aor
+contact = sip:agent1@127.0.0.1:5080
+
+[agent2](phone)
+context = from-agents
+aors = agent2
+[agent2]
+type = aor
+contact = sip:agent2@127.0.0.1:5090
+""",
+    "musiconhold.conf": """
+[default]
+mode = files
+directory = /var/lib/asterisk/moh-callrouter
 """,
     "logger.conf": """
 [general]
@@ -190,12 +216,26 @@ class RealAsterisk:
         etc = ROOT / "etc/asterisk"
         for name, text in {**CONFIG, **fallback_dialplans()}.items():
             (etc / name).write_text(text.lstrip(), encoding="utf-8")
+        music = ROOT / "var/lib/asterisk/moh-callrouter"
+        music.mkdir(parents=True, exist_ok=True)
+        if not (music / "tune.wav").exists():  # music on hold: a steady 440 Hz, told apart from the agents' tones
+            synth = ["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(music / "tune.wav"), "synth", "10"]
+            subprocess.run([*synth, "sine", "440", "vol", "0.3"], check=True)
         recordings = ROOT / "var/spool/asterisk/recording"
         if recordings.exists():
             shutil.rmtree(recordings)  # each run starts with no stored recordings
         recordings.mkdir(parents=True)
         subprocess.run(
-            ["chroot", str(ROOT), "chown", "-R", "asterisk:asterisk", "/var/spool/asterisk", "/etc/asterisk"],
+            [
+                "chroot",
+                str(ROOT),
+                "chown",
+                "-R",
+                "asterisk:asterisk",
+                "/var/spool/asterisk",
+                "/etc/asterisk",
+                "/var/lib/asterisk/moh-callrouter",
+            ],
             check=True,
         )
         script = (

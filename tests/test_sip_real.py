@@ -9,14 +9,12 @@ Asterisk made, and that the caller heard speech rather than silence.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import subprocess
 import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 import pytest_asyncio
 
 from router import flow
@@ -28,34 +26,17 @@ from router.schedule import Schedule
 from tests import real_asterisk
 from tests.ari_helpers import outcome_of, until
 from tests.conftest import local
+from tests.sip_phone import Phone, stat
 
 CLOSED = local("2024-01-04T12:30")
 SPEECH_STARTS = 10.0  # seconds into the call: the caller's words come after the beep
 WORDS = "Hej, det er Jens Hansen. Ring venligst tilbage på fire to fire to fire to fire to. Tak."
 
-BARESIP_CONFIG = """\
-poll_method		epoll
-sip_listen		127.0.0.1:5070
-net_interface		127.0.0.1
-audio_source		aufile,{dir}/microphone.wav
-audio_player		aufile,{dir}/speaker.wav
-audio_alert		aufile,{dir}/alert.wav
-module_path		/usr/lib/baresip/modules
-module			stdio.so
-module			g711.so
-module			aufile.so
-module			sndfile.so
-module_app		account.so
-module_app		menu.so
-snd_path		{dir}/heard
-"""
-
 
 def rms(path: Path) -> tuple[float, float]:
-    """Length in seconds and RMS amplitude of a WAV file, by sox."""
-    out = subprocess.run(["sox", str(path), "-n", "stat"], capture_output=True, text=True, check=True).stderr
-    values = {line.split(":")[0].strip(): line.split(":")[1].strip() for line in out.splitlines() if ":" in line}
-    return float(values["Length (seconds)"]), float(values["RMS     amplitude"])
+    """Length in seconds and RMS amplitude of a WAV file."""
+    values = stat(path)
+    return values["Length (seconds)"], values["RMS     amplitude"]
 
 
 def make_microphone(folder: Path) -> None:
@@ -72,8 +53,6 @@ def make_microphone(folder: Path) -> None:
 
 @pytest_asyncio.fixture
 async def router(real_asterisk_url: str, shipped: Schedule, tmp_path: Path) -> AsyncIterator[Running]:
-    if shutil.which("baresip") is None:
-        pytest.fail("baresip is not installed: run scripts/setup as root (Debian package baresip-core)")
     settings = flow.Settings(offer_seconds=5, message_max_seconds=30, message_silence_seconds=0)
     ari = AriConfig(url=real_asterisk_url, app="router", user=real_asterisk.USER, password=real_asterisk.PASSWORD)
     async with running(RouterConfig(ari, shipped, tmp_path, DEFAULT_MANIFEST, settings), clock=lambda: CLOSED) as r:
@@ -83,44 +62,23 @@ async def router(real_asterisk_url: str, shipped: Schedule, tmp_path: Path) -> A
 
 async def test_sip_caller_leaves_a_spoken_message(router: Running, tmp_path: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        phone = Path(tmp)
-        (phone / "heard").mkdir()
-        (phone / "config").write_text(BARESIP_CONFIG.format(dir=phone), encoding="utf-8")
-        (phone / "accounts").write_text("<sip:citizen@127.0.0.1>;regint=0\n", encoding="utf-8")
-        make_microphone(phone)
-        baresip = await asyncio.create_subprocess_exec(
-            "baresip", "-f", str(phone),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
-        assert baresip.stdin is not None
+        folder = Path(tmp)
+        make_microphone(folder)
         runtime = router.runtime
-        try:
-            await asyncio.sleep(1.0)  # baresip starts
-            baresip.stdin.write(b"/dial sip:1818@127.0.0.1:5060\n")
-            await baresip.stdin.drain()
+        async with Phone(folder, "citizen", 5070, folder / "microphone.wav") as phone:
+            await phone.send("/dial sip:1818@127.0.0.1:5060\n")
             await until(lambda: bool(runtime.calls), within=15)  # the call reaches the router
             started = time.monotonic()
             [call_id] = list(runtime.calls)
             await asyncio.sleep(1.0)
-            baresip.stdin.write(b"1")  # during the guidance
-            await baresip.stdin.drain()
+            await phone.send("1")  # during the guidance
             await until(lambda: runtime.calls[call_id].call.state == "recording", within=15)
             assert time.monotonic() - started < SPEECH_STARTS, "the recording must start before the caller speaks"
             await asyncio.sleep(started + SPEECH_STARTS + 7.0 - time.monotonic())  # the words take about 6 s
-            baresip.stdin.write(b"#")
-            await baresip.stdin.drain()
+            await phone.send("#")
             outcome = await outcome_of(runtime, call_id, within=30)
             await asyncio.sleep(1.0)  # "Tak ... Farvel" and Asterisk hangs up
-        finally:
-            if baresip.returncode is None:
-                baresip.stdin.write(b"/quit\n")
-                await baresip.stdin.drain()
-                try:
-                    await asyncio.wait_for(baresip.wait(), 5)
-                except TimeoutError:
-                    baresip.kill()
-                    await baresip.wait()
-        [heard] = (phone / "heard").glob("*-dec.wav")
+        [heard] = phone.heard()
         heard_seconds, heard_level = rms(heard)
 
     assert outcome == "message_left"

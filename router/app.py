@@ -9,18 +9,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
+from aiohttp import web
+from prometheus_client.core import Metric
 
 from router import flow
 from router.ari import AriConfig, AriRest, EventStream
+from router.call_log import CallLog
+from router.http_api import ApiConfig, RouterView, make_app
 from router.messages import MessageStore
+from router.metrics import Metrics, counter, gauge, gauge_by
 from router.overrides import OverrideStore
 from router.prompts import load_manifest
+from router.queue import QueueConfig
+from router.reload import ScheduleSource
+from router.retention import DEFAULT_DAYS, keep_purging
 from router.runtime import Runtime
 from router.schedule import Schedule
 
@@ -34,6 +42,8 @@ class RouterConfig:
     data_dir: Path
     manifest: Path
     settings: flow.Settings = field(default_factory=flow.Settings)
+    api: ApiConfig | None = None  # None: no HTTP API
+    retention_days: int = DEFAULT_DAYS  # callers' messages (and their audio) are deleted after this
 
 
 def _now() -> datetime:
@@ -44,6 +54,8 @@ def _now() -> datetime:
 class Running:
     runtime: Runtime
     events: asyncio.Task[None]  # ends only if Asterisk gives our application to another process
+    stream: EventStream
+    api_url: str | None = None
 
 
 @contextlib.asynccontextmanager
@@ -53,10 +65,12 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
     fixed = config.schedule
     schedule: Callable[[], Schedule] = (lambda: fixed) if isinstance(fixed, Schedule) else fixed
     messages = MessageStore(config.data_dir / "messages.sqlite3")
+    call_log = CallLog(config.data_dir / "calls.sqlite3")
     try:
-        async with aiohttp.ClientSession() as session:
+        async with aiohttp.ClientSession() as session, contextlib.AsyncExitStack() as stack:
             rest = AriRest(session, config.ari)
             overrides = OverrideStore(config.data_dir / "overrides.json")
+            metrics = Metrics()
             # The runtime asks the manifest only whether a closure has its own message.
             runtime = Runtime(
                 rest,
@@ -68,18 +82,86 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
                 manifest.language,
                 overrides.all,
                 config.ari.app,
+                call_log,
+                metrics,
             )
             stream = EventStream(session, config.ari, runtime.on_event, on_connect=runtime.reconcile)
-            task = asyncio.create_task(stream.run(), name="ari-events")
+            view = _view(runtime, stream, schedule, clock)
+            metrics.read(lambda: _read_metrics(view, stream, config.schedule))
+            api_url = None
+            if config.api is not None:
+                api_url = await stack.enter_async_context(
+                    _api(make_app(view, messages, overrides, rest, metrics, config.api), config.api)
+                )
+            background = [
+                asyncio.create_task(stream.run(), name="ari-events"),
+                asyncio.create_task(keep_purging(messages, rest, clock, config.retention_days), name="retention"),
+            ]
             try:
-                yield Running(runtime, task)
+                yield Running(runtime, background[0], stream, api_url)
             finally:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                for task in background:
+                    task.cancel()
+                await asyncio.gather(*background, return_exceptions=True)
                 await runtime.close()
     finally:
         messages.close()
+        call_log.close()
+
+
+def _view(
+    runtime: Runtime, stream: EventStream, schedule: Callable[[], Schedule], clock: Callable[[], datetime]
+) -> RouterView:
+    def rejected() -> str | None:
+        source = schedule
+        return source.rejected.error if isinstance(source, ScheduleSource) and source.rejected else None
+
+    def waiting(line: str) -> int:
+        state = runtime.queues.lines.get(line)
+        return len(state.queue.waiting) if state else 0
+
+    def agents(line: str) -> dict[str, str]:
+        target = schedule().lines[line].open_to
+        if not isinstance(target, QueueConfig):
+            return {}
+        state = runtime.queues.lines.get(line)
+        ringing = {leg.agent for leg in state.queue.legs} if state else set()
+        talking = {agent for agent, _ in state.queue.talking} if state else set()
+        return {a: "talking" if a in talking else "ringing" if a in ringing else "available" for a in target.agents}
+
+    return RouterView(schedule, clock, stream.connected.is_set, rejected, waiting, agents)
+
+
+def _read_metrics(view: RouterView, stream: EventStream, source: object) -> Iterator[Metric]:
+    yield gauge("callrouter_ari_connected", "1 while the ARI WebSocket is connected", float(view.connected()))
+    yield counter(
+        "callrouter_ari_connects", "ARI WebSocket connections made (reconnects included)", stream.stats.connects
+    )
+    yield counter("callrouter_ari_malformed_events", "ARI event frames that could not be read", stream.stats.malformed)
+    lines = list(view.schedule().lines)
+    yield gauge_by(
+        "callrouter_callers_waiting", "Callers waiting in the queue", "line", {n: view.waiting(n) for n in lines}
+    )
+    if isinstance(source, ScheduleSource):
+        yield counter("callrouter_schedule_reloads", "Changed schedule files put into service", source.reloads)
+        yield counter("callrouter_schedule_rejections", "Changed schedule files rejected", source.rejections)
+        yield gauge(
+            "callrouter_schedule_rejected", "1 while the file on disk is rejected", float(source.rejected is not None)
+        )
+
+
+@contextlib.asynccontextmanager
+async def _api(app: web.Application, config: ApiConfig) -> AsyncIterator[str]:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, config.host, config.port)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        log.info("router: HTTP API on http://%s:%s", host, port)
+        yield f"http://{host}:{port}"
+    finally:
+        await runner.cleanup()
 
 
 async def serve(config: RouterConfig, stop: asyncio.Event) -> None:

@@ -9,21 +9,25 @@ import logging
 import os
 import signal
 import sys
+import urllib.request
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import asdict
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 from router.app import RouterConfig, serve
 from router.ari import AriConfig, AriConfigError
 from router.ari.events import ApplicationReplacedError
+from router.call_log import CallLog
 from router.dialplan import MAX_DAYS, fallback_for
 from router.dialplan import render as render_dialplan
 from router.guidance import closed_guidance, render
+from router.http_api import ApiConfigError, api_config_from_env
 from router.ics import open_windows, phone_hours_calendar
 from router.localtime import wall
 from router.messages import MessageStore
-from router.overrides import OverrideError, OverrideStore
+from router.overrides import OverrideError, OverrideStore, resolve_until
 from router.prompts import (
     DEFAULT_MANIFEST,
     PromptError,
@@ -33,6 +37,8 @@ from router.prompts import (
     missing_prompts,
 )
 from router.reload import ScheduleSource
+from router.report import render as render_report
+from router.report import report
 from router.schedule import (
     WEEKDAYS,
     Decision,
@@ -127,6 +133,16 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--data", dest="run_data", metavar="DIR", help="the same as callrouter --data DIR run")
     run.set_defaults(command=_run)
 
+    status = commands.add_parser("status", help="ask the running router: lines, callers waiting, agents")
+    status.add_argument("--api", help="the router's HTTP API (default: $CALLROUTER_API or 127.0.0.1:8089)")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(command=_status)
+
+    report = commands.add_parser("report", help="call statistics per day: answered, gave up, overflow, waits")
+    _period_arguments(report, days=7, default_first="7 days ago")
+    report.add_argument("--json", action="store_true", help="machine-readable output")
+    report.set_defaults(command=_report)
+
     override = commands.add_parser("override", help="close or open a line now, until a set time")
     override.add_argument("action", choices=["close", "open", "clear", "list"])
     override.add_argument("--line", help="line (default: the first in the file)")
@@ -156,8 +172,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _period_arguments(command: argparse.ArgumentParser, days: int) -> None:
-    command.add_argument("--from", dest="first", metavar="DATE", help="first day, YYYY-MM-DD (default: today)")
+def _period_arguments(command: argparse.ArgumentParser, days: int, default_first: str = "today") -> None:
+    command.add_argument(
+        "--from", dest="first", metavar="DATE", help=f"first day, YYYY-MM-DD (default: {default_first})"
+    )
     command.add_argument("--days", type=int, default=days, help=f"number of days (default: {days})")
     command.add_argument("--line", help="line (default: the first in the file)")
 
@@ -274,12 +292,21 @@ def _run(args: argparse.Namespace) -> int:
         ari = AriConfig.from_env()
     except AriConfigError as e:
         raise UsageError(str(e)) from None
+    try:
+        api = api_config_from_env(os.environ)
+    except ApiConfigError as e:
+        raise UsageError(str(e)) from None
+    retention = os.environ.get("CALLROUTER_RETENTION_DAYS", "30")
+    if not retention.isdigit() or not 1 <= int(retention) <= 3650:
+        raise UsageError(f"CALLROUTER_RETENTION_DAYS is a number of days from 1 to 3650, not {retention!r}")
     source = ScheduleSource(Path(_schedule_path(args)))
     config = RouterConfig(
         ari=ari,
         schedule=source,
         data_dir=_data_dir(args),
         manifest=_manifest_path(),
+        api=api,
+        retention_days=int(retention),
     )
     load_manifest(config.manifest)  # a missing manifest is an error before the first call, not during it
 
@@ -322,9 +349,7 @@ def _override(args: argparse.Namespace) -> int:
             if not args.until:
                 raise UsageError("--until is required: an override always ends (a time, or next-change)")
             if args.until == "next-change":
-                until = decide(schedule, line_id, now).next_change
-                if until is None:
-                    raise UsageError(f"line {line_id} has no scheduled change within two years; give --until a time")
+                until = resolve_until(args.until, schedule, line_id, now)
             else:
                 until = parse_instant(args.until, schedule)
             store.set(Override(line_id, args.action == "open", args.reason, now, until, args.note), now)
@@ -378,6 +403,62 @@ def _messages(args: argparse.Namespace) -> int:
         length = f"{m.seconds} s" if m.seconds is not None else "length unknown"
         done = "  (done)" if m.handled else ""
         print(f"{_when(m.received_at, schedule)}  line {m.line}  from {m.caller}  {length}  id {m.id}{done}")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    address = args.api or os.environ.get("CALLROUTER_API", "127.0.0.1:8089")
+    url = address if address.startswith("http") else f"http://{address}"
+    try:
+        with urllib.request.urlopen(f"{url}/status", timeout=5) as response:
+            status = json.loads(response.read())
+    except (OSError, ValueError) as e:
+        raise UsageError(f"no router answers at {url} ({e}); is `callrouter run` running?") from None
+    if args.json:
+        print(json.dumps(status, ensure_ascii=False))
+        return 0
+    print(f"router at {url}: ARI {'connected' if status['ari_connected'] else 'NOT CONNECTED'}")
+    if status.get("schedule_rejected"):
+        print(f"  THE SCHEDULE FILE ON DISK IS REJECTED (the last good one is serving): {status['schedule_rejected']}")
+    for line, s in status["lines"].items():
+        state = "OPEN" if s["open"] else "CLOSED"
+        why = f" ({s['label'] or s['reason']})"
+        print(f"line {line}: {state}{why}, next change {s['next_change'] or '-'}")
+        if s["override"]:
+            o = s["override"]
+            print(
+                f"  override: {o['state']} ({o['reason']}) until {o['until']}"
+                + (f" - {o['note']}" if o["note"] else "")
+            )
+        if s["agents"] or s["waiting"]:
+            agents = ", ".join(f"{a} {state}" for a, state in s["agents"].items())
+            print(f"  {s['waiting']} waiting; agents: {agents or '-'}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    schedule = load_schedule(_schedule_path(args))
+    path = _data_dir(args) / "calls.sqlite3"
+    if not path.exists():
+        raise UsageError(f"no call log at {path} (is --data the router's data directory?)")
+    first = (
+        date.fromisoformat(args.first)
+        if args.first
+        else wall(datetime.now(UTC), schedule.tz).date() - timedelta(days=args.days)
+    )
+    start = datetime.combine(first, time(), schedule.tz)
+    end = datetime.combine(first + timedelta(days=args.days), time(), schedule.tz)
+    log = CallLog(path)
+    try:
+        records = [r for r in log.between(start, end) if not args.line or r.line == args.line]
+    finally:
+        log.close()
+    rows = report(records, schedule.tz)
+    if args.json:
+        print(json.dumps([{**asdict(r), "day": r.day.isoformat()} for r in rows]))
+    else:
+        print(f"calls from {first} for {args.days} day(s)")
+        print(render_report(rows))
     return 0
 
 

@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,21 @@ class MessageStore:
     def all(self) -> list[Message]:
         with self._lock:
             rows = self._db.execute("SELECT * FROM messages ORDER BY received_at").fetchall()
-        return [Message(r[0], r[1], r[2], datetime.fromisoformat(r[3]), r[4], r[5], bool(r[6])) for r in rows]
+        return [_message(r) for r in rows]
+
+    def get(self, message_id: str) -> Message | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
+        return None if row is None else _message(row)
+
+    def received_before(self, instant: datetime) -> list[Message]:
+        """Messages older than `instant` (for deleting them after the retention period)."""
+        return [m for m in self.all() if m.received_at < instant]
+
+    def delete(self, message_id: str) -> bool:
+        with self._lock:
+            cursor = self._db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
+        return cursor.rowcount == 1
 
     def mark_handled(self, message_id: str) -> bool:
         """Mark a message as dealt with (the caller was called back). False if there is no such message."""
@@ -70,3 +85,7 @@ class MessageStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _message(row: tuple[Any, ...]) -> Message:
+    return Message(row[0], row[1], row[2], datetime.fromisoformat(row[3]), row[4], row[5], bool(row[6]))

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from router.schedule import Override
+from router.schedule import Override, Schedule, decide
 
 MAX_DAYS = 31
 _REASON = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -26,6 +26,23 @@ _REASON = re.compile(r"^[a-z][a-z0-9_]*$")
 
 class OverrideError(Exception):
     """An override that cannot be set, or a file that cannot be read."""
+
+
+def resolve_until(text: str | None, schedule: Schedule, line: str, now: datetime) -> datetime:
+    """An override's end from `next-change` (the schedule's next change) or an ISO 8601 time
+    (without an offset: the schedule's wall clock)."""
+    if not text:
+        raise OverrideError("an override always ends: give `until` (a time, or next-change)")
+    if text == "next-change":
+        until = decide(schedule, line, now).next_change
+        if until is None:
+            raise OverrideError(f"line {line} has no scheduled change within two years; give a time")
+        return until
+    try:
+        until = datetime.fromisoformat(text)
+    except ValueError:
+        raise OverrideError(f"`until` is a time like 2024-01-09T10:00 or next-change, not {text!r}") from None
+    return until if until.tzinfo is not None else until.replace(tzinfo=schedule.tz)
 
 
 @dataclass

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,8 +19,10 @@ from datetime import datetime
 
 from router import flow
 from router.ari import CALL_MOVED_ON, AriError, AriRest, Event
+from router.call_log import CallLog, CallRecord
 from router.guidance import closed_guidance
 from router.messages import Message, MessageStore
+from router.metrics import Metrics
 from router.queue import QueueConfig
 from router.queue_runner import CALL_BRIDGE_PREFIX, QueueRunner
 from router.schedule import Decision, Override, Schedule, decide
@@ -39,6 +42,7 @@ class _Live:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
     queue: QueueConfig | None = None  # the line's queue, when the call went to it
+    in_hours: bool = False
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,8 @@ class Runtime:
         language: str = "da",
         overrides: Callable[[], Sequence[Override]] = tuple,
         app: str = "router",
+        call_log: CallLog | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._rest = rest
         self._schedule = schedule
@@ -70,6 +76,8 @@ class Runtime:
         self._settings = settings
         self._language = language
         self._overrides = overrides
+        self._call_log = call_log
+        self.metrics = metrics or Metrics()
         self.calls: dict[str, _Live] = {}
         self._started: OrderedDict[str, None] = OrderedDict()  # recent calls this process took, newest last
         self._reconcile_grace = 1.0
@@ -106,6 +114,7 @@ class Runtime:
         self._started[channel.id] = None
         if len(self._started) > 10_000:
             self._started.popitem(last=False)
+        began = time.monotonic()
         async with live.lock:
             try:
                 schedule = self._schedule()
@@ -113,6 +122,7 @@ class Runtime:
                     live.call, commands = flow.start_unknown(call)
                 else:
                     decision = decide(schedule, line, call.arrived, self._current_overrides())
+                    live.in_hours = decision.open
                     if decision.open:
                         live.call, commands = self._start_open(live, schedule, decision)
                     else:
@@ -123,6 +133,7 @@ class Runtime:
                 log.exception("call %s: could not start", call.id)
                 live.call, commands = flow.step(call, flow.Failed(f"start: {type(e).__name__}"))
             await self._execute(live, commands)
+        self.metrics.setup.observe(time.monotonic() - began)
 
     def _start_open(self, live: _Live, schedule: Schedule, decision: Decision) -> tuple[flow.Call, list[flow.Command]]:
         call = live.call
@@ -183,6 +194,7 @@ class Runtime:
                 return
             except AriError as e:
                 log.warning("call %s: %s failed: %s", call.id, type(command).__name__, e)
+                self.metrics.ari_errors.labels(type(command).__name__).inc()
                 if isinstance(command, flow.ContinueInDialplan):
                     with contextlib.suppress(AriError):  # last resort: never leave the caller in silence
                         await self._rest.hangup(call.id)
@@ -272,6 +284,18 @@ class Runtime:
         self.calls.pop(call.id, None)
         seconds = (self._clock() - call.arrived).total_seconds()
         log.info("call %s to %s ended: %s after %.0f s %s", call.id, call.line, outcome, seconds, detail)
+        waited = None
+        if live.queue is not None:
+            waited = call.waited if outcome == "answered" else (call.waited or seconds)
+        self.metrics.calls.labels(call.line, outcome).inc()
+        if outcome == "answered":
+            self.metrics.queue_wait.labels(call.line).observe(call.waited)
+        if self._call_log is not None:
+            record = CallRecord(call.id, call.line, call.arrived, live.in_hours, outcome, seconds, waited)
+            try:
+                await asyncio.to_thread(self._call_log.add, record)
+            except Exception:  # statistics must never fail a call
+                log.exception("call %s: could not log the call", call.id)
         async with self.finished:
             self.outcomes.append(Outcome(call.id, call.line, outcome, detail))
             self.finished.notify_all()

@@ -120,7 +120,7 @@ async def test_the_running_router_uses_the_new_schedule_for_the_next_call(schedu
 async def test_callrouter_run_reloads_on_sighup(schedule_file: Path, tmp_path: Path) -> None:
     sim = Simulator("router", "secret")
     await sim.start()
-    env = {**os.environ, "ARI_URL": sim.url, "ARI_USER": "router", "ARI_PASSWORD": "secret"}
+    env = {**os.environ, "ARI_URL": sim.url, "ARI_USER": "router", "ARI_PASSWORD": "secret", "CALLROUTER_API": "off"}
     router = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "router", "--schedule", str(schedule_file), "run", "--data", str(tmp_path / "data"),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=env,

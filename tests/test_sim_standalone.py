@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -52,7 +54,8 @@ async def test_run_it_and_place_a_call_with_the_control_api() -> None:
 
 
 async def test_callrouter_run_takes_a_call_and_stops_on_sigterm(tmp_path: Path) -> None:
-    env = {**os.environ, "ARI_PASSWORD": "s3cret", "ARI_USER": "router", "TZ": "UTC"}
+    api = "127.0.0.1:18189"
+    env = {**os.environ, "ARI_PASSWORD": "s3cret", "ARI_USER": "router", "TZ": "UTC", "CALLROUTER_API": api}
     sim = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "asterisk_sim", "--port", "0", "--sound-seconds", "0.05",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=env,
@@ -80,12 +83,28 @@ async def test_callrouter_run_takes_a_call_and_stops_on_sigterm(tmp_path: Path) 
                     await asyncio.sleep(0.05)
             heard = [h["media"] for h in channel["heard"] if "media" in h]
             assert heard == ["sound:callrouter/line-unknown", "sound:callrouter/goodbye"]
+            status = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "router", "--schedule", str(ROOT / "schedule.yaml"), "status", "--api", api,
+                stdout=asyncio.subprocess.PIPE, env=env,
+            )  # fmt: skip
+            out, _ = await status.communicate()
+            assert status.returncode == 0
+            assert "ARI connected" in out.decode()
+            assert "line 1818: " in out.decode()
         router.terminate()
         assert await asyncio.wait_for(router.wait(), 10) == 0
         assert router.stderr is not None
         log = (await router.stderr.read()).decode()
         assert "ended: unknown_line" in log
         assert "12345678" not in log  # caller numbers are masked in logs
+        report = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "router", "--schedule", str(ROOT / "schedule.yaml"), "--data", str(tmp_path / "data"),
+            "report", "--from", (datetime.now(UTC) - timedelta(days=1)).date().isoformat(), "--days", "3", "--json",
+            stdout=asyncio.subprocess.PIPE, env=env,
+        )  # fmt: skip
+        out, _ = await report.communicate()
+        [day] = json.loads(out)
+        assert (day["line"], day["calls"], day["answered"]) == ("4242", 1, 0)
     finally:
         for process in (router, sim):
             if process is not None and process.returncode is None:

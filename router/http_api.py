@@ -1,0 +1,275 @@
+"""The router's HTTP API (aiohttp), on loopback unless told otherwise.
+
+    GET  /livez                      the process is alive
+    GET  /readyz                     ARI connected (application registered) and a schedule in service; else 503
+    GET  /status                     per line: open or closed and why, next change, override, callers waiting, agents
+    GET  /metrics                    Prometheus text format
+    GET  /messages                   callers' messages (token)            ?all=1 includes handled ones
+    GET  /messages/{id}/audio        the recording, as WAV from Asterisk (token)
+    POST /messages/{id}/handled      the caller was called back (token)
+    DELETE /messages/{id}            delete the message and its audio in Asterisk (token)
+    GET  /overrides                  emergency overrides in force
+    POST /overrides                  {"line", "state": "closed"|"open", "reason", "until", "note"} (token)
+    DELETE /overrides/{line}         (token)
+
+Endpoints that change something or reveal personal data (callers' numbers, recordings) want
+`Authorization: Bearer <token>`, compared in constant time; with no token configured they refuse
+everyone. Health, status and metrics carry no personal data and are open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from router.ari import AriError, AriNotFound, AriRest
+from router.messages import MessageStore
+from router.metrics import CONTENT_TYPE, Metrics
+from router.overrides import OverrideError, OverrideStore, resolve_until
+from router.schedule import Decision, Override, Schedule, decide
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    host: str = "127.0.0.1"
+    port: int = 8089
+    token: str | None = None  # None: the protected endpoints refuse everyone
+
+
+class ApiConfigError(ValueError):
+    pass
+
+
+def api_config_from_env(env: Mapping[str, str]) -> ApiConfig | None:
+    """CALLROUTER_API (host:port, default 127.0.0.1:8089; "off": no API), and the token from
+    CALLROUTER_API_TOKEN or the file named by CALLROUTER_API_TOKEN_FILE."""
+    address = env.get("CALLROUTER_API", "127.0.0.1:8089")
+    if address == "off":
+        return None
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ApiConfigError(f"CALLROUTER_API is host:port (e.g. 127.0.0.1:8089) or off, not {address!r}")
+    token = env.get("CALLROUTER_API_TOKEN")
+    if env.get("CALLROUTER_API_TOKEN_FILE"):
+        try:
+            with open(env["CALLROUTER_API_TOKEN_FILE"], encoding="utf-8") as f:
+                token = f.read().strip()
+        except OSError as e:
+            raise ApiConfigError(f"CALLROUTER_API_TOKEN_FILE: {e}") from None
+    if token is not None and len(token) < 16:
+        raise ApiConfigError("the API token must be at least 16 characters (e.g. openssl rand -hex 32)")
+    return ApiConfig(host.strip("[]"), int(port), token or None)
+
+
+@dataclass
+class RouterView:
+    """What the API reads from the running router; functions, so it always sees the current state."""
+
+    schedule: Callable[[], Schedule]
+    clock: Callable[[], datetime]
+    connected: Callable[[], bool]
+    rejected: Callable[[], str | None]  # the schedule file's error, while the file on disk is rejected
+    waiting: Callable[[str], int]
+    agents: Callable[[str], dict[str, str]]  # agent -> available | ringing | talking, as the router's queue sees them
+
+
+def make_app(
+    view: RouterView,
+    messages: MessageStore,
+    overrides: OverrideStore,
+    rest: AriRest,
+    metrics: Metrics,
+    config: ApiConfig,
+) -> web.Application:
+    app = web.Application(middlewares=[_guard(config.token)])
+
+    async def livez(_: web.Request) -> web.Response:
+        return web.json_response({"alive": True})
+
+    async def readyz(_: web.Request) -> web.Response:
+        problems = []
+        if not view.connected():
+            problems.append("ARI WebSocket not connected")
+        try:
+            view.schedule()
+        except Exception as e:
+            problems.append(f"no schedule: {e}")
+        return web.json_response({"ready": not problems, "problems": problems}, status=503 if problems else 200)
+
+    async def status(_: web.Request) -> web.Response:
+        schedule = view.schedule()
+        now = view.clock()
+        lines = {}
+        for line_id in schedule.lines:
+            decision = decide(schedule, line_id, now, overrides.all())
+            agents = await _agents_now(rest, view.agents(line_id))
+            lines[line_id] = _line_status(decision, view.waiting(line_id), agents)
+        body = {"at": now.isoformat(), "ari_connected": view.connected(), "schedule_rejected": view.rejected()}
+        return web.json_response({**body, "lines": lines})
+
+    async def metrics_text(_: web.Request) -> web.Response:
+        return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE})
+
+    async def list_messages(request: web.Request) -> web.Response:
+        show_all = request.query.get("all") in ("1", "true", "yes")
+        found = await asyncio.to_thread(messages.all)
+        rows = [_message_json(m) for m in found if show_all or not m.handled]
+        return web.json_response({"messages": rows})
+
+    async def audio(request: web.Request) -> web.Response:
+        message = await _message(messages, request.match_info["id"])
+        try:
+            data = await rest.stored_recording_file(message.recording)
+        except AriNotFound:
+            raise web.HTTPNotFound(text="the recording is no longer in Asterisk") from None
+        except AriError as e:
+            raise web.HTTPBadGateway(text=f"Asterisk: {e}") from None
+        return web.Response(body=data, content_type="audio/wav")
+
+    async def handled(request: web.Request) -> web.Response:
+        message = await _message(messages, request.match_info["id"])
+        await asyncio.to_thread(messages.mark_handled, message.id)
+        return web.json_response({"id": message.id, "handled": True})
+
+    async def delete_message(request: web.Request) -> web.Response:
+        message = await _message(messages, request.match_info["id"])
+        try:
+            await rest.delete_stored_recording(message.recording)
+        except AriNotFound:
+            pass  # already gone
+        except AriError as e:  # keep the record, so that the audio is not forgotten in Asterisk
+            raise web.HTTPBadGateway(text=f"Asterisk did not delete the recording: {e}") from None
+        await asyncio.to_thread(messages.delete, message.id)
+        return web.json_response({"id": message.id, "deleted": True})
+
+    async def list_overrides(_: web.Request) -> web.Response:
+        now = view.clock()
+        return web.json_response({"overrides": [_override_json(o) for o in overrides.all() if o.active_at(now)]})
+
+    async def set_override(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except json.JSONDecodeError:
+            raise web.HTTPBadRequest(text="the body must be JSON") from None
+        if not isinstance(body, dict):
+            raise web.HTTPBadRequest(text="the body must be a JSON object")
+        schedule, now = view.schedule(), view.clock()
+        line = str(body.get("line") or next(iter(schedule.lines)))
+        state = body.get("state")
+        if line not in schedule.lines:
+            raise web.HTTPBadRequest(text=f"unknown line {line!r}")
+        if state not in ("closed", "open"):
+            raise web.HTTPBadRequest(text='`state` is "closed" or "open"')
+        try:
+            until = resolve_until(body.get("until"), schedule, line, now)
+            override = Override(
+                line, state == "open", str(body.get("reason") or "emergency"), now, until, body.get("note")
+            )
+            await asyncio.to_thread(overrides.set, override, now)
+        except OverrideError as e:
+            raise web.HTTPBadRequest(text=str(e)) from None
+        return web.json_response(_override_json(override), status=201)
+
+    async def clear_override(request: web.Request) -> web.Response:
+        line = request.match_info["line"]
+        if not await asyncio.to_thread(overrides.clear, line, view.clock()):
+            raise web.HTTPNotFound(text=f"no override for line {line}")
+        return web.json_response({"line": line, "cleared": True})
+
+    app.router.add_get("/livez", livez)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/status", status)
+    app.router.add_get("/metrics", metrics_text)
+    app.router.add_get("/messages", _protected(list_messages))
+    app.router.add_get("/messages/{id}/audio", _protected(audio))
+    app.router.add_post("/messages/{id}/handled", _protected(handled))
+    app.router.add_delete("/messages/{id}", _protected(delete_message))
+    app.router.add_get("/overrides", list_overrides)
+    app.router.add_post("/overrides", _protected(set_override))
+    app.router.add_delete("/overrides/{line}", _protected(clear_override))
+    return app
+
+
+async def _agents_now(rest: AriRest, ours: dict[str, str]) -> dict[str, str]:
+    """Agents the queue has free, as Asterisk sees them: on a call of their own, or offline."""
+    free = [a for a, state in ours.items() if state == "available"]
+    answers = await asyncio.gather(*(rest.get_endpoint("PJSIP", a) for a in free), return_exceptions=True)
+    found = dict(ours)
+    for agent, answer in zip(free, answers, strict=True):
+        if isinstance(answer, AriNotFound):
+            found[agent] = "unknown endpoint"
+        elif isinstance(answer, BaseException):
+            found[agent] = "unknown (Asterisk did not answer)"
+        elif answer.state == "offline":
+            found[agent] = "offline"
+        elif answer.channel_ids:
+            found[agent] = "on another call"
+    return found
+
+
+def _protected(handler: Handler) -> Handler:
+    handler.protected = True  # type: ignore[attr-defined]
+    return handler
+
+
+def _guard(token: str | None) -> Any:
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        route_handler = request.match_info.handler
+        if getattr(route_handler, "protected", False):
+            given = request.headers.get("Authorization", "")
+            expected = f"Bearer {token}" if token else None
+            if expected is None or not hmac.compare_digest(given.encode(), expected.encode()):
+                return web.json_response(
+                    {"error": "a valid token is required (Authorization: Bearer ...)"},
+                    status=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+        return await handler(request)
+
+    return guard
+
+
+async def _message(messages: MessageStore, message_id: str) -> Any:
+    found = await asyncio.to_thread(messages.get, message_id)
+    if found is None:
+        raise web.HTTPNotFound(text=f"no message {message_id}")
+    return found
+
+
+def _message_json(message: Any) -> dict[str, Any]:
+    data = asdict(message)
+    data["received_at"] = message.received_at.isoformat()
+    return data
+
+
+def _override_json(override: Any) -> dict[str, Any]:
+    return {
+        "line": override.line,
+        "state": "open" if override.open else "closed",
+        "reason": override.reason,
+        "until": override.until.isoformat(),
+        "note": override.note,
+    }
+
+
+def _line_status(decision: Decision, waiting: int, agents: dict[str, str]) -> dict[str, Any]:
+    return {
+        "open": decision.open,
+        "reason": decision.reason.value,
+        "label": decision.label,
+        "next_change": decision.next_change.isoformat() if decision.next_change else None,
+        "next_open": decision.next_open.isoformat() if decision.next_open else None,
+        "override": _override_json(decision.override) if decision.override else None,
+        "waiting": waiting,
+        "agents": agents,
+    }

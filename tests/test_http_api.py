@@ -1,0 +1,255 @@
+"""The router's HTTP API against the simulated Asterisk: health, status, metrics, messages, overrides, tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+import pytest
+import pytest_asyncio
+
+from asterisk_sim import AgentScript, Simulator
+from router.app import RouterConfig, Running, running
+from router.ari import AriConfig
+from router.http_api import ApiConfig, ApiConfigError, api_config_from_env
+from router.messages import Message, MessageStore
+from router.prompts import DEFAULT_MANIFEST
+from router.queue import QueueConfig
+from router.retention import purge
+from router.schedule import Schedule
+from tests.ari_helpers import outcome_of, until
+from tests.conftest import local
+from tests.test_router_sim import CLOSED, FAST, OPEN, prompt_sounds
+
+TOKEN = "s3cret-token-for-tests"
+PROTECTED = [
+    ("GET", "/messages"),
+    ("GET", "/messages/x/audio"),
+    ("POST", "/messages/x/handled"),
+    ("DELETE", "/messages/x"),
+    ("POST", "/overrides"),
+    ("DELETE", "/overrides/1818"),
+]
+
+
+@dataclass
+class Api:
+    sim: Simulator
+    router: Running
+    http: aiohttp.ClientSession
+    data: Path
+
+    @property
+    def url(self) -> str:
+        assert self.router.api_url is not None
+        return self.router.api_url
+
+    async def get(self, path: str, token: str | None = TOKEN) -> tuple[int, object]:
+        return await self.request("GET", path, token=token)
+
+    async def request(self, method: str, path: str, token: str | None = TOKEN, **kw: object) -> tuple[int, object]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        async with self.http.request(method, self.url + path, headers=headers, **kw) as response:  # type: ignore[arg-type]
+            if response.content_type == "application/json":
+                return response.status, await response.json()
+            return response.status, await response.read()
+
+
+@contextlib.asynccontextmanager
+async def api(
+    shipped: Schedule, tmp_path: Path, at: datetime, token: str | None = TOKEN, schedule: Schedule | None = None
+) -> AsyncIterator[Api]:
+    sim = Simulator("router", "secret", sound_seconds=0.01)
+    sim.world.sounds.update(prompt_sounds(shipped))
+    await sim.start()
+    ari = AriConfig(url=sim.url, app="router", user="router", password="secret")
+    config = RouterConfig(
+        ari, schedule or shipped, tmp_path, DEFAULT_MANIFEST, FAST, api=ApiConfig("127.0.0.1", 0, token)
+    )
+    began = time.monotonic()
+    try:
+        async with (
+            running(config, clock=lambda: at + timedelta(seconds=time.monotonic() - began)) as router,
+            aiohttp.ClientSession() as http,
+        ):
+            await until(lambda: "router" in sim.world.connected_apps)
+            yield Api(sim, router, http, tmp_path)
+    finally:
+        await sim.stop()
+
+
+@pytest_asyncio.fixture
+async def closed(shipped: Schedule, tmp_path: Path) -> AsyncIterator[Api]:
+    async with api(shipped, tmp_path, CLOSED) as a:
+        yield a
+
+
+async def leave_message(a: Api, caller: str = "12345678") -> str:
+    call = a.sim.world.place_call(caller, "1818", "router", ["1818"]).id
+    await until(lambda: "sound:callrouter/offer-message" in [h.get("media") for h in a.sim.world.channels[call].heard])
+    a.sim.world.send_dtmf(call, "1")
+    await until(lambda: any(r.channel_id == call for r in a.sim.world.live_recordings.values()))
+    await asyncio.sleep(1.1)
+    a.sim.world.send_dtmf(call, "#")
+    assert await outcome_of(a.router.runtime, call) == "message_left"
+    return call
+
+
+async def test_health_endpoints_need_no_token(closed: Api) -> None:
+    assert await closed.get("/livez", token=None) == (200, {"alive": True})
+    assert await closed.get("/readyz", token=None) == (200, {"ready": True, "problems": []})
+
+
+async def test_not_ready_while_asterisk_is_gone(closed: Api) -> None:
+    closed.sim.available = False
+    await closed.sim.drop_websockets()
+    await until(lambda: not closed.router.stream.connected.is_set())
+    status, body = await closed.get("/readyz", token=None)
+    assert status == 503
+    assert body == {"ready": False, "problems": ["ARI WebSocket not connected"]}
+    closed.sim.available = True
+    await until(lambda: closed.router.stream.connected.is_set(), within=5)
+    assert (await closed.get("/readyz"))[0] == 200
+
+
+@pytest.mark.parametrize(("method", "path"), PROTECTED)
+async def test_protected_endpoints_refuse_a_missing_or_wrong_token(closed: Api, method: str, path: str) -> None:
+    for token in (None, "wrong-token-of-some-length", TOKEN + "x", TOKEN[:-1]):
+        status, body = await closed.request(method, path, token=token)
+        assert status == 401, (token, body)
+    # and the same with the right one gets past the guard (to the endpoint's own answer)
+    status, _ = await closed.request(method, path, json={})
+    assert status != 401
+
+
+async def test_with_no_token_configured_nobody_gets_in(shipped: Schedule, tmp_path: Path) -> None:
+    async with api(shipped, tmp_path, CLOSED, token=None) as a:
+        for method, path in PROTECTED:
+            assert (await a.request(method, path, token="anything-at-all-here"))[0] == 401
+        assert (await a.get("/status", token=None))[0] == 200
+
+
+async def test_status_shows_lines_callers_waiting_and_agents(shipped: Schedule, tmp_path: Path) -> None:
+    config = QueueConfig(("agent1", "agent2", "agent3"), ring_seconds=30)
+    line = replace(shipped.lines["1818"], open_to=config)
+    schedule = replace(shipped, lines={**shipped.lines, "1818": line})
+    async with api(shipped, tmp_path, OPEN, schedule=schedule) as a:
+        a.sim.world.set_endpoint("PJSIP/agent1", AgentScript("no-answer"))
+        a.sim.world.set_endpoint("PJSIP/agent2", AgentScript("answer", on_own_call=True))
+        a.sim.world.set_endpoint("PJSIP/agent3", AgentScript("offline"))
+        a.sim.world.place_call("12345678", "1818", "router", ["1818"])
+        await until(lambda: any(c.endpoint == "PJSIP/agent1" for c in a.sim.world.channels.values()))
+        status, body = await a.get("/status", token=None)
+        assert status == 200
+        assert isinstance(body, dict)
+        s = body["lines"]["1818"]
+        assert (s["open"], s["reason"], s["waiting"]) == (True, "hours", 1)
+        assert s["next_change"] == "2024-01-04T16:00:00+00:00"  # 17:00 in Copenhagen
+        assert s["agents"] == {"agent1": "ringing", "agent2": "on another call", "agent3": "offline"}
+        assert body["ari_connected"] is True
+        assert body["schedule_rejected"] is None
+
+
+async def test_metrics_count_calls_by_outcome(closed: Api) -> None:
+    await leave_message(closed)
+    status, text = await closed.get("/metrics", token=None)
+    assert status == 200
+    assert isinstance(text, bytes)
+    metrics = text.decode()
+    assert 'callrouter_calls_total{line="1818",outcome="message_left"} 1.0' in metrics
+    assert "callrouter_ari_connected 1.0" in metrics
+    assert "callrouter_call_setup_seconds_count 1.0" in metrics
+    assert 'callrouter_callers_waiting{line="1818"} 0.0' in metrics
+
+
+async def test_messages_listed_fetched_handled_and_deleted_with_their_audio(closed: Api) -> None:
+    call = await leave_message(closed, "22334455")
+    status, body = await closed.get("/messages")
+    assert status == 200
+    assert isinstance(body, dict)
+    [message] = body["messages"]
+    assert (message["id"], message["caller"], message["line"], message["handled"]) == (call, "22334455", "1818", False)
+    status, audio = await closed.get(f"/messages/{call}/audio")
+    assert status == 200
+    assert isinstance(audio, bytes)
+    assert audio[:4] == b"RIFF"
+    assert (await closed.request("POST", f"/messages/{call}/handled"))[0] == 200
+    assert (await closed.get("/messages"))[1] == {"messages": []}
+    assert len((await closed.get("/messages?all=1"))[1]["messages"]) == 1  # type: ignore[index]
+    assert (await closed.request("DELETE", f"/messages/{call}"))[0] == 200
+    assert message["recording"] not in closed.sim.world.stored_recordings, "the audio is gone from Asterisk too"
+    assert (await closed.get(f"/messages/{call}/audio"))[0] == 404
+
+
+async def test_override_set_and_cleared_over_http(shipped: Schedule, tmp_path: Path) -> None:
+    async with api(shipped, tmp_path, OPEN) as a:
+        body = {"line": "1818", "state": "closed", "reason": "staff_shortage", "until": "next-change", "note": "syge"}
+        status, created = await a.request("POST", "/overrides", json=body)
+        assert status == 201, created
+        assert created == {
+            "line": "1818",
+            "state": "closed",
+            "reason": "staff_shortage",
+            "until": "2024-01-04T16:00:00+00:00",
+            "note": "syge",
+        }
+        call = a.sim.world.place_call("12345678", "1818", "router", ["1818"]).id
+        await until(lambda: bool(a.sim.world.channels[call].heard))
+        assert a.sim.world.channels[call].heard[0]["media"] == "sound:callrouter/closure-staff_shortage"
+        status, view = await a.get("/status", token=None)
+        assert view["lines"]["1818"]["override"]["reason"] == "staff_shortage"  # type: ignore[index]
+        assert (await a.request("DELETE", "/overrides/1818"))[0] == 200
+        assert (await a.get("/overrides", token=None))[1] == {"overrides": []}
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"line": "1818", "state": "closed"}, "always ends"),
+        ({"line": "1818", "state": "shut", "until": "next-change"}, '"closed" or "open"'),
+        ({"line": "9999", "state": "closed", "until": "next-change"}, "unknown line"),
+        ({"line": "1818", "state": "closed", "until": "2030-01-01T10:00"}, "at most 31 days"),
+        ({"line": "1818", "state": "closed", "until": "soon"}, "not 'soon'"),
+        ({"line": "1818", "state": "closed", "until": "next-change", "reason": "Sick!"}, "short token"),
+    ],
+)
+async def test_bad_override_requests_get_a_clear_error(closed: Api, body: dict[str, str], expected: str) -> None:
+    status, answer = await closed.request("POST", "/overrides", json=body)
+    assert status == 400
+    assert isinstance(answer, bytes)
+    assert expected in answer.decode()
+
+
+async def test_retention_deletes_old_messages_and_their_audio(closed: Api) -> None:
+    call = await leave_message(closed)
+    store = MessageStore(closed.data / "messages.sqlite3")
+    [message] = store.all()
+    old = Message("old", "1818", "87654321", message.received_at - timedelta(days=40), "msg-old", 3)
+    store.save(old)
+    closed.sim.world.stored_recordings["msg-old"] = closed.sim.world.stored_recordings[message.recording]
+    rest = closed.router.runtime._rest
+    assert await purge(store, rest, local("2024-01-04T12:00") - timedelta(days=30)) == 1
+    assert [m.id for m in store.all()] == [call]
+    assert "msg-old" not in closed.sim.world.stored_recordings
+    store.close()
+
+
+def test_api_settings_from_the_environment(tmp_path: Path) -> None:
+    assert api_config_from_env({}) == ApiConfig("127.0.0.1", 8089, None)
+    assert api_config_from_env({"CALLROUTER_API": "off"}) is None
+    (tmp_path / "token").write_text("0123456789abcdef0123\n", encoding="utf-8")
+    config = api_config_from_env({"CALLROUTER_API": "[::1]:9000", "CALLROUTER_API_TOKEN_FILE": str(tmp_path / "token")})
+    assert config == ApiConfig("::1", 9000, "0123456789abcdef0123")
+    for env, message in (
+        ({"CALLROUTER_API": "8089"}, "host:port"),
+        ({"CALLROUTER_API_TOKEN": "short"}, "at least 16"),
+        ({"CALLROUTER_API_TOKEN_FILE": str(tmp_path / "missing")}, "CALLROUTER_API_TOKEN_FILE"),
+    ):
+        with pytest.raises(ApiConfigError, match=message):
+            api_config_from_env(env)

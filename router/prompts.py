@@ -84,11 +84,12 @@ def missing_closure_prompts(schedule: Schedule, manifest: Manifest) -> list[str]
 
 
 def missing_prompts(manifest: Manifest) -> list[str]:
-    """Prompts the guidance may ask for that the manifest lacks: each would be a silent gap."""
+    """Prompts the guidance or the queue may ask for that the manifest lacks: each would be a silent gap."""
     fixed = [
         "closed-now", "closed-today-because", "hours-intro", "open-again", "no-hours-planned", "from-clock",
         "at-clock", "to", "and", "the", "today", "tomorrow", "write-email", "self-service", "offer-message",
         "record-after-beep", "message-saved", "message-not-saved", "goodbye", "welcome", "line-unknown",
+        "queue-position", "queue-position-end", "queue-position-many", "queue-overflow", "queue-closing",
     ]  # fmt: skip
     pieces = (
         fixed

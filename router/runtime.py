@@ -183,12 +183,15 @@ class Runtime:
     # -- commands out -----------------------------------------------------------------
 
     async def _execute(self, live: _Live, commands: list[flow.Command]) -> None:
+        """Carry out the commands in order. When one fails, the flow hears of it (the caller hung up,
+        or a fault: the fallback), unless the call is ending anyway or the command only tidied up:
+        then the rest still run, so that the call always reaches its Finish."""
         call = live.call
         for command in commands:
             try:
                 follow_up = await self._carry_out(live, command)
             except CALL_MOVED_ON:
-                if isinstance(command, (flow.ContinueInDialplan, flow.Hangup, flow.StopPlayback, flow.LeaveQueue)):
+                if isinstance(command, _TIDYING) or live.call.state == "done":
                     continue  # the call is already gone or gone on: nothing left to do
                 await self._apply(live, flow.HungUp())
                 return
@@ -199,10 +202,14 @@ class Runtime:
                     with contextlib.suppress(AriError):  # last resort: never leave the caller in silence
                         await self._rest.hangup(call.id)
                     continue
+                if isinstance(command, _TIDYING) or live.call.state == "done":
+                    continue
                 await self._apply(live, flow.Failed(f"{type(command).__name__}: {e}"))
                 return
             except Exception:
                 log.exception("call %s: %s failed", call.id, type(command).__name__)
+                if live.call.state == "done":
+                    continue
                 await self._apply(live, flow.Failed(f"{type(command).__name__}: error"))
                 return
             if follow_up is not None:
@@ -370,6 +377,10 @@ class Runtime:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+# Commands that only tidy up after a call or a step: their failure changes nothing for the caller.
+_TIDYING = (flow.Hangup, flow.StopPlayback, flow.LeaveQueue, flow.HangupLeg, flow.EndBridge)
 
 
 def _translate(event: Event) -> flow.Event | None:

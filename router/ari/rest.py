@@ -6,6 +6,7 @@ about a resource can be matched even when they arrive before the REST answer doe
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -18,6 +19,7 @@ from router.ari.errors import AriUnavailable, error_for
 from router.ari.models import Application, Bridge, Channel, Endpoint, Json, Playback, Recording
 
 Params = Mapping[str, str | int | bool | None]
+DELETE_RETRY_PAUSES = (0.05, 0.25)
 
 
 class AriRest:
@@ -30,7 +32,20 @@ class AriRest:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
 
     async def request(self, method: str, path: str, params: Params | None = None, body: Json | None = None) -> Any:
-        """One REST call; returns the decoded JSON (None for 204). Raises from `router.ari.errors`."""
+        """One REST call; returns the decoded JSON (None for 204). Raises from `router.ari.errors`.
+
+        A DELETE (hang up, remove a bridge or a recording) is tried again after a 5xx or a lost
+        connection: it is idempotent (a repeat of one that did happen answers 404, which callers
+        treat as done), and a hangup that silently failed would leave a phone line open.
+        """
+        for pause in DELETE_RETRY_PAUSES if method == "DELETE" else ():
+            try:
+                return await self._request_once(method, path, params, body)
+            except AriUnavailable:
+                await asyncio.sleep(pause)
+        return await self._request_once(method, path, params, body)
+
+    async def _request_once(self, method: str, path: str, params: Params | None, body: Json | None) -> Any:
         query = {k: _text(v) for k, v in (params or {}).items() if v is not None}
         try:
             async with self._session.request(

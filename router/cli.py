@@ -353,7 +353,8 @@ def _override(args: argparse.Namespace) -> int:
             else:
                 until = parse_instant(args.until, schedule)
             store.set(Override(line_id, args.action == "open", args.reason, now, until, args.note), now)
-            print(f"line {line_id}: {args.action}d by override ({args.reason}) until {_when(until, schedule)}")
+            done = "opened" if args.action == "open" else "closed"
+            print(f"line {line_id}: {done} by override ({args.reason}) until {_when(until, schedule)}")
         elif args.action == "clear":
             ended = store.clear(line_id, now)
             print(f"line {line_id}: {'override ended' if ended else 'no override was in force'}; the schedule decides")

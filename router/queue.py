@@ -132,10 +132,16 @@ def leg_id(call_id: str, attempt: int, agent: str) -> str:
 # -- transitions ------------------------------------------------------------------------
 
 
-def join(queue: Queue, call_id: str, caller: str, now: datetime) -> Queue:
+def join(queue: Queue, call_id: str, caller: str, arrived: datetime) -> Queue:
+    """A caller joins, in order of arrival: the welcome before it may end in any order."""
     if queue.waiter(call_id) is not None:
         return queue
-    return replace(queue, waiting=(*queue.waiting, Waiter(call_id, caller, now)))
+    waiting = list(queue.waiting)
+    place = len(waiting)
+    while place > 0 and waiting[place - 1].since > arrived:
+        place -= 1
+    waiting.insert(place, Waiter(call_id, caller, arrived))
+    return replace(queue, waiting=tuple(waiting))
 
 
 def leave(queue: Queue, call_id: str) -> tuple[Queue, list[QueueCommand]]:

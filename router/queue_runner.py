@@ -67,12 +67,12 @@ class QueueRunner:
 
     # -- for the caller's call --------------------------------------------------------
 
-    async def enter(self, line: str, config: QueueConfig, call_id: str, caller: str) -> None:
+    async def enter(self, line: str, config: QueueConfig, call_id: str, caller: str, arrived: datetime) -> None:
         """The caller into the holding bridge (music) and the waiting list, then ring agents."""
         state = self._line(line, config)
         await self._into_holding_bridge(state, call_id)
         async with state.lock:
-            state.queue = queue.join(state.queue, call_id, caller, self._clock())
+            state.queue = queue.join(state.queue, call_id, caller, arrived)
         await self.dispatch(line, changed=False)
 
     async def leave(self, line: str, call_id: str, *, from_bridge: bool) -> None:

@@ -245,7 +245,7 @@ class Runtime:
                 await self._finish(live, outcome, detail)
             case flow.EnterQueue():
                 assert live.queue is not None
-                await self.queues.enter(live.call.line, live.queue, channel, live.call.caller)
+                await self.queues.enter(live.call.line, live.queue, channel, live.call.caller, live.call.arrived)
             case flow.LeaveQueue():
                 await self.queues.leave(live.call.line, channel, from_bridge=True)
             case flow.BridgeAgent(leg_id):

@@ -21,10 +21,11 @@ from router.http_api import ApiConfig, ApiConfigError, api_config_from_env
 from router.messages import Message, MessageStore
 from router.prompts import DEFAULT_MANIFEST
 from router.queue import QueueConfig
+from router.reload import ScheduleSource
 from router.retention import purge
 from router.schedule import Schedule
 from tests.ari_helpers import outcome_of, until
-from tests.conftest import local
+from tests.conftest import ROOT, local
 from tests.test_router_sim import CLOSED, FAST, OPEN, prompt_sounds
 
 TOKEN = "s3cret-token-for-tests"
@@ -63,7 +64,11 @@ class Api:
 
 @contextlib.asynccontextmanager
 async def api(
-    shipped: Schedule, tmp_path: Path, at: datetime, token: str | None = TOKEN, schedule: Schedule | None = None
+    shipped: Schedule,
+    tmp_path: Path,
+    at: datetime,
+    token: str | None = TOKEN,
+    schedule: Schedule | ScheduleSource | None = None,
 ) -> AsyncIterator[Api]:
     sim = Simulator("router", "secret", sound_seconds=0.01)
     sim.world.sounds.update(prompt_sounds(shipped))
@@ -253,3 +258,20 @@ def test_api_settings_from_the_environment(tmp_path: Path) -> None:
     ):
         with pytest.raises(ApiConfigError, match=message):
             api_config_from_env(env)
+
+
+async def test_a_rejected_schedule_file_shows_in_status_and_metrics(shipped: Schedule, tmp_path: Path) -> None:
+    path = tmp_path / "schedule.yaml"
+    path.write_text((ROOT / "schedule.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    source = ScheduleSource(path, settle_seconds=0.01)
+    async with api(shipped, tmp_path, CLOSED, schedule=source) as a:
+        path.write_text(path.read_text(encoding="utf-8").replace("thu: 15:00-17:00", "thu: 15:00-1700"), "utf-8")
+        assert not await source.check()
+        _, status = await a.get("/status", token=None)
+        assert isinstance(status, dict)
+        assert "schedule.yaml:" in status["schedule_rejected"]
+        assert "bad time" in status["schedule_rejected"]
+        _, metrics = await a.get("/metrics", token=None)
+        assert isinstance(metrics, bytes)
+        assert "callrouter_schedule_rejected 1.0" in metrics.decode()
+        assert "callrouter_schedule_rejections_total 1.0" in metrics.decode()

@@ -115,6 +115,14 @@ def test_leg_ended_twice_is_harmless() -> None:
     assert dict(once.idle_since) == {"a1": later}
 
 
+def test_callers_wait_in_order_of_arrival_whatever_order_they_join_in() -> None:
+    q = join(queue(), "late", "2", T0 + timedelta(seconds=5))
+    q = join(q, "early", "1", T0)  # its welcome ended later
+    q = join(q, "latest", "3", T0 + timedelta(seconds=9))
+    assert [w.call_id for w in q.waiting] == ["early", "late", "latest"]
+    assert q.position("early") == 1
+
+
 def test_leg_ids_are_all_the_same_length() -> None:
     # Asterisk 22 finds channels by id prefix: ids of equal length can never be prefixes of each other.
     ids = {leg_id(c, n, a) for c in ("1.1", "1.12", "call-1") for n in (1, 10) for a in ("agent1", "agent10")}

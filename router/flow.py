@@ -277,14 +277,16 @@ def start_unknown(call: Call) -> tuple[Call, list[Command]]:
 
 def step(call: Call, event: Event) -> tuple[Call, list[Command]]:
     """The next state of `call` and what to do, for one event."""
+    if isinstance(event, Connected) and call.state != "queued":
+        # The caller left the queue a moment ago (even if the call has ended since): the agent who
+        # answered for them must not be left on the line.
+        return call, [HangupLeg(event.leg_id)]
     if call.state == "done":
         return call, []
     if isinstance(event, HungUp):
         return _hung_up(call)
     if isinstance(event, Failed):
         return _failed(call, event.what)
-    if isinstance(event, Connected) and call.state != "queued":
-        return call, [HangupLeg(event.leg_id)]  # the caller left the queue a moment ago
     handler = _STATES.get(call.state)
     return handler(call, event) if handler else (call, [])
 

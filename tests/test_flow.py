@@ -207,6 +207,13 @@ def test_caller_gives_up_while_waiting() -> None:
     assert commands == [LeaveQueue(), Finish("caller_gave_up", "in queued")]
 
 
+def test_an_agent_answering_for_a_caller_who_just_hung_up_is_hung_up() -> None:
+    call, _ = queued()
+    call, commands = run(call, HungUp(), Connected("leg-1", "a1", 5))  # found by the 10,000-call fault test
+    assert call.state == "done"
+    assert commands[-1] == HangupLeg("leg-1")
+
+
 def test_waiting_too_long_offers_the_answering_machine() -> None:
     call, _ = queued()
     call, commands = run(call, Timeout("max-wait"), Connected("leg-late", "a1", 601))

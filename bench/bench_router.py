@@ -4,7 +4,7 @@ Run: .venv/bin/python bench/bench_router.py
 Setup latency is the time from a call entering the application (StasisStart sent) to the caller hearing
 the first prompt (the simulator's first media on that channel), measured in one process on loopback: the
 router, the simulator and the HTTP/WebSocket between them share the machine's 2 cores, so the figures are
-an upper bound for the router alone. Closed-line calls (the guidance): the queue is not built yet.
+an upper bound for the router alone. Closed-line calls (the guidance); bench_queue.py measures the queue.
 Prints figures; asserts nothing about speed.
 """
 
@@ -35,7 +35,8 @@ def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-async def burst(calls: int, rate: float) -> None:
+async def burst(calls: int, rate: float) -> tuple[float, float]:
+    """Place `calls` at `rate` per second; print and return setup p50 and p99 in seconds."""
     schedule = load_schedule(ROOT / "schedule.yaml")
     texts = load_manifest().texts_for(schedule, range(2023, 2026))
     sim = Simulator("router", "bench", sound_seconds=30)  # callers stay in the guidance meanwhile
@@ -74,6 +75,7 @@ async def burst(calls: int, rate: float) -> None:
                 f"{len(router.runtime.calls)} calls live in the router; peak RSS {before:.0f} -> {rss_mib():.0f} MiB"
             )
     await sim.stop()
+    return cuts[49], cuts[98]
 
 
 async def main() -> None:

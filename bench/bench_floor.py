@@ -1,0 +1,87 @@
+"""The floor any ARI application pays, next to the router: the same calls, the same simulator, the same machine.
+
+Run: .venv/bin/python bench/bench_floor.py
+
+The floor is the smallest hand-written aiohttp ARI loop that does the same first steps for a call:
+on StasisStart, answer and play one sound; on PlaybackFinished, hang up. Setup latency is measured
+the same way for both (StasisStart sent -> the caller hears the first sound, by the simulator's
+clock), at 10 and 100 new calls per second and at 1,000/s (about the most this machine sustains
+with the simulator in the same process). The router's figure is given as a ratio to the floor's.
+Prints figures; asserts nothing about speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import platform
+import statistics
+import time
+
+import aiohttp
+from bench_router import burst  # this folder: the script runs as bench/bench_floor.py
+
+from asterisk_sim import Simulator
+
+RATES = ((10, 10), (100, 100), (2000, 1000))
+
+
+async def floor_burst(calls: int, rate: float) -> tuple[float, float]:
+    sim = Simulator("router", "bench", sound_seconds=30)
+    sim.world.sounds.add("callrouter/welcome")
+    await sim.start()
+    auth = aiohttp.BasicAuth("router", "bench")
+    async with aiohttp.ClientSession(auth=auth) as http:
+        rest = f"{sim.url}/ari"
+
+        async def handle(event: dict[str, object]) -> None:
+            channel = event.get("channel")
+            if not isinstance(channel, dict):
+                return
+            if event["type"] == "StasisStart":
+                await (await http.post(f"{rest}/channels/{channel['id']}/answer")).release()
+                media = {"media": "sound:callrouter/welcome"}
+                await (await http.post(f"{rest}/channels/{channel['id']}/play", params=media)).release()
+
+        tasks: set[asyncio.Task[None]] = set()
+        async with http.ws_connect(f"{sim.url}/ari/events?app=router") as ws:
+            while "router" not in sim.world.connected_apps:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+
+            async def read() -> None:
+                async for message in ws:
+                    task = asyncio.create_task(handle(json.loads(message.data)))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+
+            reader = asyncio.create_task(read())
+            ids = []
+            start = time.monotonic()
+            for i in range(calls):
+                ids.append(sim.world.place_call(f"{10000000 + i}", "1818", "router", ["1818"]).id)
+                await asyncio.sleep(max(0.0, start + (i + 1) / rate - time.monotonic()))
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not all(sim.world.channels[c].heard for c in ids):  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+            setup = [
+                sim.world.channels[c].heard[0]["at"] - sim.world.channels[c].started
+                for c in ids
+                if sim.world.channels[c].heard
+            ]
+            reader.cancel()
+    await sim.stop()
+    cuts = statistics.quantiles(setup, n=100) if len(setup) > 1 else [setup[0]] * 99
+    print(f"floor: {calls:5d} calls at {rate:5.0f}/s: setup p50 {cuts[49] * 1000:.1f} ms, p99 {cuts[98] * 1000:.1f} ms")
+    return cuts[49], cuts[98]
+
+
+async def main() -> None:
+    print(f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}")
+    for calls, rate in RATES:
+        floor = await floor_burst(calls, rate)
+        router = await burst(calls, rate)
+        print(f"  -> router / floor at {rate:.0f}/s: p50 {router[0] / floor[0]:.1f}x, p99 {router[1] / floor[1]:.1f}x")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -16,10 +16,9 @@ import asyncio
 import json
 import platform
 import statistics
-import time
 
 import aiohttp
-from bench_router import burst  # this folder: the script runs as bench/bench_floor.py
+from bench_router import burst, place_and_measure  # this folder: the script runs as bench/bench_floor.py
 
 from asterisk_sim import Simulator
 
@@ -55,19 +54,7 @@ async def floor_burst(calls: int, rate: float) -> tuple[float, float]:
                     task.add_done_callback(tasks.discard)
 
             reader = asyncio.create_task(read())
-            ids = []
-            start = time.monotonic()
-            for i in range(calls):
-                ids.append(sim.world.place_call(f"{10000000 + i}", "1818", "router", ["1818"]).id)
-                await asyncio.sleep(max(0.0, start + (i + 1) / rate - time.monotonic()))
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and not all(sim.world.channels[c].heard for c in ids):  # noqa: ASYNC110
-                await asyncio.sleep(0.01)
-            setup = [
-                sim.world.channels[c].heard[0]["at"] - sim.world.channels[c].started
-                for c in ids
-                if sim.world.channels[c].heard
-            ]
+            setup = await place_and_measure(sim, calls, rate)
             reader.cancel()
     await sim.stop()
     cuts = statistics.quantiles(setup, n=100) if len(setup) > 1 else [setup[0]] * 99

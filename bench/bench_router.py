@@ -35,6 +35,20 @@ def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+async def place_and_measure(sim: Simulator, calls: int, rate: float) -> list[float]:
+    """Place `calls` to 1818 at `rate` per second; each one's setup: StasisStart to its first sound."""
+    ids = []
+    start = time.monotonic()
+    for i in range(calls):
+        ids.append(sim.world.place_call(f"{10000000 + i}", "1818", "router", ["1818"]).id)
+        await asyncio.sleep(max(0.0, start + (i + 1) / rate - time.monotonic()))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not all(sim.world.channels[c].heard for c in ids):  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+    channels = [sim.world.channels[c] for c in ids]
+    return [c.heard[0]["at"] - c.started for c in channels if c.heard]
+
+
 async def burst(calls: int, rate: float) -> tuple[float, float]:
     """Place `calls` at `rate` per second; print and return setup p50 and p99 in seconds."""
     schedule = load_schedule(ROOT / "schedule.yaml")
@@ -54,20 +68,9 @@ async def burst(calls: int, rate: float) -> tuple[float, float]:
             while "router" not in sim.world.connected_apps:  # noqa: ASYNC110
                 await asyncio.sleep(0.01)
             before = rss_mib()
-            ids = []
             start = time.monotonic()
-            for i in range(calls):
-                ids.append(sim.world.place_call(f"{10000000 + i}", "1818", "router", ["1818"]).id)
-                await asyncio.sleep(max(0.0, start + (i + 1) / rate - time.monotonic()))
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and not all(sim.world.channels[c].heard for c in ids):  # noqa: ASYNC110
-                await asyncio.sleep(0.01)
+            setup = await place_and_measure(sim, calls, rate)
             elapsed = time.monotonic() - start
-            setup = [
-                sim.world.channels[c].heard[0]["at"] - sim.world.channels[c].started
-                for c in ids
-                if sim.world.channels[c].heard
-            ]
             cuts = statistics.quantiles(setup, n=100) if len(setup) > 1 else [setup[0]] * 99
             print(
                 f"{calls:5d} calls at {rate:5.0f}/s: {len(setup)} hearing the guidance after {elapsed:.1f} s; "

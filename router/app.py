@@ -113,8 +113,9 @@ def _view(
     runtime: Runtime, stream: EventStream, schedule: Callable[[], Schedule], clock: Callable[[], datetime]
 ) -> RouterView:
     def rejected() -> str | None:
-        source = schedule
-        return source.rejected.error if isinstance(source, ScheduleSource) and source.rejected else None
+        if isinstance(schedule, ScheduleSource) and schedule.rejected is not None:
+            return schedule.rejected.error
+        return None
 
     def waiting(line: str) -> int:
         state = runtime.queues.lines.get(line)

@@ -30,7 +30,7 @@ from typing import Any
 from aiohttp import web
 
 from router.ari import AriError, AriNotFound, AriRest
-from router.messages import MessageStore
+from router.messages import Message, MessageStore
 from router.metrics import CONTENT_TYPE, Metrics
 from router.overrides import OverrideError, OverrideStore, resolve_until
 from router.schedule import Decision, Override, Schedule, decide
@@ -239,20 +239,20 @@ def _guard(token: str | None) -> Any:
     return guard
 
 
-async def _message(messages: MessageStore, message_id: str) -> Any:
+async def _message(messages: MessageStore, message_id: str) -> Message:
     found = await asyncio.to_thread(messages.get, message_id)
     if found is None:
         raise web.HTTPNotFound(text=f"no message {message_id}")
     return found
 
 
-def _message_json(message: Any) -> dict[str, Any]:
+def _message_json(message: Message) -> dict[str, Any]:
     data = asdict(message)
     data["received_at"] = message.received_at.isoformat()
     return data
 
 
-def _override_json(override: Any) -> dict[str, Any]:
+def _override_json(override: Override) -> dict[str, Any]:
     return {
         "line": override.line,
         "state": "open" if override.open else "closed",

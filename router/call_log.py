@@ -6,11 +6,12 @@ costs a line of statistics, not a caller's message, so it is written with synchr
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from router.messages import open_database
 
 
 @dataclass(frozen=True)
@@ -26,11 +27,8 @@ class CallRecord:
 
 class CallLog:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db = open_database(path, synchronous="NORMAL")
         self._db.execute(
             """CREATE TABLE IF NOT EXISTS calls (
                 id TEXT PRIMARY KEY, line TEXT NOT NULL, arrived TEXT NOT NULL, in_hours INTEGER NOT NULL,

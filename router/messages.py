@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 
 @dataclass(frozen=True)
@@ -26,15 +26,22 @@ class Message:
     handled: bool = False
 
 
+def open_database(path: Path, *, synchronous: Literal["FULL", "NORMAL"]) -> sqlite3.Connection:
+    """A SQLite file for one of the router's stores: WAL, autocommit, usable from worker threads
+    (each store serialises its own use with a lock)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute(f"PRAGMA synchronous={synchronous}")
+    return db
+
+
 class MessageStore:
     """A small table of messages. Thread-safe: the router calls it through asyncio.to_thread."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db = open_database(path, synchronous="FULL")
         self._db.execute(
             """CREATE TABLE IF NOT EXISTS messages (
                 id TEXT PRIMARY KEY, line TEXT NOT NULL, caller TEXT NOT NULL, received_at TEXT NOT NULL,

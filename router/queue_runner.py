@@ -47,8 +47,8 @@ def call_bridge_id(call_id: str) -> str:
 @dataclass
 class _Line:
     queue: Queue
+    bridge: str  # the holding bridge's id
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    bridge: str = ""
     bridge_ready: bool = False
     generation: int = 0
     look_again: asyncio.TimerHandle | None = None
@@ -75,16 +75,15 @@ class QueueRunner:
             state.queue = queue.join(state.queue, call_id, caller, arrived)
         await self.dispatch(line, changed=False)
 
-    async def leave(self, line: str, call_id: str, *, from_bridge: bool) -> None:
+    async def leave(self, line: str, call_id: str) -> None:
+        """The caller out of the waiting list (their agents stop ringing) and the holding bridge."""
         state = self.lines.get(line)
         if state is None:
             return
         async with state.lock:
             state.queue, commands = queue.leave(state.queue, call_id)
             await self._cancel([c.leg_id for c in commands if isinstance(c, queue.CancelLeg)])
-        if from_bridge and state.bridge:
-            with contextlib.suppress(*CALL_MOVED_ON, AriBadRequest):  # gone, or no longer in it
-                await self._rest.remove_channel(state.bridge, call_id)
+        await self._out_of_holding_bridge(state, call_id)
 
     def position(self, line: str, call_id: str) -> int | None:
         state = self.lines.get(line)
@@ -93,9 +92,8 @@ class QueueRunner:
     async def bridge(self, line: str, call_id: str, leg_id: str) -> None:
         """Caller and agent into a mixing bridge of their own (out of the holding bridge first)."""
         state = self.lines.get(line)
-        if state is not None and state.bridge:
-            with contextlib.suppress(*CALL_MOVED_ON, AriBadRequest):
-                await self._rest.remove_channel(state.bridge, call_id)
+        if state is not None:
+            await self._out_of_holding_bridge(state, call_id)
         bridge_id = call_bridge_id(call_id)
         with contextlib.suppress(AriConflict):  # made already (a retried command)
             await self._rest.create_bridge(bridge_id, "mixing", f"call {call_id}")
@@ -235,7 +233,7 @@ class QueueRunner:
     def _line(self, line: str, config: QueueConfig) -> _Line:
         state = self.lines.get(line)
         if state is None:
-            state = self.lines[line] = _Line(Queue(line, config), bridge=f"{HOLDING_PREFIX}{line}")
+            state = self.lines[line] = _Line(Queue(line, config), f"{HOLDING_PREFIX}{line}")
         else:
             state.queue = queue.reconfigure(state.queue, config)
         return state
@@ -256,6 +254,10 @@ class QueueRunner:
                 state.bridge = f"{HOLDING_PREFIX}{state.queue.line}-{state.generation}"
                 state.bridge_ready = False
         raise AriConflict("no usable holding bridge", path=state.bridge)
+
+    async def _out_of_holding_bridge(self, state: _Line, call_id: str) -> None:
+        with contextlib.suppress(*CALL_MOVED_ON, AriBadRequest):  # gone, or no longer in it
+            await self._rest.remove_channel(state.bridge, call_id)
 
     async def _make_holding_bridge(self, state: _Line) -> None:
         with contextlib.suppress(AriConflict):  # it exists: ours, from before a restart

@@ -247,7 +247,7 @@ class Runtime:
                 assert live.queue is not None
                 await self.queues.enter(live.call.line, live.queue, channel, live.call.caller, live.call.arrived)
             case flow.LeaveQueue():
-                await self.queues.leave(live.call.line, channel, from_bridge=True)
+                await self.queues.leave(live.call.line, channel)
             case flow.BridgeAgent(leg_id):
                 await self.queues.bridge(live.call.line, channel, leg_id)
             case flow.HangupLeg(leg_id):

@@ -24,7 +24,7 @@ from router.queue import QueueConfig
 from router.schedule import Schedule
 from tests.ari_helpers import until
 from tests.test_hangup_everywhere import nothing_left
-from tests.test_router_sim import CLOSED, OPEN, prompt_sounds, start
+from tests.test_router_sim import CLOSED, OPEN, simulator, start
 
 CALLS = 5000 if os.environ.get("CALLROUTER_FULL_RESILIENCE") == "1" else 200
 RATE = 100  # new calls per second
@@ -73,20 +73,15 @@ async def storm(sim: Simulator, schedule: Schedule, data: Path, at: datetime, cl
 async def test_many_calls_with_faults_all_end_and_leave_nothing(
     shipped: Schedule, tmp_path: Path, caplog: pytest.LogCaptureFixture, phase: str
 ) -> None:
-    sim = Simulator("router", "secret", sound_seconds=0.3)
-    sim.world.sounds.update(prompt_sounds(shipped))
-    for agent in QUEUE.agents:
-        sim.world.set_endpoint(f"PJSIP/{agent}", AgentScript("answer", 0.5))
-    await sim.start()
-    sim.faults.append(Fault("* /*", status=0, probability=0.02, delay=0.3))  # slow answers
-    sim.faults.append(Fault("* /*", status=500, probability=0.05))
     line = replace(shipped.lines["1818"], open_to=QUEUE)
     schedule = replace(shipped, lines={**shipped.lines, "1818": line})
     caplog.set_level(logging.WARNING)
-    try:
+    async with simulator(shipped, sound_seconds=0.3) as sim:
+        for agent in QUEUE.agents:
+            sim.world.set_endpoint(f"PJSIP/{agent}", AgentScript("answer", 0.5))
+        sim.faults.append(Fault("* /*", status=0, probability=0.02, delay=0.3))  # slow answers
+        sim.faults.append(Fault("* /*", status=500, probability=0.05))
         counts = await storm(sim, schedule, tmp_path, CLOSED if phase == "closed" else OPEN, phase == "closed")
-    finally:
-        await sim.stop()
     failed = sum(1 for r in sim.requests if r.get("status") == 500)
     print(f"\n{phase}: {CALLS} calls, {failed} ARI requests failed on purpose; outcomes: {dict(counts)}")
     assert sum(counts.values()) == CALLS

@@ -22,7 +22,7 @@ from router.queue_runner import HOLDING_PREFIX
 from router.runtime import Runtime
 from router.schedule import Schedule
 from tests.ari_helpers import outcome_of, until
-from tests.test_router_sim import CLOSED, OPEN, prompt_sounds, start
+from tests.test_router_sim import CLOSED, OPEN, simulator, start
 
 QUEUE = QueueConfig(("agent1", "agent2"), ring_seconds=30, retry_seconds=1, max_wait_seconds=3, announce_seconds=1)
 
@@ -33,11 +33,8 @@ def state_is(runtime: Runtime, call: str, state: str, extra: Callable[[], bool] 
 
 @pytest_asyncio.fixture
 async def sim(shipped: Schedule) -> AsyncIterator[Simulator]:
-    simulator = Simulator("router", "secret", sound_seconds=0.5)
-    simulator.world.sounds.update(prompt_sounds(shipped))
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
+    async with simulator(shipped, sound_seconds=0.5) as started:
+        yield started
 
 
 @pytest.mark.parametrize(

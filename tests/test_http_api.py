@@ -26,7 +26,7 @@ from router.retention import purge
 from router.schedule import Schedule
 from tests.ari_helpers import outcome_of, until
 from tests.conftest import ROOT, local
-from tests.test_router_sim import CLOSED, FAST, OPEN, prompt_sounds
+from tests.test_router_sim import CLOSED, FAST, OPEN, simulator
 
 TOKEN = "s3cret-token-for-tests"
 PROTECTED = [
@@ -70,23 +70,18 @@ async def api(
     token: str | None = TOKEN,
     schedule: Schedule | ScheduleSource | None = None,
 ) -> AsyncIterator[Api]:
-    sim = Simulator("router", "secret", sound_seconds=0.01)
-    sim.world.sounds.update(prompt_sounds(shipped))
-    await sim.start()
-    ari = AriConfig(url=sim.url, app="router", user="router", password="secret")
-    config = RouterConfig(
-        ari, schedule or shipped, tmp_path, DEFAULT_MANIFEST, FAST, api=ApiConfig("127.0.0.1", 0, token)
-    )
     began = time.monotonic()
-    try:
+    async with simulator(shipped) as sim:
+        ari = AriConfig(url=sim.url, app="router", user="router", password="secret")
+        config = RouterConfig(
+            ari, schedule or shipped, tmp_path, DEFAULT_MANIFEST, FAST, api=ApiConfig("127.0.0.1", 0, token)
+        )
         async with (
             running(config, clock=lambda: at + timedelta(seconds=time.monotonic() - began)) as router,
             aiohttp.ClientSession() as http,
         ):
             await until(lambda: "router" in sim.world.connected_apps)
             yield Api(sim, router, http, tmp_path)
-    finally:
-        await sim.stop()
 
 
 @pytest_asyncio.fixture

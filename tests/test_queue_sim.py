@@ -18,7 +18,7 @@ from router.queue_runner import HOLDING_PREFIX
 from router.schedule import Schedule
 from tests.ari_helpers import outcome_of, until
 from tests.conftest import local
-from tests.test_router_sim import OPEN, prompt_sounds, start
+from tests.test_router_sim import OPEN, simulator, start
 
 QUICK = QueueConfig(("agent1", "agent2", "agent3"), ring_seconds=2, retry_seconds=1, max_wait_seconds=30)
 
@@ -73,11 +73,8 @@ class Office:
 
 @pytest_asyncio.fixture
 async def office(shipped: Schedule, tmp_path: Path) -> AsyncIterator[Office]:
-    sim = Simulator("router", "secret", sound_seconds=0.01)
-    sim.world.sounds.update(prompt_sounds(shipped))
-    await sim.start()
-    yield Office(sim, shipped, tmp_path)
-    await sim.stop()
+    async with simulator(shipped) as sim:
+        yield Office(sim, shipped, tmp_path)
 
 
 async def test_first_agent_to_answer_talks_with_the_caller(office: Office) -> None:

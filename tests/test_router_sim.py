@@ -62,13 +62,22 @@ async def start(sim: Simulator, schedule: Schedule, data: Path, at: datetime) ->
         yield router
 
 
+@contextlib.asynccontextmanager
+async def simulator(schedule: Schedule, sound_seconds: float = 0.01) -> AsyncIterator[Simulator]:
+    """The simulated Asterisk, running, with every prompt the schedule can ask for; each lasts `sound_seconds`."""
+    sim = Simulator("router", "secret", sound_seconds=sound_seconds)
+    sim.world.sounds.update(prompt_sounds(schedule))
+    await sim.start()
+    try:
+        yield sim
+    finally:
+        await sim.stop()
+
+
 @pytest_asyncio.fixture
 async def sim(shipped: Schedule) -> AsyncIterator[Simulator]:
-    simulator = Simulator("router", "secret", sound_seconds=0.01)
-    simulator.world.sounds.update(prompt_sounds(shipped))
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
+    async with simulator(shipped) as started:
+        yield started
 
 
 @pytest_asyncio.fixture

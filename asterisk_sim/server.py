@@ -97,6 +97,12 @@ class Simulator:
             self.world.connected_apps.discard(app)
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"simulated drop")
 
+    async def restart(self) -> None:
+        """Asterisk restarts: the WebSockets drop, and every channel and bridge is gone without
+        an event (stored recordings, endpoints and sounds stay: they live on disk and in config)."""
+        await self.drop_websockets()
+        await self.world.restart()
+
     # -- events ---------------------------------------------------------------------
 
     def _send(self, app: str, event: Json) -> None:
@@ -521,6 +527,11 @@ def _control_routes(sim: Simulator) -> web.RouteTableDef:
     @r.post("/_sim/websockets/drop")
     async def drop(request: web.Request) -> web.Response:
         await sim.drop_websockets()
+        return _ok()
+
+    @r.post("/_sim/restart")
+    async def restart(request: web.Request) -> web.Response:
+        await sim.restart()
         return _ok()
 
     @r.put("/_sim/available")

@@ -221,6 +221,13 @@ class World:
             task.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
+    async def restart(self) -> None:
+        """Everything live is gone at once, without an event; what is on disk or configured stays."""
+        await self.close()
+        for live in (self.channels, self.bridges, self.playbacks, self.live_recordings):
+            live.clear()
+        self._epoch += 1  # a restarted Asterisk's unique ids start from a new time
+
     def _next_unique_id(self) -> str:
         return f"{self._epoch}.{next(self._ids)}"
 

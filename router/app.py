@@ -29,7 +29,7 @@ from router.prompts import load_manifest
 from router.queue import QueueConfig
 from router.reload import ScheduleSource
 from router.retention import DEFAULT_DAYS, keep_purging
-from router.runtime import Runtime
+from router.runtime import DEFAULT_MAX_CALLS_IN_SETUP, Runtime
 from router.schedule import Schedule
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,13 @@ class RouterConfig:
     settings: flow.Settings = field(default_factory=flow.Settings)
     api: ApiConfig | None = None  # None: no HTTP API
     retention_days: int = DEFAULT_DAYS  # callers' messages (and their audio) are deleted after this
+    max_calls_in_setup: int = DEFAULT_MAX_CALLS_IN_SETUP  # beyond this, new calls go to the dialplan fallback
+
+
+# Connections to Asterisk's HTTP server at once (the event WebSocket is one). Asterisk serves each
+# on a thread of its own and refuses more than http.conf's `sessionlimit` (100 by default) from
+# all its HTTP clients together; a busy Asterisk only gets slower with more in parallel.
+ARI_CONNECTIONS = 16
 
 
 def _now() -> datetime:
@@ -67,7 +74,8 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
     messages = MessageStore(config.data_dir / "messages.sqlite3")
     call_log = CallLog(config.data_dir / "calls.sqlite3")
     try:
-        async with aiohttp.ClientSession() as session, contextlib.AsyncExitStack() as stack:
+        connector = aiohttp.TCPConnector(limit=ARI_CONNECTIONS)
+        async with aiohttp.ClientSession(connector=connector) as session, contextlib.AsyncExitStack() as stack:
             rest = AriRest(session, config.ari)
             overrides = OverrideStore(config.data_dir / "overrides.json")
             metrics = Metrics()
@@ -84,10 +92,11 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
                 config.ari.app,
                 call_log,
                 metrics,
+                config.max_calls_in_setup,
             )
             stream = EventStream(session, config.ari, runtime.on_event, on_connect=runtime.reconcile)
             view = _view(runtime, stream, schedule, clock)
-            metrics.read(lambda: _read_metrics(view, stream, config.schedule))
+            metrics.read(lambda: _read_metrics(view, stream, runtime, config.schedule))
             api_url = None
             if config.api is not None:
                 api_url = await stack.enter_async_context(
@@ -133,8 +142,11 @@ def _view(
     return RouterView(schedule, clock, stream.connected.is_set, rejected, waiting, agents)
 
 
-def _read_metrics(view: RouterView, stream: EventStream, source: object) -> Iterator[Metric]:
+def _read_metrics(view: RouterView, stream: EventStream, runtime: Runtime, source: object) -> Iterator[Metric]:
     yield gauge("callrouter_ari_connected", "1 while the ARI WebSocket is connected", float(view.connected()))
+    yield gauge(
+        "callrouter_calls_in_setup", "Calls whose first step Asterisk has not answered yet", float(runtime.in_setup)
+    )
     yield counter(
         "callrouter_ari_connects", "ARI WebSocket connections made (reconnects included)", stream.stats.connects
     )

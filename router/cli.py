@@ -39,6 +39,7 @@ from router.prompts import (
 from router.reload import ScheduleSource
 from router.report import render as render_report
 from router.report import report
+from router.runtime import DEFAULT_MAX_CALLS_IN_SETUP
 from router.schedule import (
     WEEKDAYS,
     Decision,
@@ -299,6 +300,9 @@ def _run(args: argparse.Namespace) -> int:
     retention = os.environ.get("CALLROUTER_RETENTION_DAYS", "30")
     if not retention.isdigit() or not 1 <= int(retention) <= 3650:
         raise UsageError(f"CALLROUTER_RETENTION_DAYS is a number of days from 1 to 3650, not {retention!r}")
+    in_setup = os.environ.get("CALLROUTER_MAX_CALLS_IN_SETUP", str(DEFAULT_MAX_CALLS_IN_SETUP))
+    if not in_setup.isdigit() or not 1 <= int(in_setup) <= 1000:
+        raise UsageError(f"CALLROUTER_MAX_CALLS_IN_SETUP is a number of calls from 1 to 1000, not {in_setup!r}")
     source = ScheduleSource(Path(_schedule_path(args)))
     config = RouterConfig(
         ari=ari,
@@ -307,6 +311,7 @@ def _run(args: argparse.Namespace) -> int:
         manifest=_manifest_path(),
         api=api,
         retention_days=int(retention),
+        max_calls_in_setup=int(in_setup),
     )
     load_manifest(config.manifest)  # a missing manifest is an error before the first call, not during it
 

@@ -153,7 +153,7 @@ class Hangup:
 
 @dataclass(frozen=True)
 class Finish:
-    outcome: str  # guidance_played, message_left, caller_hung_up, handed_to_dialplan, error_fallback, ...
+    outcome: str  # guidance_played, message_left, caller_hung_up, handed_to_dialplan, shed_to_dialplan, ...
     detail: str = ""
 
 
@@ -246,6 +246,13 @@ def start_open(call: Call, context: str | None = None) -> tuple[Call, list[Comma
     """The line is open and its site keeps its own queue in the dialplan: continue there."""
     target = ContinueInDialplan(context or f"callrouter-open-{call.line}")
     return replace(call, state="done"), [target, Finish("handed_to_dialplan", target.context)]
+
+
+def start_shed(call: Call) -> tuple[Call, list[Command]]:
+    """Too many calls are being set up at once (Asterisk is answering us slowly): this one goes
+    straight to the dialplan fallback, which follows the same schedule without the router."""
+    target = call.fallback()
+    return replace(call, state="done"), [target, Finish("shed_to_dialplan", target.context)]
 
 
 def start_queue(

@@ -154,6 +154,25 @@ class QueueRunner:
             await self._deliver(call_id, flow.AgentLeft(leg_id))
         await self.dispatch(line)
 
+    async def after_reconnect(self, missing_legs: set[str]) -> None:
+        """The WebSocket was down, and Asterisk may have restarted meanwhile: make sure of the
+        holding bridges before the next caller enters, and end the legs Asterisk no longer has
+        (their ChannelDestroyed went to a connection that is no more)."""
+        for state in self.lines.values():
+            state.bridge_ready = False
+        for leg_id in missing_legs:
+            route = self.legs.get(leg_id)
+            if route is None:
+                continue
+            try:
+                await self._rest.get_channel(leg_id)
+            except AriNotFound:
+                log.info("queue %s: agent leg %s ended while we were disconnected", route[0], leg_id)
+                self.legs.pop(leg_id, None)
+                await self._leg_gone(leg_id, *route)
+            except AriError as e:
+                log.warning("queue %s: could not look up agent leg %s: %s", route[0], leg_id, e)
+
     # -- ringing -----------------------------------------------------------------------
 
     async def dispatch(self, line: str, *, changed: bool = True) -> None:
@@ -247,6 +266,9 @@ class QueueRunner:
                 return
             except AriBadRequest as e:  # "Channel not found": the caller hung up
                 raise AriNotFound(e.message, method=e.method, path=e.path) from e
+            except AriNotFound:  # "Bridge not found": Asterisk restarted, or someone removed it
+                log.warning("queue: holding bridge %s is gone; making it again", state.bridge)
+                state.bridge_ready = False
             except AriConflict as e:
                 # The bridge Asterisk let go of (see the module's docstring): use a new one.
                 log.warning("queue: holding bridge %s unusable (%s); making a new one", state.bridge, e.message)

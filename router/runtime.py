@@ -4,6 +4,12 @@ Each live call has a lock: the events of its channel (already in order from the 
 its timers and its own follow-up events (a saved message) are applied one at a time. A request
 that fails because the call moved on (404/409/422) is a hangup to the flow; any other failure,
 or a bug, hands that one call to the dialplan fallback and leaves every other call alone.
+
+Load shedding: a call is "in setup" from its StasisStart until the requests of its first step
+(answer and the first prompt, or the queue) have been answered. When Asterisk is overloaded its
+answers slow down and calls pile up in setup; past `max_calls_in_setup`, a new call is not
+answered here at all but handed straight to the dialplan fallback (one request instead of
+several, and no events to follow), which follows the same schedule without the router.
 """
 
 from __future__ import annotations
@@ -29,6 +35,9 @@ from router.schedule import Decision, Override, Schedule, decide
 
 log = logging.getLogger(__name__)
 DEFAULT_SETTINGS = flow.Settings()
+# Calls answered at once while Asterisk is slow: well under Asterisk's HTTP session limit, and
+# many more than a healthy Asterisk ever has in setup (a call's setup takes milliseconds).
+DEFAULT_MAX_CALLS_IN_SETUP = 20
 
 
 def masked(number: str) -> str:
@@ -67,6 +76,7 @@ class Runtime:
         app: str = "router",
         call_log: CallLog | None = None,
         metrics: Metrics | None = None,
+        max_calls_in_setup: int = DEFAULT_MAX_CALLS_IN_SETUP,
     ) -> None:
         self._rest = rest
         self._schedule = schedule
@@ -79,6 +89,9 @@ class Runtime:
         self._call_log = call_log
         self.metrics = metrics or Metrics()
         self.calls: dict[str, _Live] = {}
+        self.max_calls_in_setup = max_calls_in_setup
+        self.in_setup = 0  # calls whose first step Asterisk has not yet answered
+        self._shed: int | None = None  # while shedding load: calls shed since it began
         self._started: OrderedDict[str, None] = OrderedDict()  # recent calls this process took, newest last
         self._reconcile_grace = 1.0
         self.outcomes: list[Outcome] = []
@@ -115,6 +128,35 @@ class Runtime:
         if len(self._started) > 10_000:
             self._started.popitem(last=False)
         began = time.monotonic()
+        if self._shed_now():
+            async with live.lock:
+                live.call, commands = flow.start_shed(call)
+                await self._execute(live, commands)
+            return
+        self.in_setup += 1
+        try:
+            await self._start_here(live, began)
+        finally:
+            self.in_setup -= 1
+
+    def _shed_now(self) -> bool:
+        """Whether to shed this new call. Shedding starts at the limit and goes on until half of it
+        is left, so that it does not flap from one call to the next."""
+        limit = self.max_calls_in_setup
+        if self._shed is None and self.in_setup >= limit:
+            log.warning("overload: %d calls in setup; new calls go to the dialplan fallback", self.in_setup)
+            self._shed = 0
+        elif self._shed is not None and self.in_setup <= limit // 2:
+            log.warning("overload over: %d calls were handed to the dialplan fallback", self._shed)
+            self._shed = None
+        if self._shed is None:
+            return False
+        self._shed += 1
+        return True
+
+    async def _start_here(self, live: _Live, began: float) -> None:
+        call = live.call
+        line = call.line
         async with live.lock:
             try:
                 schedule = self._schedule()
@@ -310,7 +352,9 @@ class Runtime:
     # -- after a (re)connect ------------------------------------------------------------
 
     async def reconcile(self) -> None:
-        """Channels in our application that no call here owns (we restarted): take care of them.
+        """After every connect: calls we know that Asterisk no longer has (it restarted while we
+        were disconnected) end as hung up; channels in our application that no call here owns
+        (we restarted) are taken care of.
 
         A caller talking with an agent in one of our mixing bridges stays connected; when either
         side hangs up, the other is hung up. An agent leg with no conversation is hung up. Any
@@ -320,7 +364,15 @@ class Runtime:
         before its StasisStart has reached us: only channels still unclaimed after a short grace
         period are orphans.
         """
+        calls_before, legs_before = set(self.calls), set(self.queues.legs)
         app = await self._rest.get_application()
+        present = set(app.channel_ids)
+        for call_id in calls_before - present:  # ended while we were away (or Asterisk restarted)
+            live = self.calls.get(call_id)
+            if live is not None:
+                log.info("reconcile: call %s is no longer in our application", call_id)
+                await self._deliver(live, flow.HungUp())
+        await self.queues.after_reconnect(legs_before - present)
         unclaimed = [c for c in app.channel_ids if not self._claimed(c)]
         if not unclaimed:
             return

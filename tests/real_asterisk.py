@@ -58,6 +58,19 @@ exten => 1818,1,NoOp(call for 1818)
  same => n,Set(GLOBAL(FALLBACK_${UNIQUEID})=${STASISSTATUS})
  same => n,Hangup()
 
+; 1818 without the router, for bench/bench_real.py: the shipped hours as GotoIfTime rules, then
+; the same first prompt the router plays at a closed hour.
+exten => 1817,1,Set(CHANNEL(language)=da)
+ same => n,GotoIfTime(10:00-11:59,mon-wed,*,*?open)
+ same => n,GotoIfTime(15:00-16:59,thu,*,*?open)
+ same => n,GotoIfTime(10:00-11:59,fri,*,*?open)
+ same => n,Answer()
+ same => n,Playback(callrouter/closed-now)
+ same => n,Hangup()
+ same => n(open),Answer()
+ same => n,Playback(callrouter/closed-now)
+ same => n,Hangup()
+
 ; Where `continue` sends a caller in the tests.
 [dialplan-1818]
 exten => 1819,1,Answer()
@@ -87,6 +100,12 @@ exten => s,1,Set(GLOBAL(CHECK_${CHECK_ID})=open)
  same => n,Hangup()
 [check-closed]
 exten => s,1,Set(GLOBAL(CHECK_${CHECK_ID})=closed)
+ same => n,Hangup()
+
+; The calling half of a load test's Local channel: once answered it listens for <N> seconds
+; (extension hold<N>), then hangs up, as a caller would.
+[callers]
+exten => _hold.,1,Wait(${EXTEN:4})
  same => n,Hangup()
 
 ; Stand-ins for agents' phones.

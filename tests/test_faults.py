@@ -30,7 +30,7 @@ CALLS = 5000 if os.environ.get("CALLROUTER_FULL_RESILIENCE") == "1" else 200
 RATE = 100  # new calls per second
 NAMED = {
     "answered", "caller_gave_up", "overflow", "message_left", "no_message", "message_not_saved",
-    "guidance_played", "caller_hung_up", "error_fallback",
+    "guidance_played", "caller_hung_up", "error_fallback", "shed_to_dialplan",
 }  # fmt: skip
 QUEUE = QueueConfig(("agent1", "agent2", "agent3"), ring_seconds=2, retry_seconds=1, max_wait_seconds=3)
 

@@ -33,6 +33,7 @@ from router.flow import (
     start_closed,
     start_open,
     start_queue,
+    start_shed,
     start_unknown,
     step,
 )
@@ -127,6 +128,13 @@ def test_a_failure_hands_the_call_to_the_dialplan_fallback() -> None:
     call, commands = run(call, Failed("play: 500"))
     assert commands == [ContinueInDialplan("callrouter-fallback-1818"), Finish("error_fallback", "play: 500")]
     assert run(call, HungUp())[1] == []  # done is done
+
+
+def test_a_shed_call_goes_to_the_fallback_unanswered() -> None:
+    call, commands = start_shed(NEW)
+    fallback = ContinueInDialplan("callrouter-fallback-1818")
+    assert commands == [fallback, Finish("shed_to_dialplan", "callrouter-fallback-1818")]
+    assert run(call, HungUp())[1] == []
 
 
 def test_open_line_and_unknown_line() -> None:

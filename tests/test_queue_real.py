@@ -14,18 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
-import signal
-import sys
 import tempfile
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from tests import real_asterisk
 from tests.conftest import ROOT
+from tests.router_process import router_process
 from tests.sip_phone import Phone, silence, tone, tone_seconds
 
 THURSDAY_OPEN_UTC = "2024-01-04 14:30:00"  # 15:30 in Copenhagen: phone hours 15-17
@@ -44,76 +40,22 @@ def schedule_with_real_agents(folder: Path) -> Path:
     return path
 
 
-@contextlib.asynccontextmanager
-async def router_process(url: str, folder: Path) -> AsyncIterator[list[str]]:
-    """`callrouter run` under faketime; yields its log lines as they come."""
-    env = {
-        **os.environ,
-        "TZ": "UTC",
-        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
-        "ARI_URL": url,
-        "ARI_USER": real_asterisk.USER,
-        "ARI_PASSWORD": real_asterisk.PASSWORD,
-        "PYTHONUNBUFFERED": "1",
-        "CALLROUTER_API": "127.0.0.1:0",
-    }
-    schedule = schedule_with_real_agents(folder)
-    process = await asyncio.create_subprocess_exec(
-        "faketime", "-f", f"@{THURSDAY_OPEN_UTC}",
-        sys.executable, "-m", "router", "--schedule", str(schedule), "run", "--data", str(folder / "data"),
-        env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,  # faketime runs the router as its child: signal the whole group
-    )  # fmt: skip
-    lines: list[str] = []
-
-    async def read() -> None:
-        assert process.stderr is not None
-        async for line in process.stderr:
-            lines.append(line.decode(errors="replace").rstrip())
-
-    reader = asyncio.create_task(read())
-    try:
-        yield lines
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            await asyncio.wait_for(asyncio.gather(process.wait(), reader), 10)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            await process.wait()
-            reader.cancel()
-
-
-async def wait_for_line(lines: list[str], pattern: str, within: float) -> re.Match[str]:
-    try:
-        async with asyncio.timeout(within):
-            while True:
-                for line in lines:
-                    if found := re.search(pattern, line):
-                        return found
-                await asyncio.sleep(0.1)
-    except TimeoutError:
-        log = "\n".join(lines[-40:])
-        pytest.fail(f"no log line like {pattern!r} within {within} s; the router's log:\n{log}")
-
-
 @pytest.mark.usefixtures("real_asterisk_url")
 async def test_sip_caller_waits_with_music_and_talks_with_the_agent_who_answered(real_asterisk_url: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
+        schedule = schedule_with_real_agents(folder)
         caller_dir, agent_dirs = folder / "caller", {name: folder / name for name in TONES}
         for d in (caller_dir, *agent_dirs.values()):
             d.mkdir()
         quiet = silence(caller_dir / "quiet.wav", 60)
         async with (
-            router_process(real_asterisk_url, folder) as log,
+            router_process(real_asterisk_url, schedule, folder / "data", THURSDAY_OPEN_UTC) as router,
             Phone(caller_dir, "citizen", 5070, quiet) as caller,
         ):
-            await wait_for_line(log, r"taking calls", within=20)
+            await router.wait_for_line(r"taking calls", within=20)
             await caller.send("/dial sip:1818@127.0.0.1:5060\n")
-            await wait_for_line(log, r"call \S+ from \S+ to 1818", within=15)
+            await router.wait_for_line(r"call \S+ from \S+ to 1818", within=15)
             await asyncio.sleep(7)  # welcome, then music; the agents' phones are still off
             async with contextlib.AsyncExitStack() as agents:
                 phones = [
@@ -123,13 +65,13 @@ async def test_sip_caller_waits_with_music_and_talks_with_the_agent_who_answered
                     for (name, hertz), port in zip(TONES.items(), (5080, 5090), strict=True)
                 ]
                 await asyncio.gather(*(agents.enter_async_context(phone) for phone in phones))  # both at once
-                answered = await wait_for_line(log, r"queue 1818: (agent\d) answered", within=20)
+                answered = await router.wait_for_line(r"queue 1818: (agent\d) answered", within=20)
                 await asyncio.sleep(5)  # caller and agent talk
                 await caller.send("/hangup\n")
-                ended = await wait_for_line(log, r"ended: (\S+) after \d+ s by (agent\d)", within=15)
+                ended = await router.wait_for_line(r"ended: (\S+) after \d+ s by (agent\d)", within=15)
                 await asyncio.sleep(1)
             heard = caller.heard()
-        log_text = "\n".join(log)
+        log_text = "\n".join(router.lines)
         assert heard, f"the caller's phone recorded nothing\n{log_text}"
         winner = answered.group(1)
         assert ended.groups() == ("answered", winner), log_text

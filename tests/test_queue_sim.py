@@ -214,3 +214,28 @@ async def test_after_a_restart_a_conversation_goes_on_and_a_waiting_caller_goes_
         office.sim.world.caller_hangs_up(talking)
         await until(lambda: office.sim.world.channels[agent_leg].gone)
         await until(lambda: office.bridges_in_use() == [])
+
+
+async def test_asterisk_restarts_under_the_router(office: Office) -> None:
+    """Asterisk restarts: every call it had is gone without an event. The router reconnects, ends
+    the calls it knew, forgets the rings, makes the holding bridge again for the next caller; a
+    call that arrives while it is not connected gets the dialplan fallback."""
+    office.agents(agent1=AgentScript("no-answer"), agent2=AgentScript("no-answer"), agent3=AgentScript("busy"))
+    async with office.router(replace(QUICK, ring_seconds=30)) as router:
+        runtime = router.runtime
+        waiting = office.call("111")
+        await until(lambda: len(office.legs("agent1")) == 1 and len(office.legs("agent2")) == 1)
+        office.sim.available = False
+        await office.sim.restart()
+        meanwhile = office.sim.world.place_call("222", "1818", "router", ["1818"])
+        assert meanwhile.dialplan_after == {"STASISSTATUS": "FAILED"}, "no router: the dialplan's fallback"
+        office.sim.available = True
+        assert await outcome_of(runtime, waiting, within=10) == "caller_gave_up"
+        await until(lambda: not runtime.queues.legs, within=5)
+        # The next caller waits in a holding bridge made anew, and the agents are rung for them.
+        office.agents(agent1=AgentScript("answer", 0.2))
+        after = office.call("333")
+        await until(lambda: office.bridged_with(after) == ["PJSIP/agent1"], within=10)
+        assert {"moh": "start", "bridge": f"{HOLDING_PREFIX}1818"}.items() <= office.heard(after)[1].items()
+        office.sim.world.caller_hangs_up(after)
+        assert await outcome_of(runtime, after) == "answered"

@@ -52,10 +52,14 @@ def prompt_sounds(schedule: Schedule) -> list[str]:
 
 
 @contextlib.asynccontextmanager
-async def start(sim: Simulator, schedule: Schedule, data: Path, at: datetime) -> AsyncIterator[Running]:
+async def start(
+    sim: Simulator, schedule: Schedule, data: Path, at: datetime, *, max_calls_in_setup: int | None = None
+) -> AsyncIterator[Running]:
     """The router, its clock starting at `at` (and running), connected to the simulator."""
     ari = AriConfig(url=sim.url, app="router", user="router", password="secret")
     config = RouterConfig(ari, schedule, data, DEFAULT_MANIFEST, FAST)
+    if max_calls_in_setup is not None:
+        config = replace(config, max_calls_in_setup=max_calls_in_setup)
     began = time.monotonic()
     async with running(config, clock=lambda: at + timedelta(seconds=time.monotonic() - began)) as router:
         await until(lambda: "router" in sim.world.connected_apps, within=5)

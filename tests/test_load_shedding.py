@@ -1,0 +1,69 @@
+"""Load shedding: while Asterisk answers slowly, calls beyond the limit in setup go straight to the fallback.
+
+The simulated Asterisk answers `POST .../answer` a second late, as an overloaded Asterisk does;
+the router, limited to four calls in setup, hands the rest to the dialplan fallback with one
+request each, and takes calls itself again once the backlog has halved.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from asterisk_sim import Fault
+from router.schedule import Schedule
+from tests.ari_helpers import outcome_of, until
+from tests.test_router_sim import CLOSED, simulator, start
+
+FALLBACK = {"context": "callrouter-fallback-1818", "extension": "s"}
+
+
+async def test_calls_beyond_the_limit_in_setup_go_to_the_dialplan_fallback(shipped: Schedule, tmp_path: Path) -> None:
+    async with simulator(shipped) as sim, start(sim, shipped, tmp_path, CLOSED, max_calls_in_setup=4) as router:
+        runtime = router.runtime
+        sim.faults.append(Fault("POST /channels/*/answer", status=0, delay=1.0))  # Asterisk is slow
+        calls = [sim.world.place_call(f"2000000{i}", "1818", "router", ["1818"]).id for i in range(12)]
+        shed = calls[4:]
+        for call in shed:
+            assert await outcome_of(runtime, call, within=5) == "shed_to_dialplan"
+            assert sim.world.channels[call].dialplan_after == FALLBACK
+            assert sim.world.channels[call].state != "Up", "a shed call is not answered by the router"
+        assert runtime.in_setup == 4
+        # The four in setup carry on as usual once Asterisk answers: they hear the guidance.
+        sim.faults.clear()
+        await until(lambda: runtime.in_setup == 0, within=5)
+        for call in calls[:4]:
+            assert call in runtime.calls
+            assert sim.world.channels[call].dialplan_after is None
+            sim.world.caller_hangs_up(call)
+            assert await outcome_of(runtime, call) == "caller_hung_up"
+        # The overload is over: the next caller is the router's again.
+        late = sim.world.place_call("30000000", "1818", "router", ["1818"]).id
+        await until(lambda: sim.world.channels[late].state == "Up", within=5)
+        assert late in runtime.calls
+        sim.world.caller_hangs_up(late)
+        await outcome_of(runtime, late)
+        metrics = router.runtime.metrics.render().decode()
+        assert 'callrouter_calls_total{line="1818",outcome="shed_to_dialplan"} 8.0' in metrics
+        assert "callrouter_calls_in_setup 0.0" in metrics
+
+
+async def test_shedding_stops_only_when_half_the_limit_is_left(shipped: Schedule, tmp_path: Path) -> None:
+    """No flapping: with the limit reached, one call finishing its setup does not let the next one in."""
+    async with simulator(shipped) as sim, start(sim, shipped, tmp_path, CLOSED, max_calls_in_setup=4) as router:
+        runtime = router.runtime
+        slow = Fault("POST /channels/*/answer", status=0, delay=1.0, count=4)
+        sim.faults.append(slow)
+        first = [sim.world.place_call(f"2000000{i}", "1818", "router", ["1818"]).id for i in range(4)]
+        await until(lambda: runtime.in_setup == 4)
+        assert await outcome_of(runtime, sim.world.place_call("21000000", "1818").id) == "shed_to_dialplan"
+        runtime.in_setup -= 1  # as if one setup had just finished: 3 of 4, still shedding
+        try:
+            assert await outcome_of(runtime, sim.world.place_call("21000001", "1818").id) == "shed_to_dialplan"
+        finally:
+            runtime.in_setup += 1
+        await until(lambda: runtime.in_setup == 0, within=5)
+        after = sim.world.place_call("21000002", "1818").id
+        await until(lambda: sim.world.channels[after].state == "Up", within=5)
+        for call in [*first, after]:
+            sim.world.caller_hangs_up(call)
+            await outcome_of(runtime, call)

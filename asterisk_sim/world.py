@@ -97,6 +97,7 @@ class Channel:
     heard: list[Json] = field(default_factory=list)  # what the caller would hear, in order
     gone: bool = False
     dialplan_after: Json | None = None  # where `continue` sent it
+    continue_after_playback: Json | None = None  # `continue` waiting for the channel's playback to end
     silent: bool = False  # the caller says nothing (ends a recording after maxSilenceSeconds)
 
     @property
@@ -342,11 +343,17 @@ class World:
 
     def continue_in_dialplan(self, channel_id: str, context: str | None, extension: str | None, priority: int) -> None:
         channel = self.stasis_channel(channel_id)
-        channel.dialplan_after = {"context": context or channel.context, "extension": extension or channel.exten}
+        target = {"context": context or channel.context, "extension": extension or channel.exten}
+        if any(p.target_uri == f"channel:{channel.id}" for p in self.playbacks.values()):
+            # Asterisk runs `continue` after the channel's commands before it: a playback plays to
+            # its end (or until it is stopped) before the channel leaves for the dialplan.
+            channel.continue_after_playback = target
+            return
+        self._leave_for_dialplan(channel, target)
+
+    def _leave_for_dialplan(self, channel: Channel, target: Json) -> None:
+        channel.dialplan_after = target
         channel.heard.append({"dialplan": channel.dialplan_after})
-        for playback in list(self.playbacks.values()):
-            if playback.target_uri == f"channel:{channel.id}":
-                self._finish_playback(playback, "failed")
         if channel.bridge is not None:
             self._leave_bridge(channel, self.bridges[channel.bridge])
         app, channel.app = channel.app, None
@@ -483,6 +490,16 @@ class World:
         target_kind, _, target_id = playback.target_uri.partition(":")
         target = self.channels.get(target_id) if target_kind == "channel" else self.bridges.get(target_id)
         self._emit(self._app_of(target), "PlaybackFinished", playback=playback.json())
+        if isinstance(target, Channel) and target.continue_after_playback is not None and not target.gone:
+            self._continue_when_quiet(target)
+
+    def _continue_when_quiet(self, channel: Channel) -> None:
+        """A `continue` that waited for the channel's playbacks: carry it out once none is left."""
+        if channel.continue_after_playback is None:
+            return
+        if not any(p.target_uri == f"channel:{channel.id}" for p in self.playbacks.values()):
+            then, channel.continue_after_playback = channel.continue_after_playback, None
+            self._leave_for_dialplan(channel, then)
 
     def stop_playback(self, playback_id: str) -> None:
         playback = self.playbacks.get(playback_id)

@@ -16,6 +16,8 @@ import asyncio
 import json
 import platform
 import statistics
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import aiohttp
 from bench_router import burst, place_and_measure  # this folder: the script runs as bench/bench_floor.py
@@ -23,6 +25,18 @@ from bench_router import burst, place_and_measure  # this folder: the script run
 from asterisk_sim import Simulator
 
 RATES = ((10, 10), (100, 100), (2000, 1000))
+
+
+async def read_events(
+    ws: aiohttp.ClientWebSocketResponse,
+    handle: Callable[[dict[str, Any]], Coroutine[Any, Any, None]],
+    tasks: set[asyncio.Task[None]],
+) -> None:
+    """The floor's whole event loop: every event handled in a task of its own."""
+    async for message in ws:
+        task = asyncio.create_task(handle(json.loads(message.data)))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
 
 
 async def floor_burst(calls: int, rate: float) -> tuple[float, float]:
@@ -47,13 +61,7 @@ async def floor_burst(calls: int, rate: float) -> tuple[float, float]:
             while "router" not in sim.world.connected_apps:  # noqa: ASYNC110
                 await asyncio.sleep(0.01)
 
-            async def read() -> None:
-                async for message in ws:
-                    task = asyncio.create_task(handle(json.loads(message.data)))
-                    tasks.add(task)
-                    task.add_done_callback(tasks.discard)
-
-            reader = asyncio.create_task(read())
+            reader = asyncio.create_task(read_events(ws, handle, tasks))
             setup = await place_and_measure(sim, calls, rate)
             reader.cancel()
     await sim.stop()

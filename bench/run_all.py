@@ -1,6 +1,7 @@
 """Run every benchmark and write BENCHMARKS.md: the machine, the commands, and what each printed.
 
-Run: .venv/bin/python bench/run_all.py        (about ten minutes on the 2-core development machine)
+Run: .venv/bin/python bench/run_all.py   (about twenty minutes on the 2-core development machine;
+                                         as root: bench_real.py runs the real Asterisk)
 
 Each benchmark runs as its own process, one after another, so that none disturbs another.
 """
@@ -30,6 +31,12 @@ BENCHES = [
         "Callers waiting in the queue: setup to the welcome, the router's own memory per waiting caller, and "
         "event-loop lag while 100, 1,000 and 5,000 wait.",
     ),
+    (
+        "bench/bench_real.py",
+        "On the real Asterisk 22: INVITE to first audio through the router and through a pure-dialplan 1818 "
+        "(GotoIfTime, Answer, Playback of the same prompt) with a real SIP phone, as a ratio; new calls a second "
+        "until the router sheds load; concurrent calls until Asterisk, not the router, uses the machine's cores.",
+    ),
 ]
 
 
@@ -57,10 +64,9 @@ def main() -> None:
         "",
         f"Machine: {machine()}.",
         "",
-        "Everything runs in one process per benchmark on loopback: the router and the simulated Asterisk share the",
-        "machine's cores, so the router's figures are upper bounds. Not measured yet: the real-Asterisk figures",
-        "(INVITE to first audio through the router against a pure-dialplan 1818, and how many concurrent calls the",
-        "router carries before Asterisk is the limit).",
+        "Each benchmark runs as its own process on loopback. In the simulator benchmarks the router and the",
+        "simulated Asterisk share the machine's cores, so the router's figures are upper bounds; `bench_real.py`",
+        "runs a real Asterisk 22 (the test tier's), real SIP calls (baresip) and `callrouter run` as its own process.",
     ]
     for script, what in BENCHES:
         began = time.monotonic()

@@ -105,6 +105,7 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
             background = [
                 asyncio.create_task(stream.run(), name="ari-events"),
                 asyncio.create_task(keep_purging(messages, rest, clock, config.retention_days), name="retention"),
+                asyncio.create_task(runtime.keep_reconciling(stream.connected.is_set), name="reconcile"),
             ]
             try:
                 yield Running(runtime, background[0], stream, api_url)

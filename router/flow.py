@@ -236,6 +236,16 @@ class Call:
         return ContinueInDialplan(f"callrouter-fallback-{self.line}")
 
 
+# The playbacks a call may have running, by the suffix of their ids (but for the numbered position
+# announcements, which are short): a restarted router stops them before handing a caller it no longer
+# knows to the fallback, as Asterisk plays a channel's playback to its end before a `continue`.
+PLAYBACKS = ("guidance", "welcome", "unknown", "record-intro", "goodbye", "overflow")
+
+
+def playbacks_of(call_id: str) -> list[str]:
+    return [f"{call_id}-{name}" for name in PLAYBACKS]
+
+
 def start_closed(call: Call, guidance: tuple[str, ...]) -> tuple[Call, list[Command]]:
     """A caller reached a closed line: answer, say why and what to do instead, offer a message."""
     playback = f"{call.id}-guidance"
@@ -300,6 +310,8 @@ def step(call: Call, event: Event) -> tuple[Call, list[Command]]:
 
 def _failed(call: Call, what: str) -> tuple[Call, list[Command]]:
     commands: list[Command] = []
+    if call.playback is not None:  # Asterisk would play it to its end before the fallback
+        commands.append(StopPlayback(call.playback))
     if call.state in ("welcome", "queued"):
         commands.append(LeaveQueue())
     if call.leg is not None:

@@ -154,12 +154,13 @@ class QueueRunner:
             await self._deliver(call_id, flow.AgentLeft(leg_id))
         await self.dispatch(line)
 
-    async def after_reconnect(self, missing_legs: set[str]) -> None:
-        """The WebSocket was down, and Asterisk may have restarted meanwhile: make sure of the
-        holding bridges before the next caller enters, and end the legs Asterisk no longer has
-        (their ChannelDestroyed went to a connection that is no more)."""
-        for state in self.lines.values():
-            state.bridge_ready = False
+    async def reconcile(self, missing_legs: set[str], *, bridges_may_be_gone: bool) -> None:
+        """End the legs Asterisk no longer has (their ChannelDestroyed went to a connection that is
+        no more). After a reconnect Asterisk may have restarted: make sure of the holding bridges
+        before the next caller enters."""
+        if bridges_may_be_gone:
+            for state in self.lines.values():
+                state.bridge_ready = False
         for leg_id in missing_legs:
             route = self.legs.get(leg_id)
             if route is None:

@@ -38,6 +38,7 @@ DEFAULT_SETTINGS = flow.Settings()
 # Calls answered at once while Asterisk is slow: well under Asterisk's HTTP session limit, and
 # many more than a healthy Asterisk ever has in setup (a call's setup takes milliseconds).
 DEFAULT_MAX_CALLS_IN_SETUP = 20
+RECONCILE_SECONDS = 60.0
 
 
 def masked(number: str) -> str:
@@ -99,6 +100,7 @@ class Runtime:
         self._tasks: set[asyncio.Task[None]] = set()
         self.queues = QueueRunner(rest, app, clock, self.deliver)
         self._adopted: dict[str, str] = {}  # channel -> mixing bridge, for conversations from before a restart
+        self._reconciling = asyncio.Lock()
 
     # -- events in --------------------------------------------------------------------
 
@@ -351,56 +353,102 @@ class Runtime:
 
     # -- after a (re)connect ------------------------------------------------------------
 
-    async def reconcile(self) -> None:
-        """After every connect: calls we know that Asterisk no longer has (it restarted while we
-        were disconnected) end as hung up; channels in our application that no call here owns
-        (we restarted) are taken care of.
+    async def reconcile(self, *, reconnected: bool = True) -> None:
+        """Make what we know agree with what Asterisk holds: after every connect, and every so often.
 
-        A caller talking with an agent in one of our mixing bridges stays connected; when either
-        side hangs up, the other is hung up. An agent leg with no conversation is hung up. Any
-        other caller (hearing guidance, waiting in the queue) goes to the dialplan fallback.
+        - A call we know that is no longer in our application (Asterisk restarted while we were
+          disconnected, or we missed its StasisEnd) ends as hung up; so does an agent leg.
+        - A channel still in our application whose call we have finished (its last hangup or
+          hand-over failed) is hung up: nobody would ever speak to it again.
+        - A channel no call here owns (we restarted): a caller talking with an agent in one of our
+          mixing bridges stays connected, and when either side hangs up the other is hung up; an
+          agent leg with no conversation is hung up; any other caller (hearing guidance, waiting
+          in the queue) goes to the dialplan fallback.
 
-        This runs as soon as the WebSocket connects, so a call that has just arrived may be listed
-        before its StasisStart has reached us: only channels still unclaimed after a short grace
-        period are orphans.
+        A call that has just arrived may be listed before its StasisStart reaches us, and one we
+        have just handed on may not have left yet: only channels still there after a short grace
+        period are acted on.
         """
-        calls_before, legs_before = set(self.calls), set(self.queues.legs)
-        app = await self._rest.get_application()
-        present = set(app.channel_ids)
-        for call_id in calls_before - present:  # ended while we were away (or Asterisk restarted)
-            live = self.calls.get(call_id)
-            if live is not None:
-                log.info("reconcile: call %s is no longer in our application", call_id)
-                await self._deliver(live, flow.HungUp())
-        await self.queues.after_reconnect(legs_before - present)
-        unclaimed = [c for c in app.channel_ids if not self._claimed(c)]
-        if not unclaimed:
-            return
-        await asyncio.sleep(self._reconcile_grace)
-        for bridge_id in app.bridge_ids:
+        async with self._reconciling:
+            calls_before, legs_before = set(self.calls), set(self.queues.legs)
+            app = await self._rest.get_application()
+            present = set(app.channel_ids)
+            for call_id in calls_before - present:
+                live = self.calls.get(call_id)
+                if live is not None:
+                    log.info("reconcile: call %s is no longer in our application", call_id)
+                    await self._deliver(live, flow.HungUp())
+            await self.queues.reconcile(legs_before - present, bridges_may_be_gone=reconnected)
+            suspects = [c for c in app.channel_ids if self._unowned(c) or self._finished(c)]
+            if not suspects:
+                return
+            await asyncio.sleep(self._reconcile_grace)
+            still = set((await self._rest.get_application()).channel_ids)
+            unclaimed = [c for c in suspects if c in still and self._unowned(c)]
+            await self._adopt_conversations(app.bridge_ids, unclaimed)
+            for channel_id in suspects:
+                if channel_id not in still:
+                    continue
+                with contextlib.suppress(*CALL_MOVED_ON):
+                    if self._finished(channel_id):
+                        await self._rest.hangup(channel_id)
+                        log.warning("reconcile: hung up %s, whose call had ended but was still here", channel_id)
+                    elif not self._unowned(channel_id):
+                        continue
+                    elif channel_id.startswith("callrouter-leg-"):
+                        await self._rest.hangup(channel_id)
+                        log.info("reconcile: hung up agent leg %s of a caller we no longer know", channel_id)
+                    else:
+                        channel = await self._rest.get_channel(channel_id)
+                        await self._stop_playbacks(channel_id)
+                        context = f"callrouter-fallback-{channel.exten}"
+                        await self._rest.continue_in_dialplan(channel_id, context, "s", 1)
+                        log.info("reconcile: handed %s back to the dialplan fallback", channel_id)
+
+    async def keep_reconciling(self, connected: Callable[[], bool], every: float = RECONCILE_SECONDS) -> None:
+        """Reconcile every so often while connected: a hangup that failed even after its retries, or
+        an event that never came, is put right within a minute, not at the next reconnect."""
+        while True:
+            await asyncio.sleep(every)
+            if not connected():
+                continue  # the reconnect reconciles
+            try:
+                await self.reconcile(reconnected=False)
+            except AriError as e:
+                log.warning("reconcile: %s", e)
+            except Exception:
+                log.exception("reconcile failed")
+
+    async def _stop_playbacks(self, channel_id: str) -> None:
+        """Stop what the router may have been playing to a caller it no longer knows (404: nothing)."""
+        stops = [self._rest.stop_playback(p) for p in flow.playbacks_of(channel_id)]
+        for result in await asyncio.gather(*stops, return_exceptions=True):
+            if isinstance(result, Exception) and not isinstance(result, AriError):
+                raise result
+
+    async def _adopt_conversations(self, bridge_ids: Sequence[str], unclaimed: list[str]) -> None:
+        """Callers and agents of ours talking in our mixing bridges from before a restart go on talking."""
+        adopted: set[str] = set()
+        for bridge_id in bridge_ids:
             if bridge_id.startswith(CALL_BRIDGE_PREFIX):
                 with contextlib.suppress(*CALL_MOVED_ON):
                     bridge = await self._rest.get_bridge(bridge_id)
-                    self._adopted.update({c: bridge_id for c in bridge.channels if c in unclaimed})
-        for bridge_id in set(self._adopted.values()):
+                    found = {c: bridge_id for c in bridge.channels if c in unclaimed}
+                    self._adopted.update(found)
+                    adopted.update(found.values())
+        for bridge_id in adopted:
             talking = [c for c, b in self._adopted.items() if b == bridge_id]
             if len(talking) < 2:  # the other side hung up while we were away
                 await self._end_adopted(talking[0])
             else:
                 log.info("reconcile: %s go on talking in %s", " and ".join(talking), bridge_id)
-        for channel_id in unclaimed:
-            if self._claimed(channel_id):
-                continue
-            try:
-                if channel_id.startswith("callrouter-leg-"):
-                    await self._rest.hangup(channel_id)
-                    log.info("reconcile: hung up agent leg %s of a caller we no longer know", channel_id)
-                    continue
-                channel = await self._rest.get_channel(channel_id)
-                await self._rest.continue_in_dialplan(channel_id, f"callrouter-fallback-{channel.exten}", "s", 1)
-                log.info("reconcile: handed %s back to the dialplan fallback", channel_id)
-            except CALL_MOVED_ON:
-                pass
+
+    def _unowned(self, channel_id: str) -> bool:
+        return not self._claimed(channel_id)
+
+    def _finished(self, channel_id: str) -> bool:
+        """A call this process took and has finished (not a conversation adopted after a restart)."""
+        return channel_id in self._started and channel_id not in self.calls and channel_id not in self._adopted
 
     def _claimed(self, channel_id: str) -> bool:
         return (

@@ -435,6 +435,22 @@ async def test_continue_in_dialplan_leaves_stasis(backend: Backend) -> None:
     await backend.caller_hangs_up(caller)
 
 
+async def test_continue_waits_for_the_playback_until_it_is_stopped(backend: Backend) -> None:
+    """Asterisk carries out `continue` after the channel's playback: stop it first, or the caller
+    hears all of it before the dialplan (the router's fallback does so)."""
+    caller = await backend.call()
+    await backend.rest.answer(caller)
+    await backend.rest.play(caller, f"pb-{caller}", ["sound:tt-monkeys"] * 20)
+    await backend.events.wait_for("PlaybackStarted")
+    await backend.rest.continue_in_dialplan(caller, "dialplan-1818", "1819", 1)
+    assert caller in (await backend.rest.get_application()).channel_ids, "still in Stasis, still playing"
+    assert "StasisEnd" not in backend.events.types(caller)
+    await backend.rest.stop_playback(f"pb-{caller}")
+    await backend.events.wait_for("StasisEnd", is_channel(caller))
+    assert backend.events.types(caller)[-2:] == ["PlaybackFinished", "StasisEnd"]
+    await backend.caller_hangs_up(caller)
+
+
 async def test_channels_stay_in_the_application_while_its_socket_is_away(backend: Backend) -> None:
     caller = await backend.call()
     await backend.rest.answer(caller)

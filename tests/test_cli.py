@@ -226,3 +226,19 @@ def test_at_still_answers_when_the_prompts_cannot_be_read(tmp_path: Path) -> Non
     assert "CLOSED (municipal closing day: Juleaftensdag)" in result.stdout
     assert "caller hears" not in result.stdout
     assert "cannot show what the caller hears" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("CALLROUTER_MAX_CALLS_IN_SETUP", "lots", "CALLROUTER_MAX_CALLS_IN_SETUP is a number of calls from 1 to 1000"),
+        ("CALLROUTER_MAX_CALLS_IN_SETUP", "0", "CALLROUTER_MAX_CALLS_IN_SETUP is a number of calls from 1 to 1000"),
+        ("CALLROUTER_RETENTION_DAYS", "-1", "CALLROUTER_RETENTION_DAYS is a number of days from 1 to 3650"),
+    ],
+)
+def test_run_refuses_bad_settings_before_connecting(variable: str, value: str, message: str, tmp_path: Path) -> None:
+    env = {"ARI_URL": "http://127.0.0.1:9", "ARI_USER": "router", "ARI_PASSWORD": "x", variable: value}
+    result = run("--schedule", SHIPPED, "run", "--data", str(tmp_path), env=env)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr

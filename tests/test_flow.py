@@ -126,7 +126,11 @@ def test_nothing_recorded_and_a_store_that_fails_are_said_honestly() -> None:
 def test_a_failure_hands_the_call_to_the_dialplan_fallback() -> None:
     call, _ = start_closed(NEW, GUIDANCE)
     call, commands = run(call, Failed("play: 500"))
-    assert commands == [ContinueInDialplan("callrouter-fallback-1818"), Finish("error_fallback", "play: 500")]
+    assert commands == [
+        StopPlayback("c1-guidance"),  # Asterisk would otherwise play it to the end before the fallback
+        ContinueInDialplan("callrouter-fallback-1818"),
+        Finish("error_fallback", "play: 500"),
+    ]
     assert run(call, HungUp())[1] == []  # done is done
 
 

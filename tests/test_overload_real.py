@@ -1,9 +1,11 @@
 """Overload on the real Asterisk: new calls at three times the rate it sustains, and the router sheds load.
 
-On this kind of machine (2 cores) a minimal ARI application saturates Asterisk at around 40-50
-new calls per second (BENCHMARKS.md has this machine's figure); here 150 calls per second are
-offered for ten seconds, as Local channels into the shipped 1818 entry at a closed hour. Each
-caller listens for a few seconds after the answer, then hangs up.
+On the 2-core development machine Asterisk sustains about 20 new calls a second through the
+router without shedding, and the smallest hand-written ARI loop playing the same prompts slows
+down past 40 (bench/bench_real.py; figures in BENCHMARKS.md). Here 150 calls per second are
+offered for ten seconds, as Local channels into the shipped 1818 entry at a closed hour: over
+three times what any ARI application gets from this Asterisk. Each caller listens for a few
+seconds after the answer, then hangs up.
 
 The router runs as its own process (`callrouter run`) with its usual limit of calls in setup.
 What must hold: it sheds load on purpose (calls beyond the limit go straight to the dialplan

@@ -29,6 +29,8 @@ from tests.sip_phone import Phone, silence, tone
 from tests.test_queue_real import THURSDAY_OPEN_UTC, schedule_with_real_agents
 
 ENTRY_AT_CLOSED_HOUR = "Local/20240104123000@router-down/n"  # the fallback's clock: Thursday 12:30
+# Where the generated fallback takes a caller at a closed hour (dialplan/extensions_callrouter.conf).
+FALLBACK = {"callrouter-fallback-1818", "callrouter-closed-1818", "callrouter-guidance-1818"}
 
 
 class Asterisk:
@@ -46,6 +48,12 @@ class Asterisk:
             "POST", "/channels", endpoint=ENTRY_AT_CLOSED_HOUR, context="callers", extension="hold60",
             priority="1", callerId=f"Borger <{caller}>",
         )  # fmt: skip
+
+    async def holding(self) -> dict[str, Any]:
+        try:
+            return dict(await self.request("GET", "/bridges/callrouter-queue-1818"))
+        except AssertionError:  # not made yet
+            return {"channels": []}
 
     async def in_app(self) -> set[str]:
         return set((await self.request("GET", "/applications/router"))["channel_ids"])
@@ -82,23 +90,31 @@ async def test_router_killed_with_real_calls_in_flight(real_asterisk_url: str) -
                 assert await asyncio.wait_for(overriding.wait(), 30) == 0
                 await asterisk.call("22222222")
                 guidance = await call_of(router, "22")
-                await asyncio.sleep(2)  # the guidance is playing; the other caller hears music
+                async with asyncio.timeout(20):  # after the welcome, the waiting caller hears the music
+                    while waiting not in (await asterisk.holding())["channels"]:  # noqa: ASYNC110 -- polls Asterisk
+                        await asyncio.sleep(0.2)
+                await asyncio.sleep(1)  # the guidance is playing
                 router.kill()
                 await router.process.wait()
 
             bridges = {b["id"]: b for b in await asterisk.request("GET", "/bridges")}
             [talk] = [b for name, b in bridges.items() if name.startswith("callrouter-call-")]
             assert len(talk["channels"]) == 2, "caller and agent were talking when the router died"
-            assert waiting in bridges["callrouter-queue-1818"]["channels"]
+            log = "\n".join(router.lines[-30:])
+            assert waiting in bridges["callrouter-queue-1818"]["channels"], log
             assert {waiting, guidance} <= await asterisk.in_app()
 
             async with router_process(real_asterisk_url, schedule, data, THURSDAY_OPEN_UTC) as router:
                 await router.wait_for_line(r"reconcile: \S+ and \S+ go on talking in callrouter-call-", within=20)
                 for channel in (waiting, guidance):
                     await router.wait_for_line(rf"reconcile: handed {re.escape(channel)} back", within=20)
+                # At once: the guidance the router was playing is stopped (else Asterisk would finish it first).
+                async with asyncio.timeout(3):
+                    while {waiting, guidance} & await asterisk.in_app():  # noqa: ASYNC110 -- polls Asterisk
+                        await asyncio.sleep(0.1)
+                for channel in (waiting, guidance):
                     where = (await asterisk.request("GET", f"/channels/{channel}"))["dialplan"]["context"]
-                    assert where.startswith("callrouter-"), f"{channel} is in the fallback, not in {where}"
-                assert not {waiting, guidance} & await asterisk.in_app()
+                    assert where in FALLBACK, f"{channel} is in {where}, not in the fallback"
                 assert len((await asterisk.request("GET", f"/bridges/{talk['id']}"))["channels"]) == 2
                 await asyncio.sleep(2)  # they go on talking
                 await caller.send("/hangup\n")

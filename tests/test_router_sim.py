@@ -191,3 +191,23 @@ async def test_reconcile_leaves_a_new_call_whose_start_is_still_on_its_way(
         await router.runtime.reconcile()
         assert sim.world.channels[call].dialplan_after is None  # not mistaken for an orphan
         assert call in router.runtime.calls
+
+
+async def test_a_call_whose_last_hangup_failed_is_hung_up_by_the_next_reconcile(
+    sim: Simulator, shipped: Schedule, tmp_path: Path
+) -> None:
+    async with start(sim, shipped, tmp_path, CLOSED) as router:
+        harness = Harness(sim, router, tmp_path)
+        runtime = router.runtime
+        runtime._reconcile_grace = 0.05
+        talking = await harness.call("11111111")  # another call, hearing the guidance: not to be touched
+        sim.faults.append(Fault("DELETE /channels/*", status=500))  # every hangup fails, its retries too
+        call = await harness.call(line="4444")  # a line the schedule does not know: a message, then a hangup
+        assert await harness.outcome(call) == "unknown_line"
+        assert not sim.world.channels[call].gone, "the hangup failed: the caller is still there"
+        sim.faults.clear()
+        await runtime.reconcile(reconnected=False)
+        assert sim.world.channels[call].gone
+        assert not sim.world.channels[talking].gone
+        assert sim.world.channels[talking].dialplan_after is None
+        assert talking in runtime.calls

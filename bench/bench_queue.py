@@ -28,6 +28,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from bench_router import NO_SHEDDING  # this folder: the script runs as bench/bench_queue.py
+
 from asterisk_sim import AgentScript, Simulator
 from router.app import RouterConfig, running
 from router.ari import AriConfig
@@ -82,7 +84,7 @@ async def fill(n: int, traced: bool) -> None:
     with tempfile.TemporaryDirectory() as data:
         ari = AriConfig(url=sim.url, app="router", user="router", password="bench")
         began = time.monotonic()
-        config = RouterConfig(ari, sched, Path(data), DEFAULT_MANIFEST)
+        config = RouterConfig(ari, sched, Path(data), DEFAULT_MANIFEST, max_calls_in_setup=NO_SHEDDING)
         async with running(config, clock=lambda: OPEN + timedelta(seconds=time.monotonic() - began)) as router:
             while "router" not in sim.world.connected_apps:  # noqa: ASYNC110
                 await asyncio.sleep(0.01)

@@ -39,6 +39,7 @@ DEFAULT_SETTINGS = flow.Settings()
 # many more than a healthy Asterisk ever has in setup (a call's setup takes milliseconds).
 DEFAULT_MAX_CALLS_IN_SETUP = 20
 RECONCILE_SECONDS = 60.0
+FINISHED_GRACE_SECONDS = 10.0  # a finished call's channel still in our application after this is stranded
 
 
 def masked(number: str) -> str:
@@ -93,8 +94,10 @@ class Runtime:
         self.max_calls_in_setup = max_calls_in_setup
         self.in_setup = 0  # calls whose first step Asterisk has not yet answered
         self._shed: int | None = None  # while shedding load: calls shed since it began
-        self._started: OrderedDict[str, None] = OrderedDict()  # recent calls this process took, newest last
+        # Recent calls this process took, newest last: when each was finished (None: not yet).
+        self._started: OrderedDict[str, float | None] = OrderedDict()
         self._reconcile_grace = 1.0
+        self._finished_grace = FINISHED_GRACE_SECONDS
         self.outcomes: list[Outcome] = []
         self.finished = asyncio.Condition()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -333,6 +336,8 @@ class Runtime:
         live.timers.clear()
         call = live.call
         self.calls.pop(call.id, None)
+        if call.id in self._started:
+            self._started[call.id] = time.monotonic()
         seconds = (self._clock() - call.arrived).total_seconds()
         log.info("call %s to %s ended: %s after %.0f s %s", call.id, call.line, outcome, seconds, detail)
         waited = None
@@ -447,8 +452,10 @@ class Runtime:
         return not self._claimed(channel_id)
 
     def _finished(self, channel_id: str) -> bool:
-        """A call this process took and has finished (not a conversation adopted after a restart)."""
-        return channel_id in self._started and channel_id not in self.calls and channel_id not in self._adopted
+        """A call this process finished a while ago: its channel should have left long since (a
+        `continue` can take a moment on a busy Asterisk, so not one just handed on)."""
+        ended = self._started.get(channel_id)
+        return ended is not None and time.monotonic() - ended > self._finished_grace
 
     def _claimed(self, channel_id: str) -> bool:
         return (

@@ -69,6 +69,9 @@ async def test_router_killed_and_restarted_with_calls_in_flight(tmp_path: Path) 
     callrouter(data, "override", "open", "--line", "1818", "--until", until_text, "--reason", "test")
     callrouter(data, "override", "close", "--line", CLOSED_LINE, "--until", until_text, "--reason", "test")
     env = {**os.environ, "ARI_USER": "router", "ARI_PASSWORD": "s3cret", "CALLROUTER_API": "off"}
+    # The 100 calls arrive within a fraction of a second: all of them are to be the router's, none
+    # shed to the fallback (shedding has tests of its own).
+    env["CALLROUTER_MAX_CALLS_IN_SETUP"] = "1000"
     sim_command = [sys.executable, "-m", "asterisk_sim", "--port", "0", "--sound-seconds", "2"]
     async with process(*sim_command, env=env) as sim, aiohttp.ClientSession() as http:
         assert sim.stdout is not None

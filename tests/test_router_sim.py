@@ -207,6 +207,9 @@ async def test_a_call_whose_last_hangup_failed_is_hung_up_by_the_next_reconcile(
         assert not sim.world.channels[call].gone, "the hangup failed: the caller is still there"
         sim.faults.clear()
         await runtime.reconcile(reconnected=False)
+        assert not sim.world.channels[call].gone, "just finished: it may still be on its way out"
+        runtime._finished_grace = 0.0  # as if ten seconds had passed
+        await runtime.reconcile(reconnected=False)
         assert sim.world.channels[call].gone
         assert not sim.world.channels[talking].gone
         assert sim.world.channels[talking].dialplan_after is None

@@ -350,6 +350,13 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
     async def application(request: web.Request) -> web.Response:
         return _ok(w.application_json(request.match_info["name"]))
 
+    @r.get("/ari/recordings/live/{name}")
+    async def live_recording(request: web.Request) -> web.Response:
+        found = w.live_recordings.get(request.match_info["name"])
+        if found is None or found.state not in ("queued", "recording"):
+            raise AriFault(404, "Recording not found")
+        return _ok(found.json())
+
     @r.get("/ari/recordings/stored/{name}")
     async def stored(request: web.Request) -> web.Response:
         found = w.stored_recordings.get(request.match_info["name"])

@@ -246,6 +246,17 @@ def playbacks_of(call_id: str) -> list[str]:
     return [f"{call_id}-{name}" for name in PLAYBACKS]
 
 
+def message_recording(call_id: str) -> str:
+    """The name of the recording of a caller's message (an Asterisk stored recording once done)."""
+    return f"msg-{call_id}"
+
+
+def resume_recording(call: Call) -> Call:
+    """A caller was leaving a message when the router restarted: Asterisk goes on recording, and the
+    call is taken up where it was; RecordingFinished (the caller's #, silence or hangup) goes on as usual."""
+    return replace(call, state="recording", recording=message_recording(call.id))
+
+
 def start_closed(call: Call, guidance: tuple[str, ...]) -> tuple[Call, list[Command]]:
     """A caller reached a closed line: answer, say why and what to do instead, offer a message."""
     playback = f"{call.id}-guidance"
@@ -362,7 +373,7 @@ def _record_intro(call: Call, first: list[Command]) -> tuple[Call, list[Command]
 
 def _record(call: Call, event: Event) -> tuple[Call, list[Command]]:
     if isinstance(event, PlaybackDone) and event.playback_id == call.playback:
-        name = f"msg-{call.id}"
+        name = message_recording(call.id)
         settings = call.settings
         command = Record(name, settings.message_max_seconds, settings.message_silence_seconds)
         return replace(call, state="recording", playback=None, recording=name), [command]

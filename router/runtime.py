@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from router import flow
-from router.ari import CALL_MOVED_ON, AriError, AriRest, Event
+from router.ari import CALL_MOVED_ON, AriError, AriNotFound, AriRest, Event
 from router.call_log import CallLog, CallRecord
 from router.guidance import closed_guidance
 from router.messages import Message, MessageStore
@@ -403,6 +403,8 @@ class Runtime:
                     elif channel_id.startswith("callrouter-leg-"):
                         await self._rest.hangup(channel_id)
                         log.info("reconcile: hung up agent leg %s of a caller we no longer know", channel_id)
+                    elif await self._resume_message(channel_id):
+                        continue
                     else:
                         channel = await self._rest.get_channel(channel_id)
                         await self._stop_playbacks(channel_id)
@@ -423,6 +425,23 @@ class Runtime:
                 log.warning("reconcile: %s", e)
             except Exception:
                 log.exception("reconcile failed")
+
+    async def _resume_message(self, channel_id: str) -> bool:
+        """A caller we no longer know who is leaving a message: take the call up again, so that the
+        message is stored and listed when it ends (handing them on would lose it: Asterisk would
+        finish the recording first, and nobody would list it)."""
+        try:
+            recording = await self._rest.get_live_recording(flow.message_recording(channel_id))
+        except AriNotFound:
+            return False
+        if recording.state not in ("queued", "recording"):
+            return False
+        channel = await self._rest.get_channel(channel_id)
+        call = flow.Call(channel.id, channel.exten, channel.caller_number, self._clock(), settings=self._settings)
+        self.calls[channel_id] = _Live(flow.resume_recording(call))
+        self._started[channel_id] = None
+        log.info("reconcile: %s is leaving a message; taken up again", channel_id)
+        return True
 
     async def _stop_playbacks(self, channel_id: str) -> None:
         """Stop what the router may have been playing to a caller it no longer knows (404: nothing)."""

@@ -406,9 +406,13 @@ async def test_record_a_message_ended_by_hash(backend: Backend) -> None:
     assert (live.name, live.format) == (name, "wav")
     assert live.state in ("queued", "recording")  # Asterisk may have started before it answers
     await backend.events.wait_for("RecordingStarted")
+    recording = await backend.rest.get_live_recording(name)  # how a restarted router finds a message being left
+    assert (recording.name, recording.state, recording.target_uri) == (name, "recording", f"channel:{caller}")
     await asyncio.sleep(1.2)
     await backend.caller_presses(caller, "#")
     finished = await backend.events.wait_for("RecordingFinished", within=10)
+    with pytest.raises(AriNotFound):
+        await backend.rest.get_live_recording(name)
     assert finished.recording is not None
     assert (finished.recording.name, finished.recording.state) == (name, "done")
     # Asterisk counts audio frames, not wall time: a Local "phone" sends none, so the real tier reports 0.

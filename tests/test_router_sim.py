@@ -214,3 +214,26 @@ async def test_a_call_whose_last_hangup_failed_is_hung_up_by_the_next_reconcile(
         assert not sim.world.channels[talking].gone
         assert sim.world.channels[talking].dialplan_after is None
         assert talking in runtime.calls
+
+
+async def test_a_caller_leaving_a_message_when_the_router_restarts_keeps_it(
+    sim: Simulator, shipped: Schedule, tmp_path: Path
+) -> None:
+    async with start(sim, shipped, tmp_path, CLOSED) as router:
+        harness = Harness(sim, router, tmp_path)
+        call = await harness.call("12345678")
+        await harness.until(lambda: "sound:callrouter/offer-message" in harness.heard(call))
+        sim.world.send_dtmf(call, "1")
+        await harness.until(lambda: any(r.channel_id == call for r in sim.world.live_recordings.values()))
+    # The router is gone while the caller speaks; Asterisk goes on recording.
+    async with start(sim, shipped, tmp_path, CLOSED) as restarted:
+        restarted.runtime._reconcile_grace = 0.05
+        await until(lambda: call in restarted.runtime.calls, within=5)
+        assert sim.world.channels[call].dialplan_after is None, "not handed on: that would lose the message"
+        sim.world.send_dtmf(call, "#")
+        assert await outcome_of(restarted.runtime, call) == "message_left"
+    [message] = MessageStore(tmp_path / "messages.sqlite3").all()
+    assert (message.caller, message.line, message.recording) == ("12345678", "1818", f"msg-{call}")
+    heard = [h["media"] for h in sim.world.channels[call].heard if "media" in h]
+    assert heard[-2:] == ["sound:callrouter/message-saved", "sound:callrouter/goodbye"]
+    assert sim.world.channels[call].gone

@@ -180,6 +180,9 @@ class AriRest:
     async def get_application(self, name: str | None = None) -> Application:
         return Application.from_json(await self.request("GET", f"/applications/{name or self._config.app}"))
 
+    async def get_live_recording(self, name: str) -> Recording:
+        return Recording.from_json(await self.request("GET", f"/recordings/live/{name}"))
+
     async def get_stored_recording(self, name: str) -> Recording:
         return Recording.from_json(await self.request("GET", f"/recordings/stored/{name}"))
 

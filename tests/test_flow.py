@@ -30,6 +30,7 @@ from router.flow import (
     StartTimer,
     StopPlayback,
     Timeout,
+    playbacks_of,
     start_closed,
     start_open,
     start_queue,
@@ -254,3 +255,21 @@ def test_a_failure_while_bridged_releases_the_agent_and_falls_back() -> None:
         ContinueInDialplan("callrouter-fallback-1818"),
         Finish("error_fallback", "addChannel: 500"),
     ]
+
+
+def test_a_restarted_router_knows_every_playback_id_it_may_have_left_running() -> None:
+    """reconcile stops these before handing an orphaned caller on (Asterisk would finish them first)."""
+    closed, first = start_closed(NEW, GUIDANCE)
+    commands: list[object] = [*first]
+    _, more = run(closed, Digit("1"))
+    commands += more
+    _, more = run(closed, PlaybackDone("c1-guidance", True), Timeout("offer"))
+    commands += more
+    commands += start_unknown(NEW)[1]
+    waiting, more = queued()
+    commands += more
+    _, more = run(waiting, Timeout("max-wait"), Position(2))
+    commands += more
+    played = {c.playback_id for c in commands if isinstance(c, Play)}
+    assert played - set(playbacks_of("c1")) == set()
+    assert set(playbacks_of("c1")) == played  # all six seen here

@@ -132,7 +132,9 @@ async def concurrency(router: RouterProcess, url: str) -> list[str]:
     asterisk_pids = real_asterisk._our_asterisk_pids()
     router_pids = group(router.process.pid)
     rows = []
-    async with aiohttp.ClientSession(headers=basic_auth(), connector=aiohttp.TCPConnector(limit=10)) as http:
+    async with aiohttp.ClientSession(
+        headers=real_asterisk.AUTHORIZATION, connector=aiohttp.TCPConnector(limit=10)
+    ) as http:
 
         async def channels() -> list[dict[str, object]]:
             async with http.get(f"{url}/ari/channels") as response:
@@ -221,16 +223,14 @@ async def offer(http: aiohttp.ClientSession, url: str, rate: int) -> float:
             await asyncio.sleep(0.5)
 
 
-def basic_auth() -> dict[str, str]:
-    return {"Authorization": aiohttp.encode_basic_auth(real_asterisk.USER, real_asterisk.PASSWORD)}
-
-
 async def rates(router: RouterProcess, url: str) -> None:
     """The router at each rate: calls it took, shed and lost; setup from its /metrics; cores used."""
     api = (await router.wait_for_line(r"HTTP API on (\S+)", within=5)).group(1)
     asterisk_pids = real_asterisk._our_asterisk_pids()
     router_pids = group(router.process.pid)
-    async with aiohttp.ClientSession(headers=basic_auth(), connector=aiohttp.TCPConnector(limit=20)) as http:
+    async with aiohttp.ClientSession(
+        headers=real_asterisk.AUTHORIZATION, connector=aiohttp.TCPConnector(limit=20)
+    ) as http:
 
         async def metrics() -> dict[float, float]:
             async with http.get(f"{api}/metrics") as response:
@@ -263,8 +263,8 @@ async def floor_rates(url: str) -> None:
     failures = 0
     tasks: set[asyncio.Task[None]] = set()
     async with (
-        aiohttp.ClientSession(headers=basic_auth(), connector=aiohttp.TCPConnector(limit=16)) as app,
-        aiohttp.ClientSession(headers=basic_auth(), connector=aiohttp.TCPConnector(limit=20)) as load,
+        aiohttp.ClientSession(headers=real_asterisk.AUTHORIZATION, connector=aiohttp.TCPConnector(limit=16)) as app,
+        aiohttp.ClientSession(headers=real_asterisk.AUTHORIZATION, connector=aiohttp.TCPConnector(limit=20)) as load,
     ):
 
         async def handle(event: dict[str, Any]) -> None:

@@ -384,12 +384,12 @@ class Runtime:
                     log.info("reconcile: call %s is no longer in our application", call_id)
                     await self._deliver(live, flow.HungUp())
             await self.queues.reconcile(legs_before - present, bridges_may_be_gone=reconnected)
-            suspects = [c for c in app.channel_ids if self._unowned(c) or self._finished(c)]
+            suspects = [c for c in app.channel_ids if not self._claimed(c) or self._finished(c)]
             if not suspects:
                 return
             await asyncio.sleep(self._reconcile_grace)
             still = set((await self._rest.get_application()).channel_ids)
-            unclaimed = [c for c in suspects if c in still and self._unowned(c)]
+            unclaimed = [c for c in suspects if c in still and not self._claimed(c)]
             await self._adopt_conversations(app.bridge_ids, unclaimed)
             for channel_id in suspects:
                 if channel_id not in still:
@@ -398,7 +398,7 @@ class Runtime:
                     if self._finished(channel_id):
                         await self._rest.hangup(channel_id)
                         log.warning("reconcile: hung up %s, whose call had ended but was still here", channel_id)
-                    elif not self._unowned(channel_id):
+                    elif self._claimed(channel_id):
                         continue
                     elif channel_id.startswith("callrouter-leg-"):
                         await self._rest.hangup(channel_id)
@@ -466,9 +466,6 @@ class Runtime:
                 await self._end_adopted(talking[0])
             else:
                 log.info("reconcile: %s go on talking in %s", " and ".join(talking), bridge_id)
-
-    def _unowned(self, channel_id: str) -> bool:
-        return not self._claimed(channel_id)
 
     def _finished(self, channel_id: str) -> bool:
         """A call this process finished a while ago: its channel should have left long since (a

@@ -65,14 +65,13 @@ async def call_of(router: RouterProcess, caller_digits: str) -> str:
 
 
 async def test_router_killed_with_real_calls_in_flight(real_asterisk_url: str) -> None:
-    auth = {"Authorization": aiohttp.encode_basic_auth(real_asterisk.USER, real_asterisk.PASSWORD)}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         schedule, data = schedule_with_real_agents(folder), folder / "data"
         for name in ("caller", "agent1"):
             (folder / name).mkdir()
         async with (
-            aiohttp.ClientSession(headers=auth) as session,
+            aiohttp.ClientSession(headers=real_asterisk.AUTHORIZATION) as session,
             Phone(folder / "agent1", "agent1", 5080, tone(folder / "agent1/voice.wav", 1000, 120), auto_answer=True),
             Phone(folder / "caller", "citizen", 5070, silence(folder / "caller/quiet.wav", 120)) as caller,
         ):

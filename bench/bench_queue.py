@@ -33,10 +33,8 @@ from bench_router import NO_SHEDDING  # this folder: the script runs as bench/be
 from asterisk_sim import AgentScript, Simulator
 from router.app import RouterConfig, running
 from router.ari import AriConfig
-from router.prompts import DEFAULT_MANIFEST, load_manifest
-from router.queue import QueueConfig
-from router.schedule import Schedule
-from router.schedule_yaml import load_schedule
+from router.calls.prompts import DEFAULT_MANIFEST, load_manifest
+from router.schedule import QueueConfig, Schedule, load_schedule
 
 ROOT = Path(__file__).resolve().parent.parent
 OPEN = datetime(2024, 1, 4, 15, 30, tzinfo=ZoneInfo("Europe/Copenhagen"))  # Thursday: open 15-17

@@ -40,10 +40,9 @@ from typing import Any
 import aiohttp
 from bench_floor import read_events  # this folder: the script runs as bench/bench_real.py
 
-from router.guidance import closed_guidance
-from router.prompts import load_manifest
-from router.schedule import decide
-from router.schedule_yaml import load_schedule
+from router.calls.guidance import closed_guidance
+from router.calls.prompts import load_manifest
+from router.schedule import decide, load_schedule
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the real-Asterisk tier's harness lives with the tests

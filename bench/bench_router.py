@@ -21,11 +21,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from asterisk_sim import Simulator
-from router import flow
 from router.app import RouterConfig, running
 from router.ari import AriConfig
-from router.prompts import DEFAULT_MANIFEST, load_manifest
-from router.schedule_yaml import load_schedule
+from router.calls import flow
+from router.calls.prompts import DEFAULT_MANIFEST, load_manifest
+from router.schedule import load_schedule
 
 ROOT = Path(__file__).resolve().parent.parent
 # These benchmarks measure what the router itself can carry: load shedding (which a simulator in the

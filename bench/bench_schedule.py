@@ -13,8 +13,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
-from router.schedule import Schedule, day_plan, decide
-from router.schedule_yaml import parse_schedule
+from router.schedule import Schedule, day_plan, decide, parse_schedule
 
 YEARS = 10
 CLOSURES = 500

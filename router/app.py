@@ -18,19 +18,19 @@ import aiohttp
 from aiohttp import web
 from prometheus_client.core import Metric
 
-from router import flow
 from router.ari import AriConfig, AriRest, EventStream
-from router.call_log import CallLog
-from router.http_api import ApiConfig, RouterView, make_app
-from router.messages import MessageStore
-from router.metrics import Metrics, counter, gauge, gauge_by
-from router.overrides import OverrideStore
-from router.prompts import load_manifest
-from router.queue import QueueConfig
-from router.reload import ScheduleSource
-from router.retention import DEFAULT_DAYS, keep_purging
-from router.runtime import DEFAULT_MAX_CALLS_IN_SETUP, Runtime
-from router.schedule import Schedule
+from router.calls import flow
+from router.calls.prompts import load_manifest
+from router.calls.runtime import Runtime
+from router.calls.shedding import DEFAULT_MAX_CALLS_IN_SETUP
+from router.office.call_log import CallLog
+from router.office.messages import MessageStore
+from router.office.overrides import OverrideStore
+from router.office.retention import DEFAULT_DAYS, keep_purging
+from router.schedule import QueueConfig, Schedule
+from router.schedule.reload import ScheduleSource
+from router.web.http_api import ApiConfig, RouterView, make_app
+from router.web.metrics import Metrics, counter, gauge, gauge_by
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,7 @@ class Running:
     runtime: Runtime
     events: asyncio.Task[None]  # ends only if Asterisk gives our application to another process
     stream: EventStream
+    metrics: Metrics
     api_url: str | None = None
 
 
@@ -105,10 +106,10 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
             background = [
                 asyncio.create_task(stream.run(), name="ari-events"),
                 asyncio.create_task(keep_purging(messages, rest, clock, config.retention_days), name="retention"),
-                asyncio.create_task(runtime.keep_reconciling(stream.connected.is_set), name="reconcile"),
+                asyncio.create_task(runtime.reconciler.keep_reconciling(stream.connected.is_set), name="reconcile"),
             ]
             try:
-                yield Running(runtime, background[0], stream, api_url)
+                yield Running(runtime, background[0], stream, metrics, api_url)
             finally:
                 for task in background:
                     task.cancel()
@@ -146,7 +147,9 @@ def _view(
 def _read_metrics(view: RouterView, stream: EventStream, runtime: Runtime, source: object) -> Iterator[Metric]:
     yield gauge("callrouter_ari_connected", "1 while the ARI WebSocket is connected", float(view.connected()))
     yield gauge(
-        "callrouter_calls_in_setup", "Calls whose first step Asterisk has not answered yet", float(runtime.in_setup)
+        "callrouter_calls_in_setup",
+        "Calls whose first step Asterisk has not answered yet",
+        float(runtime.shedder.in_setup),
     )
     yield counter(
         "callrouter_ari_connects", "ARI WebSocket connections made (reconnects included)", stream.stats.connects

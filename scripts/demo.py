@@ -17,13 +17,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from asterisk_sim import AgentScript, Simulator
-from router import flow
 from router.app import RouterConfig, running
 from router.ari import AriConfig
+from router.calls import flow
+from router.calls.prompts import DEFAULT_MANIFEST, load_manifest
 from router.cli import parse_instant
-from router.messages import MessageStore
-from router.prompts import DEFAULT_MANIFEST, load_manifest
-from router.schedule_yaml import load_schedule
+from router.office.messages import MessageStore
+from router.schedule import load_schedule
 
 ROOT = Path(__file__).resolve().parent.parent
 

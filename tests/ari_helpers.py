@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 
 from router.ari import Event
-from router.runtime import Runtime
+from router.calls.runtime import Runtime
 
 # Events every call produces that say nothing about call flow.
 NOISE = {"ChannelVarset", "ChannelConnectedLine", "ChannelDialplan", "ChannelCallerId"}

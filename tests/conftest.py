@@ -8,8 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from router.schedule import Schedule
-from router.schedule_yaml import load_schedule
+from router.schedule import Schedule, load_schedule
 from tests import real_asterisk
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,9 +19,9 @@ import urllib.request
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from router.dialplan import fallback_for, render
-from router.prompts import build, load_manifest
-from router.schedule_yaml import load_schedule
+from router.calls.dialplan import fallback_for, render
+from router.calls.prompts import build, load_manifest
+from router.schedule import load_schedule
 
 ROOT = Path(os.environ.get("CALLROUTER_ASTERISK_ROOT", "/var/cache/callrouter/asterisk-root"))
 REPO = Path(__file__).resolve().parent.parent

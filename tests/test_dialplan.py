@@ -15,10 +15,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from router.dialplan import MONTHS, fallback_for, render
-from router.localtime import day_bounds, wall
-from router.schedule import WEEKDAYS, Schedule, decide
-from router.schedule_yaml import parse_schedule
+from router.calls.dialplan import MONTHS, fallback_for, render
+from router.schedule import WEEKDAYS, Schedule, decide, parse_schedule
+from router.schedule.localtime import day_bounds, wall
 
 GENERATED_AT = datetime(2026, 1, 1, tzinfo=UTC)
 _LINE = re.compile(r"^(?:exten => s,1|\s*same => n(?:\((?P<label>\w+)\))?),(?P<app>\w+)\((?P<args>.*)\)(?:\s*;.*)?$")

@@ -20,8 +20,7 @@ from pathlib import Path
 import pytest
 
 from asterisk_sim import AgentScript, Fault, Simulator
-from router.queue import QueueConfig
-from router.schedule import Schedule
+from router.schedule import QueueConfig, Schedule
 from tests.ari_helpers import until
 from tests.test_hangup_everywhere import nothing_left
 from tests.test_router_sim import CLOSED, OPEN, simulator, start

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from router.flow import (
+from router.calls.flow import (
     AgentLeft,
     Answer,
     BridgeAgent,

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from router.guidance import closed_guidance, render, slug
-from router.prompts import build, load_manifest, missing_closure_prompts, missing_prompts
-from router.schedule import Override, Schedule, decide
-from router.schedule_yaml import parse_schedule
+from router.calls.guidance import closed_guidance, render, slug
+from router.calls.prompts import build, load_manifest, missing_closure_prompts, missing_prompts
+from router.schedule import Override, Schedule, decide, parse_schedule
 from tests.conftest import local
 
 MANIFEST = load_manifest()

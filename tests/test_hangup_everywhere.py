@@ -16,11 +16,10 @@ import pytest
 import pytest_asyncio
 
 from asterisk_sim import AgentScript, Simulator
-from router.messages import MessageStore
-from router.queue import QueueConfig
-from router.queue_runner import HOLDING_PREFIX
-from router.runtime import Runtime
-from router.schedule import Schedule
+from router.calls.queue_runner import HOLDING_PREFIX
+from router.calls.runtime import Runtime
+from router.office.messages import MessageStore
+from router.schedule import QueueConfig, Schedule
 from tests.ari_helpers import outcome_of, until
 from tests.test_router_sim import CLOSED, OPEN, simulator, start
 

@@ -17,13 +17,12 @@ import pytest_asyncio
 from asterisk_sim import AgentScript, Simulator
 from router.app import RouterConfig, Running, running
 from router.ari import AriConfig
-from router.http_api import ApiConfig, ApiConfigError, api_config_from_env
-from router.messages import Message, MessageStore
-from router.prompts import DEFAULT_MANIFEST
-from router.queue import QueueConfig
-from router.reload import ScheduleSource
-from router.retention import purge
-from router.schedule import Schedule
+from router.calls.prompts import DEFAULT_MANIFEST
+from router.office.messages import Message, MessageStore
+from router.office.retention import purge
+from router.schedule import QueueConfig, Schedule
+from router.schedule.reload import ScheduleSource
+from router.web.http_api import ApiConfig, ApiConfigError, api_config_from_env
 from tests.ari_helpers import outcome_of, until
 from tests.conftest import ROOT, local
 from tests.test_router_sim import CLOSED, FAST, OPEN, simulator
@@ -233,7 +232,7 @@ async def test_retention_deletes_old_messages_and_their_audio(closed: Api) -> No
     old = Message("old", "1818", "87654321", message.received_at - timedelta(days=40), "msg-old", 3)
     store.save(old)
     closed.sim.world.stored_recordings["msg-old"] = closed.sim.world.stored_recordings[message.recording]
-    rest = closed.router.runtime._rest
+    rest = closed.router.runtime.rest
     assert await purge(store, rest, local("2024-01-04T12:00") - timedelta(days=30)) == 1
     assert [m.id for m in store.all()] == [call]
     assert "msg-old" not in closed.sim.world.stored_recordings

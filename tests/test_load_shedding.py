@@ -27,10 +27,10 @@ async def test_calls_beyond_the_limit_in_setup_go_to_the_dialplan_fallback(shipp
             assert await outcome_of(runtime, call, within=5) == "shed_to_dialplan"
             assert sim.world.channels[call].dialplan_after == FALLBACK
             assert sim.world.channels[call].state != "Up", "a shed call is not answered by the router"
-        assert runtime.in_setup == 4
+        assert runtime.shedder.in_setup == 4
         # The four in setup carry on as usual once Asterisk answers: they hear the guidance.
         sim.faults.clear()
-        await until(lambda: runtime.in_setup == 0, within=5)
+        await until(lambda: runtime.shedder.in_setup == 0, within=5)
         for call in calls[:4]:
             assert call in runtime.calls
             assert sim.world.channels[call].dialplan_after is None
@@ -42,7 +42,7 @@ async def test_calls_beyond_the_limit_in_setup_go_to_the_dialplan_fallback(shipp
         assert late in runtime.calls
         sim.world.caller_hangs_up(late)
         await outcome_of(runtime, late)
-        metrics = router.runtime.metrics.render().decode()
+        metrics = router.metrics.render().decode()
         assert 'callrouter_calls_total{line="1818",outcome="shed_to_dialplan"} 8.0' in metrics
         assert "callrouter_calls_in_setup 0.0" in metrics
 
@@ -54,14 +54,14 @@ async def test_shedding_stops_only_when_half_the_limit_is_left(shipped: Schedule
         slow = Fault("POST /channels/*/answer", status=0, delay=1.0, count=4)
         sim.faults.append(slow)
         first = [sim.world.place_call(f"2000000{i}", "1818", "router", ["1818"]).id for i in range(4)]
-        await until(lambda: runtime.in_setup == 4)
+        await until(lambda: runtime.shedder.in_setup == 4)
         assert await outcome_of(runtime, sim.world.place_call("21000000", "1818").id) == "shed_to_dialplan"
-        runtime.in_setup -= 1  # as if one setup had just finished: 3 of 4, still shedding
+        runtime.shedder.in_setup -= 1  # as if one setup had just finished: 3 of 4, still shedding
         try:
             assert await outcome_of(runtime, sim.world.place_call("21000001", "1818").id) == "shed_to_dialplan"
         finally:
-            runtime.in_setup += 1
-        await until(lambda: runtime.in_setup == 0, within=5)
+            runtime.shedder.in_setup += 1
+        await until(lambda: runtime.shedder.in_setup == 0, within=5)
         after = sim.world.place_call("21000002", "1818").id
         await until(lambda: sim.world.channels[after].state == "Up", within=5)
         for call in [*first, after]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from router.messages import Message, MessageStore
+from router.office.messages import Message, MessageStore
 from tests.conftest import local
 from tests.test_cli import SHIPPED, run
 

@@ -12,8 +12,8 @@ import pytest
 from asterisk_sim import Simulator
 from router.app import RouterConfig, running
 from router.ari import AriConfig
-from router.overrides import OverrideError, OverrideStore
-from router.prompts import DEFAULT_MANIFEST, load_manifest
+from router.calls.prompts import DEFAULT_MANIFEST, load_manifest
+from router.office.overrides import OverrideError, OverrideStore
 from router.schedule import Override, Reason, Schedule, decide
 from tests.ari_helpers import outcome_of, until
 from tests.conftest import local

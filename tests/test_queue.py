@@ -8,13 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from router.queue import (
+from router.calls.queue import (
     CancelLeg,
     Connect,
     Queue,
-    QueueConfig,
     Ring,
-    Strategy,
     answered,
     dispatch,
     join,
@@ -22,6 +20,7 @@ from router.queue import (
     leg_ended,
     leg_id,
 )
+from router.schedule import QueueConfig, Strategy
 
 T0 = datetime(2024, 1, 4, 14, 30, tzinfo=UTC)
 AGENTS = ("a1", "a2", "a3")

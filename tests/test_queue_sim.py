@@ -13,9 +13,8 @@ import pytest_asyncio
 
 from asterisk_sim import AgentScript, Simulator
 from router.app import Running
-from router.queue import QueueConfig, Strategy
-from router.queue_runner import HOLDING_PREFIX
-from router.schedule import Schedule
+from router.calls.queue_runner import HOLDING_PREFIX
+from router.schedule import QueueConfig, Schedule, Strategy
 from tests.ari_helpers import outcome_of, until
 from tests.conftest import local
 from tests.test_router_sim import OPEN, simulator, start
@@ -205,7 +204,7 @@ async def test_after_a_restart_a_conversation_goes_on_and_a_waiting_caller_goes_
     # The router is gone (its WebSocket closed, nothing cleaned up), and comes back.
     [agent_leg] = office.legs("agent1")
     async with office.router(config) as router:
-        router.runtime._reconcile_grace = 0.1
+        router.runtime.reconciler.grace = 0.1
         await until(lambda: office.sim.world.channels[waiting].dialplan_after is not None, within=5)
         fallback = office.sim.world.channels[waiting].dialplan_after
         assert fallback is not None

@@ -13,10 +13,9 @@ import pytest
 from asterisk_sim import Simulator
 from router.app import RouterConfig, running
 from router.ari import AriConfig
-from router.prompts import DEFAULT_MANIFEST, load_manifest
-from router.reload import ScheduleSource
-from router.schedule import decide
-from router.schedule_yaml import ScheduleError, load_schedule
+from router.calls.prompts import DEFAULT_MANIFEST, load_manifest
+from router.schedule import ScheduleError, decide, load_schedule
+from router.schedule.reload import ScheduleSource
 from tests.ari_helpers import outcome_of, until
 from tests.conftest import ROOT, local
 

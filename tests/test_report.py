@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
-from router.call_log import CallLog, CallRecord
-from router.report import DayLine, render, report
+from router.office.call_log import CallLog, CallRecord
+from router.office.report import DayLine, render, report
 from tests.conftest import CPH, local
 
 

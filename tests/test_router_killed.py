@@ -26,8 +26,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from router.prompts import load_manifest
-from router.schedule_yaml import load_schedule
+from router.calls.prompts import load_manifest
+from router.schedule import load_schedule
 from tests.conftest import ROOT
 
 SCHEDULE = str(ROOT / "schedule.yaml")

@@ -15,11 +15,11 @@ from pathlib import Path
 import aiohttp
 import pytest_asyncio
 
-from router import flow
 from router.app import RouterConfig, Running, running
 from router.ari import AriConfig, AriNotFound, AriRest, EventStream
-from router.messages import MessageStore
-from router.prompts import DEFAULT_MANIFEST
+from router.calls import flow
+from router.calls.prompts import DEFAULT_MANIFEST
+from router.office.messages import MessageStore
 from router.schedule import Schedule
 from tests import real_asterisk
 from tests.ari_helpers import Recorder, outcome_of

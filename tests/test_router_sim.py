@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest_asyncio
 
 from asterisk_sim import Fault, Simulator
-from router import flow
 from router.app import RouterConfig, Running, running
 from router.ari import AriConfig
-from router.messages import MessageStore
-from router.prompts import DEFAULT_MANIFEST, load_manifest
+from router.calls import flow
+from router.calls.prompts import DEFAULT_MANIFEST, load_manifest
+from router.office.messages import MessageStore
 from router.schedule import Schedule
 from tests.ari_helpers import outcome_of, until
 from tests.conftest import local
@@ -199,7 +199,7 @@ async def test_a_call_whose_last_hangup_failed_is_hung_up_by_the_next_reconcile(
     async with start(sim, shipped, tmp_path, CLOSED) as router:
         harness = Harness(sim, router, tmp_path)
         runtime = router.runtime
-        runtime._reconcile_grace = 0.05
+        runtime.reconciler.grace = 0.05
         talking = await harness.call("11111111")  # another call, hearing the guidance: not to be touched
         sim.faults.append(Fault("DELETE /channels/*", status=500))  # every hangup fails, its retries too
         call = await harness.call(line="4444")  # a line the schedule does not know: a message, then a hangup
@@ -208,7 +208,7 @@ async def test_a_call_whose_last_hangup_failed_is_hung_up_by_the_next_reconcile(
         sim.faults.clear()
         await runtime.reconcile(reconnected=False)
         assert not sim.world.channels[call].gone, "just finished: it may still be on its way out"
-        runtime._finished_grace = 0.0  # as if ten seconds had passed
+        runtime.reconciler.finished_grace = 0.0  # as if ten seconds had passed
         await runtime.reconcile(reconnected=False)
         assert sim.world.channels[call].gone
         assert not sim.world.channels[talking].gone
@@ -227,7 +227,7 @@ async def test_a_caller_leaving_a_message_when_the_router_restarts_keeps_it(
         await harness.until(lambda: any(r.channel_id == call for r in sim.world.live_recordings.values()))
     # The router is gone while the caller speaks; Asterisk goes on recording.
     async with start(sim, shipped, tmp_path, CLOSED) as restarted:
-        restarted.runtime._reconcile_grace = 0.05
+        restarted.runtime.reconciler.grace = 0.05
         await until(lambda: call in restarted.runtime.calls, within=5)
         assert sim.world.channels[call].dialplan_after is None, "not handed on: that would lose the message"
         sim.world.send_dtmf(call, "#")

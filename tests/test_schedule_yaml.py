@@ -9,9 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from router.queue import QueueConfig, Strategy
-from router.schedule import Reason, Schedule
-from router.schedule_yaml import ScheduleError, load_schedule, parse_schedule
+from router.schedule import QueueConfig, Reason, Schedule, ScheduleError, Strategy, load_schedule, parse_schedule
 from tests.conftest import ROOT
 
 VALID = """\

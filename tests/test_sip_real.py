@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest_asyncio
 
-from router import flow
 from router.app import RouterConfig, Running, running
 from router.ari import AriConfig
-from router.messages import MessageStore
-from router.prompts import DEFAULT_MANIFEST
+from router.calls import flow
+from router.calls.prompts import DEFAULT_MANIFEST
+from router.office.messages import MessageStore
 from router.schedule import Schedule
 from tests import real_asterisk
 from tests.ari_helpers import outcome_of, until

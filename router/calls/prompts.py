@@ -18,10 +18,10 @@ from pathlib import Path
 
 import yaml
 
-from router.guidance import MONTHS, slug
+from router.calls.guidance import MONTHS, slug
 from router.schedule import WEEKDAYS, Schedule
 
-DEFAULT_MANIFEST = Path(__file__).resolve().parent.parent / "prompts" / "manifest.yaml"
+DEFAULT_MANIFEST = Path(__file__).resolve().parents[2] / "prompts" / "manifest.yaml"
 
 
 class PromptError(Exception):

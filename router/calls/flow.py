@@ -18,7 +18,7 @@ The closed branch, in states:
                  |  MessageSaved ok: "message-saved", goodbye; failed: "not saved", goodbye
                goodbye --PlaybackDone--> Hangup, Finish
 
-The open branch (a queue; `router.queue` decides which agent rings for whom):
+The open branch (a queue; `router.calls.queue` decides which agent rings for whom):
 
     welcome --PlaybackDone--> queued --Connected--> connected --HungUp / AgentLeft--> Hangup, Finish
                                  |  Position: announce it, then wait for the next one

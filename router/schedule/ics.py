@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 
 import icalendar
 
-from router.schedule import Schedule, day_plan
+from router.schedule.timeline import Schedule, day_plan
 
 
 def open_windows(schedule: Schedule, line_id: str, first: date, days: int) -> list[tuple[datetime, datetime]]:

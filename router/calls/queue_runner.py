@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-Each line with a queue has one `router.queue.Queue` (pure) and one lock. Every change to it (a
+Each line with a queue has one `router.calls.queue.Queue` (pure) and one lock. Every change to it (a
 caller joins or leaves, an agent leg answers or ends, the periodic look for free agents) happens
 under that lock, and the REST requests the change needs are made before the lock is released, so
 that a leg is never cancelled before it was rung. What a caller's own call must do (be bridged with
@@ -28,9 +28,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from router import flow, queue
 from router.ari import CALL_MOVED_ON, AriBadRequest, AriConflict, AriError, AriNotFound, AriRest, Event
-from router.queue import Queue, QueueConfig
+from router.calls import flow, queue
+from router.calls.queue import Queue
+from router.schedule import QueueConfig
 
 log = logging.getLogger(__name__)
 

@@ -27,26 +27,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from enum import Enum
 
-
-class Strategy(Enum):
-    RING_ALL = "ring_all"
-    ROUND_ROBIN = "round_robin"
-    LONGEST_IDLE = "longest_idle"
-
-
-@dataclass(frozen=True, slots=True)
-class QueueConfig:
-    """How a line's queue rings its agents (from the schedule file's `queue:` of a line)."""
-
-    agents: tuple[str, ...]  # PJSIP endpoint names, in the order round robin takes them
-    strategy: Strategy = Strategy.RING_ALL
-    ring_seconds: int = 20
-    retry_seconds: int = 5
-    max_wait_seconds: int = 600  # then the caller is offered the answering machine
-    announce_seconds: int = 60  # position announcements; 0: none
-    serve_after_close: bool = True  # a caller waiting when the phone hours end is still served
+from router.schedule.model import QueueConfig, Strategy
 
 
 @dataclass(frozen=True, slots=True)

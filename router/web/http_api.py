@@ -30,10 +30,10 @@ from typing import Any
 from aiohttp import web
 
 from router.ari import AriError, AriNotFound, AriRest
-from router.messages import Message, MessageStore
-from router.metrics import CONTENT_TYPE, Metrics
-from router.overrides import OverrideError, OverrideStore, resolve_until
+from router.office.messages import Message, MessageStore
+from router.office.overrides import OverrideError, OverrideStore, resolve_until
 from router.schedule import Decision, Override, Schedule, decide
+from router.web.metrics import CONTENT_TYPE, Metrics
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

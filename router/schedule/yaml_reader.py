@@ -23,8 +23,7 @@ import holidays as holidays_lib
 import yaml
 from dateutil.rrule import rrule, rrulestr
 
-from router.queue import QueueConfig, Strategy
-from router.schedule import (
+from router.schedule.model import (
     MINUTES_PER_DAY,
     WEEKDAYS,
     WHOLE_DAY,
@@ -32,13 +31,15 @@ from router.schedule import (
     HolidayCalendar,
     Line,
     Occasion,
+    QueueConfig,
     Recurrence,
-    Schedule,
     Span,
     Special,
+    Strategy,
     TimeRange,
     Version,
 )
+from router.schedule.timeline import Schedule
 
 DEFAULT_TIMEZONE = "Europe/Copenhagen"
 # The calendar a schedule may speak of; far-off dates are typing mistakes (and near year 9999 the

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from zoneinfo import ZoneInfo
 
-from router.call_log import CallRecord
+from router.office.call_log import CallRecord
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,10 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from router.guidance import hours_sentence, slug
-from router.localtime import wall
-from router.schedule import WEEKDAYS, Schedule, day_plan
+from router.calls.guidance import hours_sentence, slug
+from router.schedule.localtime import wall
+from router.schedule.model import WEEKDAYS
+from router.schedule.timeline import Schedule, day_plan
 
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 MAX_DAYS = 365  # GotoIfTime has no year: one date may appear only once in the period

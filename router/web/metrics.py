@@ -41,6 +41,20 @@ class Metrics:
             registry=self.registry,
         )
 
+    # The runtime's figures (router.calls.runtime.CallFigures).
+
+    def call_set_up(self, seconds: float) -> None:
+        self.setup.observe(seconds)
+
+    def call_ended(self, line: str, outcome: str) -> None:
+        self.calls.labels(line, outcome).inc()
+
+    def call_answered(self, line: str, waited_seconds: float) -> None:
+        self.queue_wait.labels(line).observe(waited_seconds)
+
+    def request_failed(self, request: str) -> None:
+        self.ari_errors.labels(request).inc()
+
     def read(self, collect: Callable[[], Iterator[Metric]]) -> None:
         """Add figures computed at scrape time."""
         self.registry.register(_Reader(collect))

@@ -21,8 +21,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from router.localtime import wall
-from router.schedule import WEEKDAYS, Decision, Line, Reason, Schedule
+from router.schedule.localtime import wall
+from router.schedule.model import WEEKDAYS, Decision, Line, Reason
+from router.schedule.timeline import Schedule
 
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 Sentence = tuple[str, ...]

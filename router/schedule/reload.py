@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from router.schedule import Schedule
-from router.schedule_yaml import ScheduleError, load_schedule, parse_schedule
+from router.schedule.timeline import Schedule
+from router.schedule.yaml_reader import ScheduleError, load_schedule, parse_schedule
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from router.ari import AriError, AriNotFound, AriRest
-from router.messages import MessageStore
+from router.office.messages import MessageStore
 
 log = logging.getLogger(__name__)
 

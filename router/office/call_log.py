@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from router.messages import open_database
+from router.office.messages import open_database
 
 
 @dataclass(frozen=True)

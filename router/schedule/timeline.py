@@ -1,4 +1,4 @@
-"""The schedule model and `decide()`: is a line open at an instant, why, and until when.
+"""Each day's timeline, and `decide()`: is a line open at an instant, why, and until when.
 
 Theory of operation
 -------------------
@@ -27,40 +27,32 @@ Windows are half-open: 10:00-12:00 is open at 11:59:59 and closed at 12:00:00.
 from __future__ import annotations
 
 import bisect
-import functools
 import itertools
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-import holidays as holidays_lib
-from dateutil.rrule import rrule
+from router.schedule.localtime import day_pieces, wall, wall_span_to_instants
+from router.schedule.model import (
+    MINUTES_PER_DAY,
+    WHOLE_DAY,
+    DayPlan,
+    Decision,
+    Line,
+    Override,
+    Reason,
+    Recurrence,
+    Segment,
+    Special,
+    TimeRange,
+    UnknownLineError,
+)
 
-from router.localtime import day_pieces, wall, wall_span_to_instants
-from router.queue import QueueConfig
-
-MINUTES_PER_DAY = 24 * 60
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # How far ahead decide() looks for the next opening or change before it gives up.
 HORIZON_DAYS = 2 * 366
 _DAY = timedelta(days=1)
-
-
-class Reason(StrEnum):
-    """Why a line is open or closed."""
-
-    HOURS = "hours"  # open: inside the weekly phone hours
-    OUTSIDE_HOURS = "outside_hours"  # closed: no phone hours now
-    PUBLIC_HOLIDAY = "public_holiday"
-    CLOSING_DAY = "closing_day"  # a municipal closing day (24 Dec, ...)
-    CLOSURE = "closure"  # an operator's one-off or recurring closure
-    OPENING = "opening"  # an operator's extra opening
-    OVERRIDE = "override"  # an emergency override, set for a limited time
-    OUTSIDE_VALIDITY = "outside_validity"  # before the line's first version
-
 
 # Higher wins where claims overlap; see the theory of operation.
 _PRIORITY = {
@@ -71,210 +63,6 @@ _PRIORITY = {
     Reason.CLOSING_DAY: 30,
     Reason.HOURS: 20,
 }
-
-
-class UnknownLineError(LookupError):
-    """The schedule has no line by that name."""
-
-
-@dataclass(frozen=True, slots=True)
-class TimeRange:
-    """Minutes after local midnight, half-open. `end` may pass 1440 for an overnight window."""
-
-    start: int
-    end: int
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.start < self.end <= 2 * MINUTES_PER_DAY:
-            raise ValueError(f"bad time range {self.start}-{self.end}")
-
-    @property
-    def overnight(self) -> bool:
-        return self.end > MINUTES_PER_DAY
-
-    def __str__(self) -> str:
-        return f"{clock(self.start)}-{clock(self.end % MINUTES_PER_DAY if self.overnight else self.end)}"
-
-
-WHOLE_DAY = TimeRange(0, MINUTES_PER_DAY)
-
-
-def clock(minutes: int) -> str:
-    """Minutes after midnight as HH:MM; the end of the day is 24:00."""
-    return f"{minutes // 60:02d}:{minutes % 60:02d}"
-
-
-@dataclass(frozen=True, slots=True)
-class Version:
-    """The weekly phone hours in force from `valid_from` (local midnight) on."""
-
-    valid_from: date
-    hours: tuple[tuple[TimeRange, ...], ...]  # seven tuples, Monday first
-
-
-# When a closure, opening or closing day applies: one of three shapes.
-@dataclass(frozen=True, slots=True)
-class Span:
-    """One continuous wall-clock stretch, e.g. 2024-03-14 10:00 to 2024-03-15 11:00."""
-
-    start: datetime  # naive, wall clock
-    end: datetime
-
-    def dates(self) -> Iterator[date]:
-        day = self.start.date()
-        while datetime.combine(day, datetime.min.time()) < self.end:
-            yield day
-            day += _DAY
-
-    def on(self, day: date) -> TimeRange | None:
-        midnight = datetime.combine(day, datetime.min.time())
-        lo = max(self.start, midnight)
-        hi = min(self.end, midnight + _DAY)
-        if lo >= hi:
-            return None
-        return TimeRange((lo - midnight) // timedelta(minutes=1), (hi - midnight) // timedelta(minutes=1))
-
-
-@dataclass(frozen=True, slots=True)
-class Days:
-    """Every day from `first` to `last` (inclusive), within `time` each day."""
-
-    first: date
-    last: date
-    time: TimeRange = WHOLE_DAY
-
-    def dates(self) -> Iterator[date]:
-        day = self.first
-        while day <= self.last:
-            yield day
-            day += _DAY
-
-    def on(self, day: date) -> TimeRange | None:
-        return self.time if self.first <= day <= self.last else None
-
-
-@dataclass(frozen=True, slots=True)
-class Recurrence:
-    """The days an RFC 5545 rule gives (e.g. FREQ=MONTHLY;BYDAY=1FR), within `time` each day."""
-
-    text: str
-    rule: rrule = field(compare=False, hash=False, repr=False)
-    time: TimeRange = WHOLE_DAY
-
-    def in_year(self, year: int) -> frozenset[date]:
-        return _occurrences(self, year)
-
-
-@functools.lru_cache(maxsize=4096)
-def _occurrences(recurrence: Recurrence, year: int) -> frozenset[date]:
-    start, end = datetime(year, 1, 1), datetime(year + 1, 1, 1)
-    return frozenset(d.date() for d in recurrence.rule.between(start, end, inc=True) if d < end)
-
-
-Occasion = Span | Days | Recurrence
-
-
-@dataclass(frozen=True, slots=True)
-class Special:
-    """A closure (`open=False`), an extra opening, or a municipal closing day."""
-
-    open: bool
-    reason: str  # a short token, e.g. "staff_shortage"; later it selects a prompt
-    when: Occasion
-    name: str | None = None  # for people: "Personalemøde", "Juleaftensdag"
-
-
-@dataclass(frozen=True, slots=True)
-class HolidayCalendar:
-    """Public holidays from the `holidays` package."""
-
-    country: str
-    subdivision: str | None = None
-    language: str = "da"
-
-    def name_on(self, day: date) -> str | None:
-        return _holidays_in(self, day.year).get(day)
-
-
-@functools.lru_cache(maxsize=256)
-def _holidays_in(calendar: HolidayCalendar, year: int) -> Mapping[date, str]:
-    found = holidays_lib.country_holidays(
-        calendar.country, subdiv=calendar.subdivision, years=year, language=calendar.language
-    )
-    return dict(found.items())
-
-
-@dataclass(frozen=True)
-class Line:
-    """One phone number and everything that decides when it is open."""
-
-    id: str
-    name: str
-    versions: tuple[Version, ...]  # sorted by valid_from
-    public_holidays: HolidayCalendar | None = None
-    closing_days: bool = True  # whether the schedule's municipal closing days apply
-    specials: tuple[Special, ...] = ()  # closures and extra openings
-    email: str | None = None
-    self_service: str | None = None
-    # In phone hours: the router's queue, or a dialplan context (a site's own Queue()). None: the
-    # context callrouter-open-<line>.
-    open_to: QueueConfig | str | None = None
-
-    def version_on(self, day: date) -> Version | None:
-        i = bisect.bisect_right([v.valid_from for v in self.versions], day)
-        return self.versions[i - 1] if i else None
-
-
-@dataclass(frozen=True, slots=True)
-class Segment:
-    """A stretch of real time [start, end) in which a line's state and its reason hold."""
-
-    start: datetime  # aware, UTC
-    end: datetime
-    open: bool
-    reason: Reason
-    cause: str | None = None  # the closure's or opening's reason token
-    label: str | None = None  # the holiday's or closure's name, for people
-
-
-@dataclass(frozen=True, slots=True)
-class Override:
-    """An emergency override: a line forced open or closed, always with an expiry."""
-
-    line: str
-    open: bool
-    reason: str
-    since: datetime
-    until: datetime
-    note: str | None = None
-
-    def active_at(self, instant: datetime) -> bool:
-        return self.since <= instant < self.until
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """What a caller to `line` gets at `instant`, and when that changes."""
-
-    line: str
-    instant: datetime
-    open: bool
-    reason: Reason
-    cause: str | None
-    label: str | None
-    window: tuple[datetime, datetime] | None  # the open window in force, when open
-    next_open: datetime | None  # start of the next opening after `instant`; None: none known
-    next_change: datetime | None  # when `open` next flips; None: not within the horizon
-    override: Override | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class DayPlan:
-    """One local day of a line: its open windows and what made the day special."""
-
-    day: date
-    windows: tuple[tuple[datetime, datetime], ...]
-    notes: tuple[Segment, ...]  # segments not explained by the weekly hours alone
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,179 @@
+"""Reconcile: make what the router knows agree with what Asterisk holds, after every connect and every minute.
+
+Theory of operation
+-------------------
+Asterisk holds the truth. It does not re-send StasisStart for channels already in our application,
+and events sent while we were not connected are lost; so after every (re)connect, and every
+`RECONCILE_SECONDS` while connected, the reconciler reads `GET /applications/{app}` and compares:
+
+- a call we know that is no longer in our application (Asterisk restarted while we were away, or
+  we missed its StasisEnd) ends as hung up; so does an agent leg;
+- a channel still in our application whose call we have finished (its last hangup or hand-over
+  failed) is hung up: nobody would ever speak to it again;
+- a channel no call here owns (we restarted): a caller talking with an agent in one of our mixing
+  bridges stays connected (the conversation is *adopted*: when either side hangs up, the other is
+  hung up too); an agent leg with no conversation is hung up; a caller leaving a message is taken
+  up again in its recording state; any other caller (hearing guidance, waiting in the queue) goes to
+  the dialplan fallback, after we stop what we may have been playing to them (Asterisk would
+  otherwise play it to its end before the `continue`).
+
+A call that has just arrived may be listed before its StasisStart reaches us, and one we have just
+handed on may not have left yet: only channels still there after a short grace period are acted on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from router.ari import CALL_MOVED_ON, AriError, AriNotFound
+from router.calls import flow
+from router.calls.queue_runner import CALL_BRIDGE_PREFIX
+
+if TYPE_CHECKING:
+    from router.calls.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+RECONCILE_SECONDS = 60.0
+FINISHED_GRACE_SECONDS = 10.0  # a finished call's channel still in our application after this is stranded
+
+
+class Reconciler:
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self._rest = runtime.rest
+        self.grace = 1.0  # how long a channel nobody claims must stay before we act on it
+        self.finished_grace = FINISHED_GRACE_SECONDS
+        self.adopted: dict[str, str] = {}  # channel -> mixing bridge, for conversations from before a restart
+        self._running = asyncio.Lock()
+
+    async def reconcile(self, *, reconnected: bool = True) -> None:
+        """One comparison with Asterisk (see the module's docstring)."""
+        runtime = self._runtime
+        async with self._running:
+            calls_before, legs_before = set(runtime.calls), set(runtime.queues.legs)
+            app = await self._rest.get_application()
+            present = set(app.channel_ids)
+            for call_id in calls_before - present:
+                live = runtime.calls.get(call_id)
+                if live is not None:
+                    log.info("reconcile: call %s is no longer in our application", call_id)
+                    await runtime.deliver_to(live, flow.HungUp())
+            await runtime.queues.reconcile(legs_before - present, bridges_may_be_gone=reconnected)
+            suspects = [c for c in app.channel_ids if not self._claimed(c) or self._finished(c)]
+            if not suspects:
+                return
+            await asyncio.sleep(self.grace)
+            still = set((await self._rest.get_application()).channel_ids)
+            unclaimed = [c for c in suspects if c in still and not self._claimed(c)]
+            await self._adopt_conversations(app.bridge_ids, unclaimed)
+            for channel_id in suspects:
+                if channel_id in still:
+                    with contextlib.suppress(*CALL_MOVED_ON):
+                        await self._settle(channel_id)
+
+    async def keep_reconciling(self, connected: Callable[[], bool], every: float = RECONCILE_SECONDS) -> None:
+        """Reconcile every so often while connected: a hangup that failed even after its retries, or
+        an event that never came, is put right within a minute, not at the next reconnect."""
+        while True:
+            await asyncio.sleep(every)
+            if not connected():
+                continue  # the reconnect reconciles
+            try:
+                await self.reconcile(reconnected=False)
+            except AriError as e:
+                log.warning("reconcile: %s", e)
+            except Exception:
+                log.exception("reconcile failed")
+
+    async def on_stasis_end(self, channel_id: str) -> bool:
+        """A channel we hold no call for left our application: one side of an adopted conversation?"""
+        if channel_id not in self.adopted:
+            return False
+        await self._end_adopted(channel_id)
+        return True
+
+    async def _settle(self, channel_id: str) -> None:
+        """Act on one channel still in our application that no live call accounts for."""
+        if self._finished(channel_id):
+            await self._rest.hangup(channel_id)
+            log.warning("reconcile: hung up %s, whose call had ended but was still here", channel_id)
+        elif self._claimed(channel_id):
+            return
+        elif channel_id.startswith("callrouter-leg-"):
+            await self._rest.hangup(channel_id)
+            log.info("reconcile: hung up agent leg %s of a caller we no longer know", channel_id)
+        elif not await self._resume_message(channel_id):
+            channel = await self._rest.get_channel(channel_id)
+            await self._stop_playbacks(channel_id)
+            context = f"callrouter-fallback-{channel.exten}"
+            await self._rest.continue_in_dialplan(channel_id, context, "s", 1)
+            log.info("reconcile: handed %s back to the dialplan fallback", channel_id)
+
+    async def _resume_message(self, channel_id: str) -> bool:
+        """A caller we no longer know who is leaving a message: take the call up again, so that the
+        message is stored and listed when it ends (handing them on would lose it: Asterisk would
+        finish the recording first, and nobody would list it)."""
+        try:
+            recording = await self._rest.get_live_recording(flow.message_recording(channel_id))
+        except AriNotFound:
+            return False
+        if recording.state not in ("queued", "recording"):
+            return False
+        channel = await self._rest.get_channel(channel_id)
+        self._runtime.take_up(flow.resume_recording(self._runtime.new_call(channel, channel.exten)))
+        log.info("reconcile: %s is leaving a message; taken up again", channel_id)
+        return True
+
+    async def _stop_playbacks(self, channel_id: str) -> None:
+        """Stop what the router may have been playing to a caller it no longer knows (404: nothing)."""
+        stops = [self._rest.stop_playback(p) for p in flow.playbacks_of(channel_id)]
+        for result in await asyncio.gather(*stops, return_exceptions=True):
+            if isinstance(result, Exception) and not isinstance(result, AriError):
+                raise result
+
+    async def _adopt_conversations(self, bridge_ids: Sequence[str], unclaimed: list[str]) -> None:
+        """Callers and agents of ours talking in our mixing bridges from before a restart go on talking."""
+        adopted: set[str] = set()
+        for bridge_id in bridge_ids:
+            if bridge_id.startswith(CALL_BRIDGE_PREFIX):
+                with contextlib.suppress(*CALL_MOVED_ON):
+                    bridge = await self._rest.get_bridge(bridge_id)
+                    found = {c: bridge_id for c in bridge.channels if c in unclaimed}
+                    self.adopted.update(found)
+                    adopted.update(found.values())
+        for bridge_id in adopted:
+            talking = [c for c, b in self.adopted.items() if b == bridge_id]
+            if len(talking) < 2:  # the other side hung up while we were away
+                await self._end_adopted(talking[0])
+            else:
+                log.info("reconcile: %s go on talking in %s", " and ".join(talking), bridge_id)
+
+    async def _end_adopted(self, channel_id: str) -> None:
+        """One side of a conversation from before a restart left: end the other side too."""
+        bridge_id = self.adopted.pop(channel_id)
+        for other in [c for c, b in self.adopted.items() if b == bridge_id]:
+            del self.adopted[other]
+            with contextlib.suppress(*CALL_MOVED_ON):
+                await self._rest.hangup(other)
+        with contextlib.suppress(*CALL_MOVED_ON):
+            await self._rest.destroy_bridge(bridge_id)
+        log.info("call bridge %s from before a restart ended", bridge_id)
+
+    def _finished(self, channel_id: str) -> bool:
+        """A call this process finished a while ago: its channel should have left long since (a
+        `continue` can take a moment on a busy Asterisk, so not one just handed on)."""
+        return self._runtime.recent.finished_before(channel_id, self.finished_grace)
+
+    def _claimed(self, channel_id: str) -> bool:
+        runtime = self._runtime
+        return (
+            channel_id in runtime.calls
+            or channel_id in runtime.recent
+            or channel_id in runtime.queues.legs
+            or channel_id in self.adopted
+        )

@@ -1,0 +1,384 @@
+"""The one place where ARI events reach calls, the flow's commands are carried out, and timers fire.
+
+Each live call has a lock: the events of its channel (already in order from the event stream),
+its timers and its own follow-up events (a saved message) are applied one at a time. A request
+that fails because the call moved on (404/409/422) is a hangup to the flow; any other failure,
+or a bug, hands that one call to the dialplan fallback and leaves every other call alone.
+
+Two jobs of their own live beside it: `shedding` (new calls to the fallback while Asterisk is
+slow) and `reconcile` (agreeing with what Asterisk holds after a connect, and every minute).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from router.ari import CALL_MOVED_ON, AriError, AriRest, Event
+from router.ari.models import Channel
+from router.calls import flow
+from router.calls.guidance import closed_guidance
+from router.calls.live import LiveCall, RecentCalls
+from router.calls.queue_runner import QueueRunner
+from router.calls.reconcile import Reconciler
+from router.calls.shedding import DEFAULT_MAX_CALLS_IN_SETUP, LoadShedder
+from router.office.call_log import CallLog, CallRecord
+from router.office.messages import Message, MessageStore
+from router.schedule import Decision, Override, QueueConfig, Schedule, decide
+
+log = logging.getLogger(__name__)
+DEFAULT_SETTINGS = flow.Settings()
+
+__all__ = ["DEFAULT_MAX_CALLS_IN_SETUP", "CallFigures", "Outcome", "Runtime", "masked"]
+
+
+def masked(number: str) -> str:
+    """A caller's number in logs: personal data, so only its last two digits."""
+    return "*" * max(0, len(number) - 2) + number[-2:]
+
+
+class CallFigures(Protocol):
+    """What the runtime reports as calls go; `router.web.metrics.Metrics` keeps them for Prometheus."""
+
+    def call_set_up(self, seconds: float) -> None: ...
+    def call_ended(self, line: str, outcome: str) -> None: ...
+    def call_answered(self, line: str, waited_seconds: float) -> None: ...
+    def request_failed(self, request: str) -> None: ...
+
+
+class NoFigures:
+    """Figures nobody reads (a runtime in a test, a benchmark)."""
+
+    def call_set_up(self, seconds: float) -> None:
+        pass
+
+    def call_ended(self, line: str, outcome: str) -> None:
+        pass
+
+    def call_answered(self, line: str, waited_seconds: float) -> None:
+        pass
+
+    def request_failed(self, request: str) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class Outcome:
+    call_id: str
+    line: str
+    outcome: str
+    detail: str
+
+
+class Runtime:
+    def __init__(
+        self,
+        rest: AriRest,
+        schedule: Callable[[], Schedule],
+        clock: Callable[[], datetime],
+        messages: MessageStore,
+        prompt_texts: dict[str, str],
+        settings: flow.Settings = DEFAULT_SETTINGS,
+        language: str = "da",
+        overrides: Callable[[], Sequence[Override]] = tuple,
+        app: str = "router",
+        call_log: CallLog | None = None,
+        figures: CallFigures | None = None,
+        max_calls_in_setup: int = DEFAULT_MAX_CALLS_IN_SETUP,
+    ) -> None:
+        self.rest = rest
+        self._schedule = schedule
+        self._clock = clock
+        self._messages = messages
+        self._prompt_texts = prompt_texts
+        self._settings = settings
+        self._language = language
+        self._overrides = overrides
+        self._call_log = call_log
+        self._figures: CallFigures = figures or NoFigures()
+        self.calls: dict[str, LiveCall] = {}
+        self.recent = RecentCalls()
+        self.shedder = LoadShedder(max_calls_in_setup)
+        self.outcomes: list[Outcome] = []
+        self.finished = asyncio.Condition()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.queues = QueueRunner(rest, app, clock, self.deliver)
+        self.reconciler = Reconciler(self)
+
+    # -- events in --------------------------------------------------------------------
+
+    async def on_event(self, event: Event) -> None:
+        """The event stream's handler."""
+        if await self.queues.on_leg_event(event):
+            return  # an agent leg: the queue's
+        if event.type == "StasisStart" and event.channel is not None:
+            await self._start(event)
+            return
+        live = self.calls.get(event.key)
+        if live is None:
+            if event.type == "StasisEnd":
+                await self.reconciler.on_stasis_end(event.key)
+            return
+        translated = _translate(event)
+        if translated is not None:
+            await self.deliver_to(live, translated)
+
+    async def _start(self, event: Event) -> None:
+        assert event.channel is not None
+        channel = event.channel
+        line = event.args[0] if event.args else channel.exten
+        live = self.take_up(self.new_call(channel, line))
+        call = live.call
+        began = time.monotonic()
+        if self.shedder.shed_next():
+            async with live.lock:
+                live.call, commands = flow.start_shed(call)
+                await self._execute(live, commands)
+            return
+        with self.shedder.setting_up():
+            await self._start_here(live, began)
+
+    def new_call(self, channel: Channel, line: str) -> flow.Call:
+        """A call for a channel that has just entered our application."""
+        return flow.Call(channel.id, line, channel.caller_number, self._clock(), settings=self._settings)
+
+    def take_up(self, call: flow.Call) -> LiveCall:
+        """Hold `call` as live from now on: its events reach it, and reconcile counts it as ours."""
+        live = self.calls[call.id] = LiveCall(call)
+        self.recent.started(call.id)
+        return live
+
+    async def _start_here(self, live: LiveCall, began: float) -> None:
+        call = live.call
+        line = call.line
+        async with live.lock:
+            try:
+                schedule = self._schedule()
+                if line not in schedule.lines:
+                    live.call, commands = flow.start_unknown(call)
+                else:
+                    decision = decide(schedule, line, call.arrived, self._current_overrides())
+                    live.in_hours = decision.open
+                    if decision.open:
+                        live.call, commands = self._start_open(live, schedule, decision)
+                    else:
+                        guidance = closed_guidance(schedule, line, decision, self._prompt_texts)
+                        live.call, commands = flow.start_closed(call, guidance.prompts)
+                log.info("call %s from %s to %s", call.id, masked(call.caller), line)
+            except Exception as e:  # a bug must not leave the caller in silence
+                log.exception("call %s: could not start", call.id)
+                live.call, commands = flow.step(call, flow.Failed(f"start: {type(e).__name__}"))
+            await self._execute(live, commands)
+        self._figures.call_set_up(time.monotonic() - began)
+
+    def _start_open(
+        self, live: LiveCall, schedule: Schedule, decision: Decision
+    ) -> tuple[flow.Call, list[flow.Command]]:
+        call = live.call
+        target = schedule.lines[call.line].open_to
+        if not isinstance(target, QueueConfig):
+            return flow.start_open(call, target)
+        live.queue = target
+        closing_in = None
+        if not target.serve_after_close and decision.next_change is not None:
+            closing_in = (decision.next_change - call.arrived).total_seconds()
+        return flow.start_queue(
+            call,
+            ("welcome",),
+            max_wait_seconds=target.max_wait_seconds,
+            announce_seconds=target.announce_seconds,
+            closing_in_seconds=closing_in,
+        )
+
+    async def deliver(self, call_id: str, event: flow.Event) -> bool:
+        """An event for a call from elsewhere (the queue); False if there is no such call."""
+        live = self.calls.get(call_id)
+        if live is None:
+            return False
+        await self.deliver_to(live, event)
+        return True
+
+    def _current_overrides(self) -> Sequence[Override]:
+        try:
+            return self._overrides()
+        except Exception as e:  # a broken overrides file must not fail calls: the schedule still holds
+            log.error("overrides ignored: %s", e)
+            return ()
+
+    async def deliver_to(self, live: LiveCall, event: flow.Event) -> None:
+        async with live.lock:
+            await self._apply(live, event)
+
+    async def _apply(self, live: LiveCall, event: flow.Event) -> None:
+        """Step the call with one event and carry out the commands. The caller holds the lock."""
+        try:
+            live.call, commands = flow.step(live.call, event)
+        except Exception:
+            log.exception("call %s: the flow failed on %s", live.call.id, event)
+            live.call, commands = flow.step(live.call, flow.Failed("flow error"))
+        await self._execute(live, commands)
+
+    # -- commands out -----------------------------------------------------------------
+
+    async def _execute(self, live: LiveCall, commands: list[flow.Command]) -> None:
+        """Carry out the commands in order. When one fails, the flow hears of it (the caller hung up,
+        or a fault: the fallback), unless the call is ending anyway or the command only tidied up:
+        then the rest still run, so that the call always reaches its Finish."""
+        call = live.call
+        for command in commands:
+            try:
+                follow_up = await self._carry_out(live, command)
+            except CALL_MOVED_ON:
+                if isinstance(command, _TIDYING) or live.call.state == "done":
+                    continue  # the call is already gone or gone on: nothing left to do
+                await self._apply(live, flow.HungUp())
+                return
+            except AriError as e:
+                log.warning("call %s: %s failed: %s", call.id, type(command).__name__, e)
+                self._figures.request_failed(type(command).__name__)
+                if isinstance(command, flow.ContinueInDialplan):
+                    with contextlib.suppress(AriError):  # last resort: never leave the caller in silence
+                        await self.rest.hangup(call.id)
+                    continue
+                if isinstance(command, _TIDYING) or live.call.state == "done":
+                    continue
+                await self._apply(live, flow.Failed(f"{type(command).__name__}: {e}"))
+                return
+            except Exception:
+                log.exception("call %s: %s failed", call.id, type(command).__name__)
+                if live.call.state == "done":
+                    continue
+                await self._apply(live, flow.Failed(f"{type(command).__name__}: error"))
+                return
+            if follow_up is not None:
+                await self._apply(live, follow_up)
+
+    async def _carry_out(self, live: LiveCall, command: flow.Command) -> flow.Event | None:
+        channel = live.call.id
+        match command:
+            case flow.Answer():
+                await self.rest.answer(channel)
+            case flow.Play(playback_id, prompts):
+                await self.rest.play(channel, playback_id, [f"sound:callrouter/{p}" for p in prompts], self._language)
+            case flow.StopPlayback(playback_id):
+                await self.rest.stop_playback(playback_id)
+            case flow.Record(name, max_seconds, silence, terminate_on):
+                await self.rest.record(
+                    channel,
+                    name,
+                    max_duration_seconds=max_seconds,
+                    max_silence_seconds=silence,
+                    terminate_on=terminate_on,
+                    beep=True,
+                )
+            case flow.SaveMessage(recording, seconds):
+                return flow.MessageSaved(await self._save_message(live.call, recording, seconds))
+            case flow.StartTimer(name, seconds):
+                self._start_timer(live, name, seconds)
+            case flow.ContinueInDialplan(context, extension, priority):
+                await self.rest.continue_in_dialplan(channel, context, extension, priority)
+            case flow.Hangup():
+                await self.rest.hangup(channel)
+            case flow.Finish(outcome, detail):
+                await self._finish(live, outcome, detail)
+            case flow.EnterQueue():
+                assert live.queue is not None
+                await self.queues.enter(live.call.line, live.queue, channel, live.call.caller, live.call.arrived)
+            case flow.LeaveQueue():
+                await self.queues.leave(live.call.line, channel)
+            case flow.BridgeAgent(leg_id):
+                await self.queues.bridge(live.call.line, channel, leg_id)
+            case flow.HangupLeg(leg_id):
+                await self.queues.hang_up_leg(leg_id)
+            case flow.EndBridge():
+                await self.queues.end_bridge(channel)
+        return None
+
+    async def _save_message(self, call: flow.Call, recording: str, seconds: int | None) -> bool:
+        try:
+            await self.rest.get_stored_recording(recording)  # Asterisk has the audio
+        except AriError as e:
+            log.warning("call %s: recording %s not stored: %s", call.id, recording, e)
+            return False
+        message = Message(call.id, call.line, call.caller, call.arrived, recording, seconds)
+        try:
+            await asyncio.to_thread(self._messages.save, message)
+        except Exception:
+            log.exception("call %s: could not store the message", call.id)
+            return False
+        log.info("call %s: message %s stored (%s s)", call.id, recording, seconds)
+        return True
+
+    def _start_timer(self, live: LiveCall, name: str, seconds: float) -> None:
+        def fire() -> None:
+            live.timers.pop(name, None)
+            event: flow.Event = flow.Timeout(name)
+            if name == "announce":  # the place in the queue is known only now
+                event = flow.Position(self.queues.position(live.call.line, live.call.id) or 0)
+            task = asyncio.create_task(self.deliver_to(live, event))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        live.timers[name] = asyncio.get_running_loop().call_later(seconds, fire)
+
+    async def _finish(self, live: LiveCall, outcome: str, detail: str) -> None:
+        for timer in live.timers.values():
+            timer.cancel()
+        live.timers.clear()
+        call = live.call
+        self.calls.pop(call.id, None)
+        self.recent.finished(call.id)
+        seconds = (self._clock() - call.arrived).total_seconds()
+        log.info("call %s to %s ended: %s after %.0f s %s", call.id, call.line, outcome, seconds, detail)
+        waited = None
+        if live.queue is not None:
+            waited = call.waited if outcome == "answered" else (call.waited or seconds)
+        self._figures.call_ended(call.line, outcome)
+        if outcome == "answered":
+            self._figures.call_answered(call.line, call.waited)
+        if self._call_log is not None:
+            record = CallRecord(call.id, call.line, call.arrived, live.in_hours, outcome, seconds, waited)
+            try:
+                await asyncio.to_thread(self._call_log.add, record)
+            except Exception:  # statistics must never fail a call
+                log.exception("call %s: could not log the call", call.id)
+        async with self.finished:
+            self.outcomes.append(Outcome(call.id, call.line, outcome, detail))
+            self.finished.notify_all()
+
+    async def reconcile(self, *, reconnected: bool = True) -> None:
+        """Agree with what Asterisk holds (the event stream calls this after every connect)."""
+        await self.reconciler.reconcile(reconnected=reconnected)
+
+    async def close(self) -> None:
+        await self.queues.close()
+        for live in self.calls.values():
+            for timer in live.timers.values():
+                timer.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+# Commands that only tidy up after a call or a step: their failure changes nothing for the caller.
+_TIDYING = (flow.Hangup, flow.StopPlayback, flow.LeaveQueue, flow.HangupLeg, flow.EndBridge)
+
+
+def _translate(event: Event) -> flow.Event | None:
+    """ARI's event as the flow's event, or None when the flow does not care."""
+    if event.type == "PlaybackFinished" and event.playback is not None:
+        return flow.PlaybackDone(event.playback.id, event.playback.state == "done")
+    if event.type == "ChannelDtmfReceived" and event.digit:
+        return flow.Digit(event.digit)
+    if event.type in ("RecordingFinished", "RecordingFailed") and event.recording is not None:
+        ok = event.type == "RecordingFinished"
+        return flow.RecordingDone(event.recording.name, event.recording.duration or 0, ok)
+    if event.type in ("ChannelHangupRequest", "StasisEnd"):
+        return flow.HungUp()
+    return None

@@ -1,0 +1,122 @@
+"""`callrouter run` (the router itself) and `callrouter status` (asking the running one)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+import urllib.request
+from pathlib import Path
+
+from router.app import RouterConfig, serve
+from router.ari import AriConfig, AriConfigError
+from router.ari.events import ApplicationReplacedError
+from router.calls.prompts import load_manifest
+from router.calls.shedding import DEFAULT_MAX_CALLS_IN_SETUP
+from router.cli.common import Commands, UsageError, data_dir, manifest_path, schedule_path
+from router.schedule.reload import ScheduleSource
+from router.web.http_api import ApiConfigError, api_config_from_env
+
+
+def register(commands: Commands) -> None:
+    """run, status: the router process and asking it how it is."""
+    run = commands.add_parser(
+        "run", help="run the router: take calls from Asterisk (ARI_* settings from the environment)"
+    )
+    run.add_argument("--data", dest="run_data", metavar="DIR", help="the same as callrouter --data DIR run")
+    run.set_defaults(command=_run)
+
+    status = commands.add_parser("status", help="ask the running router: lines, callers waiting, agents")
+    status.add_argument("--api", help="the router's HTTP API (default: $CALLROUTER_API or 127.0.0.1:8089)")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(command=_status)
+
+
+def _run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        ari = AriConfig.from_env()
+    except AriConfigError as e:
+        raise UsageError(str(e)) from None
+    try:
+        api = api_config_from_env(os.environ)
+    except ApiConfigError as e:
+        raise UsageError(str(e)) from None
+    retention = os.environ.get("CALLROUTER_RETENTION_DAYS", "30")
+    if not retention.isdigit() or not 1 <= int(retention) <= 3650:
+        raise UsageError(f"CALLROUTER_RETENTION_DAYS is a number of days from 1 to 3650, not {retention!r}")
+    in_setup = os.environ.get("CALLROUTER_MAX_CALLS_IN_SETUP", str(DEFAULT_MAX_CALLS_IN_SETUP))
+    if not in_setup.isdigit() or not 1 <= int(in_setup) <= 1000:
+        raise UsageError(f"CALLROUTER_MAX_CALLS_IN_SETUP is a number of calls from 1 to 1000, not {in_setup!r}")
+    source = ScheduleSource(Path(schedule_path(args)))
+    config = RouterConfig(
+        ari=ari,
+        schedule=source,
+        data_dir=data_dir(args),
+        manifest=manifest_path(),
+        api=api,
+        retention_days=int(retention),
+        max_calls_in_setup=int(in_setup),
+    )
+    load_manifest(config.manifest)  # a missing manifest is an error before the first call, not during it
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        checks: set[asyncio.Task[bool]] = set()
+
+        def reload_now() -> None:  # SIGHUP: look at the schedule file at once
+            task = asyncio.create_task(source.check())
+            checks.add(task)
+            task.add_done_callback(checks.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, reload_now)
+        watcher = asyncio.create_task(source.watch())
+        try:
+            await serve(config, stop)
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, *checks, return_exceptions=True)
+
+    try:
+        asyncio.run(main())
+    except ApplicationReplacedError:
+        print("callrouter: another router took over the ARI application; stopping", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    address = args.api or os.environ.get("CALLROUTER_API", "127.0.0.1:8089")
+    url = address if address.startswith("http") else f"http://{address}"
+    try:
+        with urllib.request.urlopen(f"{url}/status", timeout=5) as response:
+            status = json.loads(response.read())
+    except (OSError, ValueError) as e:
+        raise UsageError(f"no router answers at {url} ({e}); is `callrouter run` running?") from None
+    if args.json:
+        print(json.dumps(status, ensure_ascii=False))
+        return 0
+    print(f"router at {url}: ARI {'connected' if status['ari_connected'] else 'NOT CONNECTED'}")
+    if status.get("schedule_rejected"):
+        print(f"  THE SCHEDULE FILE ON DISK IS REJECTED (the last good one is serving): {status['schedule_rejected']}")
+    for line, s in status["lines"].items():
+        state = "OPEN" if s["open"] else "CLOSED"
+        why = f" ({s['label'] or s['reason']})"
+        print(f"line {line}: {state}{why}, next change {s['next_change'] or '-'}")
+        if s["override"]:
+            o = s["override"]
+            print(
+                f"  override: {o['state']} ({o['reason']}) until {o['until']}"
+                + (f" - {o['note']}" if o["note"] else "")
+            )
+        if s["agents"] or s["waiting"]:
+            agents = ", ".join(f"{a} {state}" for a, state in s["agents"].items())
+            print(f"  {s['waiting']} waiting; agents: {agents or '-'}")
+    return 0

@@ -1,0 +1,1 @@
+"""What the office keeps: callers' messages, emergency overrides, the call log, retention, the report."""

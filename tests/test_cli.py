@@ -180,7 +180,7 @@ def test_dialplan_is_written_for_a_period(tmp_path: Path) -> None:
     text = out.read_text(encoding="utf-8")
     assert "[callrouter-fallback-1818]" in text
     assert "; Valid from 2024-01-01 to 2024-12-30" in text
-    assert " same => n,GotoIfTime(*,*,24,dec,Europe/Copenhagen?day9)  ; 2024-12-24 Juleaftensdag" in text
+    assert " same => n,GotoIfTime(*,*,24,dec,Europe/Copenhagen?day8)  ; 2024-12-24 Juleaftensdag" in text
     exceptions = json.loads(run("--schedule", SHIPPED, "dialplan", "--from", "2024-01-01", "--json").stdout)
     assert exceptions["usual"]["thu"] == [[900, 1020]]
     assert exceptions["exceptions"][0] == {"date": "2024-01-01", "windows": [], "why": "Nytårsdag"}

@@ -8,8 +8,16 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from router.schedule import Override, Reason, Schedule, UnknownLineError, day_plan, decide
-from router.schedule_yaml import ScheduleError, parse_schedule
+from router.schedule import (
+    Override,
+    Reason,
+    Schedule,
+    ScheduleError,
+    UnknownLineError,
+    day_plan,
+    decide,
+    parse_schedule,
+)
 from tests.conftest import local
 
 
@@ -45,7 +53,8 @@ def utc(text: str) -> datetime:
         ("2024-12-31T10:30", False, Reason.CLOSING_DAY, "Nytårsaftensdag"),
         ("2024-05-10T10:30", False, Reason.CLOSING_DAY, "Fredag efter Kristi himmelfartsdag"),
         ("2024-05-09T10:30", False, Reason.PUBLIC_HOLIDAY, "Kristi himmelfartsdag"),
-        ("2025-06-05T15:30", False, Reason.CLOSING_DAY, "Grundlovsdag"),
+        ("2024-06-05T10:30", True, Reason.HOURS, None),  # Grundlovsdag: closed from noon only, as on 1 May
+        ("2025-06-05T15:30", False, Reason.CLOSING_DAY, "Grundlovsdag"),  # a Thursday: its 15-17 is after noon
         ("2024-05-01T11:59", True, Reason.HOURS, None),  # 1 May: closed from noon only
         ("2024-05-01T12:00", False, Reason.CLOSING_DAY, "1. maj"),
         ("2024-01-06T10:30", False, Reason.OUTSIDE_HOURS, None),  # Saturday
@@ -54,6 +63,25 @@ def utc(text: str) -> datetime:
 def test_shipped_1818(shipped: Schedule, when: str, is_open: bool, reason: Reason, label: str | None) -> None:
     decision = decide(shipped, "1818", local(when))
     assert (decision.open, decision.reason, decision.label) == (is_open, reason, label)
+
+
+@pytest.mark.parametrize(
+    ("when", "is_open", "reason"),
+    [
+        ("2024-06-05T11:59", True, Reason.HOURS),
+        ("2024-06-05T12:00", False, Reason.CLOSING_DAY),
+        ("2024-06-05T14:00", False, Reason.CLOSING_DAY),
+    ],
+)
+def test_grundlovsdag_closes_at_noon_on_a_line_open_all_day(
+    shipped: Schedule, when: str, is_open: bool, reason: Reason
+) -> None:
+    """A direct line (open 08:00-15:30 on Wednesdays) shows the noon boundary that 1818's hours hide."""
+    decision = decide(shipped, "89591001", local(when))
+    assert (decision.open, decision.reason) == (is_open, reason)
+    if not is_open:
+        assert decision.label == "Grundlovsdag"
+        assert decision.next_open == local("2024-06-06T08:00")
 
 
 def test_open_decision_has_window_and_next_times(shipped: Schedule) -> None:

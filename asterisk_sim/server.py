@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, web
 
-from asterisk_sim.world import AgentScript, AriFault, Json, World
+from asterisk_sim.world import AgentScript, AriFault, Json, World, now_text
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ class Fault:
     probability: float = 1.0
     count: int | None = None  # how many times at most; None: until cleared
     delay: float = 0.0  # seconds before answering (with status 0: answer normally, just late)
+    after: bool = False  # carry the request out, then answer `status`: the answer is lost, not the request
 
 
 class Simulator:
@@ -151,7 +152,7 @@ class Simulator:
         if fault is not None:
             if fault.delay:
                 await asyncio.sleep(fault.delay)
-            if fault.status:
+            if fault.status and not fault.after:
                 entry["status"] = fault.status
                 return _error(fault.status, "Injected fault")
         try:
@@ -159,6 +160,9 @@ class Simulator:
         except AriFault as e:
             entry["status"] = e.status
             return _error(e.status, e.message)
+        if fault is not None and fault.after and fault.status:
+            entry["status"], entry["carried_out"] = fault.status, True
+            return _error(fault.status, "Injected fault")
         entry["status"] = response.status
         return response
 
@@ -252,7 +256,7 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
 
     @r.get("/ari/asterisk/ping")
     async def ping(request: web.Request) -> web.Response:
-        return _ok({"asterisk_id": "sim", "ping": "pong", "timestamp": ""})
+        return _ok({"asterisk_id": "sim", "ping": "pong", "timestamp": now_text()})
 
     @r.get("/ari/channels")
     async def channels(request: web.Request) -> web.Response:
@@ -311,6 +315,13 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
             request.query.get("ifExists", "fail"),
         )
         return _ok(recording.json(), status=201)
+
+    @r.get("/ari/playbacks/{id}")
+    async def get_playback(request: web.Request) -> web.Response:
+        found = w.playbacks.get(request.match_info["id"])
+        if found is None:
+            raise AriFault(404, "Playback not found")
+        return _ok(found.json())
 
     @r.get("/ari/bridges")
     async def bridges(request: web.Request) -> web.Response:
@@ -481,7 +492,12 @@ def _control_routes(sim: Simulator) -> web.RouteTableDef:
             return _error(400, f"unknown behaviour {behaviour!r}")
         w.set_endpoint(
             f"{request.match_info['tech']}/{request.match_info['resource']}",
-            AgentScript(behaviour, float(data.get("answer_after", 0.05)), bool(data.get("on_own_call", False))),
+            AgentScript(
+                behaviour,
+                float(data.get("answer_after", 0.05)),
+                bool(data.get("on_own_call", False)),
+                None if data.get("hang_up_after") is None else float(data["hang_up_after"]),
+            ),
         )
         return _ok()
 
@@ -516,6 +532,7 @@ def _control_routes(sim: Simulator) -> web.RouteTableDef:
                 probability=float(data.get("probability", 1.0)),
                 count=int(data["count"]) if "count" in data else None,
                 delay=float(data.get("delay", 0.0)),
+                after=bool(data.get("after", False)),
             )
         )
         return _ok()

@@ -77,6 +77,7 @@ class AgentScript:
     behaviour: str = "answer"  # answer | no-answer | busy | reject | offline
     answer_after: float = 0.05
     on_own_call: bool = False  # on a call that is not the app's (a direct line): its endpoint lists a channel
+    hang_up_after: float | None = None  # the agent puts the phone down this long after answering (0: at once)
 
 
 @dataclass
@@ -192,7 +193,8 @@ class World:
         self.sounds = set(CORE_SOUNDS)
         self.channels: dict[str, Channel] = {}
         self.bridges: dict[str, Bridge] = {}
-        self.playbacks: dict[str, Playback] = {}
+        self.playbacks: dict[str, Playback] = {}  # by id: the newest with that id
+        self.running: list[Playback] = []  # every playback not yet finished, duplicates of an id included
         self.live_recordings: dict[str, LiveRecording] = {}
         self.stored_recordings: dict[str, Json] = {}
         self.endpoints: dict[str, AgentScript] = {}
@@ -227,6 +229,7 @@ class World:
         await self.close()
         for live in (self.channels, self.bridges, self.playbacks, self.live_recordings):
             live.clear()
+        self.running.clear()
         self._epoch += 1  # a restarted Asterisk's unique ids start from a new time
 
     def _next_unique_id(self) -> str:
@@ -323,7 +326,7 @@ class World:
         self._emit(app, "ChannelHangupRequest", **request)
         if channel.bridge is not None:
             self._leave_bridge(channel, self.bridges[channel.bridge])
-        for playback in list(self.playbacks.values()):
+        for playback in list(self.running):
             if playback.target_uri == f"channel:{channel.id}":
                 self._finish_playback(playback, "failed")
         for recording in list(self.live_recordings.values()):
@@ -344,7 +347,7 @@ class World:
     def continue_in_dialplan(self, channel_id: str, context: str | None, extension: str | None, priority: int) -> None:
         channel = self.stasis_channel(channel_id)
         target = {"context": context or channel.context, "extension": extension or channel.exten}
-        if any(p.target_uri == f"channel:{channel.id}" for p in self.playbacks.values()):
+        if any(p.target_uri == f"channel:{channel.id}" for p in self.running):
             # Asterisk runs `continue` after the channel's commands before it: a playback plays to
             # its end (or until it is stopped) before the channel leaves for the dialplan.
             channel.continue_after_playback = target
@@ -427,6 +430,10 @@ class World:
         dial("ANSWER")
         channel.app = app
         self._emit(app, "StasisStart", args=args, channel=channel.json())
+        if script.hang_up_after is not None:
+            await asyncio.sleep(script.hang_up_after)
+            if not channel.gone:
+                self._hang_up(channel, cause=16, soft=False)
 
     def _destroy_unanswered(self, channel: Channel, app: str, cause: int) -> None:
         if channel.gone:
@@ -449,11 +456,11 @@ class World:
         """Start a playback; the answer shows it queued, as Asterisk's does."""
         if not media or not all(media):
             raise AriFault(400, "media: required")
-        if playback_id in self.playbacks:
-            raise AriFault(409, "Playback with the same id already exists")
+        # Asterisk does not refuse an id in use: both playbacks play, and the id finds the newer.
         target_uri = f"channel:{target.id}" if isinstance(target, Channel) else f"bridge:{target.id}"
         playback = Playback(playback_id, media, target_uri)
         self.playbacks[playback_id] = playback
+        self.running.append(playback)
         answer = playback.json()
         playback.task = self._spawn(self._run_playback(playback, target))
         return answer
@@ -484,7 +491,9 @@ class World:
         if playback.state in ("done", "failed", "canceled"):
             return
         playback.state = state
-        self.playbacks.pop(playback.id, None)
+        if self.playbacks.get(playback.id) is playback:
+            del self.playbacks[playback.id]
+        self.running.remove(playback)
         if playback.task is not None and playback.task is not asyncio.current_task():
             playback.task.cancel()
         target_kind, _, target_id = playback.target_uri.partition(":")
@@ -497,7 +506,7 @@ class World:
         """A `continue` that waited for the channel's playbacks: carry it out once none is left."""
         if channel.continue_after_playback is None:
             return
-        if not any(p.target_uri == f"channel:{channel.id}" for p in self.playbacks.values()):
+        if not any(p.target_uri == f"channel:{channel.id}" for p in self.running):
             then, channel.continue_after_playback = channel.continue_after_playback, None
             self._leave_for_dialplan(channel, then)
 

@@ -18,7 +18,7 @@ import aiohttp
 from aiohttp import web
 from prometheus_client.core import Metric
 
-from router.ari import AriConfig, AriRest, EventStream
+from router.ari import AriConfig, AriRest, EventStream, SeenIds
 from router.calls import flow
 from router.calls.prompts import load_manifest
 from router.calls.runtime import Runtime
@@ -77,7 +77,8 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
     try:
         connector = aiohttp.TCPConnector(limit=ARI_CONNECTIONS)
         async with aiohttp.ClientSession(connector=connector) as session, contextlib.AsyncExitStack() as stack:
-            rest = AriRest(session, config.ari)
+            seen = SeenIds()  # what events were about, so that a retried request can tell it took effect
+            rest = AriRest(session, config.ari, seen=seen)
             overrides = OverrideStore(config.data_dir / "overrides.json")
             metrics = Metrics()
             # The runtime asks the manifest only whether a closure has its own message.
@@ -95,9 +96,9 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
                 metrics,
                 config.max_calls_in_setup,
             )
-            stream = EventStream(session, config.ari, runtime.on_event, on_connect=runtime.reconcile)
+            stream = EventStream(session, config.ari, runtime.on_event, on_connect=runtime.reconcile, seen=seen)
             view = _view(runtime, stream, schedule, clock)
-            metrics.read(lambda: _read_metrics(view, stream, runtime, config.schedule))
+            metrics.read(lambda: _read_metrics(view, stream, runtime, rest, config.schedule))
             api_url = None
             if config.api is not None:
                 api_url = await stack.enter_async_context(
@@ -144,7 +145,9 @@ def _view(
     return RouterView(schedule, clock, stream.connected.is_set, rejected, waiting, agents)
 
 
-def _read_metrics(view: RouterView, stream: EventStream, runtime: Runtime, source: object) -> Iterator[Metric]:
+def _read_metrics(
+    view: RouterView, stream: EventStream, runtime: Runtime, rest: AriRest, source: object
+) -> Iterator[Metric]:
     yield gauge("callrouter_ari_connected", "1 while the ARI WebSocket is connected", float(view.connected()))
     yield gauge(
         "callrouter_calls_in_setup",
@@ -155,6 +158,9 @@ def _read_metrics(view: RouterView, stream: EventStream, runtime: Runtime, sourc
         "callrouter_ari_connects", "ARI WebSocket connections made (reconnects included)", stream.stats.connects
     )
     yield counter("callrouter_ari_malformed_events", "ARI event frames that could not be read", stream.stats.malformed)
+    yield counter(
+        "callrouter_ari_retries", "ARI requests tried again after Asterisk did not answer or failed", rest.retries
+    )
     lines = list(view.schedule().lines)
     yield gauge_by(
         "callrouter_callers_waiting", "Callers waiting in the queue", "line", {n: view.waiting(n) for n in lines}

@@ -51,7 +51,7 @@ async def ari() -> AsyncIterator[Ari]:
         task = asyncio.create_task(stream.run())
         await asyncio.wait_for(stream.connected.wait(), 5)
         try:
-            yield Ari(sim, AriRest(session, config), recorder, stream, session, config)
+            yield Ari(sim, AriRest(session, config, seen=stream.seen), recorder, stream, session, config)
         finally:
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
@@ -78,6 +78,7 @@ async def test_queue_like_flow_with_bridges_and_an_agent(ari: Ari) -> None:
     agent = await ari.rest.originate(
         "PJSIP/agent1", channel_id="agent-leg-1", app="router", app_args=["agent", caller], caller_id="1818 <1818>"
     )
+    assert agent is not None
     assert (agent.id, agent.state) == ("agent-leg-1", "Down")
     assert (await ari.rest.get_endpoint("PJSIP", "agent1")).channel_ids == ("agent-leg-1",)
     answered = await ari.events.wait_for("StasisStart", lambda e: e.channel is not None and e.channel.id == agent.id)
@@ -168,11 +169,11 @@ async def test_application_lists_its_channels(ari: Ari) -> None:
 
 async def test_server_errors_and_timeouts_are_typed(ari: Ari) -> None:
     channel_id = await incoming(ari)
-    ari.sim.faults.append(Fault("POST /channels/*/answer", status=500, count=1))
+    ari.sim.faults.append(Fault("POST /channels/*/ring", status=500, count=1))
     with pytest.raises(AriServerError) as failed:
-        await ari.rest.answer(channel_id)
+        await ari.rest.ring(channel_id)  # a request that is never retried
     assert failed.value.status == 500
-    await ari.rest.answer(channel_id)  # the fault was for one request only
+    await ari.rest.ring(channel_id)  # the fault was for one request only
     ari.sim.faults.append(Fault("GET /channels/*", status=0, delay=1.0))
     slow = AriRest(ari.session, ari.config, timeout=0.2)
     with pytest.raises(AriUnavailable):

@@ -354,6 +354,7 @@ async def test_agent_answers_and_is_bridged_with_the_caller(backend: Backend) ->
     created = await backend.rest.originate(
         backend.agent("answer"), channel_id=leg, app="router", app_args=["agent", caller], caller_id="1818 <1818>"
     )
+    assert created is not None
     assert (created.id, created.state) == (leg, "Down")
     start = await backend.started(leg)
     assert start.args == ("agent", caller)
@@ -403,6 +404,7 @@ async def test_record_a_message_ended_by_hash(backend: Backend) -> None:
     await backend.rest.answer(caller)
     name = f"msg-{backend.name}-{next(_ids)}"
     live = await backend.rest.record(caller, name, max_duration_seconds=10, max_silence_seconds=0, terminate_on="#")
+    assert live is not None
     assert (live.name, live.format) == (name, "wav")
     assert live.state in ("queued", "recording")  # Asterisk may have started before it answers
     await backend.events.wait_for("RecordingStarted")

@@ -2,8 +2,12 @@
 
 Every call must end with a named outcome, no unexpected exception may be logged, and afterwards no
 channel or bridge of ours may be left in the simulated Asterisk (calls handed back to the dialplan
-are the fallback's). CI runs 200 calls per phase; CALLROUTER_FULL_RESILIENCE=1 runs 5,000 per phase
-(10,000 in all), as the README says. The outcome counts are printed (pytest -s shows them).
+are the fallback's). The requests that are safe to retry are retried, so at most 1 % of the calls
+may reach the dialplan fallback, and every message Asterisk recorded must be in the router's store,
+with no caller told "not saved". Half of the injected failures happen after Asterisk has carried the
+request out (the answer is lost), so a retry that did something twice would show. CI runs 200 calls
+per phase; CALLROUTER_FULL_RESILIENCE=1 runs 5,000 per phase (10,000 in all), as the README says.
+The outcome counts are printed (pytest -s shows them).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from asterisk_sim import AgentScript, Fault, Simulator
+from router.office.messages import MessageStore
 from router.schedule import QueueConfig, Schedule
 from tests.ari_helpers import until
 from tests.test_hangup_everywhere import nothing_left
@@ -48,6 +53,7 @@ async def caller(sim: Simulator, call: str, rng: random.Random, closed: bool) ->
 
 
 async def storm(sim: Simulator, schedule: Schedule, data: Path, at: datetime, closed: bool) -> Counter[str]:
+    """Place the calls; their outcomes once every one has ended and nothing of ours is left."""
     rng = random.Random(1818)
     async with start(sim, schedule, data, at) as router:
         callers = []
@@ -79,12 +85,39 @@ async def test_many_calls_with_faults_all_end_and_leave_nothing(
         for agent in QUEUE.agents:
             sim.world.set_endpoint(f"PJSIP/{agent}", AgentScript("answer", 0.5))
         sim.faults.append(Fault("* /*", status=0, probability=0.02, delay=0.3))  # slow answers
-        sim.faults.append(Fault("* /*", status=500, probability=0.05))
+        sim.faults.append(Fault("* /*", status=500, probability=0.025))  # refused before doing anything
+        sim.faults.append(Fault("* /*", status=500, probability=0.025, after=True))  # done, but the answer is lost
         counts = await storm(sim, schedule, tmp_path, CLOSED if phase == "closed" else OPEN, phase == "closed")
+        recorded = sorted(name for name in sim.world.stored_recordings if name.startswith("msg-"))
+        doubled = _carried_out_twice(sim)
     failed = sum(1 for r in sim.requests if r.get("status") == 500)
-    print(f"\n{phase}: {CALLS} calls, {failed} ARI requests failed on purpose; outcomes: {dict(counts)}")
+    fallback = counts["error_fallback"] + counts["shed_to_dialplan"]
+    store = MessageStore(tmp_path / "messages.sqlite3")
+    try:
+        stored = {m.recording for m in store.all()}
+    finally:
+        store.close()
+    print(
+        f"\n{phase}: {CALLS} calls, {failed} ARI requests failed on purpose, {fallback} calls to the fallback "
+        f"({fallback / CALLS:.2%}), {len(recorded)} messages recorded, {len(set(recorded) - stored)} lost; "
+        f"outcomes: {dict(counts)}"
+    )
     assert sum(counts.values()) == CALLS
     assert set(counts) <= NAMED
     assert failed > 0
+    assert fallback <= CALLS // 100
+    assert counts["message_not_saved"] == 0
+    assert sorted(set(recorded) - stored) == []
+    assert doubled == []
     unexpected = [r for r in caplog.records if r.exc_info is not None]
     assert unexpected == [], [r.getMessage() for r in unexpected]
+
+
+def _carried_out_twice(sim: Simulator) -> list[str]:
+    """Requests with a client-chosen id that Asterisk carried out more than once (a retry doing a thing twice)."""
+    done: Counter[str] = Counter()
+    for r in sim.requests:
+        made = r.get("status") in (200, 201) or r.get("carried_out")
+        if made and r["method"] == "POST" and ("/play/" in r["path"] or r["path"] == "/channels"):
+            done[r["path"] if "/play/" in r["path"] else str(r["params"].get("channelId"))] += 1
+    return sorted(what for what, times in done.items() if times > 1)

@@ -14,7 +14,7 @@ import pytest_asyncio
 
 from asterisk_sim import Fault, Simulator
 from router.app import RouterConfig, Running, running
-from router.ari import AriConfig
+from router.ari import AriConfig, retry
 from router.calls import flow
 from router.calls.prompts import DEFAULT_MANIFEST, load_manifest
 from router.office.messages import MessageStore
@@ -24,7 +24,7 @@ from tests.conftest import local
 
 CLOSED = local("2024-01-04T12:30")  # Thursday: the phone hours start at 15
 OPEN = local("2024-01-04T15:30")
-FAST = flow.Settings(offer_seconds=0.4, message_max_seconds=5, message_silence_seconds=2)
+FAST = flow.Settings(offer_seconds=0.4, message_max_seconds=5, message_silence_seconds=2, agent_settle_seconds=0.3)
 
 
 @dataclass
@@ -150,7 +150,8 @@ async def test_unknown_line_gets_a_polite_message(closed: Harness) -> None:
 
 
 async def test_a_failure_hands_that_call_to_the_fallback_and_spares_the_others(closed: Harness) -> None:
-    closed.sim.faults.append(Fault("POST /channels/*/play/*", status=500, count=1))
+    tries = len(retry.PAUSES) + 1
+    closed.sim.faults.append(Fault("POST /channels/*/play/*", status=500, count=tries))  # outlasts every retry
     first = await closed.call("11111111")
     assert await closed.outcome(first) == "error_fallback"
     assert closed.sim.world.channels[first].dialplan_after == {"context": "callrouter-fallback-1818", "extension": "s"}

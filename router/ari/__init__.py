@@ -19,6 +19,7 @@ from router.ari.errors import (
 )
 from router.ari.events import ApplicationReplacedError, Backoff, Event, EventStream, MalformedEvent, parse_event
 from router.ari.rest import AriRest
+from router.ari.retry import Retry, SeenIds, within
 
 __all__ = [
     "CALL_MOVED_ON",
@@ -38,5 +39,8 @@ __all__ = [
     "Event",
     "EventStream",
     "MalformedEvent",
+    "Retry",
+    "SeenIds",
     "parse_event",
+    "within",
 ]

@@ -36,6 +36,7 @@ import aiohttp
 
 from router.ari.config import AriConfig
 from router.ari.models import Bridge, Channel, Json, Playback, Recording
+from router.ari.retry import SeenIds
 
 log = logging.getLogger(__name__)
 
@@ -254,6 +255,7 @@ class EventStream:
         on_connect: Callable[[], Awaitable[None]] | None = None,
         backoff: Backoff | None = None,
         heartbeat: float = 5.0,
+        seen: SeenIds | None = None,
     ) -> None:
         self._session = session
         self._config = config
@@ -262,6 +264,7 @@ class EventStream:
         self._heartbeat = heartbeat
         self._auth = {"Authorization": config.authorization}
         self.dispatcher = Dispatcher(handler)
+        self.seen = seen if seen is not None else SeenIds()  # for retries: which resources events were about
         self.stats = StreamStats()
         self.connected = asyncio.Event()
         self._unknown_seen: set[str] = set()
@@ -327,6 +330,13 @@ class EventStream:
         except Exception:
             log.exception("ARI events: reconcile after connect failed")
 
+    def _note(self, event: Event) -> None:
+        for resource in (event.channel, event.peer, event.playback):
+            if resource is not None:
+                self.seen.note(resource.id)
+        if event.recording is not None:
+            self.seen.note(event.recording.name)
+
     def _feed(self, data: str | bytes) -> None:
         try:
             event = parse_event(data)
@@ -341,6 +351,7 @@ class EventStream:
                 log.info("ARI events: skipping unknown event type %r", event.type)
             return
         self.stats.events += 1
+        self._note(event)
         if event.type == "ApplicationReplaced":
             log.error("ARI events: another connection took over application %r; stopping", self._config.app)
             raise ApplicationReplacedError(self._config.app)

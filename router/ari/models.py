@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 Json = dict[str, Any]
@@ -17,6 +18,9 @@ class Channel:
     caller_name: str
     context: str
     exten: str
+    app_name: str = ""  # the dialplan application it is in: "Stasis" while in an ARI application
+    app_data: str = ""  # its arguments: "router,1818" for Stasis(router,1818)
+    created: datetime | None = None  # `creationtime`: when the call reached Asterisk
 
     @classmethod
     def from_json(cls, data: Json) -> Channel:
@@ -30,7 +34,17 @@ class Channel:
             caller_name=str(caller.get("name", "")),
             context=str(dialplan.get("context", "")),
             exten=str(dialplan.get("exten", "")),
+            app_name=str(dialplan.get("app_name", "")),
+            app_data=str(dialplan.get("app_data", "")),
+            created=instant(data.get("creationtime")),
         )
+
+    @property
+    def stasis_args(self) -> tuple[str, ...]:
+        """The arguments of Stasis(app, ...) after the application's name, as StasisStart gave them."""
+        if self.app_name != "Stasis":
+            return ()
+        return tuple(a for a in self.app_data.split(",")[1:] if a)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,3 +133,14 @@ class Application:
             channel_ids=tuple(str(c) for c in data.get("channel_ids", ())),
             bridge_ids=tuple(str(b) for b in data.get("bridge_ids", ())),
         )
+
+
+def instant(text: object) -> datetime | None:
+    """Asterisk's timestamps (2024-01-04T14:30:00.123+0000); None for anything else."""
+    if not isinstance(text, str):
+        return None
+    try:
+        found = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return found if found.tzinfo is not None else None

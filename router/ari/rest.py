@@ -8,45 +8,106 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 
 from router.ari.config import AriConfig
-from router.ari.errors import AriUnavailable, error_for
-from router.ari.models import Application, Bridge, Channel, Endpoint, Json, Playback, Recording
+from router.ari.errors import CALL_MOVED_ON, AriConflict, AriError, AriNotFound, AriUnavailable, error_for
+from router.ari.models import Application, Bridge, Channel, Endpoint, Json, Playback, Recording, instant
+from router.ari.retry import ONCE, PAUSES, PLAIN, Retry, SeenIds, deadline
 
 Params = Mapping[str, str | int | bool | None]
-DELETE_RETRY_PAUSES = (0.05, 0.25)
+_DEFAULT = object()  # `retry` not given: reads and deletions are retried, other requests are not
+_MISSING = object()
 
 
 class AriRest:
-    """REST calls to one Asterisk. Owns no session: the caller opens and closes it."""
+    """REST calls to one Asterisk. Owns no session: the caller opens and closes it.
 
-    def __init__(self, session: aiohttp.ClientSession, config: AriConfig, *, timeout: float = 10.0) -> None:
+    `seen` is the event stream's record of the resources events were about; with it, a retried
+    request can tell that its first try took effect (see `router.ari.retry`).
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        config: AriConfig,
+        *,
+        timeout: float = 10.0,
+        seen: SeenIds | None = None,
+    ) -> None:
         self._session = session
         self._config = config
         self._auth = {"Authorization": config.authorization}
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._timeout = timeout
+        self._seen = seen if seen is not None else SeenIds()
+        self.retries = 0  # requests tried again after a failure (a figure for /metrics)
 
-    async def request(self, method: str, path: str, params: Params | None = None, body: Json | None = None) -> Any:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        params: Params | None = None,
+        body: Json | None = None,
+        retry: Retry | object | None = _DEFAULT,
+    ) -> Any:
         """One REST call; returns the decoded JSON (None for 204). Raises from `router.ari.errors`.
 
-        A DELETE (hang up, remove a bridge or a recording) is tried again after a 5xx or a lost
-        connection: it is idempotent (a repeat of one that did happen answers 404, which callers
-        treat as done), and a hangup that silently failed would leave a phone line open.
+        Failures that Asterisk may not have acted on (no answer, 5xx) are tried again as `retry`
+        allows (`router.ari.retry`), until the deadline. None is also what a retry returns when it
+        finds that the first try took effect but nothing is left to show for it.
         """
-        for pause in DELETE_RETRY_PAUSES if method == "DELETE" else ():
+        policy = (PLAIN if method in ("GET", "DELETE") else ONCE) if retry is _DEFAULT else retry
+        assert policy is None or isinstance(policy, Retry)
+        end = deadline()
+        attempt = 0
+        while True:
             try:
-                return await self._request_once(method, path, params, body)
+                return await self._request_once(method, path, params, body, end)
+            except AriConflict:
+                if attempt and policy is not None and (policy.conflict_ok or policy.moved_on_ok):
+                    return await self._after_effect(policy)
+                raise
+            except CALL_MOVED_ON:
+                if attempt and policy is not None and policy.moved_on_ok:
+                    return None
+                raise
             except AriUnavailable:
-                await asyncio.sleep(pause)
-        return await self._request_once(method, path, params, body)
+                if policy is None or attempt >= len(PAUSES) or time.monotonic() + PAUSES[attempt] >= end:
+                    raise
+                await asyncio.sleep(PAUSES[attempt])
+                attempt += 1
+                self.retries += 1
+                found = await self._probe(policy, end)
+                if found is not _MISSING:
+                    return found  # the first try made it
+                if policy.seen is not None and policy.seen in self._seen:
+                    return None  # the first try made it, and it is over already
 
-    async def _request_once(self, method: str, path: str, params: Params | None, body: Json | None) -> Any:
+    async def _probe(self, policy: Retry, end: float) -> Any:
+        """What the probe of a request finds of its first try's resource; _MISSING if nothing."""
+        if policy.probe is None:
+            return _MISSING
+        try:
+            return await self._request_once("GET", policy.probe, None, None, end)
+        except AriError:
+            return _MISSING
+
+    async def _after_effect(self, policy: Retry) -> Any:
+        """What a retried request answers when Asterisk refused it as done: the resource, if it is still there."""
+        found = await self._probe(policy, deadline())
+        return None if found is _MISSING else found
+
+    async def _request_once(
+        self, method: str, path: str, params: Params | None, body: Json | None, end: float, *, raw: bool = False
+    ) -> Any:
         query = {k: _text(v) for k, v in (params or {}).items() if v is not None}
+        timeout = aiohttp.ClientTimeout(total=max(0.05, min(self._timeout, end - time.monotonic())))
         try:
             async with self._session.request(
                 method,
@@ -54,21 +115,24 @@ class AriRest:
                 params=query,
                 json=body,
                 headers=self._auth,
-                timeout=self._timeout,
+                timeout=timeout,
             ) as response:
-                text = await response.text()
+                data = await response.read()
                 if response.status >= 300:
-                    raise error_for(response.status, _message(text, response.reason), method, path)
-                return json.loads(text) if text.strip() else None
+                    message = _message(data.decode(errors="replace"), response.reason)
+                    raise error_for(response.status, message, method, path)
+                if raw:
+                    return data
+                return json.loads(data) if data.strip() else None
         except (aiohttp.ClientConnectionError, TimeoutError, aiohttp.ClientPayloadError) as e:
             raise AriUnavailable(f"{type(e).__name__}: {e}".rstrip(": "), method=method, path=path) from e
-        except json.JSONDecodeError as e:
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise AriUnavailable(f"malformed JSON in answer: {e}", method=method, path=path) from e
 
     # -- channels -----------------------------------------------------------------
 
     async def answer(self, channel_id: str) -> None:
-        await self.request("POST", f"/channels/{channel_id}/answer")
+        await self.request("POST", f"/channels/{channel_id}/answer", retry=PLAIN)
 
     async def hangup(self, channel_id: str, reason: str = "normal") -> None:
         await self.request("DELETE", f"/channels/{channel_id}", {"reason": reason})
@@ -79,9 +143,14 @@ class AriRest:
     async def list_channels(self) -> list[Channel]:
         return [Channel.from_json(c) for c in await self.request("GET", "/channels")]
 
-    async def play(self, channel_id: str, playback_id: str, media: Iterable[str], lang: str | None = None) -> Playback:
+    async def play(
+        self, channel_id: str, playback_id: str, media: Iterable[str], lang: str | None = None
+    ) -> Playback | None:
+        """Start a playback; None if a retry found the first try's playback already over."""
         params = {"media": ",".join(media), "lang": lang}
-        return Playback.from_json(await self.request("POST", f"/channels/{channel_id}/play/{playback_id}", params))
+        retry = Retry(seen=playback_id, probe=f"/playbacks/{playback_id}")
+        data = await self.request("POST", f"/channels/{channel_id}/play/{playback_id}", params, retry=retry)
+        return Playback.from_json(data) if data else None
 
     async def stop_playback(self, playback_id: str) -> None:
         await self.request("DELETE", f"/playbacks/{playback_id}")
@@ -90,13 +159,13 @@ class AriRest:
         self, channel_id: str, context: str | None = None, extension: str | None = None, priority: int | None = None
     ) -> None:
         params = {"context": context, "extension": extension, "priority": priority}
-        await self.request("POST", f"/channels/{channel_id}/continue", params)
+        await self.request("POST", f"/channels/{channel_id}/continue", params, retry=Retry(moved_on_ok=True))
 
     async def ring(self, channel_id: str) -> None:
         await self.request("POST", f"/channels/{channel_id}/ring")
 
     async def start_moh(self, channel_id: str, moh_class: str | None = None) -> None:
-        await self.request("POST", f"/channels/{channel_id}/moh", {"mohClass": moh_class})
+        await self.request("POST", f"/channels/{channel_id}/moh", {"mohClass": moh_class}, retry=PLAIN)
 
     async def stop_moh(self, channel_id: str) -> None:
         await self.request("DELETE", f"/channels/{channel_id}/moh")
@@ -112,7 +181,8 @@ class AriRest:
         beep: bool = True,
         terminate_on: str = "#",
         if_exists: str = "fail",
-    ) -> Recording:
+    ) -> Recording | None:
+        """Start recording; None if a retry found the first try's recording already over."""
         params: Params = {
             "name": name,
             "format": fmt,
@@ -122,7 +192,9 @@ class AriRest:
             "terminateOn": terminate_on,
             "ifExists": if_exists,
         }
-        return Recording.from_json(await self.request("POST", f"/channels/{channel_id}/record", params))
+        retry = Retry(conflict_ok=True, seen=name, probe=f"/recordings/live/{name}")
+        data = await self.request("POST", f"/channels/{channel_id}/record", params, retry=retry)
+        return Recording.from_json(data) if data else None
 
     async def originate(
         self,
@@ -133,8 +205,10 @@ class AriRest:
         app_args: Iterable[str] = (),
         ring_timeout: int = 30,
         caller_id: str | None = None,
-    ) -> Channel:
-        """A new channel to `endpoint`; it enters `app` (StasisStart) only if answered within ring_timeout."""
+    ) -> Channel | None:
+        """A new channel to `endpoint`; it enters `app` (StasisStart) only if answered within ring_timeout.
+
+        None if a retry found that the first try's channel had already ended (its events say how)."""
         params: Params = {
             "endpoint": endpoint,
             "channelId": channel_id,
@@ -143,13 +217,19 @@ class AriRest:
             "timeout": ring_timeout,
             "callerId": caller_id,
         }
-        return Channel.from_json(await self.request("POST", "/channels", params))
+        retry = Retry(conflict_ok=True, seen=channel_id, probe=f"/channels/{channel_id}")
+        data = await self.request("POST", "/channels", params, retry=retry)
+        return Channel.from_json(data) if data else None
 
     # -- bridges ------------------------------------------------------------------
 
     async def create_bridge(self, bridge_id: str, bridge_type: str, name: str | None = None) -> Bridge:
         params = {"bridgeId": bridge_id, "type": bridge_type, "name": name}
-        return Bridge.from_json(await self.request("POST", "/bridges", params))
+        retry = Retry(conflict_ok=True, probe=f"/bridges/{bridge_id}")
+        data = await self.request("POST", "/bridges", params, retry=retry)
+        if data is None:  # a retry found the bridge the first try made, and it is gone already
+            raise AriNotFound("Bridge not found", method="POST", path="/bridges")
+        return Bridge.from_json(data)
 
     async def get_bridge(self, bridge_id: str) -> Bridge:
         return Bridge.from_json(await self.request("GET", f"/bridges/{bridge_id}"))
@@ -158,13 +238,15 @@ class AriRest:
         return [Bridge.from_json(b) for b in await self.request("GET", "/bridges")]
 
     async def add_channel(self, bridge_id: str, *channel_ids: str) -> None:
-        await self.request("POST", f"/bridges/{bridge_id}/addChannel", {"channel": ",".join(channel_ids)})
+        await self.request("POST", f"/bridges/{bridge_id}/addChannel", {"channel": ",".join(channel_ids)}, retry=PLAIN)
 
     async def remove_channel(self, bridge_id: str, *channel_ids: str) -> None:
-        await self.request("POST", f"/bridges/{bridge_id}/removeChannel", {"channel": ",".join(channel_ids)})
+        await self.request(
+            "POST", f"/bridges/{bridge_id}/removeChannel", {"channel": ",".join(channel_ids)}, retry=PLAIN
+        )
 
     async def start_bridge_moh(self, bridge_id: str, moh_class: str | None = None) -> None:
-        await self.request("POST", f"/bridges/{bridge_id}/moh", {"mohClass": moh_class})
+        await self.request("POST", f"/bridges/{bridge_id}/moh", {"mohClass": moh_class}, retry=PLAIN)
 
     async def stop_bridge_moh(self, bridge_id: str) -> None:
         await self.request("DELETE", f"/bridges/{bridge_id}/moh")
@@ -192,17 +274,16 @@ class AriRest:
     async def stored_recording_file(self, name: str) -> bytes:
         """The audio of a stored recording."""
         path = f"/recordings/stored/{name}/file"
-        try:
-            async with self._session.get(
-                self._config.rest_url + path, headers=self._auth, timeout=self._timeout
-            ) as response:
-                data = await response.read()
-                if response.status >= 300:
-                    message = _message(data.decode(errors="replace"), response.reason)
-                    raise error_for(response.status, message, "GET", path)
+        end = deadline()
+        for pause in (*PAUSES, None):
+            try:
+                data: bytes = await self._request_once("GET", path, None, None, end, raw=True)
                 return data
-        except (aiohttp.ClientConnectionError, TimeoutError) as e:
-            raise AriUnavailable(str(e), method="GET", path=path) from e
+            except AriUnavailable:
+                if pause is None or time.monotonic() + pause >= end:
+                    raise
+                await asyncio.sleep(pause)
+        raise AssertionError("unreachable")
 
     async def get_sound(self, sound_id: str) -> Json:
         # Sounds in a folder ("callrouter/closed-now") need their slash encoded: Asterisk answers a
@@ -213,6 +294,11 @@ class AriRest:
     async def ping(self) -> None:
         """A cheap call that proves Asterisk answers and accepts our credentials."""
         await self.request("GET", "/asterisk/ping")
+
+    async def asterisk_time(self) -> datetime | None:
+        """Asterisk's clock now (from the ping's timestamp): for the age of its channels, whatever ours says."""
+        answer = await self.request("GET", "/asterisk/ping")
+        return instant(answer.get("timestamp")) if isinstance(answer, dict) else None
 
 
 def _text(value: str | int | bool) -> str:

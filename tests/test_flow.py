@@ -26,11 +26,14 @@ from router.calls.flow import (
     Position,
     Record,
     RecordingDone,
+    RejoinQueue,
+    Requeue,
     SaveMessage,
     StartTimer,
     StopPlayback,
     Timeout,
     playbacks_of,
+    resume_queued,
     start_closed,
     start_open,
     start_queue,
@@ -202,6 +205,7 @@ def test_agent_answers_and_the_caller_hangs_up_after_talking() -> None:
         Play("c1-position-1", ("queue-position", "num-1", "queue-position-end")),
         StopPlayback("c1-position-1"),
         BridgeAgent("leg-1"),
+        StartTimer("agent-settled", 2.0),
         HangupLeg("leg-1"),
         EndBridge(),
         Finish("answered", "by a2 after 42 s"),
@@ -210,8 +214,54 @@ def test_agent_answers_and_the_caller_hangs_up_after_talking() -> None:
 
 def test_agent_hangs_up_first() -> None:
     call, _ = queued()
-    call, commands = run(call, Connected("leg-1", "a1", 5), AgentLeft("leg-other"), AgentLeft("leg-1"))
-    assert commands == [BridgeAgent("leg-1"), Hangup(), EndBridge(), Finish("answered", "by a1 after 5 s")]
+    settled = (Timeout("agent-settled"), AgentLeft("leg-other"), AgentLeft("leg-1"))
+    call, commands = run(call, Connected("leg-1", "a1", 5), *settled)
+    assert commands == [
+        BridgeAgent("leg-1"),
+        StartTimer("agent-settled", 2.0),
+        Hangup(),
+        EndBridge(),
+        Finish("answered", "by a1 after 5 s"),
+    ]
+
+
+def test_an_agent_who_drops_the_caller_at_once_puts_them_back_at_the_front() -> None:
+    call, _ = queued()
+    call, commands = run(call, Connected("leg-1", "a1", 5), AgentLeft("leg-1"))
+    assert commands[-3:] == [EndBridge(), Requeue("a1"), StartTimer("announce", 60)]
+    assert (call.state, call.leg, call.agent) == ("queued", None, None)
+    call, commands = run(call, AgentLeft("leg-1"), Connected("leg-2", "a2", 9))  # the first leg's StasisEnd, late
+    assert commands == [BridgeAgent("leg-2"), StartTimer("agent-settled", 2.0)]
+    call, commands = run(call, Timeout("agent-settled"), HungUp())
+    assert commands[-1] == Finish("answered", "by a2 after 9 s")
+
+
+def test_a_wait_that_ran_out_while_an_agent_was_connecting_ends_in_the_answering_machine() -> None:
+    call, _ = queued()
+    call, commands = run(call, Connected("leg-1", "a1", 600), Timeout("max-wait"), AgentLeft("leg-1"))
+    assert commands[-3:] == [EndBridge(), LeaveQueue(), Play("c1-overflow", ("queue-overflow", "offer-message"))]
+    assert call.overflowed
+
+
+def test_a_wait_running_out_while_talking_changes_nothing() -> None:
+    call, _ = queued()
+    call, commands = run(call, Connected("leg-1", "a1", 5), Timeout("agent-settled"), Timeout("max-wait"))
+    assert (call.state, commands[-1]) == ("connected", StartTimer("agent-settled", 2.0))
+
+
+def test_a_caller_found_in_the_holding_bridge_after_a_restart_waits_on() -> None:
+    call, commands = resume_queued(
+        NEW, "callrouter-queue-1818", max_wait_left=420.5, announce_seconds=60, closing_in_seconds=None, announcements=3
+    )
+    assert commands == [
+        StartTimer("max-wait", 420.5),
+        StartTimer("announce", 60),
+        RejoinQueue("callrouter-queue-1818"),
+    ]
+    call, announced = run(call, Position(2))
+    assert announced == [Play("c1-position-4", ("queue-position", "num-2", "queue-position-end"))]
+    _, late = resume_queued(NEW, "b", max_wait_left=-5, announce_seconds=0, closing_in_seconds=-1)
+    assert late == [StartTimer("max-wait", 0.0), StartTimer("closing", 0.0), RejoinQueue("b")]
 
 
 def test_caller_gives_up_while_waiting() -> None:
@@ -249,7 +299,7 @@ def test_phone_hours_ending_while_waiting_offers_the_answering_machine_if_config
 def test_a_failure_while_bridged_releases_the_agent_and_falls_back() -> None:
     call, _ = queued()
     _, commands = run(call, Connected("leg-1", "a1", 5), Failed("addChannel: 500"))
-    assert commands[1:] == [
+    assert commands[2:] == [
         HangupLeg("leg-1"),
         EndBridge(),
         ContinueInDialplan("callrouter-fallback-1818"),

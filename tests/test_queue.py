@@ -13,12 +13,14 @@ from router.calls.queue import (
     Connect,
     Queue,
     Ring,
+    adopt_leg,
     answered,
     dispatch,
     join,
     leave,
     leg_ended,
     leg_id,
+    requeue,
 )
 from router.schedule import QueueConfig, Strategy
 
@@ -43,6 +45,26 @@ def test_ring_all_rings_every_free_agent_for_the_first_caller() -> None:
     assert all(r.seconds == 15 for r in rings)
     assert q.waiting[0].ringing == {r.leg_id for r in rings}
     assert look_again == T0 + timedelta(seconds=5), "c2 waits with no agent free: look again later"
+
+
+def test_ring_all_gives_an_agent_who_frees_up_to_the_first_caller_though_their_phones_ring() -> None:
+    q, rings, _ = dispatch(queue(Strategy.RING_ALL, "c1", "c2"), T0, busy=frozenset({"a1", "a3"}))
+    assert rung(rings) == [("c1", "a2")]
+    q, rings, _ = dispatch(q, T0 + timedelta(seconds=3), busy=frozenset({"a3"}))  # a1 is free now
+    assert rung(rings) == [("c1", "a1")], "for the caller who came first, not for c2"
+    assert len(q.waiting[0].ringing) == 2
+    _, rings, look_again = dispatch(q, T0 + timedelta(seconds=4), busy=frozenset({"a3"}))
+    assert rings == [], "nothing free: c1's phones ring, c2 waits for them"
+    assert look_again == T0 + timedelta(seconds=9), "a3 is on a call of their own: look again later"
+
+
+def test_ring_all_serves_the_first_caller_first_even_while_they_pause_between_rounds() -> None:
+    q, rings, _ = dispatch(queue(Strategy.RING_ALL, "c1", "c2"), T0, busy=frozenset({"a2", "a3"}))
+    q = leg_ended(q, rings[0].leg_id, T0 + timedelta(seconds=15))  # a1 did not answer: c1 pauses 5 s
+    q, rings, look_again = dispatch(q, T0 + timedelta(seconds=15))  # everyone is free now
+    assert (rings, look_again) == ([], T0 + timedelta(seconds=20)), "c2 does not jump ahead of c1"
+    _, rings, _ = dispatch(q, T0 + timedelta(seconds=20))
+    assert rung(rings) == [("c1", "a1"), ("c1", "a2"), ("c1", "a3")]
 
 
 def test_busy_agents_are_skipped() -> None:
@@ -120,6 +142,48 @@ def test_callers_wait_in_order_of_arrival_whatever_order_they_join_in() -> None:
     q = join(q, "latest", "3", T0 + timedelta(seconds=9))
     assert [w.call_id for w in q.waiting] == ["early", "late", "latest"]
     assert q.position("early") == 1
+
+
+def test_a_caller_dropped_by_an_agent_goes_first_and_another_agent_rings() -> None:
+    q, first, _ = dispatch(queue(Strategy.RING_ALL, "c1", "c2"), T0)
+    q, _ = answered(q, next(r.leg_id for r in first if r.agent == "a1"))
+    q = leg_ended(q, next(r.leg_id for r in first if r.agent == "a1"), T0 + timedelta(seconds=1))  # a1 drops c1
+    q = requeue(q, "c1", "20000000", T0, dropped_by="a1", now=T0 + timedelta(seconds=1))
+    assert [w.call_id for w in q.waiting] == ["c1", "c2"], "c1 first again, with its arrival kept"
+    assert q.waiting[0].since == T0
+    q, rings, _ = dispatch(q, T0 + timedelta(seconds=1))
+    assert rung(rings) == [("c1", "a2"), ("c1", "a3"), ("c2", "a1")], "not a1 for c1 for now: for c2"
+    assert not {r.leg_id for r in rings} & {r.leg_id for r in first}, "legs of their own"
+
+
+def test_an_agent_who_dropped_the_caller_rings_for_them_again_only_after_the_retry_pause() -> None:
+    q = requeue(queue(Strategy.RING_ALL), "c1", "1", T0, dropped_by="a1", now=T0)
+    q, rings, look_again = dispatch(q, T0, busy=frozenset({"a2", "a3"}))
+    assert (rings, look_again) == ([], T0 + timedelta(seconds=5)), "no loop of rings to a phone that drops calls"
+    _, rings, _ = dispatch(q, T0 + timedelta(seconds=5), busy=frozenset({"a2", "a3"}))
+    assert rung(rings) == [("c1", "a1")], "then again: it may have been a wrong button"
+
+
+def test_every_round_of_a_caller_has_new_leg_ids() -> None:
+    q, first, _ = dispatch(queue(Strategy.RING_ALL, "c1"), T0)
+    for ring in first:
+        q = leg_ended(q, ring.leg_id, T0)
+    q, second, _ = dispatch(q, T0 + timedelta(seconds=5))
+    assert {r.agent for r in second} == set(AGENTS)
+    assert not {r.leg_id for r in first} & {r.leg_id for r in second}
+
+
+def test_a_run_of_the_router_has_leg_ids_of_its_own() -> None:
+    """A restarted router must not choose the id of a leg the earlier run left ringing."""
+    assert leg_id("c1", 1, "a1", "run-a") != leg_id("c1", 1, "a1", "run-b")
+
+
+def test_a_ring_from_an_earlier_run_is_adopted_for_its_caller_if_they_wait() -> None:
+    q = adopt_leg(queue(Strategy.RING_ALL, "c1"), "old-leg", "a2", "c1")
+    assert q.waiting[0].ringing == {"old-leg"}
+    q, commands = answered(q, "old-leg")
+    assert commands == [Connect("c1", "old-leg", "a2")]
+    assert adopt_leg(queue(Strategy.RING_ALL), "old-leg", "a2", "gone").legs == (), "no such caller: not adopted"
 
 
 def test_leg_ids_are_all_the_same_length() -> None:

@@ -7,7 +7,9 @@ zone instead of Europe/Copenhagen would find the line closed.
 
 The agents' phones are switched on only after the caller has waited a while: the first rings fail,
 the caller hears the music, and the queue tries again. Both agents then answer at once; exactly
-one must be bridged, and the caller must hear that agent's tone.
+one must be bridged, and the caller must hear that agent's tone. In the second test an agent's
+phone answers and ends the call at once: the caller goes back to the queue and the other agent
+takes the call.
 """
 
 from __future__ import annotations
@@ -83,4 +85,41 @@ async def test_sip_caller_waits_with_music_and_talks_with_the_agent_who_answered
         assert len(voice) >= 3, f"the caller heard {winner}'s voice: seconds {voice}"
         assert min(voice) > min(music), "music first, then the agent"
         assert tone_seconds(heard[-1], TONES[loser]) == [], "and never the other agent"
+        assert "Traceback" not in log_text
+
+
+@pytest.mark.usefixtures("real_asterisk_url")
+async def test_an_agent_who_drops_the_caller_at_once_hands_them_to_the_next_agent(real_asterisk_url: str) -> None:
+    """agent1's phone answers and ends the call at once (baresip ends a call when its 'voice' file ends:
+    a 0.3 s file); the caller goes back to the front of the queue, and agent2 takes the call."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        schedule = schedule_with_real_agents(folder)
+        caller_dir, agent_dirs = folder / "caller", {name: folder / name for name in TONES}
+        for d in (caller_dir, *agent_dirs.values()):
+            d.mkdir()
+        async with (
+            router_process(real_asterisk_url, schedule, folder / "data", THURSDAY_OPEN_UTC) as router,
+            Phone(caller_dir, "citizen", 5070, silence(caller_dir / "quiet.wav", 60)) as caller,
+        ):
+            await router.wait_for_line(r"taking calls", within=20)
+            await caller.send("/dial sip:1818@127.0.0.1:5060\n")
+            call = (await router.wait_for_line(r"call (\S+) from \S+ to 1818", within=15)).group(1)
+            brief = tone(agent_dirs["agent1"] / "voice.wav", TONES["agent1"], 0.3)
+            async with Phone(agent_dirs["agent1"], "agent1", 5080, brief, auto_answer=True):
+                await router.wait_for_line(rf"queue 1818: agent1 answered for {re.escape(call)}", within=20)
+                await router.wait_for_line(rf"agent1 dropped {re.escape(call)} at once; back at the front", 10)
+                voice = tone(agent_dirs["agent2"] / "voice.wav", TONES["agent2"], 60)
+                async with Phone(agent_dirs["agent2"], "agent2", 5090, voice, auto_answer=True):
+                    await router.wait_for_line(rf"queue 1818: agent2 answered for {re.escape(call)}", within=20)
+                    await asyncio.sleep(5)  # caller and agent2 talk
+                    await caller.send("/hangup\n")
+                    ended = await router.wait_for_line(r"ended: (\S+) after \d+ s by (agent\d)", within=15)
+                    await asyncio.sleep(1)
+            heard = caller.heard()
+        log_text = "\n".join(router.lines)
+        assert ended.groups() == ("answered", "agent2"), log_text
+        assert log_text.count(f"agent1 answered for {call}") == 1, "agent1 is not rung again while agent2 is free"
+        assert heard, f"the caller's phone recorded nothing\n{log_text}"
+        assert len(tone_seconds(heard[-1], TONES["agent2"])) >= 3, "the caller talked with agent2"
         assert "Traceback" not in log_text

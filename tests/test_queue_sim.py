@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest_asyncio
@@ -124,6 +124,7 @@ async def test_agent_hanging_up_ends_the_call_for_the_caller_too(office: Office)
     async with office.router() as router:
         call = office.call()
         await until(lambda: bool(office.bridged_with(call)))
+        await until(lambda: router.runtime.calls[call].call.settled)  # they talked past the first moment
         [leg] = [c for c in office.legs("agent1") if not office.sim.world.channels[c].gone]
         office.sim.world.caller_hangs_up(leg)  # the agent puts the phone down
         assert await outcome_of(router.runtime, call) == "answered"
@@ -191,9 +192,7 @@ async def test_phone_hours_ending_sends_waiting_callers_to_the_answering_machine
         assert await outcome_of(router.runtime, call) == "overflow"
 
 
-async def test_after_a_restart_a_conversation_goes_on_and_a_waiting_caller_goes_to_the_fallback(
-    office: Office,
-) -> None:
+async def test_after_a_restart_a_conversation_goes_on_and_a_waiting_caller_waits_on(office: Office) -> None:
     office.agents(agent1=AgentScript("answer", 0.1), agent2=AgentScript("no-answer"), agent3=AgentScript("busy"))
     config = replace(QUICK, strategy=Strategy.ROUND_ROBIN, ring_seconds=30)
     async with office.router(config):
@@ -205,13 +204,14 @@ async def test_after_a_restart_a_conversation_goes_on_and_a_waiting_caller_goes_
     [agent_leg] = office.legs("agent1")
     async with office.router(config) as router:
         router.runtime.reconciler.grace = 0.1
-        await until(lambda: office.sim.world.channels[waiting].dialplan_after is not None, within=5)
-        fallback = office.sim.world.channels[waiting].dialplan_after
-        assert fallback is not None
-        assert fallback["context"] == "callrouter-fallback-1818"
+        await until(lambda: waiting in router.runtime.calls, within=5)
+        assert office.sim.world.channels[waiting].dialplan_after is None, "not handed on: it waits on"
         assert not office.sim.world.channels[talking].gone, "the conversation goes on"
         office.sim.world.caller_hangs_up(talking)
         await until(lambda: office.sim.world.channels[agent_leg].gone)
+        await until(lambda: office.bridged_with(waiting) == ["PJSIP/agent1"], within=10)  # agent1 is free again
+        office.sim.world.caller_hangs_up(waiting)
+        assert await outcome_of(router.runtime, waiting) == "answered"
         await until(lambda: office.bridges_in_use() == [])
 
 
@@ -238,3 +238,85 @@ async def test_asterisk_restarts_under_the_router(office: Office) -> None:
         assert {"moh": "start", "bridge": f"{HOLDING_PREFIX}1818"}.items() <= office.heard(after)[1].items()
         office.sim.world.caller_hangs_up(after)
         assert await outcome_of(runtime, after) == "answered"
+
+
+async def test_an_agent_who_hangs_up_before_the_bridge_puts_the_caller_back_and_the_next_agent_rings(
+    office: Office,
+) -> None:
+    """The race of an agent who answers and hangs up before the router bridges them: the bridge fails
+    for want of the agent, the caller goes back to the front, and another agent is rung."""
+    office.agents(agent1=AgentScript("answer", 0.05, hang_up_after=0.0), agent2=AgentScript("busy"))
+    async with office.router(replace(QUICK, agents=("agent1", "agent2"))) as router:
+        call = office.call()
+        await until(
+            lambda: len(office.legs("agent1")) == 1 and office.sim.world.channels[office.legs("agent1")[0]].gone
+        )
+        office.agents(agent2=AgentScript("answer", 0.1))
+        await until(lambda: office.bridged_with(call) == ["PJSIP/agent2"], within=10)
+        assert office.rung().count("PJSIP/agent1") == 1, "the agent who dropped the caller is passed over"
+        assert not office.sim.world.channels[call].gone
+        add = [r for r in office.sim.requests if r["path"].endswith("/addChannel") and "callrouter-call-" in r["path"]]
+        assert [r["status"] for r in add][:1] in ([400], [422]), "the first bridge failed: the agent had gone"
+        await until(lambda: router.runtime.calls[call].call.settled)
+        office.sim.world.caller_hangs_up(call)
+        assert await outcome_of(router.runtime, call) == "answered"
+        assert "by agent2" in router.runtime.outcomes[-1].detail
+        await until(lambda: office.live() == [] and office.bridges_in_use() == [])
+
+
+async def test_an_agent_who_drops_the_caller_just_after_the_bridge_puts_them_back_too(office: Office) -> None:
+    office.agents(agent1=AgentScript("answer", 0.05, hang_up_after=0.1), agent2=AgentScript("busy"))
+    async with office.router(replace(QUICK, agents=("agent1", "agent2"))) as router:
+        call = office.call()
+        await until(lambda: office.bridged_with(call) == ["PJSIP/agent1"])
+        await until(lambda: call in router.runtime.calls and router.runtime.calls[call].call.state == "queued")
+        await until(lambda: office.sim.world.channels[call].bridge == f"{HOLDING_PREFIX}1818")  # back with the music
+        assert router.runtime.queues.position("1818", call) == 1
+        office.sim.world.caller_hangs_up(call)
+        assert await outcome_of(router.runtime, call) == "caller_gave_up"
+
+
+async def test_waiting_callers_wait_on_in_order_across_a_router_restart(office: Office) -> None:
+    """Asterisk holds the truth: after a restart the router finds the callers in its holding bridge,
+    puts them back into the queue in the order they came, counts the time they have waited, and
+    rings agents for them."""
+    office.agents(agent1=AgentScript("busy"), agent2=AgentScript("busy"), agent3=AgentScript("busy"))
+    config = replace(QUICK, max_wait_seconds=600)
+    async with office.router(config) as router:
+        callers = [office.call(f"1000000{i}") for i in range(3)]
+        await until(lambda: router.runtime.queues.position("1818", callers[-1]) == 3)
+    await asyncio.sleep(1.0)  # the router is down for a moment; Asterisk keeps the callers with music
+    async with office.router(config) as restarted:
+        restarted.runtime.reconciler.grace = 0.05
+        runtime = restarted.runtime
+        await until(lambda: all(c in runtime.calls for c in callers), within=5)
+        waiting = runtime.queues.lines["1818"].queue.waiting
+        assert [w.call_id for w in waiting] == callers, "in the order they came"
+        assert all(runtime.now() - w.since >= timedelta(seconds=1) for w in waiting), "the wait so far counts"
+        assert all(office.sim.world.channels[c].dialplan_after is None for c in callers), "none handed on"
+        office.agents(agent1=AgentScript("answer", 0.1))
+        await until(lambda: office.bridged_with(callers[0]) == ["PJSIP/agent1"], within=10)
+        assert office.bridged_with(callers[1]) == office.bridged_with(callers[2]) == []
+        await until(lambda: runtime.calls[callers[0]].call.settled)
+        office.sim.world.caller_hangs_up(callers[0])
+        assert await outcome_of(runtime, callers[0]) == "answered"
+        await until(lambda: office.bridged_with(callers[1]) == ["PJSIP/agent1"], within=10)
+        waited = float(runtime.outcomes[-1].detail.split("after ")[1].split(" s")[0])
+        assert waited >= 1, "dated by the channel's arrival, not by the restart"
+        for c in callers[1:]:
+            office.sim.world.caller_hangs_up(c)
+        await until(lambda: office.live() == [] and office.bridges_in_use() == [])
+
+
+async def test_a_ring_from_before_a_restart_answered_after_it_gets_its_caller(office: Office) -> None:
+    office.agents(agent1=AgentScript("answer", 1.5), agent2=AgentScript("busy"), agent3=AgentScript("busy"))
+    async with office.router(replace(QUICK, ring_seconds=10)):
+        call = office.call()
+        await until(lambda: len(office.legs("agent1")) == 1)
+    async with office.router(replace(QUICK, ring_seconds=10)) as restarted:
+        restarted.runtime.reconciler.grace = 0.05
+        await until(lambda: office.bridged_with(call) == ["PJSIP/agent1"], within=10)
+        assert len(office.legs("agent1")) == 1, "the old ring was taken, not rung again"
+        await until(lambda: restarted.runtime.calls[call].call.settled)
+        office.sim.world.caller_hangs_up(call)
+        assert await outcome_of(restarted.runtime, call) == "answered"

@@ -6,7 +6,9 @@ closed, whatever the day. Three agents take three callers; about sixty wait in t
 hear the guidance. After the kill and the restart:
 
 - the three conversations go on, and when a caller hangs up the agent is hung up and the bridge removed;
-- every other caller (waiting, or hearing guidance) is handed to the dialplan fallback;
+- the callers who were waiting wait on, in the order they came: when the three conversations end,
+  the three agents take the three callers who came first, and their waits count from their arrival;
+- every caller who was hearing the guidance is handed to the dialplan fallback;
 - nothing of the router's is left in Asterisk but the line's empty holding bridge.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -123,12 +126,12 @@ async def test_router_killed_and_restarted_with_calls_in_flight(tmp_path: Path) 
         assert len(talking) == 3, "three callers were talking with the three agents when the router died"
         assert all(ch["app"] == "router" and not ch["gone"] for ch in channels.values()), "all were in the router"
 
-        async with process(*router_command, env=router_env):
+        waiting = [c for c in calls["queue"] if c not in talking]  # in the order they came
+        async with process(*router_command, env=router_env, log=tmp_path / "restarted.log"):
             await until(connected, 20)
 
             async def handed_back() -> bool:
-                others = [c for c in channels if c not in talking]
-                found = [await get(f"/_sim/channels/{c}") for c in others]
+                found = [await get(f"/_sim/channels/{c}") for c in calls["guidance"]]
                 return all(ch["dialplan_after"] is not None for ch in found)
 
             await until(handed_back, 20)
@@ -136,7 +139,27 @@ async def test_router_killed_and_restarted_with_calls_in_flight(tmp_path: Path) 
                 ch = await get(f"/_sim/channels/{c}")
                 assert not ch["gone"]
                 assert str(ch["bridge"]).startswith("callrouter-call-"), "the conversation goes on"
+            for c in waiting:
+                ch = await get(f"/_sim/channels/{c}")
+                assert (ch["gone"], ch["dialplan_after"]) == (False, None), "the waiting callers wait on"
+                assert str(ch["bridge"]).startswith("callrouter-queue-"), "with the music"
             for c in talking:
+                await post(f"/_sim/channels/{c}/hangup", {})
+
+            async def served() -> list[str]:
+                found = {c: await get(f"/_sim/channels/{c}") for c in waiting}
+                return [c for c, ch in found.items() if str(ch["bridge"]).startswith("callrouter-call-")]
+
+            async def three_served() -> bool:
+                return len(await served()) == 3
+
+            await until(three_served, 20)
+            assert await served() == waiting[:3], "the agents took the callers who came first"
+            log = (tmp_path / "restarted.log").read_text()
+            first_wait = re.search(rf"answered for {re.escape(waiting[0])} after (\d+) s", log)
+            assert first_wait is not None, log[-3000:]
+            assert int(first_wait.group(1)) >= 2, "the wait counts from the caller's arrival, not the restart"
+            for c in waiting:
                 await post(f"/_sim/channels/{c}/hangup", {})
 
             async def nothing_left() -> bool:

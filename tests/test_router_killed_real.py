@@ -3,13 +3,15 @@
 `callrouter run` runs under faketime at a Thursday 15:30 in Copenhagen (1818 open). In flight
 when it is killed:
 - a real SIP caller (baresip) talking with a real SIP agent (baresip, auto-answer, a 1000 Hz "voice");
-- a caller waiting in the queue (a Local channel: the only agent is busy);
+- two callers waiting in the queue (Local channels: the only agent is busy);
 - a caller hearing the closed-line guidance (the office closed 1818 by an override a moment
   before that call).
 After the restart: the conversation goes on in its bridge, and when the SIP caller hangs up the
-agent is hung up and the bridge removed; the other two are handed to the dialplan fallback
-(their Local channels pin its clock to a closed hour, so both get its guidance); and nothing of
-the router's is left in Asterisk but the line's empty holding bridge.
+agent is hung up and the bridge removed; the two waiting callers wait on in the queue, and the
+agent, free again, is rung for the one who came first and talks with them, their wait counted from
+their arrival; the caller hearing the guidance is handed to the dialplan fallback (its Local channel
+pins the fallback's clock to a closed hour, so it gets the fallback's guidance); and nothing of the
+router's is left in Asterisk but the line's empty holding bridge.
 """
 
 from __future__ import annotations
@@ -50,8 +52,11 @@ class Asterisk:
         )  # fmt: skip
 
     async def holding(self) -> dict[str, Any]:
+        return await self.bridge("callrouter-queue-1818")
+
+    async def bridge(self, bridge_id: str) -> dict[str, Any]:
         try:
-            return dict(await self.request("GET", "/bridges/callrouter-queue-1818"))
+            return dict(await self.request("GET", f"/bridges/{bridge_id}"))
         except AssertionError:  # not made yet
             return {"channels": []}
 
@@ -82,6 +87,8 @@ async def test_router_killed_with_real_calls_in_flight(real_asterisk_url: str) -
                 await router.wait_for_line(r"queue 1818: agent1 answered", within=30)
                 await asterisk.call("11111111")
                 waiting = await call_of(router, "11")
+                await asterisk.call("33333333")
+                second = await call_of(router, "33")
                 close = ["--schedule", str(schedule), "--data", str(data), "override", "close", "--line", "1818"]
                 close += ["--until", "2024-01-04T17:00+01:00", "--reason", "staff_meeting"]
                 env = {**os.environ, **FAKETIME_ENV}
@@ -89,36 +96,47 @@ async def test_router_killed_with_real_calls_in_flight(real_asterisk_url: str) -
                 assert await asyncio.wait_for(overriding.wait(), 30) == 0
                 await asterisk.call("22222222")
                 guidance = await call_of(router, "22")
-                async with asyncio.timeout(20):  # after the welcome, the waiting caller hears the music
-                    while waiting not in (await asterisk.holding())["channels"]:  # noqa: ASYNC110 -- polls Asterisk
+                async with asyncio.timeout(20):  # after the welcome, the waiting callers hear the music
+                    while not {waiting, second} <= set((await asterisk.holding())["channels"]):  # noqa: ASYNC110
                         await asyncio.sleep(0.2)
                 await asyncio.sleep(1)  # the guidance is playing
                 router.kill()
                 await router.process.wait()
+            first_log = list(router.lines)
 
             bridges = {b["id"]: b for b in await asterisk.request("GET", "/bridges")}
             [talk] = [b for name, b in bridges.items() if name.startswith("callrouter-call-")]
             assert len(talk["channels"]) == 2, "caller and agent were talking when the router died"
-            log = "\n".join(router.lines[-30:])
-            assert waiting in bridges["callrouter-queue-1818"]["channels"], log
-            assert {waiting, guidance} <= await asterisk.in_app()
+            log = "\n".join(first_log[-30:])
+            assert {waiting, second} <= set(bridges["callrouter-queue-1818"]["channels"]), log
+            assert {waiting, second, guidance} <= await asterisk.in_app()
+            killed_at = asyncio.get_running_loop().time()
 
             async with router_process(real_asterisk_url, schedule, data, THURSDAY_OPEN_UTC) as router:
                 await router.wait_for_line(r"reconcile: \S+ and \S+ go on talking in callrouter-call-", within=20)
-                for channel in (waiting, guidance):
-                    await router.wait_for_line(rf"reconcile: handed {re.escape(channel)} back", within=20)
+                await router.wait_for_line(rf"reconcile: handed {re.escape(guidance)} back", within=20)
+                for channel in (waiting, second):
+                    await router.wait_for_line(rf"call {re.escape(channel)} from \S+ to 1818 waits on", within=20)
                 # At once: the guidance the router was playing is stopped (else Asterisk would finish it first).
                 async with asyncio.timeout(3):
-                    while {waiting, guidance} & await asterisk.in_app():  # noqa: ASYNC110 -- polls Asterisk
+                    while guidance in await asterisk.in_app():  # noqa: ASYNC110 -- polls Asterisk
                         await asyncio.sleep(0.1)
-                for channel in (waiting, guidance):
-                    where = (await asterisk.request("GET", f"/channels/{channel}"))["dialplan"]["context"]
-                    assert where in FALLBACK, f"{channel} is in {where}, not in the fallback"
+                where = (await asterisk.request("GET", f"/channels/{guidance}"))["dialplan"]["context"]
+                assert where in FALLBACK, f"{guidance} is in {where}, not in the fallback"
+                assert {waiting, second} <= set((await asterisk.holding())["channels"]), "they wait on, with music"
                 assert len((await asterisk.request("GET", f"/bridges/{talk['id']}"))["channels"]) == 2
                 await asyncio.sleep(2)  # they go on talking
                 await caller.send("/hangup\n")
                 await router.wait_for_line(r"call bridge callrouter-call-\S+ from before a restart ended", within=20)
-                for channel in (waiting, guidance):  # these callers hang up during the fallback's guidance
+                # agent1 is free again: rung for the caller who came first, and answers.
+                served = await router.wait_for_line(rf"agent1 answered for {re.escape(waiting)} after (\d+) s", 30)
+                waited_since_kill = asyncio.get_running_loop().time() - killed_at
+                assert int(served.group(1)) > waited_since_kill, "the wait counts from the caller's arrival"
+                async with asyncio.timeout(10):
+                    while len((await asterisk.bridge(f"callrouter-call-{waiting}"))["channels"]) < 2:  # noqa: ASYNC110
+                        await asyncio.sleep(0.2)
+                assert second in (await asterisk.holding())["channels"], "the one who came second waits on"
+                for channel in (waiting, second, guidance):  # these callers hang up
                     await asterisk.request("DELETE", f"/channels/{channel}")
                 async with asyncio.timeout(20):
                     while await asterisk.request("GET", "/channels"):  # noqa: ASYNC110 -- polls Asterisk

@@ -16,6 +16,12 @@ GotoIfTime() rules, from the same core that answers `decide()`:
 
 GotoIfTime's end time is inclusive to the minute: "10:00-11:59" still matches at 11:59:59. A window
 [10:00, 12:00) is therefore written 10:00-11:59, and a window ending at midnight ends 23:59.
+
+In phone hours a line with a `queue:` goes on to `callrouter-open-<line>`, written here too from the
+queue's own agents, so that the fallback and the router's queue never ring different people: all of
+them at once for the queue's `ring_seconds`, then the answering machine. A line with
+`open_context:` goes to that context, as the router sends it; a line with neither goes to the site's
+own `callrouter-open-<line>`.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from datetime import date, datetime, timedelta
 
 from router.calls.guidance import hours_sentence, slug
 from router.schedule.localtime import wall
-from router.schedule.model import WEEKDAYS
+from router.schedule.model import WEEKDAYS, QueueConfig
 from router.schedule.timeline import Schedule, day_plan
 
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
@@ -102,7 +108,9 @@ def render(
     tz = schedule.timezone
     line = fallback.line
     context = context or f"callrouter-fallback-{line}"
-    open_to = open_to or f"callrouter-open-{line},s,1"
+    target = schedule.line(line).open_to
+    if open_to is None:
+        open_to = f"{target},s,1" if isinstance(target, str) else f"callrouter-open-{line},s,1"
     closed_to = closed_to or f"callrouter-closed-{line},s,1"
     last = fallback.first + timedelta(days=fallback.days - 1)
     out = [
@@ -132,7 +140,21 @@ def render(
     out.append(f" same => n(closed),Goto({closed_to})")
     if with_guidance:
         out.extend(("", *_guidance_context(fallback, schedule)))
+        if isinstance(target, QueueConfig):
+            out.extend(("", *_open_context(line, target, closed_to)))
     return "\n".join(out) + "\n"
+
+
+def _open_context(line: str, queue: QueueConfig, closed_to: str) -> list[str]:
+    """In phone hours while the router is down: ring the queue's agents directly, then the answering machine."""
+    agents = "&".join(f"PJSIP/{agent}" for agent in queue.agents)
+    return [
+        f"; Line {line} in phone hours while the router is down: the agents of its queue, all at once.",
+        f"[callrouter-open-{line}]",
+        f"exten => s,1,NoOp(line {line} open, router unavailable: ringing {', '.join(queue.agents)})",
+        f" same => n,Dial({agents},{queue.ring_seconds})",
+        f" same => n,Goto({closed_to})  ; nobody answered: the guidance and a message",
+    ]
 
 
 def _guidance_context(fallback: FallbackDialplan, schedule: Schedule) -> list[str]:

@@ -21,8 +21,14 @@ The closed branch, in states:
 The open branch (a queue; `router.calls.queue` decides which agent rings for whom):
 
     welcome --PlaybackDone--> queued --Connected--> connected --HungUp / AgentLeft--> Hangup, Finish
+                                 |  ^                  |
+                                 |  +-- AgentLeft -----+  before `agent-settled` (the agent dropped the
+                                 |                        caller at once): back to the front, another agent
                                  |  Position: announce it, then wait for the next one
                                  +--Timeout max-wait / closing--> overflow guidance --> (closed branch's offer)
+
+A router that restarted takes up a caller it finds in its holding bridge with `resume_queued()`: in
+the queue again, by arrival, with the time already waited counted.
 
 A hangup ends the call in any state with a named outcome; one during the recording still saves
 what was recorded. A request that failed for another reason than the call moving on hands the
@@ -163,6 +169,21 @@ class EnterQueue:
 
 
 @dataclass(frozen=True)
+class Requeue:
+    """Back into the holding bridge and to the front of the waiting list: `dropped_by` answered and
+    left at once, so the next agent rings (the one who left only if no other is free)."""
+
+    dropped_by: str
+
+
+@dataclass(frozen=True)
+class RejoinQueue:
+    """After a restart: the caller is in holding bridge `bridge` already; back into the waiting list."""
+
+    bridge: str
+
+
+@dataclass(frozen=True)
 class LeaveQueue:
     """Out of the waiting list (agents ringing for this caller stop) and the holding bridge."""
 
@@ -195,6 +216,8 @@ Command = (
     | Hangup
     | Finish
     | EnterQueue
+    | Requeue
+    | RejoinQueue
     | LeaveQueue
     | BridgeAgent
     | HangupLeg
@@ -212,6 +235,9 @@ class Settings:
     offer_seconds: float = 8.0  # how long to wait for "1" after the guidance
     message_max_seconds: int = 120
     message_silence_seconds: int = 6
+    # An agent who leaves within this long of answering dropped the caller (a wrong button, a phone
+    # that answers and fails): the caller goes back to the front of the queue instead of being hung up.
+    agent_settle_seconds: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -231,6 +257,8 @@ class Call:
     agent: str | None = None
     leg: str | None = None
     waited: float = 0.0
+    settled: bool = False  # queue: the agent stayed past agent_settle_seconds
+    due: str | None = None  # queue: a max-wait or closing timeout that fired while an agent was connecting
 
     def fallback(self) -> ContinueInDialplan:
         return ContinueInDialplan(f"callrouter-fallback-{self.line}")
@@ -255,6 +283,27 @@ def resume_recording(call: Call) -> Call:
     """A caller was leaving a message when the router restarted: Asterisk goes on recording, and the
     call is taken up where it was; RecordingFinished (the caller's #, silence or hangup) goes on as usual."""
     return replace(call, state="recording", recording=message_recording(call.id))
+
+
+def resume_queued(
+    call: Call,
+    bridge: str,
+    *,
+    max_wait_left: float,
+    announce_seconds: float,
+    closing_in_seconds: float | None,
+    announcements: int = 0,
+) -> tuple[Call, list[Command]]:
+    """A caller was waiting in the queue when the router restarted: Asterisk kept them in the holding
+    bridge with music; they go on waiting where they were. `announcements` continues the numbering of
+    position announcements, so that a new one never takes the id of one still playing."""
+    commands: list[Command] = [StartTimer("max-wait", max(0.0, max_wait_left))]
+    if closing_in_seconds is not None:
+        commands.append(StartTimer("closing", max(0.0, closing_in_seconds)))
+    if announce_seconds > 0:
+        commands.append(StartTimer("announce", announce_seconds))
+    state = replace(call, state="queued", announce_seconds=announce_seconds, announcements=announcements)
+    return state, [*commands, RejoinQueue(bridge)]
 
 
 def start_closed(call: Call, guidance: tuple[str, ...]) -> tuple[Call, list[Command]]:
@@ -439,8 +488,9 @@ def _welcome(call: Call, event: Event) -> tuple[Call, list[Command]]:
 def _queued(call: Call, event: Event) -> tuple[Call, list[Command]]:
     if isinstance(event, Connected):
         stop: list[Command] = [StopPlayback(call.playback)] if call.playback else []
-        state = replace(call, state="connected", playback=None, agent=event.agent, leg=event.leg_id)
-        return replace(state, waited=event.waited_seconds), [*stop, BridgeAgent(event.leg_id)]
+        state = replace(call, state="connected", playback=None, agent=event.agent, leg=event.leg_id, settled=False)
+        settle = StartTimer("agent-settled", call.settings.agent_settle_seconds)
+        return replace(state, waited=event.waited_seconds), [*stop, BridgeAgent(event.leg_id), settle]
     if isinstance(event, Position) and event.number == 0:  # between queue and agent: nothing to say
         return call, [StartTimer("announce", call.announce_seconds)]
     if isinstance(event, Position) and call.playback is None:
@@ -465,9 +515,26 @@ def _queue_timeout(call: Call, event: Event) -> tuple[Call, list[Command]]:
 
 
 def _connected(call: Call, event: Event) -> tuple[Call, list[Command]]:
+    if isinstance(event, Timeout) and event.name == "agent-settled":
+        return replace(call, settled=True), []
+    if isinstance(event, Timeout) and event.name in ("max-wait", "closing") and not call.settled:
+        return replace(call, due=event.name), []  # for when the agent drops the caller after all
     if isinstance(event, AgentLeft) and event.leg_id == call.leg:
-        return replace(call, state="done"), [Hangup(), EndBridge(), _answered(call)]
+        if call.settled:
+            return replace(call, state="done"), [Hangup(), EndBridge(), _answered(call)]
+        return _back_in_queue(call)
     return call, []
+
+
+def _back_in_queue(call: Call) -> tuple[Call, list[Command]]:
+    """The agent dropped the caller right after answering: the caller waits again, first in line."""
+    assert call.agent is not None
+    state = replace(call, state="queued", agent=None, leg=None, waited=0.0, settled=False, due=None)
+    if call.due is not None:  # the wait ran out meanwhile: the answering machine, as it would have been
+        end, commands = _queue_timeout(state, Timeout(call.due))
+        return end, [EndBridge(), *commands]
+    announce: list[Command] = [StartTimer("announce", call.announce_seconds)] if call.announce_seconds > 0 else []
+    return state, [EndBridge(), Requeue(call.agent), *announce]
 
 
 def _answered(call: Call) -> Finish:

@@ -4,9 +4,11 @@ Theory of operation
 -------------------
 Callers wait in arrival order. `dispatch()` looks at the agents that are free (not ringing for us,
 not talking to one of our callers, and not on a call of their own, which the caller of `dispatch`
-found out from Asterisk) and rings them for the waiting callers that have no phone ringing:
+found out from Asterisk) and rings them for the waiting callers:
 
-- ring_all: every free agent rings for the first such caller;
+- ring_all: every free agent rings for the first caller, also one whose other phones ring already;
+  first come, first served: an agent who frees up rings for the caller who has waited longest, and
+  the callers behind wait while the first one pauses between rounds;
 - round_robin: one agent per caller, taking turns in the configured order;
 - longest_idle: one agent per caller, the one whose last call of ours ended longest ago first.
 
@@ -16,10 +18,15 @@ it wants to look again, because agents busy on their direct lines free up withou
 
 The first agent leg to answer wins: `answered()` removes the caller from the queue and cancels
 the others; a leg that answers for a caller no longer waiting is hung up. Events are applied one
-at a time, so when two agents answer at once exactly one is bridged.
+at a time, so when two agents answer at once exactly one is bridged. An agent who drops the caller
+right after answering sends them back to the front (`requeue()`); that agent is not rung for that
+caller for a retry pause (but may ring for the next caller meanwhile).
 
-Leg ids are derived from the caller's channel id, the attempt and the agent, and all have the
-same length: Asterisk 22 finds channel ids by prefix, so ids of unequal length could collide.
+Leg ids are derived from the caller's channel id, the round, the agent and the queue's `salt`,
+and all have the same length: Asterisk 22 finds channel ids by prefix, so ids of unequal length
+could collide. The salt differs from one run of the router to the next, so that a restarted router
+never chooses the id of a leg the previous one left ringing; such a leg that is answered after the
+restart is taken for its caller if they are still waiting (`adopt_leg()`).
 """
 
 from __future__ import annotations
@@ -39,6 +46,8 @@ class Waiter:
     ringing: frozenset[str] = frozenset()  # leg ids
     attempt: int = 0
     not_before: datetime | None = None  # no ringing before this (after an unanswered round)
+    dropped_by: frozenset[str] = frozenset()  # agents who answered and left at once: not rung for this caller
+    dropped_until: datetime | None = None  # ... before this (then again, if they are free)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +66,8 @@ class Queue:
     talking: tuple[tuple[str, str], ...] = ()  # (agent, leg id) of answered legs still up
     idle_since: tuple[tuple[str, datetime], ...] = ()  # when each agent's last call of ours ended
     turn: int = 0  # round robin: index of the agent to try first
+    salt: str = ""  # this run of the router's, in every leg id (see the module's docstring)
+    rounds: int = 0  # rounds of ringing so far: each round's legs have ids of their own
 
     def position(self, call_id: str) -> int | None:
         """1 for the caller who is served next."""
@@ -106,8 +117,8 @@ class Connect:
 QueueCommand = Ring | CancelLeg | Connect
 
 
-def leg_id(call_id: str, attempt: int, agent: str) -> str:
-    digest = hashlib.blake2b(f"{call_id}\0{attempt}\0{agent}".encode(), digest_size=10).hexdigest()
+def leg_id(call_id: str, attempt: int, agent: str, salt: str = "") -> str:
+    digest = hashlib.blake2b(f"{call_id}\0{attempt}\0{agent}\0{salt}".encode(), digest_size=10).hexdigest()
     return f"callrouter-leg-{digest}"
 
 
@@ -124,6 +135,25 @@ def join(queue: Queue, call_id: str, caller: str, arrived: datetime) -> Queue:
         place -= 1
     waiting.insert(place, Waiter(call_id, caller, arrived))
     return replace(queue, waiting=tuple(waiting))
+
+
+def requeue(queue: Queue, call_id: str, caller: str, arrived: datetime, dropped_by: str, now: datetime) -> Queue:
+    """An agent answered and dropped the caller at once: the caller waits again, first in line, and that
+    agent is not rung for them for `retry_seconds` (a phone that answers and fails would loop)."""
+    if queue.waiter(call_id) is not None:
+        return queue
+    until = now + timedelta(seconds=queue.config.retry_seconds)
+    waiter = Waiter(call_id, caller, arrived, dropped_by=frozenset({dropped_by}), dropped_until=until)
+    return replace(queue, waiting=(waiter, *queue.waiting))
+
+
+def adopt_leg(queue: Queue, leg_id: str, agent: str, call_id: str) -> Queue:
+    """A leg rung by an earlier run of the router was answered: ringing for `call_id`, if they wait."""
+    waiter = queue.waiter(call_id)
+    if waiter is None or any(leg.id == leg_id for leg in queue.legs):
+        return queue
+    waiting = tuple(replace(w, ringing=w.ringing | {leg_id}) if w is waiter else w for w in queue.waiting)
+    return replace(queue, waiting=waiting, legs=(*queue.legs, Leg(leg_id, agent, call_id)))
 
 
 def leave(queue: Queue, call_id: str) -> tuple[Queue, list[QueueCommand]]:
@@ -146,38 +176,49 @@ def dispatch(
     rings: list[Ring] = []
     waiting = list(queue.waiting)
     turn = queue.turn
+    rounds = queue.rounds
     look_again: datetime | None = None
+    ring_all = config.strategy is Strategy.RING_ALL
+    retry = now + timedelta(seconds=config.retry_seconds)
     for i, waiter in enumerate(waiting):
-        if waiter.ringing:
-            continue
+        if waiter.ringing and not ring_all:
+            continue  # one agent per caller at a time
         if waiter.not_before is not None and waiter.not_before > now:
             look_again = min(look_again or waiter.not_before, waiter.not_before)
+            if ring_all:
+                break  # first come, first served: the callers behind wait for the first one's next round
             continue
         if not free:
             # Agents on their direct lines free up without an event to us: look again later.
-            retry = now + timedelta(seconds=config.retry_seconds)
             look_again = min(look_again or retry, retry)
             break
+        dropped = waiter.dropped_by if waiter.dropped_until is not None and waiter.dropped_until > now else ()
+        candidates = [a for a in free if a not in dropped]
+        if not candidates:  # only the agent who dropped this caller is free: for a caller behind, then
+            assert waiter.dropped_until is not None
+            look_again = min(look_again or waiter.dropped_until, waiter.dropped_until)
+            continue
         if config.strategy is Strategy.RING_ALL:
-            chosen = list(free)
+            chosen = list(candidates)
         elif config.strategy is Strategy.ROUND_ROBIN:
             order = config.agents[turn:] + config.agents[:turn]
-            chosen = [next(a for a in order if a in free)]
+            chosen = [next(a for a in order if a in candidates)]
             turn = (config.agents.index(chosen[0]) + 1) % len(config.agents)
         else:
             idle = dict(queue.idle_since)
             never = datetime.min.replace(tzinfo=now.tzinfo)
-            chosen = [min(free, key=lambda a: (idle.get(a, never), config.agents.index(a)))]
+            chosen = [min(candidates, key=lambda a: (idle.get(a, never), config.agents.index(a)))]
         free = [a for a in free if a not in chosen]
-        attempt = waiter.attempt + 1
+        attempt, rounds = waiter.attempt + 1, rounds + 1
         new = [
-            Ring(leg_id(waiter.call_id, attempt, a), a, waiter.call_id, waiter.caller, config.ring_seconds)
+            Ring(leg_id(waiter.call_id, rounds, a, queue.salt), a, waiter.call_id, waiter.caller, config.ring_seconds)
             for a in chosen
         ]
         rings += new
-        waiting[i] = replace(waiter, ringing=frozenset(r.leg_id for r in new), attempt=attempt, not_before=None)
+        ringing = waiter.ringing | {r.leg_id for r in new}
+        waiting[i] = replace(waiter, ringing=ringing, attempt=attempt, not_before=None)
     legs = queue.legs + tuple(Leg(r.leg_id, r.agent, r.call_id) for r in rings)
-    return replace(queue, waiting=tuple(waiting), legs=legs, turn=turn), rings, look_again
+    return replace(queue, waiting=tuple(waiting), legs=legs, turn=turn, rounds=rounds), rings, look_again
 
 
 def answered(queue: Queue, leg_id: str) -> tuple[Queue, list[QueueCommand]]:

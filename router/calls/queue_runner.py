@@ -9,9 +9,15 @@ that a leg is never cancelled before it was rung. What a caller's own call must 
 the agent who won, hear that the agent hung up) is handed to the runtime *after* the lock is
 released: the runtime takes a call's lock before a line's, never the other way round.
 
-Agent legs are originated into our application with the arguments `agent,<line>,<caller channel>`;
-they enter Stasis only when answered. Unanswered legs end with ChannelDestroyed; answered legs end
-with StasisEnd and then ChannelDestroyed. Both are routed here by the leg's id.
+Agent legs are originated into our application with the arguments
+`agent,<line>,<caller channel>,<agent>`; they enter Stasis only when answered. Unanswered legs end
+with ChannelDestroyed; answered legs end with StasisEnd and then ChannelDestroyed. Both are routed
+here by the leg's id. A leg an earlier run of the router rang, answered after a restart, says by its
+arguments whom it was for: it is taken for that caller if they still wait (`queue.adopt_leg`).
+
+After a restart the callers found in the holding bridge are put back into the waiting list
+(`rejoin`), and a caller whose agent dropped them right after answering goes back to its front
+(`requeue`); either way the agents are rung again.
 
 The holding bridge has a deterministic id, `callrouter-queue-<line>`, so that a restarted router
 finds the one Asterisk still holds. Asterisk 22 now and then lets go of an emptied bridge: every
@@ -24,14 +30,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from router.ari import CALL_MOVED_ON, AriBadRequest, AriConflict, AriError, AriNotFound, AriRest, Event
+from router.ari import (
+    CALL_MOVED_ON,
+    AriBadRequest,
+    AriConflict,
+    AriError,
+    AriNotFound,
+    AriRest,
+    AriUnprocessable,
+    Event,
+)
 from router.calls import flow, queue
 from router.calls.queue import Queue
-from router.schedule import QueueConfig
+from router.schedule import QueueConfig, Strategy
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +81,7 @@ class QueueRunner:
         self.lines: dict[str, _Line] = {}
         self.legs: dict[str, tuple[str, str]] = {}  # leg id -> (line, caller's channel id)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._salt = secrets.token_hex(4)  # this run's leg ids differ from any earlier run's
 
     # -- for the caller's call --------------------------------------------------------
 
@@ -75,6 +92,28 @@ class QueueRunner:
         async with state.lock:
             state.queue = queue.join(state.queue, call_id, caller, arrived)
         await self.dispatch(line, changed=False)
+
+    async def requeue(
+        self, line: str, config: QueueConfig, call_id: str, caller: str, arrived: datetime, dropped_by: str
+    ) -> None:
+        """An agent dropped the caller right after answering: back into the holding bridge, first in line."""
+        state = self._line(line, config)
+        await self._into_holding_bridge(state, call_id)
+        async with state.lock:
+            state.queue = queue.requeue(state.queue, call_id, caller, arrived, dropped_by, self._clock())
+        log.info("queue %s: %s dropped %s at once; back at the front of the queue", line, dropped_by, call_id)
+        await self.dispatch(line)
+
+    async def rejoin(
+        self, line: str, config: QueueConfig, call_id: str, caller: str, arrived: datetime, bridge: str
+    ) -> None:
+        """After a restart: a caller Asterisk kept in holding bridge `bridge` waits on, by arrival."""
+        state = self._line(line, config)
+        if not state.bridge_ready or state.bridge != bridge:
+            state.bridge, state.bridge_ready = bridge, True  # the bridge Asterisk holds is the one in use
+        async with state.lock:
+            state.queue = queue.join(state.queue, call_id, caller, arrived)
+        await self.dispatch(line)
 
     async def leave(self, line: str, call_id: str) -> None:
         """The caller out of the waiting list (their agents stop ringing) and the holding bridge."""
@@ -90,8 +129,11 @@ class QueueRunner:
         state = self.lines.get(line)
         return state.queue.position(call_id) if state else None
 
-    async def bridge(self, line: str, call_id: str, leg_id: str) -> None:
-        """Caller and agent into a mixing bridge of their own (out of the holding bridge first)."""
+    async def bridge(self, line: str, call_id: str, leg_id: str) -> bool:
+        """Caller and agent into a mixing bridge of their own (out of the holding bridge first).
+
+        False if the agent is gone (hung up between answering and now); raises CALL_MOVED_ON if the
+        caller is."""
         state = self.lines.get(line)
         if state is not None:
             await self._out_of_holding_bridge(state, call_id)
@@ -100,8 +142,19 @@ class QueueRunner:
             await self._rest.create_bridge(bridge_id, "mixing", f"call {call_id}")
         try:
             await self._rest.add_channel(bridge_id, call_id, leg_id)
-        except AriBadRequest as e:  # "Channel not found": the caller or the agent hung up meanwhile
+        except (AriBadRequest, AriNotFound, AriConflict, AriUnprocessable) as e:  # one of them left
+            if await self._gone(leg_id) and not await self._gone(call_id):
+                return False
             raise AriNotFound(e.message, method=e.method, path=e.path) from e
+        return True
+
+    async def _gone(self, channel_id: str) -> bool:
+        """Whether a channel has left our application (hung up, or on its way out)."""
+        try:
+            channel = await self._rest.get_channel(channel_id)
+        except AriNotFound:
+            return True
+        return channel.app_name != "Stasis"
 
     async def end_bridge(self, call_id: str) -> None:
         with contextlib.suppress(*CALL_MOVED_ON):
@@ -115,7 +168,7 @@ class QueueRunner:
     async def on_leg_event(self, event: Event) -> bool:
         """Handle an event of one of our agent legs; False if it is not one."""
         if event.type == "StasisStart" and event.channel is not None and event.args[:1] == ("agent",):
-            await self._answered(event.channel.id)
+            await self._answered(event.channel.id, event.args, event.channel.name)
             return True
         route = self.legs.get(event.key)
         if route is None:
@@ -126,8 +179,10 @@ class QueueRunner:
             await self._leg_gone(event.key, *route)
         return True
 
-    async def _answered(self, leg_id: str) -> None:
+    async def _answered(self, leg_id: str, args: tuple[str, ...], name: str) -> None:
         route = self.legs.get(leg_id)
+        if route is None and len(args) >= 3:  # rung by an earlier run of the router: for a caller still waiting?
+            route = await self._adopt(leg_id, args, name)
         state = self.lines.get(route[0]) if route else None
         if route is None or state is None:  # not ours any more (e.g. from before a restart)
             await self._cancel([leg_id])
@@ -143,6 +198,20 @@ class QueueRunner:
                 event = flow.Connected(command.leg_id, command.agent, waited)
                 if not await self._deliver(command.call_id, event):
                     await self._cancel([command.leg_id])
+
+    async def _adopt(self, leg_id: str, args: tuple[str, ...], name: str) -> tuple[str, str] | None:
+        line, call_id = args[1], args[2]
+        agent = args[3] if len(args) > 3 else name.partition("/")[2].rpartition("-")[0]
+        state = self.lines.get(line)
+        if state is None or not agent:
+            return None
+        async with state.lock:
+            state.queue = queue.adopt_leg(state.queue, leg_id, agent, call_id)
+            if not any(leg.id == leg_id for leg in state.queue.legs):
+                return None
+        log.info("queue %s: %s answered a ring from before the restart for %s", line, agent, call_id)
+        self.legs[leg_id] = (line, call_id)
+        return line, call_id
 
     async def _leg_gone(self, leg_id: str, line: str, call_id: str) -> None:
         state = self.lines.get(line)
@@ -187,8 +256,9 @@ class QueueRunner:
         if state is None:
             return
         async with state.lock:
-            if all(w.ringing for w in state.queue.waiting):
-                return
+            ring_all = state.queue.config.strategy is Strategy.RING_ALL
+            if all(w.ringing for w in state.queue.waiting) and not ring_all:
+                return  # everyone waiting has a phone ringing: nothing to do (ring all adds the free agents)
             if not changed and state.all_busy and state.look_again is not None:
                 return
             engaged = state.queue.engaged()
@@ -211,7 +281,7 @@ class QueueRunner:
             f"PJSIP/{ring.agent}",
             channel_id=ring.leg_id,
             app=self._app,
-            app_args=("agent", line, ring.call_id),
+            app_args=("agent", line, ring.call_id, ring.agent),
             ring_timeout=ring.seconds,
             caller_id=f'"{line}" <{ring.caller}>',
         )
@@ -240,6 +310,11 @@ class QueueRunner:
 
         state.look_again = asyncio.get_running_loop().call_later(max(0.05, seconds), fire)
 
+    async def agents_may_be_free(self) -> None:
+        """An agent's call that no queue here counted (a conversation from before a restart) ended."""
+        for line in list(self.lines):
+            await self.dispatch(line)
+
     async def _cancel(self, leg_ids: list[str]) -> None:
         for leg_id in leg_ids:
             try:
@@ -254,7 +329,7 @@ class QueueRunner:
     def _line(self, line: str, config: QueueConfig) -> _Line:
         state = self.lines.get(line)
         if state is None:
-            state = self.lines[line] = _Line(Queue(line, config), f"{HOLDING_PREFIX}{line}")
+            state = self.lines[line] = _Line(Queue(line, config, salt=self._salt), f"{HOLDING_PREFIX}{line}")
         else:
             state.queue = queue.reconfigure(state.queue, config)
         return state

@@ -12,10 +12,17 @@ and events sent while we were not connected are lost; so after every (re)connect
   failed) is hung up: nobody would ever speak to it again;
 - a channel no call here owns (we restarted): a caller talking with an agent in one of our mixing
   bridges stays connected (the conversation is *adopted*: when either side hangs up, the other is
-  hung up too); an agent leg with no conversation is hung up; a caller leaving a message is taken
-  up again in its recording state; any other caller (hearing guidance, waiting in the queue) goes to
-  the dialplan fallback, after we stop what we may have been playing to them (Asterisk would
-  otherwise play it to its end before the `continue`).
+  hung up too); callers in a holding bridge are the queue's, and wait on in it, taken up in the
+  order they arrived, their wait so far counted; an answered agent leg with no conversation is hung
+  up, while one still ringing is left to ring (Asterisk lists it among the application's channels;
+  answered, it is taken for its caller if they still wait, `queue_runner`); a
+  caller leaving a message is taken up again in its recording state; any other caller (hearing
+  guidance) goes to the dialplan fallback, after we stop what we may have been playing to them
+  (Asterisk would otherwise play it to its end before the `continue`).
+
+A call taken up again is dated by its channel's `creationtime`, measured against Asterisk's own
+clock (the ping's timestamp), so that a router whose clock differs from Asterisk's still counts
+the right wait.
 
 A call that has just arrived may be listed before its StasisStart reaches us, and one we have just
 handed on may not have left yet: only channels still there after a short grace period are acted on.
@@ -27,11 +34,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from router.ari import CALL_MOVED_ON, AriError, AriNotFound
+from router.ari.models import Channel
 from router.calls import flow
-from router.calls.queue_runner import CALL_BRIDGE_PREFIX
+from router.calls.queue_runner import CALL_BRIDGE_PREFIX, HOLDING_PREFIX
 
 if TYPE_CHECKING:
     from router.calls.runtime import Runtime
@@ -71,8 +80,11 @@ class Reconciler:
             still = set((await self._rest.get_application()).channel_ids)
             unclaimed = [c for c in suspects if c in still and not self._claimed(c)]
             await self._adopt_conversations(app.bridge_ids, unclaimed)
+            held = await self._held(app.bridge_ids, unclaimed)
+            if held:
+                await self._requeue(held)
             for channel_id in suspects:
-                if channel_id in still:
+                if channel_id in still and channel_id not in {channel.id for channel, _ in held}:
                     with contextlib.suppress(*CALL_MOVED_ON):
                         await self._settle(channel_id)
 
@@ -105,14 +117,59 @@ class Reconciler:
         elif self._claimed(channel_id):
             return
         elif channel_id.startswith("callrouter-leg-"):
+            leg = await self._rest.get_channel(channel_id)
+            if leg.app_name != "Stasis":
+                return  # still ringing: taken for its caller if answered while they wait, else it times out
             await self._rest.hangup(channel_id)
             log.info("reconcile: hung up agent leg %s of a caller we no longer know", channel_id)
         elif not await self._resume_message(channel_id):
-            channel = await self._rest.get_channel(channel_id)
-            await self._stop_playbacks(channel_id)
-            context = f"callrouter-fallback-{channel.exten}"
-            await self._rest.continue_in_dialplan(channel_id, context, "s", 1)
-            log.info("reconcile: handed %s back to the dialplan fallback", channel_id)
+            await self._hand_on(await self._rest.get_channel(channel_id))
+
+    async def _hand_on(self, channel: Channel) -> None:
+        """A caller we no longer know goes to the dialplan fallback, which follows the same schedule."""
+        await self._stop_playbacks(channel.id)
+        line = channel.stasis_args[0] if channel.stasis_args else channel.exten
+        await self._rest.continue_in_dialplan(channel.id, f"callrouter-fallback-{line}", "s", 1)
+        log.info("reconcile: handed %s back to the dialplan fallback", channel.id)
+
+    async def _held(self, bridge_ids: Sequence[str], unclaimed: list[str]) -> list[tuple[Channel, str]]:
+        """The callers of ours waiting in our holding bridges, by arrival, with the bridge each is in."""
+        held: list[tuple[Channel, str]] = []
+        for bridge_id in bridge_ids:
+            if not bridge_id.startswith(HOLDING_PREFIX):
+                continue
+            with contextlib.suppress(*CALL_MOVED_ON):
+                bridge = await self._rest.get_bridge(bridge_id)
+                for channel_id in bridge.channels:
+                    if channel_id in unclaimed:
+                        with contextlib.suppress(*CALL_MOVED_ON):
+                            held.append((await self._rest.get_channel(channel_id), bridge_id))
+        return sorted(held, key=lambda found: (found[0].created is None, found[0].created or datetime.min, found[0].id))
+
+    async def _requeue(self, held: list[tuple[Channel, str]]) -> None:
+        """Callers Asterisk kept waiting while we were away wait on in the queue, in the order they came."""
+        clocks = await self._clocks()
+        for channel, bridge in held:
+            with contextlib.suppress(*CALL_MOVED_ON):
+                if not await self._runtime.resume_queued(channel, bridge, self._arrival(channel, clocks)):
+                    await self._hand_on(channel)
+
+    async def _clocks(self) -> tuple[datetime, datetime | None]:
+        """Our clock and Asterisk's, read together."""
+        try:
+            theirs = await self._rest.asterisk_time()
+        except AriError as e:
+            log.warning("reconcile: Asterisk's clock unknown (%s); waits count from now", e)
+            theirs = None
+        return self._runtime.now(), theirs
+
+    @staticmethod
+    def _arrival(channel: Channel, clocks: tuple[datetime, datetime | None]) -> datetime:
+        """When the call reached Asterisk, on our clock: its age by Asterisk's clock, back from our now."""
+        ours, theirs = clocks
+        if theirs is None or channel.created is None:
+            return ours
+        return ours - max(timedelta(0), theirs - channel.created)
 
     async def _resume_message(self, channel_id: str) -> bool:
         """A caller we no longer know who is leaving a message: take the call up again, so that the
@@ -125,7 +182,9 @@ class Reconciler:
         if recording.state not in ("queued", "recording"):
             return False
         channel = await self._rest.get_channel(channel_id)
-        self._runtime.take_up(flow.resume_recording(self._runtime.new_call(channel, channel.exten)))
+        line = channel.stasis_args[0] if channel.stasis_args else channel.exten
+        arrived = self._arrival(channel, await self._clocks())
+        self._runtime.take_up(flow.resume_recording(self._runtime.new_call(channel, line, arrived)))
         log.info("reconcile: %s is leaving a message; taken up again", channel_id)
         return True
 
@@ -163,6 +222,7 @@ class Reconciler:
         with contextlib.suppress(*CALL_MOVED_ON):
             await self._rest.destroy_bridge(bridge_id)
         log.info("call bridge %s from before a restart ended", bridge_id)
+        await self._runtime.queues.agents_may_be_free()
 
     def _finished(self, channel_id: str) -> bool:
         """A call this process finished a while ago: its channel should have left long since (a

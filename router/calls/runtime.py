@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from router.ari import CALL_MOVED_ON, AriError, AriRest, Event
+from router.ari import CALL_MOVED_ON, AriError, AriRest, Event, within
 from router.ari.models import Channel
 from router.calls import flow
 from router.calls.guidance import closed_guidance
@@ -34,6 +34,9 @@ from router.schedule import Decision, Override, QueueConfig, Schedule, decide
 
 log = logging.getLogger(__name__)
 DEFAULT_SETTINGS = flow.Settings()
+# How long one command of a call may take, its requests' retries included, before the call is handed
+# to the dialplan fallback: a caller should not sit in silence for longer.
+COMMAND_SECONDS = 8.0
 
 __all__ = ["DEFAULT_MAX_CALLS_IN_SETUP", "CallFigures", "Outcome", "Runtime", "masked"]
 
@@ -144,9 +147,46 @@ class Runtime:
         with self.shedder.setting_up():
             await self._start_here(live, began)
 
-    def new_call(self, channel: Channel, line: str) -> flow.Call:
-        """A call for a channel that has just entered our application."""
-        return flow.Call(channel.id, line, channel.caller_number, self._clock(), settings=self._settings)
+    def new_call(self, channel: Channel, line: str, arrived: datetime | None = None) -> flow.Call:
+        """A call for a channel in our application, arrived now unless said otherwise."""
+        when = arrived if arrived is not None else self._clock()
+        return flow.Call(channel.id, line, channel.caller_number, when, settings=self._settings)
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    async def resume_queued(self, channel: Channel, bridge: str, arrived: datetime) -> bool:
+        """After a restart: a caller found waiting in holding bridge `bridge` waits on in our queue, with
+        the time waited so far counted. False if their line has no queue now (they go to the fallback)."""
+        line = channel.stasis_args[0] if channel.stasis_args else channel.exten
+        schedule = self._schedule()
+        target = schedule.lines[line].open_to if line in schedule.lines else None
+        if not isinstance(target, QueueConfig):
+            return False
+        call = flow.Call(channel.id, line, channel.caller_number, arrived, settings=self._settings)
+        live = self.take_up(call)
+        live.queue, live.in_hours = target, True
+        now = self._clock()
+        waited = (now - arrived).total_seconds()
+        closing_in = None
+        if not target.serve_after_close:
+            decision = decide(schedule, line, now, self._current_overrides())
+            closing_in = 0.0 if not decision.open else _seconds_until(decision.next_change, now)
+        announcements = int(waited // target.announce_seconds) if target.announce_seconds else 0
+        async with live.lock:
+            live.call, commands = flow.resume_queued(
+                call,
+                bridge,
+                max_wait_left=target.max_wait_seconds - waited,
+                announce_seconds=target.announce_seconds,
+                closing_in_seconds=closing_in,
+                announcements=announcements,
+            )
+            await self._execute(live, commands)
+        log.info(
+            "call %s from %s to %s waits on in the queue (%.0f s so far)", call.id, masked(call.caller), line, waited
+        )
+        return True
 
     def take_up(self, call: flow.Call) -> LiveCall:
         """Hold `call` as live from now on: its events reach it, and reconcile counts it as ours."""
@@ -233,7 +273,8 @@ class Runtime:
         call = live.call
         for command in commands:
             try:
-                follow_up = await self._carry_out(live, command)
+                with within(COMMAND_SECONDS):
+                    follow_up = await self._carry_out(live, command)
             except CALL_MOVED_ON:
                 if isinstance(command, _TIDYING) or live.call.state == "done":
                     continue  # the call is already gone or gone on: nothing left to do
@@ -290,10 +331,19 @@ class Runtime:
             case flow.EnterQueue():
                 assert live.queue is not None
                 await self.queues.enter(live.call.line, live.queue, channel, live.call.caller, live.call.arrived)
+            case flow.Requeue(dropped_by):
+                assert live.queue is not None
+                call = live.call
+                await self.queues.requeue(call.line, live.queue, channel, call.caller, call.arrived, dropped_by)
+            case flow.RejoinQueue(bridge):
+                assert live.queue is not None
+                call = live.call
+                await self.queues.rejoin(call.line, live.queue, channel, call.caller, call.arrived, bridge)
             case flow.LeaveQueue():
                 await self.queues.leave(live.call.line, channel)
             case flow.BridgeAgent(leg_id):
-                await self.queues.bridge(live.call.line, channel, leg_id)
+                if not await self.queues.bridge(live.call.line, channel, leg_id):
+                    return flow.AgentLeft(leg_id)  # the agent hung up before the bridge was made
             case flow.HangupLeg(leg_id):
                 await self.queues.hang_up_leg(leg_id)
             case flow.EndBridge():
@@ -316,6 +366,10 @@ class Runtime:
         return True
 
     def _start_timer(self, live: LiveCall, name: str, seconds: float) -> None:
+        earlier = live.timers.pop(name, None)
+        if earlier is not None:  # one timer of a name at a time: the new one replaces it
+            earlier.cancel()
+
         def fire() -> None:
             live.timers.pop(name, None)
             event: flow.Event = flow.Timeout(name)
@@ -364,6 +418,10 @@ class Runtime:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+def _seconds_until(instant: datetime | None, now: datetime) -> float | None:
+    return None if instant is None else (instant - now).total_seconds()
 
 
 # Commands that only tidy up after a call or a step: their failure changes nothing for the caller.

@@ -160,3 +160,44 @@ def test_names_cannot_break_the_dialplan() -> None:
     row = next(r for r in text.splitlines() if r.startswith(" same => n(day1)"))
     inside = row.removeprefix(" same => n(day1),NoOp(").removesuffix(")")
     assert inside.split() == ["2024-01-08", "Møde", "vigtigt", "alle"]
+
+
+def _context(text: str, name: str) -> list[str]:
+    """The lines of one context of the generated text."""
+    lines = text.splitlines()
+    start = lines.index(f"[{name}]")
+    rest = lines[start + 1 :]
+    end = next((i for i, row in enumerate(rest) if row.startswith("[")), len(rest))
+    return [row for row in rest[:end] if row.strip() and not row.startswith(";")]
+
+
+def test_the_fallback_in_phone_hours_rings_the_agents_of_the_queue(shipped: Schedule) -> None:
+    text = render(fallback_for(shipped, "1818", date(2024, 1, 1)), shipped, "schedule.yaml", GENERATED_AT)
+    opened = _context(text, "callrouter-open-1818")
+    assert opened[1] == " same => n,Dial(PJSIP/agent1&PJSIP/agent2&PJSIP/agent3,20)"
+    assert opened[2].startswith(" same => n,Goto(callrouter-closed-1818,s,1)")
+
+
+def test_the_fallback_rings_whoever_the_queue_lists_and_nobody_else() -> None:
+    yaml = textwrap.dedent(
+        """
+        lines:
+          "1818":
+            versions: [{valid_from: 2024-01-01, hours: {mon-fri: "10:00-12:00"}}]
+            queue: {agents: [mette, lars], ring_seconds: 15}
+          "7000":
+            versions: [{valid_from: 2024-01-01, hours: {mon-fri: "10:00-12:00"}}]
+            open_context: my-own-queue
+          "7001":
+            versions: [{valid_from: 2024-01-01, hours: {mon-fri: "10:00-12:00"}}]
+        """
+    )
+    schedule = parse_schedule(yaml)
+    queue_text = render(fallback_for(schedule, "1818", date(2024, 1, 1)), schedule, "s.yaml", GENERATED_AT)
+    assert _context(queue_text, "callrouter-open-1818")[1] == " same => n,Dial(PJSIP/mette&PJSIP/lars,15)"
+    own = render(fallback_for(schedule, "7000", date(2024, 1, 1)), schedule, "s.yaml", GENERATED_AT)
+    assert "[callrouter-open-7000]" not in own, "a line with open_context: keeps its own queue"
+    assert " same => n(open),Goto(my-own-queue,s,1)" in own, "in phone hours it goes where the router sends it"
+    bare = render(fallback_for(schedule, "7001", date(2024, 1, 1)), schedule, "s.yaml", GENERATED_AT)
+    assert "[callrouter-open-7001]" not in bare
+    assert " same => n(open),Goto(callrouter-open-7001,s,1)" in bare, "the site writes that context itself"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -17,6 +18,7 @@ from router.schedule import Schedule, decide
 from tests import real_asterisk
 from tests.ari_helpers import Recorder, until
 from tests.conftest import CPH
+from tests.sip_phone import Phone, tone
 
 INSTANTS = [
     "2024-01-01 10:30:00",  # Nytårsdag
@@ -78,9 +80,11 @@ def test_fallback_period_covers_the_checks() -> None:
     assert real_asterisk.FALLBACK_FROM.isoformat() == "2024-01-01"
 
 
-async def test_router_down_caller_hears_guidance_and_leaves_a_message(real_asterisk_url: str) -> None:
+async def test_router_down_caller_hears_guidance_and_leaves_a_message(
+    real_asterisk_url: str, asterisk: real_asterisk.RealAsterisk
+) -> None:
     """No router connected: Stasis() fails and the shipped dialplan follows the generated schedule."""
-    recordings = real_asterisk.ROOT / "var/spool/asterisk/recording"
+    recordings = asterisk.recordings
     events = Recorder()
     config = AriConfig(url=real_asterisk_url, app="phones", user=real_asterisk.USER, password=real_asterisk.PASSWORD)
     async with aiohttp.ClientSession() as session:
@@ -120,3 +124,43 @@ async def test_router_down_caller_hears_guidance_and_leaves_a_message(real_aster
             await asyncio.gather(task, return_exceptions=True)
     assert stored.name.startswith("fallback-1818-")
     assert message.stat().st_size > 8000  # more than a header: the caller's words are in it
+
+
+async def test_router_down_in_phone_hours_rings_the_agents_of_the_queue(real_asterisk_url: str, tmp_path: Path) -> None:
+    """No router connected at an open hour: the generated callrouter-open-1818 rings the agents that the
+    schedule's `queue:` lists, so a real agent phone (baresip, auto-answer) takes the call."""
+    events = Recorder()
+    config = AriConfig(url=real_asterisk_url, app="phones", user=real_asterisk.USER, password=real_asterisk.PASSWORD)
+    voice = tone(tmp_path / "voice.wav", 1000, 30)
+    async with aiohttp.ClientSession() as session, Phone(tmp_path, "agent1", 5080, voice, auto_answer=True) as agent:
+        rest = AriRest(session, config)
+        phones = EventStream(session, config, events)
+        task = asyncio.create_task(phones.run())
+        try:
+            await asyncio.wait_for(phones.connected.wait(), 10)
+            await rest.request(
+                "POST",
+                "/channels",
+                {
+                    "endpoint": "Local/20240104153000@router-down/n",  # Thursday 15:30: phone hours
+                    "app": "phones",
+                    "channelId": "open-phone",
+                    "otherChannelId": "open-call",
+                    "callerId": "Borger <12345678>",
+                },
+            )
+            up = await events.wait_for(
+                "ChannelStateChange",
+                lambda e: e.channel is not None and e.channel.id == "open-phone" and e.channel.state == "Up",
+                within=20,
+            )
+            assert up.channel is not None
+            endpoint = await rest.get_endpoint("PJSIP", "agent1")
+            assert endpoint.channel_ids, "agent1's phone is on the call"
+            await asyncio.sleep(2)
+            await rest.hangup("open-phone")
+            await events.wait_for("StasisEnd", lambda e: e.channel is not None and e.channel.id == "open-phone")
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        await until(lambda: bool(agent.heard()), within=10)

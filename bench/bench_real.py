@@ -127,8 +127,9 @@ def group(pgid: int) -> list[int]:
     return found
 
 
-async def concurrency(router: RouterProcess, url: str) -> list[str]:
-    asterisk_pids = real_asterisk._our_asterisk_pids()
+async def concurrency(router: RouterProcess, asterisk: real_asterisk.RealAsterisk) -> list[str]:
+    url = asterisk.url
+    asterisk_pids = asterisk.pids()
     router_pids = group(router.process.pid)
     rows = []
     async with aiohttp.ClientSession(
@@ -222,10 +223,11 @@ async def offer(http: aiohttp.ClientSession, url: str, rate: int) -> float:
             await asyncio.sleep(0.5)
 
 
-async def rates(router: RouterProcess, url: str) -> None:
+async def rates(router: RouterProcess, asterisk: real_asterisk.RealAsterisk) -> None:
+    url = asterisk.url
     """The router at each rate: calls it took, shed and lost; setup from its /metrics; cores used."""
     api = (await router.wait_for_line(r"HTTP API on (\S+)", within=5)).group(1)
-    asterisk_pids = real_asterisk._our_asterisk_pids()
+    asterisk_pids = asterisk.pids()
     router_pids = group(router.process.pid)
     async with aiohttp.ClientSession(
         headers=real_asterisk.AUTHORIZATION, connector=aiohttp.TCPConnector(limit=20)
@@ -306,7 +308,7 @@ async def main() -> None:
     print(f"{platform.node()}: real Asterisk 22 on loopback; router = `callrouter run` at a closed hour (faketime)")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        asterisk = real_asterisk.RealAsterisk(folder / "asterisk.log")
+        asterisk = real_asterisk.RealAsterisk(folder / "asterisk")
         asterisk.start()
         try:
             async with (
@@ -328,10 +330,10 @@ async def main() -> None:
                 print("\nNew calls a second for ten seconds, each caller listening 3 s (setup: StasisStart to the")
                 print("first prompt requested, from the router's /metrics histogram, ms; cores: CPU s per s):")
                 print(" rate  originated  router  shed  failed  setup p50  setup p99  Asterisk  router")
-                await rates(router, asterisk.url)
+                await rates(router, asterisk)
                 print("\nConcurrent calls in the router, each caller hearing the guidance (cores: CPU s per s):")
                 print("calls  channels  shed  Asterisk cores  router cores  router MiB")
-                await concurrency(router, asterisk.url)
+                await concurrency(router, asterisk)
             print("\nThe same rates, the smallest ARI loop (answer, play the same prompts) in the router's place (ms):")
             print(" rate  originated  served  failed  setup p50  setup p99")
             await floor_rates(asterisk.url)

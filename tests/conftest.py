@@ -26,14 +26,20 @@ def shipped() -> Schedule:
 
 
 @pytest.fixture(scope="session")
-def real_asterisk_url() -> Iterator[str]:
+def asterisk() -> Iterator[real_asterisk.RealAsterisk]:
+    """The real Asterisk 22 of this run (its own overlay of the cached root; see tests/real_asterisk.py)."""
     reason = real_asterisk.unavailable_reason()
     if reason is not None:
         pytest.skip(f"REAL ASTERISK TIER SKIPPED: {reason}")
-    with tempfile.TemporaryDirectory() as tmp:
-        asterisk = real_asterisk.RealAsterisk(Path(tmp) / "asterisk.log")
-        asterisk.start()
+    with tempfile.TemporaryDirectory(prefix="callrouter-asterisk-") as tmp:
+        running = real_asterisk.RealAsterisk(Path(tmp))
+        running.start()
         try:
-            yield asterisk.url
+            yield running
         finally:
-            asterisk.stop()
+            running.stop()
+
+
+@pytest.fixture(scope="session")
+def real_asterisk_url(asterisk: real_asterisk.RealAsterisk) -> str:
+    return asterisk.url

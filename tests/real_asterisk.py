@@ -1,8 +1,12 @@
 """Run a real Asterisk 22 from the root that scripts/asterisk-root builds, for the real-Asterisk tier.
 
-It runs chrooted as the asterisk user, inside `unshare --mount` so that the /proc it mounts
-disappears with it. ARI listens on loopback only. Calls are Local channels: a "caller" half held
-by a helper Stasis application, whose other half dials 1818 into the router's application.
+It runs chrooted as the asterisk user, inside `unshare --mount` so that what it mounts disappears
+with it: /proc, and an overlay of the cached root with a directory of this run's own on top. Its
+configuration, the prompts, the music and every recording are written there, never into the cached
+root, so two test runs on one machine (each in a network namespace of its own, as scripts/test
+starts them, for the fixed loopback ports) never see each other's files or processes. ARI listens
+on loopback only. Calls are Local channels: a "caller" half held by a helper Stasis application,
+whose other half dials 1818 into the router's application.
 """
 
 from __future__ import annotations
@@ -10,7 +14,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -206,61 +209,68 @@ def unavailable_reason() -> str | None:
     return None
 
 
-def _our_asterisk_pids() -> list[int]:
-    """Processes whose root directory is our Asterisk root: a run left over from an earlier session."""
+def asterisk_pids(root: Path) -> list[int]:
+    """Processes whose root directory is `root`."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             with contextlib.suppress(OSError):
-                if Path(os.readlink(entry / "root")) == ROOT:
+                if Path(os.readlink(entry / "root")) == root:
                     found.append(int(entry.name))
     return found
 
 
 class RealAsterisk:
-    """One Asterisk process: start() writes the config and waits until ARI answers; stop() ends it."""
+    """One Asterisk process: start() writes the config and waits until ARI answers; stop() ends it.
 
-    def __init__(self, log_path: Path) -> None:
-        self.log_path = log_path
+    `folder` is this run's: the overlay's upper layer (`upper`: what Asterisk writes lands there,
+    the recordings included), its work directory, and the merged root Asterisk sees."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.log_path = folder / "asterisk.log"
+        self.upper, self.merged = folder / "upper", folder / "root"
         self.process: subprocess.Popen[bytes] | None = None
         self.url = f"http://127.0.0.1:{PORT}"
 
+    @property
+    def recordings(self) -> Path:
+        """Where this Asterisk's recordings are, as files the tests can read."""
+        return self.upper / "var/spool/asterisk/recording"
+
+    def pids(self) -> list[int]:
+        return asterisk_pids(self.merged)
+
     def start(self, timeout: float = 60) -> None:
-        for pid in _our_asterisk_pids():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        for name in ("upper", "work", "root"):
+            (self.folder / name).mkdir(parents=True, exist_ok=True)
         # The Danish prompts, built before Asterisk starts: it indexes its sounds at start-up.
         manifest = load_manifest()
         shipped = load_schedule(REPO / "schedule.yaml")
         texts = manifest.texts_for(shipped, range(2023, 2027))
-        build(texts, ROOT / "usr/share/asterisk/sounds", manifest.language, manifest.voice)
-        etc = ROOT / "etc/asterisk"
+        build(texts, self.upper / "usr/share/asterisk/sounds", manifest.language, manifest.voice)
+        etc = self.upper / "etc/asterisk"
+        etc.mkdir(parents=True, exist_ok=True)
         for name, text in {**CONFIG, **fallback_dialplans()}.items():
             (etc / name).write_text(text.lstrip(), encoding="utf-8")
-        music = ROOT / "var/lib/asterisk/moh-callrouter"
+        music = self.upper / "var/lib/asterisk/moh-callrouter"
         music.mkdir(parents=True, exist_ok=True)
-        if not (music / "tune.wav").exists():  # music on hold: a steady 440 Hz, told apart from the agents' tones
-            synth = ["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(music / "tune.wav"), "synth", "10"]
-            subprocess.run([*synth, "sine", "440", "vol", "0.3"], check=True)
-        recordings = ROOT / "var/spool/asterisk/recording"
-        if recordings.exists():
-            shutil.rmtree(recordings)  # each run starts with no stored recordings
-        recordings.mkdir(parents=True)
-        subprocess.run(
+        # Music on hold: a steady 440 Hz, told apart from the agents' tones.
+        synth = ["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(music / "tune.wav"), "synth", "10"]
+        subprocess.run([*synth, "sine", "440", "vol", "0.3"], check=True)
+        merged = self.merged
+        overlay = f"lowerdir={ROOT},upperdir={self.upper},workdir={self.folder / 'work'}"
+        script = " && ".join(
             [
-                "chroot",
-                str(ROOT),
-                "chown",
-                "-R",
-                "asterisk:asterisk",
-                "/var/spool/asterisk",
-                "/etc/asterisk",
-                "/var/lib/asterisk/moh-callrouter",
-            ],
-            check=True,
-        )
-        script = (
-            f"mount -t proc proc {ROOT}/proc && exec chroot {ROOT} /usr/sbin/asterisk -U asterisk -G asterisk -f -n"
+                f"mount -t overlay overlay -o {overlay} {merged}",
+                f"mount -t proc proc {merged}/proc",
+                # Each run starts with no stored recordings (an older tree kept them in the cached root).
+                f"rm -rf {merged}/var/spool/asterisk/recording",
+                f"mkdir -p {merged}/var/spool/asterisk/recording",
+                f"chroot {merged} chown -R asterisk:asterisk /var/spool/asterisk /etc/asterisk"
+                " /var/lib/asterisk/moh-callrouter",
+                f"exec chroot {merged} /usr/sbin/asterisk -U asterisk -G asterisk -f -n",
+            ]
         )
         with self.log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
             self.process = subprocess.Popen(

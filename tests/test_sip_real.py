@@ -60,7 +60,9 @@ async def router(real_asterisk_url: str, shipped: Schedule, tmp_path: Path) -> A
         yield r
 
 
-async def test_sip_caller_leaves_a_spoken_message(router: Running, tmp_path: Path) -> None:
+async def test_sip_caller_leaves_a_spoken_message(
+    router: Running, tmp_path: Path, asterisk: real_asterisk.RealAsterisk
+) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         make_microphone(folder)
@@ -86,7 +88,7 @@ async def test_sip_caller_leaves_a_spoken_message(router: Running, tmp_path: Pat
     assert (message.line, message.caller) == ("1818", "citizen")  # the SIP caller's user part
     assert message.seconds is not None
     assert message.seconds >= 4
-    recording = real_asterisk.ROOT / "var/spool/asterisk/recording" / f"{message.recording}.wav"
+    recording = asterisk.recordings / f"{message.recording}.wav"
     seconds, level = rms(recording)
     assert seconds >= 4, "the whole message is there"
     assert level > 0.02, "the caller's words are in the message, not silence"

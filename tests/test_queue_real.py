@@ -55,7 +55,7 @@ async def test_sip_caller_waits_with_music_and_talks_with_the_agent_who_answered
             router_process(real_asterisk_url, schedule, folder / "data", THURSDAY_OPEN_UTC) as router,
             Phone(caller_dir, "citizen", 5070, quiet) as caller,
         ):
-            await router.wait_for_line(r"taking calls", within=20)
+            await router.wait_for_line(r"ARI events: connected", within=20)  # Stasis() finds the router
             await caller.send("/dial sip:1818@127.0.0.1:5060\n")
             await router.wait_for_line(r"call \S+ from \S+ to 1818", within=15)
             await asyncio.sleep(7)  # welcome, then music; the agents' phones are still off
@@ -102,7 +102,7 @@ async def test_an_agent_who_drops_the_caller_at_once_hands_them_to_the_next_agen
             router_process(real_asterisk_url, schedule, folder / "data", THURSDAY_OPEN_UTC) as router,
             Phone(caller_dir, "citizen", 5070, silence(caller_dir / "quiet.wav", 60)) as caller,
         ):
-            await router.wait_for_line(r"taking calls", within=20)
+            await router.wait_for_line(r"ARI events: connected", within=20)  # Stasis() finds the router
             await caller.send("/dial sip:1818@127.0.0.1:5060\n")
             call = (await router.wait_for_line(r"call (\S+) from \S+ to 1818", within=15)).group(1)
             brief = tone(agent_dirs["agent1"] / "voice.wav", TONES["agent1"], 0.3)

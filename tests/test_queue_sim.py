@@ -245,15 +245,13 @@ async def test_an_agent_who_hangs_up_before_the_bridge_puts_the_caller_back_and_
 ) -> None:
     """The race of an agent who answers and hangs up before the router bridges them: the bridge fails
     for want of the agent, the caller goes back to the front, and another agent is rung."""
-    office.agents(agent1=AgentScript("answer", 0.05, hang_up_after=0.0), agent2=AgentScript("busy"))
-    async with office.router(replace(QUICK, agents=("agent1", "agent2"))) as router:
+    office.agents(agent1=AgentScript("answer", 0.05, hang_up_after=0.0), agent2=AgentScript("answer", 0.6))
+    config = replace(QUICK, agents=("agent1", "agent2"), retry_seconds=30)  # agent1 passed over for 30 s
+    async with office.router(config) as router:
         call = office.call()
-        await until(
-            lambda: len(office.legs("agent1")) == 1 and office.sim.world.channels[office.legs("agent1")[0]].gone
-        )
-        office.agents(agent2=AgentScript("answer", 0.1))
         await until(lambda: office.bridged_with(call) == ["PJSIP/agent2"], within=10)
         assert office.rung().count("PJSIP/agent1") == 1, "the agent who dropped the caller is passed over"
+        assert office.rung().count("PJSIP/agent2") == 2, "rung with agent1 first, then again, alone"
         assert not office.sim.world.channels[call].gone
         add = [r for r in office.sim.requests if r["path"].endswith("/addChannel") and "callrouter-call-" in r["path"]]
         assert [r["status"] for r in add][:1] in ([400], [422]), "the first bridge failed: the agent had gone"

@@ -7,6 +7,8 @@ Copenhagen wall time, and the branch the fallback takes is left in a global vari
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -80,48 +82,51 @@ def test_fallback_period_covers_the_checks() -> None:
     assert real_asterisk.FALLBACK_FROM.isoformat() == "2024-01-01"
 
 
+@contextlib.asynccontextmanager
+async def phones_app(url: str) -> AsyncIterator[tuple[AriRest, Recorder]]:
+    """An ARI application of the test's own that holds the calling halves of Local channels."""
+    events = Recorder()
+    config = AriConfig(url=url, app="phones", user=real_asterisk.USER, password=real_asterisk.PASSWORD)
+    async with aiohttp.ClientSession() as session:
+        stream = EventStream(session, config, events)
+        task = asyncio.create_task(stream.run())
+        try:
+            await asyncio.wait_for(stream.connected.wait(), 10)
+            yield AriRest(session, config), events
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+async def call_with_the_router_down(rest: AriRest, events: Recorder, at: str, phone: str) -> None:
+    """A Local channel into 1818 with the fallback's clock at `at` (YYYYMMDDHHMMSS, Copenhagen); its
+    calling half, `phone`, is held by the test's application."""
+    params = {"endpoint": f"Local/{at}@router-down/n", "app": "phones", "channelId": phone}
+    await rest.request(
+        "POST", "/channels", {**params, "otherChannelId": f"{phone}-call", "callerId": "Borger <12345678>"}
+    )
+    await events.wait_for("StasisStart", lambda e: e.channel is not None and e.channel.id == phone)
+
+
 async def test_router_down_caller_hears_guidance_and_leaves_a_message(
     real_asterisk_url: str, asterisk: real_asterisk.RealAsterisk
 ) -> None:
     """No router connected: Stasis() fails and the shipped dialplan follows the generated schedule."""
     recordings = asterisk.recordings
-    events = Recorder()
-    config = AriConfig(url=real_asterisk_url, app="phones", user=real_asterisk.USER, password=real_asterisk.PASSWORD)
-    async with aiohttp.ClientSession() as session:
-        rest = AriRest(session, config)
-        phones = EventStream(session, config, events)
-        task = asyncio.create_task(phones.run())
-        try:
-            await asyncio.wait_for(phones.connected.wait(), 10)
-            await rest.request(
-                "POST",
-                "/channels",
-                {
-                    "endpoint": "Local/20241224103000@router-down/n",  # Juleaftensdag: closed
-                    "app": "phones",
-                    "channelId": "down-phone",
-                    "otherChannelId": "down-call",
-                    "callerId": "Borger <12345678>",
-                },
-            )
-            # The closed context answers; the caller presses 1 during the guidance.
-            await events.wait_for("StasisStart", lambda e: e.channel is not None and e.channel.id == "down-phone")
-            await asyncio.sleep(1.0)
-            await rest.request("POST", "/channels/down-phone/dtmf", {"dtmf": "1"})
-            # Record() creates the file when the beep has sounded.
-            await until(lambda: bool(list(recordings.glob("fallback-1818-*-12345678.wav"))), within=30)
-            await rest.play("down-phone", "down-speech", ["sound:hello-world", "sound:vm-goodbye"])
-            await events.wait_for("PlaybackFinished", within=10)
-            await rest.request("POST", "/channels/down-phone/dtmf", {"dtmf": "#"})
-            # "Din besked er modtaget ... Farvel", then the dialplan hangs up.
-            await events.wait_for(
-                "StasisEnd", lambda e: e.channel is not None and e.channel.id == "down-phone", within=30
-            )
-            [message] = recordings.glob("fallback-1818-*-12345678.wav")
-            stored = await rest.get_stored_recording(message.stem)
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+    async with phones_app(real_asterisk_url) as (rest, events):
+        await call_with_the_router_down(rest, events, "20241224103000", "down-phone")  # Juleaftensdag: closed
+        # The closed context answers; the caller presses 1 during the guidance.
+        await asyncio.sleep(1.0)
+        await rest.request("POST", "/channels/down-phone/dtmf", {"dtmf": "1"})
+        # Record() creates the file when the beep has sounded.
+        await until(lambda: bool(list(recordings.glob("fallback-1818-*-12345678.wav"))), within=30)
+        await rest.play("down-phone", "down-speech", ["sound:hello-world", "sound:vm-goodbye"])
+        await events.wait_for("PlaybackFinished", within=10)
+        await rest.request("POST", "/channels/down-phone/dtmf", {"dtmf": "#"})
+        # "Din besked er modtaget ... Farvel", then the dialplan hangs up.
+        await events.wait_for("StasisEnd", lambda e: e.channel is not None and e.channel.id == "down-phone", within=30)
+        [message] = recordings.glob("fallback-1818-*-12345678.wav")
+        stored = await rest.get_stored_recording(message.stem)
     assert stored.name.startswith("fallback-1818-")
     assert message.stat().st_size > 8000  # more than a header: the caller's words are in it
 
@@ -129,38 +134,20 @@ async def test_router_down_caller_hears_guidance_and_leaves_a_message(
 async def test_router_down_in_phone_hours_rings_the_agents_of_the_queue(real_asterisk_url: str, tmp_path: Path) -> None:
     """No router connected at an open hour: the generated callrouter-open-1818 rings the agents that the
     schedule's `queue:` lists, so a real agent phone (baresip, auto-answer) takes the call."""
-    events = Recorder()
-    config = AriConfig(url=real_asterisk_url, app="phones", user=real_asterisk.USER, password=real_asterisk.PASSWORD)
     voice = tone(tmp_path / "voice.wav", 1000, 30)
-    async with aiohttp.ClientSession() as session, Phone(tmp_path, "agent1", 5080, voice, auto_answer=True) as agent:
-        rest = AriRest(session, config)
-        phones = EventStream(session, config, events)
-        task = asyncio.create_task(phones.run())
-        try:
-            await asyncio.wait_for(phones.connected.wait(), 10)
-            await rest.request(
-                "POST",
-                "/channels",
-                {
-                    "endpoint": "Local/20240104153000@router-down/n",  # Thursday 15:30: phone hours
-                    "app": "phones",
-                    "channelId": "open-phone",
-                    "otherChannelId": "open-call",
-                    "callerId": "Borger <12345678>",
-                },
-            )
-            up = await events.wait_for(
-                "ChannelStateChange",
-                lambda e: e.channel is not None and e.channel.id == "open-phone" and e.channel.state == "Up",
-                within=20,
-            )
-            assert up.channel is not None
-            endpoint = await rest.get_endpoint("PJSIP", "agent1")
-            assert endpoint.channel_ids, "agent1's phone is on the call"
-            await asyncio.sleep(2)
-            await rest.hangup("open-phone")
-            await events.wait_for("StasisEnd", lambda e: e.channel is not None and e.channel.id == "open-phone")
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-        await until(lambda: bool(agent.heard()), within=10)
+    async with (
+        phones_app(real_asterisk_url) as (rest, events),
+        Phone(tmp_path, "agent1", 5080, voice, auto_answer=True) as agent,
+    ):
+        await call_with_the_router_down(rest, events, "20240104153000", "open-phone")  # Thursday 15:30: open
+        await events.wait_for(
+            "ChannelStateChange",
+            lambda e: e.channel is not None and e.channel.id == "open-phone" and e.channel.state == "Up",
+            within=20,
+        )
+        endpoint = await rest.get_endpoint("PJSIP", "agent1")
+        assert endpoint.channel_ids, "agent1's phone is on the call"
+        await asyncio.sleep(2)
+        await rest.hangup("open-phone")
+        await events.wait_for("StasisEnd", lambda e: e.channel is not None and e.channel.id == "open-phone")
+    assert agent.heard(), "agent1's phone took a call"

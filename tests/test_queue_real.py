@@ -42,14 +42,19 @@ def schedule_with_real_agents(folder: Path) -> Path:
     return path
 
 
+def office_folders(folder: Path) -> tuple[Path, Path, dict[str, Path]]:
+    """The schedule with the test phones as agents, and a folder for the caller's phone and each agent's."""
+    caller_dir, agent_dirs = folder / "caller", {name: folder / name for name in TONES}
+    for d in (caller_dir, *agent_dirs.values()):
+        d.mkdir()
+    return schedule_with_real_agents(folder), caller_dir, agent_dirs
+
+
 @pytest.mark.usefixtures("real_asterisk_url")
 async def test_sip_caller_waits_with_music_and_talks_with_the_agent_who_answered(real_asterisk_url: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        schedule = schedule_with_real_agents(folder)
-        caller_dir, agent_dirs = folder / "caller", {name: folder / name for name in TONES}
-        for d in (caller_dir, *agent_dirs.values()):
-            d.mkdir()
+        schedule, caller_dir, agent_dirs = office_folders(folder)
         quiet = silence(caller_dir / "quiet.wav", 60)
         async with (
             router_process(real_asterisk_url, schedule, folder / "data", THURSDAY_OPEN_UTC) as router,
@@ -94,10 +99,7 @@ async def test_an_agent_who_drops_the_caller_at_once_hands_them_to_the_next_agen
     a 0.3 s file); the caller goes back to the front of the queue, and agent2 takes the call."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        schedule = schedule_with_real_agents(folder)
-        caller_dir, agent_dirs = folder / "caller", {name: folder / name for name in TONES}
-        for d in (caller_dir, *agent_dirs.values()):
-            d.mkdir()
+        schedule, caller_dir, agent_dirs = office_folders(folder)
         async with (
             router_process(real_asterisk_url, schedule, folder / "data", THURSDAY_OPEN_UTC) as router,
             Phone(caller_dir, "citizen", 5070, silence(caller_dir / "quiet.wav", 60)) as caller,

@@ -1,9 +1,11 @@
 """Run every benchmark and write BENCHMARKS.md: the machine, the commands, and what each printed.
 
-Run: .venv/bin/python bench/run_all.py   (about fifteen minutes on the 2-core development machine;
+Run: .venv/bin/python bench/run_all.py   (about twenty minutes on the 2-core development machine;
                                          as root: bench_real.py runs the real Asterisk)
+     .venv/bin/python bench/run_all.py bench/bench_faults.py ...   (only these, in place in BENCHMARKS.md)
 
-Each benchmark runs as its own process, one after another, so that none disturbs another.
+Each benchmark runs as its own process, one after another, so that none disturbs another. Each
+section says when it was measured.
 """
 
 from __future__ import annotations
@@ -26,6 +28,11 @@ BENCHES = [
         "the router as a ratio to that floor.",
     ),
     ("bench/bench_router.py", "Bursts of closed-line calls: setup latency, and memory (simulator included)."),
+    (
+        "bench/bench_faults.py",
+        "10,000 calls while 5 % of ARI requests fail (half of them after Asterisk carried them out) and 2 % answer "
+        "late: how many calls still reach the dialplan fallback, and whether any message is lost.",
+    ),
     (
         "bench/bench_queue.py",
         "Callers waiting in the queue: setup to the welcome, the router's own memory per waiting caller, and "
@@ -55,7 +62,51 @@ def machine() -> str:
     )
 
 
+def run(script: str, what: str) -> list[str]:
+    began, at = time.monotonic(), datetime.now(UTC)
+    result = subprocess.run([sys.executable, str(ROOT / script)], capture_output=True, text=True, cwd=ROOT)
+    if result.returncode != 0:
+        sys.exit(f"{script} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    print(f"{script}: done", flush=True)
+    return [
+        "",
+        f"## `{script}`",
+        "",
+        what,
+        "",
+        f"Command: `.venv/bin/python {script}` ({time.monotonic() - began:.0f} s, on {at:%Y-%m-%d %H:%M} UTC)",
+        "",
+        "```",
+        result.stdout.rstrip(),
+        "```",
+    ]
+
+
+def sections(text: str) -> tuple[list[str], dict[str, list[str]]]:
+    """BENCHMARKS.md's head, and its sections by script."""
+    head: list[str] = []
+    found: dict[str, list[str]] = {}
+    current: list[str] = head
+    for line in text.splitlines():
+        if line.startswith("## `"):
+            current = found.setdefault(line.split("`")[1], [""])
+        current.append(line)
+    return head, {script: lines[:-1] if lines[-1] == "" else lines for script, lines in found.items()}
+
+
 def main() -> None:
+    only = sys.argv[1:]
+    unknown = [s for s in only if s not in dict(BENCHES)]
+    if unknown:
+        sys.exit(f"no such benchmark: {', '.join(unknown)}; they are: {', '.join(dict(BENCHES))}")
+    if only:
+        head, old = sections((ROOT / "BENCHMARKS.md").read_text(encoding="utf-8"))
+        parts = list(head)
+        for script, what in BENCHES:
+            parts += run(script, what) if script in only else old.get(script, [])
+        (ROOT / "BENCHMARKS.md").write_text("\n".join(parts).rstrip() + "\n", encoding="utf-8")
+        print("updated BENCHMARKS.md")
+        return
     started = datetime.now(UTC)
     parts = [
         "# Benchmarks",
@@ -69,23 +120,7 @@ def main() -> None:
         "runs a real Asterisk 22 (the test tier's), real SIP calls (baresip) and `callrouter run` as its own process.",
     ]
     for script, what in BENCHES:
-        began = time.monotonic()
-        result = subprocess.run([sys.executable, str(ROOT / script)], capture_output=True, text=True, cwd=ROOT)
-        if result.returncode != 0:
-            sys.exit(f"{script} failed:\n{result.stderr}")
-        parts += [
-            "",
-            f"## `{script}`",
-            "",
-            what,
-            "",
-            f"Command: `.venv/bin/python {script}` ({time.monotonic() - began:.0f} s)",
-            "",
-            "```",
-            result.stdout.rstrip(),
-            "```",
-        ]
-        print(f"{script}: done", flush=True)
+        parts += run(script, what)
     (ROOT / "BENCHMARKS.md").write_text("\n".join(parts) + "\n", encoding="utf-8")
     print("wrote BENCHMARKS.md")
 

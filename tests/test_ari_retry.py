@@ -116,3 +116,11 @@ async def test_retries_end_at_the_deadline(ari: Ari) -> None:
         await ari.rest.answer(caller)
     assert time.monotonic() - began < 0.5
     assert 1 < tries(ari, "POST", "/answer") < 4
+
+
+async def test_a_recordings_audio_is_fetched_again_after_a_server_error(ari: Ari) -> None:
+    ari.sim.world.stored_recordings["msg-9"] = {"name": "msg-9", "format": "wav"}
+    ari.sim.faults.append(Fault("GET /recordings/stored/*/file", status=500, count=2))
+    audio = await ari.rest.stored_recording_file("msg-9")
+    assert audio.startswith(b"RIFF")
+    assert tries(ari, "GET", "/recordings/stored/msg-9/file") == 3

@@ -55,8 +55,11 @@ class AriRest:
         params: Params | None = None,
         body: Json | None = None,
         retry: Retry | object | None = _DEFAULT,
+        *,
+        raw: bool = False,
     ) -> Any:
-        """One REST call; returns the decoded JSON (None for 204). Raises from `router.ari.errors`.
+        """One REST call; returns the decoded JSON (None for 204), or the body's bytes with `raw`.
+        Raises from `router.ari.errors`.
 
         Failures that Asterisk may not have acted on (no answer, 5xx) are tried again as `retry`
         allows (`router.ari.retry`), until the deadline. None is also what a retry returns when it
@@ -68,7 +71,7 @@ class AriRest:
         attempt = 0
         while True:
             try:
-                return await self._request_once(method, path, params, body, end)
+                return await self._request_once(method, path, params, body, end, raw=raw)
             except AriConflict:
                 if attempt and policy is not None and (policy.conflict_ok or policy.moved_on_ok):
                     return await self._after_effect(policy)
@@ -273,17 +276,8 @@ class AriRest:
 
     async def stored_recording_file(self, name: str) -> bytes:
         """The audio of a stored recording."""
-        path = f"/recordings/stored/{name}/file"
-        end = deadline()
-        for pause in (*PAUSES, None):
-            try:
-                data: bytes = await self._request_once("GET", path, None, None, end, raw=True)
-                return data
-            except AriUnavailable:
-                if pause is None or time.monotonic() + pause >= end:
-                    raise
-                await asyncio.sleep(pause)
-        raise AssertionError("unreachable")
+        data: bytes = await self.request("GET", f"/recordings/stored/{name}/file", raw=True)
+        return data
 
     async def get_sound(self, sound_id: str) -> Json:
         # Sounds in a folder ("callrouter/closed-now") need their slash encoded: Asterisk answers a

@@ -104,7 +104,8 @@ def render(
     closed_to: str | None = None,
     with_guidance: bool = True,
 ) -> str:
-    """Asterisk extensions.conf text: context callrouter-fallback-<line>, and callrouter-guidance-<line>."""
+    """Asterisk extensions.conf text: context callrouter-fallback-<line>, and with the guidance
+    callrouter-guidance-<line> and, for a line with a queue, callrouter-open-<line>."""
     tz = schedule.timezone
     line = fallback.line
     context = context or f"callrouter-fallback-{line}"

@@ -171,7 +171,7 @@ class EnterQueue:
 @dataclass(frozen=True)
 class Requeue:
     """Back into the holding bridge and to the front of the waiting list: `dropped_by` answered and
-    left at once, so the next agent rings (the one who left only if no other is free)."""
+    left at once, so the other agents ring (that one not for this caller until a retry pause passed)."""
 
     dropped_by: str
 
@@ -297,9 +297,7 @@ def resume_queued(
     """A caller was waiting in the queue when the router restarted: Asterisk kept them in the holding
     bridge with music; they go on waiting where they were. `announcements` continues the numbering of
     position announcements, so that a new one never takes the id of one still playing."""
-    commands: list[Command] = [StartTimer("max-wait", max(0.0, max_wait_left))]
-    if closing_in_seconds is not None:
-        commands.append(StartTimer("closing", max(0.0, closing_in_seconds)))
+    commands = _waiting_timers(max_wait_left, closing_in_seconds)
     if announce_seconds > 0:
         commands.append(StartTimer("announce", announce_seconds))
     state = replace(call, state="queued", announce_seconds=announce_seconds, announcements=announcements)
@@ -339,10 +337,20 @@ def start_queue(
     waiting then (None: it does, or the hours do not end).
     """
     playback = f"{call.id}-welcome"
-    commands: list[Command] = [Answer(), Play(playback, welcome), StartTimer("max-wait", max_wait_seconds)]
-    if closing_in_seconds is not None:
-        commands.append(StartTimer("closing", max(0.0, closing_in_seconds)))
+    commands: list[Command] = [
+        Answer(),
+        Play(playback, welcome),
+        *_waiting_timers(max_wait_seconds, closing_in_seconds),
+    ]
     return replace(call, state="welcome", playback=playback, announce_seconds=announce_seconds), commands
+
+
+def _waiting_timers(max_wait_seconds: float, closing_in_seconds: float | None) -> list[Command]:
+    """How long a caller may wait in the queue, and when the phone hours end for them (None: never)."""
+    timers: list[Command] = [StartTimer("max-wait", max(0.0, max_wait_seconds))]
+    if closing_in_seconds is not None:
+        timers.append(StartTimer("closing", max(0.0, closing_in_seconds)))
+    return timers
 
 
 def start_unknown(call: Call) -> tuple[Call, list[Command]]:

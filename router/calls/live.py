@@ -7,8 +7,14 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from router.ari.models import Channel
 from router.calls import flow
 from router.schedule import QueueConfig
+
+
+def dialled_line(channel: Channel) -> str:
+    """The line a caller in our application dialled: Stasis(app,<line>)'s argument, else the extension."""
+    return channel.stasis_args[0] if channel.stasis_args else channel.exten
 
 
 @dataclass

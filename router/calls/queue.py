@@ -44,7 +44,6 @@ class Waiter:
     caller: str
     since: datetime
     ringing: frozenset[str] = frozenset()  # leg ids
-    attempt: int = 0
     not_before: datetime | None = None  # no ringing before this (after an unanswered round)
     dropped_by: frozenset[str] = frozenset()  # agents who answered and left at once: not rung for this caller
     dropped_until: datetime | None = None  # ... before this (then again, if they are free)
@@ -117,8 +116,8 @@ class Connect:
 QueueCommand = Ring | CancelLeg | Connect
 
 
-def leg_id(call_id: str, attempt: int, agent: str, salt: str = "") -> str:
-    digest = hashlib.blake2b(f"{call_id}\0{attempt}\0{agent}\0{salt}".encode(), digest_size=10).hexdigest()
+def leg_id(call_id: str, round_number: int, agent: str, salt: str = "") -> str:
+    digest = hashlib.blake2b(f"{call_id}\0{round_number}\0{agent}\0{salt}".encode(), digest_size=10).hexdigest()
     return f"callrouter-leg-{digest}"
 
 
@@ -198,7 +197,7 @@ def dispatch(
             assert waiter.dropped_until is not None
             look_again = min(look_again or waiter.dropped_until, waiter.dropped_until)
             continue
-        if config.strategy is Strategy.RING_ALL:
+        if ring_all:
             chosen = list(candidates)
         elif config.strategy is Strategy.ROUND_ROBIN:
             order = config.agents[turn:] + config.agents[:turn]
@@ -209,14 +208,14 @@ def dispatch(
             never = datetime.min.replace(tzinfo=now.tzinfo)
             chosen = [min(candidates, key=lambda a: (idle.get(a, never), config.agents.index(a)))]
         free = [a for a in free if a not in chosen]
-        attempt, rounds = waiter.attempt + 1, rounds + 1
+        rounds += 1
         new = [
             Ring(leg_id(waiter.call_id, rounds, a, queue.salt), a, waiter.call_id, waiter.caller, config.ring_seconds)
             for a in chosen
         ]
         rings += new
         ringing = waiter.ringing | {r.leg_id for r in new}
-        waiting[i] = replace(waiter, ringing=ringing, attempt=attempt, not_before=None)
+        waiting[i] = replace(waiter, ringing=ringing, not_before=None)
     legs = queue.legs + tuple(Leg(r.leg_id, r.agent, r.call_id) for r in rings)
     return replace(queue, waiting=tuple(waiting), legs=legs, turn=turn, rounds=rounds), rings, look_again
 

@@ -109,8 +109,7 @@ class QueueRunner:
     ) -> None:
         """After a restart: a caller Asterisk kept in holding bridge `bridge` waits on, by arrival."""
         state = self._line(line, config)
-        if not state.bridge_ready or state.bridge != bridge:
-            state.bridge, state.bridge_ready = bridge, True  # the bridge Asterisk holds is the one in use
+        state.bridge, state.bridge_ready = bridge, True  # the bridge Asterisk holds is the one in use
         async with state.lock:
             state.queue = queue.join(state.queue, call_id, caller, arrived)
         await self.dispatch(line)
@@ -247,7 +246,7 @@ class QueueRunner:
     # -- ringing -----------------------------------------------------------------------
 
     async def dispatch(self, line: str, *, changed: bool = True) -> None:
-        """Ring free agents for the callers who have no phone ringing.
+        """Ring free agents for the waiting callers, as the line's strategy says (`queue.dispatch`).
 
         `changed=False` (a caller joined): when the last look found every agent busy, a new caller
         changes nothing, and the look-again timer is due anyway; so Asterisk is not asked again.

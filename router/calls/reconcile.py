@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING
 from router.ari import CALL_MOVED_ON, AriError, AriNotFound
 from router.ari.models import Channel
 from router.calls import flow
+from router.calls.live import dialled_line
 from router.calls.queue_runner import CALL_BRIDGE_PREFIX, HOLDING_PREFIX
 
 if TYPE_CHECKING:
@@ -83,8 +84,9 @@ class Reconciler:
             held = await self._held(app.bridge_ids, unclaimed)
             if held:
                 await self._requeue(held)
+            taken_up = {channel.id for channel, _ in held}
             for channel_id in suspects:
-                if channel_id in still and channel_id not in {channel.id for channel, _ in held}:
+                if channel_id in still and channel_id not in taken_up:
                     with contextlib.suppress(*CALL_MOVED_ON):
                         await self._settle(channel_id)
 
@@ -128,8 +130,7 @@ class Reconciler:
     async def _hand_on(self, channel: Channel) -> None:
         """A caller we no longer know goes to the dialplan fallback, which follows the same schedule."""
         await self._stop_playbacks(channel.id)
-        line = channel.stasis_args[0] if channel.stasis_args else channel.exten
-        await self._rest.continue_in_dialplan(channel.id, f"callrouter-fallback-{line}", "s", 1)
+        await self._rest.continue_in_dialplan(channel.id, f"callrouter-fallback-{dialled_line(channel)}", "s", 1)
         log.info("reconcile: handed %s back to the dialplan fallback", channel.id)
 
     async def _held(self, bridge_ids: Sequence[str], unclaimed: list[str]) -> list[tuple[Channel, str]]:
@@ -182,9 +183,8 @@ class Reconciler:
         if recording.state not in ("queued", "recording"):
             return False
         channel = await self._rest.get_channel(channel_id)
-        line = channel.stasis_args[0] if channel.stasis_args else channel.exten
         arrived = self._arrival(channel, await self._clocks())
-        self._runtime.take_up(flow.resume_recording(self._runtime.new_call(channel, line, arrived)))
+        self._runtime.take_up(flow.resume_recording(self._runtime.new_call(channel, dialled_line(channel), arrived)))
         log.info("reconcile: %s is leaving a message; taken up again", channel_id)
         return True
 

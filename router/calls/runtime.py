@@ -24,7 +24,7 @@ from router.ari import CALL_MOVED_ON, AriError, AriRest, Event, within
 from router.ari.models import Channel
 from router.calls import flow
 from router.calls.guidance import closed_guidance
-from router.calls.live import LiveCall, RecentCalls
+from router.calls.live import LiveCall, RecentCalls, dialled_line
 from router.calls.queue_runner import QueueRunner
 from router.calls.reconcile import Reconciler
 from router.calls.shedding import DEFAULT_MAX_CALLS_IN_SETUP, LoadShedder
@@ -158,12 +158,12 @@ class Runtime:
     async def resume_queued(self, channel: Channel, bridge: str, arrived: datetime) -> bool:
         """After a restart: a caller found waiting in holding bridge `bridge` waits on in our queue, with
         the time waited so far counted. False if their line has no queue now (they go to the fallback)."""
-        line = channel.stasis_args[0] if channel.stasis_args else channel.exten
+        line = dialled_line(channel)
         schedule = self._schedule()
         target = schedule.lines[line].open_to if line in schedule.lines else None
         if not isinstance(target, QueueConfig):
             return False
-        call = flow.Call(channel.id, line, channel.caller_number, arrived, settings=self._settings)
+        call = self.new_call(channel, line, arrived)
         live = self.take_up(call)
         live.queue, live.in_hours = target, True
         now = self._clock()

@@ -242,6 +242,11 @@ class RealAsterisk:
         return asterisk_pids(self.merged)
 
     def start(self, timeout: float = 60) -> None:
+        if self.ping():  # it would answer in our Asterisk's place, and the tests would talk to it
+            raise RuntimeError(
+                f"something answers ARI on {self.url} already: another test run? scripts/test gives each run "
+                "a network namespace of its own, so that two runs never share these ports"
+            )
         for name in ("upper", "work", "root"):
             (self.folder / name).mkdir(parents=True, exist_ok=True)
         # The Danish prompts, built before Asterisk starts: it indexes its sounds at start-up.

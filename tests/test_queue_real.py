@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tests.router_process import router_process
+from tests.router_process import RouterProcess, router_process
 from tests.sip_phone import Phone, silence, tone, tone_seconds
 
 THURSDAY_OPEN_UTC = "2024-01-04 14:30:00"  # 15:30 in Copenhagen: phone hours 15-17
@@ -40,6 +40,15 @@ def schedule_with_real_agents(folder: Path) -> Path:
     path = folder / "schedule.yaml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+async def talk_then_hang_up(router: RouterProcess, caller: Phone) -> re.Match[str]:
+    """Caller and agent talk for five seconds; the caller hangs up; the router's line for the call's end."""
+    await asyncio.sleep(5)
+    await caller.send("/hangup\n")
+    ended = await router.wait_for_line(r"ended: (\S+) after \d+ s by (agent\d)", within=15)
+    await asyncio.sleep(1)  # the phone writes what it heard
+    return ended
 
 
 def office_folders(folder: Path) -> tuple[Path, Path, dict[str, Path]]:
@@ -73,10 +82,7 @@ async def test_sip_caller_waits_with_music_and_talks_with_the_agent_who_answered
                 ]
                 await asyncio.gather(*(agents.enter_async_context(phone) for phone in phones))  # both at once
                 answered = await router.wait_for_line(r"queue 1818: (agent\d) answered", within=20)
-                await asyncio.sleep(5)  # caller and agent talk
-                await caller.send("/hangup\n")
-                ended = await router.wait_for_line(r"ended: (\S+) after \d+ s by (agent\d)", within=15)
-                await asyncio.sleep(1)
+                ended = await talk_then_hang_up(router, caller)
             heard = caller.heard()
         log_text = "\n".join(router.lines)
         assert heard, f"the caller's phone recorded nothing\n{log_text}"
@@ -114,10 +120,7 @@ async def test_an_agent_who_drops_the_caller_at_once_hands_them_to_the_next_agen
                 voice = tone(agent_dirs["agent2"] / "voice.wav", TONES["agent2"], 60)
                 async with Phone(agent_dirs["agent2"], "agent2", 5090, voice, auto_answer=True):
                     await router.wait_for_line(rf"queue 1818: agent2 answered for {re.escape(call)}", within=20)
-                    await asyncio.sleep(5)  # caller and agent2 talk
-                    await caller.send("/hangup\n")
-                    ended = await router.wait_for_line(r"ended: (\S+) after \d+ s by (agent\d)", within=15)
-                    await asyncio.sleep(1)
+                    ended = await talk_then_hang_up(router, caller)
             heard = caller.heard()
         log_text = "\n".join(router.lines)
         assert ended.groups() == ("answered", "agent2"), log_text

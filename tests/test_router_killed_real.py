@@ -102,12 +102,11 @@ async def test_router_killed_with_real_calls_in_flight(real_asterisk_url: str) -
                 await asyncio.sleep(1)  # the guidance is playing
                 router.kill()
                 await router.process.wait()
-            first_log = list(router.lines)
 
             bridges = {b["id"]: b for b in await asterisk.request("GET", "/bridges")}
             [talk] = [b for name, b in bridges.items() if name.startswith("callrouter-call-")]
             assert len(talk["channels"]) == 2, "caller and agent were talking when the router died"
-            log = "\n".join(first_log[-30:])
+            log = "\n".join(router.lines[-30:])
             assert {waiting, second} <= set(bridges["callrouter-queue-1818"]["channels"]), log
             assert {waiting, second, guidance} <= await asterisk.in_app()
             killed_at = asyncio.get_running_loop().time()

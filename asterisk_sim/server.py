@@ -368,6 +368,10 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
             raise AriFault(404, "Recording not found")
         return _ok(found.json())
 
+    @r.get("/ari/recordings/stored")
+    async def stored_list(_: web.Request) -> web.Response:
+        return _ok(list(w.stored_recordings.values()))
+
     @r.get("/ari/recordings/stored/{name}")
     async def stored(request: web.Request) -> web.Response:
         found = w.stored_recordings.get(request.match_info["name"])

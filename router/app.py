@@ -24,7 +24,10 @@ from router.calls.prompts import load_manifest
 from router.calls.runtime import Runtime
 from router.calls.shedding import DEFAULT_MAX_CALLS_IN_SETUP
 from router.office.call_log import CallLog
+from router.office.fallback_messages import keep_picking_up
+from router.office.mail import SmtpConfig
 from router.office.messages import MessageStore
+from router.office.outbox import Backoff, MailSender
 from router.office.overrides import OverrideStore
 from router.office.retention import DEFAULT_DAYS, keep_purging
 from router.schedule import QueueConfig, Schedule
@@ -45,6 +48,9 @@ class RouterConfig:
     api: ApiConfig | None = None  # None: no HTTP API
     retention_days: int = DEFAULT_DAYS  # callers' messages (and their audio) are deleted after this
     max_calls_in_setup: int = DEFAULT_MAX_CALLS_IN_SETUP  # beyond this, new calls go to the dialplan fallback
+    smtp: SmtpConfig | None = None  # None: no e-mail is sent (pending ones wait until it is configured)
+    mail_backoff: Backoff = field(default_factory=Backoff)
+    fallback_every: float = 60.0  # seconds between looks for messages the fallback dialplan recorded
 
 
 # Connections to Asterisk's HTTP server at once (the event WebSocket is one). Asterisk serves each
@@ -63,6 +69,7 @@ class Running:
     events: asyncio.Task[None]  # ends only if Asterisk gives our application to another process
     stream: EventStream
     metrics: Metrics
+    mail: MailSender
     api_url: str | None = None
 
 
@@ -97,8 +104,10 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
                 config.max_calls_in_setup,
             )
             stream = EventStream(session, config.ari, runtime.on_event, on_connect=runtime.reconcile, seen=seen)
-            view = _view(runtime, stream, schedule, clock)
-            metrics.read(lambda: _read_metrics(view, stream, runtime, rest, config.schedule))
+            mail = MailSender(messages, rest, config.smtp, schedule, clock, config.mail_backoff)
+            runtime.on_message_saved = mail.wake.set
+            view = _view(runtime, stream, schedule, clock, mail_configured=config.smtp is not None)
+            metrics.read(lambda: _read_metrics(view, stream, runtime, rest, config.schedule, messages, mail))
             api_url = None
             if config.api is not None:
                 api_url = await stack.enter_async_context(
@@ -108,9 +117,16 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
                 asyncio.create_task(stream.run(), name="ari-events"),
                 asyncio.create_task(keep_purging(messages, rest, clock, config.retention_days), name="retention"),
                 asyncio.create_task(runtime.reconciler.keep_reconciling(stream.connected.is_set), name="reconcile"),
+                asyncio.create_task(mail.run(), name="mail"),
+                asyncio.create_task(
+                    keep_picking_up(
+                        messages, rest, schedule, clock, stream.connected.is_set, mail.wake.set, config.fallback_every
+                    ),
+                    name="fallback-messages",
+                ),
             ]
             try:
-                yield Running(runtime, background[0], stream, metrics, api_url)
+                yield Running(runtime, background[0], stream, metrics, mail, api_url)
             finally:
                 for task in background:
                     task.cancel()
@@ -122,7 +138,12 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
 
 
 def _view(
-    runtime: Runtime, stream: EventStream, schedule: Callable[[], Schedule], clock: Callable[[], datetime]
+    runtime: Runtime,
+    stream: EventStream,
+    schedule: Callable[[], Schedule],
+    clock: Callable[[], datetime],
+    *,
+    mail_configured: bool,
 ) -> RouterView:
     def rejected() -> str | None:
         if isinstance(schedule, ScheduleSource) and schedule.rejected is not None:
@@ -133,6 +154,10 @@ def _view(
         state = runtime.queues.lines.get(line)
         return len(state.queue.waiting) if state else 0
 
+    def waiting_since(line: str) -> list[datetime]:
+        state = runtime.queues.lines.get(line)
+        return [w.since for w in state.queue.waiting] if state else []
+
     def agents(line: str) -> dict[str, str]:
         target = schedule().lines[line].open_to
         if not isinstance(target, QueueConfig):
@@ -142,11 +167,19 @@ def _view(
         talking = {agent for agent, _ in state.queue.talking} if state else set()
         return {a: "talking" if a in talking else "ringing" if a in ringing else "available" for a in target.agents}
 
-    return RouterView(schedule, clock, stream.connected.is_set, rejected, waiting, agents)
+    return RouterView(
+        schedule, clock, stream.connected.is_set, rejected, waiting, agents, waiting_since, mail_configured
+    )
 
 
 def _read_metrics(
-    view: RouterView, stream: EventStream, runtime: Runtime, rest: AriRest, source: object
+    view: RouterView,
+    stream: EventStream,
+    runtime: Runtime,
+    rest: AriRest,
+    source: object,
+    messages: MessageStore,
+    mail: MailSender,
 ) -> Iterator[Metric]:
     yield gauge("callrouter_ari_connected", "1 while the ARI WebSocket is connected", float(view.connected()))
     yield gauge(
@@ -161,6 +194,11 @@ def _read_metrics(
     yield counter(
         "callrouter_ari_retries", "ARI requests tried again after Asterisk did not answer or failed", rest.retries
     )
+    counts = messages.mail_counts()
+    yield gauge("callrouter_mail_pending", "E-mails about messages not yet accepted by the SMTP server", counts.pending)
+    yield gauge("callrouter_mail_failed", "E-mails the SMTP server refused for good", counts.failed)
+    yield counter("callrouter_mail_sent", "E-mails the SMTP server accepted, since the start", mail.sent)
+    yield counter("callrouter_mail_send_failures", "Tries to send an e-mail that did not get through", mail.failures)
     lines = list(view.schedule().lines)
     yield gauge_by(
         "callrouter_callers_waiting", "Callers waiting in the queue", "line", {n: view.waiting(n) for n in lines}

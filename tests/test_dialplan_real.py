@@ -9,13 +9,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from router.ari import AriConfig, AriRest, EventStream
+from router.office import fallback_messages
+from router.office.messages import MessageStore
 from router.schedule import Schedule, decide
 from tests import real_asterisk
 from tests.ari_helpers import Recorder, until
@@ -109,9 +111,10 @@ async def call_with_the_router_down(rest: AriRest, events: Recorder, at: str, ph
 
 
 async def test_router_down_caller_hears_guidance_and_leaves_a_message(
-    real_asterisk_url: str, asterisk: real_asterisk.RealAsterisk
+    real_asterisk_url: str, asterisk: real_asterisk.RealAsterisk, shipped: Schedule, tmp_path: Path
 ) -> None:
-    """No router connected: Stasis() fails and the shipped dialplan follows the generated schedule."""
+    """No router connected: Stasis() fails and the shipped dialplan follows the generated schedule.
+    Once a router is back, the message is taken from Asterisk's stored recordings into the store."""
     recordings = asterisk.recordings
     async with phones_app(real_asterisk_url) as (rest, events):
         await call_with_the_router_down(rest, events, "20241224103000", "down-phone")  # Juleaftensdag: closed
@@ -127,8 +130,19 @@ async def test_router_down_caller_hears_guidance_and_leaves_a_message(
         await events.wait_for("StasisEnd", lambda e: e.channel is not None and e.channel.id == "down-phone", within=30)
         [message] = recordings.glob("fallback-1818-*-12345678.wav")
         stored = await rest.get_stored_recording(message.stem)
+        # The router, back, finds it (once the fallback's longest message could have ended).
+        store = MessageStore(tmp_path / "messages.sqlite3")
+        later = datetime.now(UTC) + fallback_messages.SETTLED
+        assert await fallback_messages.pick_up(store, rest, shipped, later, lambda: None) == 1
+        assert await fallback_messages.pick_up(store, rest, shipped, later, lambda: None) == 0
     assert stored.name.startswith("fallback-1818-")
     assert message.stat().st_size > 8000  # more than a header: the caller's words are in it
+    [kept] = store.all()
+    assert (kept.id, kept.line, kept.caller, kept.recording) == (message.stem, "1818", "12345678", message.stem)
+    assert timedelta(0) < datetime.now(UTC) - kept.received_at < timedelta(minutes=2)
+    assert kept.seconds is not None
+    assert kept.seconds >= 1
+    assert store.mail_state(message.stem) == ("pending", 0, None)  # the shipped line notifies its mailbox
 
 
 async def test_router_down_in_phone_hours_rings_the_agents_of_the_queue(real_asterisk_url: str, tmp_path: Path) -> None:

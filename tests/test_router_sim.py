@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest_asyncio
 
@@ -39,6 +40,17 @@ class Harness:
     async def outcome(self, call_id: str) -> str:
         return await outcome_of(self.router.runtime, call_id)
 
+    async def leave_message(self, caller: str = "12345678") -> str:
+        """A closed-hours caller who presses 1, speaks, and ends with #."""
+        call = await self.call(caller)
+        await self.until(lambda: "sound:callrouter/offer-message" in self.heard(call))
+        self.sim.world.send_dtmf(call, "1")
+        await self.until(lambda: any(r.channel_id == call for r in self.sim.world.live_recordings.values()))
+        await asyncio.sleep(0.05)
+        self.sim.world.send_dtmf(call, "#")
+        assert await self.outcome(call) == "message_left"
+        return call
+
     def heard(self, call_id: str) -> list[str]:
         return [h["media"] for h in self.sim.world.channels[call_id].heard if "media" in h]
 
@@ -52,14 +64,11 @@ def prompt_sounds(schedule: Schedule) -> list[str]:
 
 
 @contextlib.asynccontextmanager
-async def start(
-    sim: Simulator, schedule: Schedule, data: Path, at: datetime, *, max_calls_in_setup: int | None = None
-) -> AsyncIterator[Running]:
-    """The router, its clock starting at `at` (and running), connected to the simulator."""
+async def start(sim: Simulator, schedule: Schedule, data: Path, at: datetime, **changes: Any) -> AsyncIterator[Running]:
+    """The router, its clock starting at `at` (and running), connected to the simulator; `changes`
+    are RouterConfig fields."""
     ari = AriConfig(url=sim.url, app="router", user="router", password="secret")
-    config = RouterConfig(ari, schedule, data, DEFAULT_MANIFEST, FAST)
-    if max_calls_in_setup is not None:
-        config = replace(config, max_calls_in_setup=max_calls_in_setup)
+    config = replace(RouterConfig(ari, schedule, data, DEFAULT_MANIFEST, FAST), **changes)
     began = time.monotonic()
     async with running(config, clock=lambda: at + timedelta(seconds=time.monotonic() - began)) as router:
         await until(lambda: "router" in sim.world.connected_apps, within=5)
@@ -91,13 +100,7 @@ async def closed(sim: Simulator, shipped: Schedule, tmp_path: Path) -> AsyncIter
 
 
 async def test_closed_caller_hears_guidance_and_leaves_a_message(closed: Harness) -> None:
-    call = await closed.call("12345678")
-    await closed.until(lambda: "sound:callrouter/offer-message" in closed.heard(call))
-    closed.sim.world.send_dtmf(call, "1")
-    await closed.until(lambda: any(r.channel_id == call for r in closed.sim.world.live_recordings.values()))
-    await asyncio.sleep(0.05)
-    closed.sim.world.send_dtmf(call, "#")
-    assert await closed.outcome(call) == "message_left"
+    call = await closed.leave_message("12345678")
 
     heard = closed.heard(call)
     assert heard[:3] == ["sound:callrouter/closed-now", "sound:callrouter/hours-intro", "sound:callrouter/day-mon"]

@@ -271,6 +271,9 @@ class AriRest:
     async def get_stored_recording(self, name: str) -> Recording:
         return Recording.from_json(await self.request("GET", f"/recordings/stored/{name}"))
 
+    async def list_stored_recordings(self) -> list[Recording]:
+        return [Recording.from_json(r) for r in await self.request("GET", "/recordings/stored")]
+
     async def delete_stored_recording(self, name: str) -> None:
         await self.request("DELETE", f"/recordings/stored/{name}")
 

@@ -113,6 +113,7 @@ class Runtime:
         self._tasks: set[asyncio.Task[None]] = set()
         self.queues = QueueRunner(rest, app, clock, self.deliver)
         self.reconciler = Reconciler(self)
+        self.on_message_saved: Callable[[], None] = lambda: None  # e.g. wakes the e-mail sender
 
     # -- events in --------------------------------------------------------------------
 
@@ -357,11 +358,13 @@ class Runtime:
             log.warning("call %s: recording %s not stored: %s", call.id, recording, e)
             return False
         message = Message(call.id, call.line, call.caller, call.arrived, recording, seconds)
-        try:
-            await asyncio.to_thread(self._messages.save, message)
+        line = self._schedule().lines.get(call.line)
+        try:  # with its e-mail to the staff, in the same transaction
+            await asyncio.to_thread(self._messages.save, message, line.notify if line else ())
         except Exception:
             log.exception("call %s: could not store the message", call.id)
             return False
+        self.on_message_saved()
         log.info("call %s: message %s stored (%s s)", call.id, recording, seconds)
         return True
 

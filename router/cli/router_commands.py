@@ -18,6 +18,8 @@ from router.ari.events import ApplicationReplacedError
 from router.calls.prompts import load_manifest
 from router.calls.shedding import DEFAULT_MAX_CALLS_IN_SETUP
 from router.cli.common import Commands, UsageError, data_dir, manifest_path, schedule_path
+from router.office.mail import MailConfigError, smtp_config_from_env
+from router.office.outbox import Backoff
 from router.schedule.reload import ScheduleSource
 from router.web.http_api import ApiConfigError, api_config_from_env
 
@@ -52,6 +54,19 @@ def _run(args: argparse.Namespace) -> int:
     in_setup = os.environ.get("CALLROUTER_MAX_CALLS_IN_SETUP", str(DEFAULT_MAX_CALLS_IN_SETUP))
     if not in_setup.isdigit() or not 1 <= int(in_setup) <= 1000:
         raise UsageError(f"CALLROUTER_MAX_CALLS_IN_SETUP is a number of calls from 1 to 1000, not {in_setup!r}")
+    try:
+        smtp = smtp_config_from_env(os.environ)
+    except MailConfigError as e:
+        raise UsageError(str(e)) from None
+    backoff = Backoff()
+    if os.environ.get("CALLROUTER_MAIL_RETRY_SECONDS"):  # "first,longest": how soon a failed send is tried again
+        try:
+            first, longest = (float(v) for v in os.environ["CALLROUTER_MAIL_RETRY_SECONDS"].split(","))
+        except ValueError:
+            raise UsageError("CALLROUTER_MAIL_RETRY_SECONDS is FIRST,LONGEST in seconds, e.g. 5,600") from None
+        if not 0 < first <= longest:
+            raise UsageError("CALLROUTER_MAIL_RETRY_SECONDS: FIRST must be above 0 and at most LONGEST")
+        backoff = Backoff(first, longest)
     source = ScheduleSource(Path(schedule_path(args)))
     config = RouterConfig(
         ari=ari,
@@ -61,6 +76,8 @@ def _run(args: argparse.Namespace) -> int:
         api=api,
         retention_days=int(retention),
         max_calls_in_setup=int(in_setup),
+        smtp=smtp,
+        mail_backoff=backoff,
     )
     load_manifest(config.manifest)  # a missing manifest is an error before the first call, not during it
 
@@ -106,6 +123,13 @@ def _status(args: argparse.Namespace) -> int:
     print(f"router at {url}: ARI {'connected' if status['ari_connected'] else 'NOT CONNECTED'}")
     if status.get("schedule_rejected"):
         print(f"  THE SCHEDULE FILE ON DISK IS REJECTED (the last good one is serving): {status['schedule_rejected']}")
+    mail = status.get("mail")
+    if mail and (mail["pending"] or mail["failed"]):
+        print(
+            f"  e-mail: {mail['pending']} waiting to be sent, {mail['failed']} refused by the server"
+            + (f" (oldest waiting from {mail['oldest_pending']})" if mail["oldest_pending"] else "")
+            + ("" if mail["configured"] else "; NO SMTP SERVER IS CONFIGURED (CALLROUTER_SMTP)")
+        )
     for line, s in status["lines"].items():
         state = "OPEN" if s["open"] else "CLOSED"
         why = f" ({s['label'] or s['reason']})"

@@ -199,6 +199,7 @@ class Line:
     specials: tuple[Special, ...] = ()  # closures and extra openings
     email: str | None = None
     self_service: str | None = None
+    notify: tuple[str, ...] = ()  # e-mail addresses told of every message left on the line
     # In phone hours: the router's queue, or a dialplan context (a site's own Queue()). None: the
     # context callrouter-open-<line>.
     open_to: QueueConfig | str | None = None

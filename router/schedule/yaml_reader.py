@@ -64,6 +64,25 @@ _ENDPOINT = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _CONTEXT = re.compile(r"^[A-Za-z0-9_-]{1,79}$")
 
 
+_ADDRESS_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}$")
+_DOMAIN_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def _address_problem(address: str) -> str | None:
+    """Why `address` is not a deliverable plain address (RFC 5321's dot-atom form), or None."""
+    local, at, domain = address.rpartition("@")
+    if not at or not local:
+        return "it has no @, or nothing before it"
+    if not _ADDRESS_LOCAL.match(local) or local.startswith(".") or local.endswith(".") or ".." in local:
+        return f"{local!r} before the @ has a character an address cannot have"
+    labels = domain.split(".")
+    if len(labels) < 2 or not all(_DOMAIN_LABEL.match(label) for label in labels):
+        return f"the domain {domain!r} is not a name like kommune.dk"
+    if labels[-1].isdigit():
+        return f"the domain {domain!r} ends in a number"
+    return None
+
+
 class ScheduleError(Exception):
     """A schedule file that cannot be used; says where and what was expected."""
 
@@ -161,6 +180,7 @@ class _Reader:
                 "openings",
                 "email",
                 "self_service",
+                "notify",
                 "queue",
                 "open_context",
             ),
@@ -193,8 +213,25 @@ class _Reader:
             self_service=self.scalar(fields["self_service"], f"{path}.self_service")
             if "self_service" in fields
             else None,
+            notify=self.addresses(fields.get("notify"), f"{path}.notify"),
             open_to=open_to,
         )
+
+    def addresses(self, node: yaml.Node | None, path: str) -> tuple[str, ...]:
+        """E-mail addresses, one or a list. Only the plain form (name@domain.tld): a display name or a
+        comment would be easy to get subtly wrong, and the staff's mailboxes need neither."""
+        found: list[str] = []
+        for item, item_path in self.items(node, path, allow_single=True):
+            address = self.scalar(item, item_path)
+            problem = _address_problem(address)
+            if problem:
+                self.fail(
+                    item, item_path, f"{address!r} is not an e-mail address like opkraevning@kommune.dk: {problem}"
+                )
+            if address.lower() in (a.lower() for a in found):
+                self.fail(item, item_path, f"{address!r} is listed twice")
+            found.append(address)
+        return tuple(found)
 
     def queue(self, node: yaml.Node, path: str) -> QueueConfig:
         fields = self.mapping(

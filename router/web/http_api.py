@@ -80,6 +80,8 @@ class RouterView:
     rejected: Callable[[], str | None]  # the schedule file's error, while the file on disk is rejected
     waiting: Callable[[str], int]
     agents: Callable[[str], dict[str, str]]  # agent -> available | ringing | talking, as the router's queue sees them
+    waiting_since: Callable[[str], list[datetime]] = lambda _: []  # when each waiting caller arrived, first first
+    mail_configured: bool = False  # an SMTP server is configured
 
 
 def make_app(
@@ -113,8 +115,16 @@ def make_app(
             decision = decide(schedule, line_id, now, overrides.all())
             agents = await _agents_now(rest, view.agents(line_id))
             lines[line_id] = _line_status(decision, view.waiting(line_id), agents)
+        counts = await asyncio.to_thread(messages.mail_counts)
+        mail = {
+            "configured": view.mail_configured,
+            "pending": counts.pending,
+            "failed": counts.failed,
+            "sent": counts.sent,
+            "oldest_pending": counts.oldest_pending.isoformat() if counts.oldest_pending else None,
+        }
         body = {"at": now.isoformat(), "ari_connected": view.connected(), "schedule_rejected": view.rejected()}
-        return web.json_response({**body, "lines": lines})
+        return web.json_response({**body, "mail": mail, "lines": lines})
 
     async def metrics_text(_: web.Request) -> web.Response:
         return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE})

@@ -23,6 +23,7 @@ from router.calls import flow
 from router.calls.prompts import load_manifest
 from router.calls.runtime import Runtime
 from router.calls.shedding import DEFAULT_MAX_CALLS_IN_SETUP
+from router.office.accounts import AccountStore
 from router.office.call_log import CallLog
 from router.office.fallback_messages import keep_picking_up
 from router.office.mail import SmtpConfig
@@ -31,7 +32,8 @@ from router.office.outbox import Backoff, MailSender
 from router.office.overrides import OverrideStore
 from router.office.retention import DEFAULT_DAYS, keep_purging
 from router.schedule import QueueConfig, Schedule
-from router.schedule.reload import ScheduleSource
+from router.schedule.reload import FileState, ScheduleSource
+from router.web.console import Console, add_console
 from router.web.http_api import ApiConfig, RouterView, make_app
 from router.web.metrics import Metrics, counter, gauge, gauge_by
 
@@ -51,12 +53,14 @@ class RouterConfig:
     smtp: SmtpConfig | None = None  # None: no e-mail is sent (pending ones wait until it is configured)
     mail_backoff: Backoff = field(default_factory=Backoff)
     fallback_every: float = 60.0  # seconds between looks for messages the fallback dialplan recorded
+    secure_cookies: bool = True  # the console's cookies only over HTTPS (or to localhost)
 
 
 # Connections to Asterisk's HTTP server at once (the event WebSocket is one). Asterisk serves each
 # on a thread of its own and refuses more than http.conf's `sessionlimit` (100 by default) from
 # all its HTTP clients together; a busy Asterisk only gets slower with more in parallel.
 ARI_CONNECTIONS = 16
+ACCOUNTS_FILE = "office.sqlite3"  # the console's accounts, sessions and audit log (`callrouter users`)
 
 
 def _now() -> datetime:
@@ -81,6 +85,7 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
     schedule: Callable[[], Schedule] = (lambda: fixed) if isinstance(fixed, Schedule) else fixed
     messages = MessageStore(config.data_dir / "messages.sqlite3")
     call_log = CallLog(config.data_dir / "calls.sqlite3")
+    accounts = AccountStore(config.data_dir / ACCOUNTS_FILE)
     try:
         connector = aiohttp.TCPConnector(limit=ARI_CONNECTIONS)
         async with aiohttp.ClientSession(connector=connector) as session, contextlib.AsyncExitStack() as stack:
@@ -110,9 +115,18 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
             metrics.read(lambda: _read_metrics(view, stream, runtime, rest, config.schedule, messages, mail))
             api_url = None
             if config.api is not None:
-                api_url = await stack.enter_async_context(
-                    _api(make_app(view, messages, overrides, rest, metrics, config.api), config.api)
-                )
+                app = make_app(view, messages, overrides, rest, metrics, config.api)
+
+                def prompt_texts() -> dict[str, str]:
+                    year = clock().year
+                    return manifest.texts_for(schedule(), range(year - 1, year + 2))
+
+                console = Console(
+                    view, messages, overrides, accounts, rest, prompt_texts, manifest.texts,
+                    secure_cookies=config.secure_cookies,
+                )  # fmt: skip
+                add_console(app, console)
+                api_url = await stack.enter_async_context(_api(app, config.api))
             background = [
                 asyncio.create_task(stream.run(), name="ari-events"),
                 asyncio.create_task(keep_purging(messages, rest, clock, config.retention_days), name="retention"),
@@ -135,6 +149,7 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
     finally:
         messages.close()
         call_log.close()
+        accounts.close()
 
 
 def _view(
@@ -167,9 +182,13 @@ def _view(
         talking = {agent for agent, _ in state.queue.talking} if state else set()
         return {a: "talking" if a in talking else "ringing" if a in ringing else "available" for a in target.agents}
 
+    def schedule_file() -> FileState | None:
+        return schedule.state() if isinstance(schedule, ScheduleSource) else None
+
     return RouterView(
-        schedule, clock, stream.connected.is_set, rejected, waiting, agents, waiting_since, mail_configured
-    )
+        schedule, clock, stream.connected.is_set, rejected, waiting, agents, waiting_since, mail_configured,
+        schedule_file,
+    )  # fmt: skip
 
 
 def _read_metrics(

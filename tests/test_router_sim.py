@@ -64,7 +64,9 @@ def prompt_sounds(schedule: Schedule) -> list[str]:
 
 
 @contextlib.asynccontextmanager
-async def start(sim: Simulator, schedule: Schedule, data: Path, at: datetime, **changes: Any) -> AsyncIterator[Running]:
+async def start(
+    sim: Simulator, schedule: Schedule | Callable[[], Schedule], data: Path, at: datetime, **changes: Any
+) -> AsyncIterator[Running]:
     """The router, its clock starting at `at` (and running), connected to the simulator; `changes`
     are RouterConfig fields."""
     ari = AriConfig(url=sim.url, app="router", user="router", password="secret")

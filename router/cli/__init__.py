@@ -2,7 +2,8 @@
 
 One module per group of commands, each adding its own subcommands to the parser:
 `schedule_commands` (check, at, calendar, ics, dialplan), `router_commands` (run, status),
-`office_commands` (report, override, messages) and `prompt_commands` (prompts build). `common`
+`office_commands` (report, override, messages), `prompt_commands` (prompts build) and
+`user_commands` (the web console's accounts). `common`
 holds what they share: file locations, reading instants and dates, printing them.
 """
 
@@ -13,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from router.calls.prompts import PromptError
-from router.cli import office_commands, prompt_commands, router_commands, schedule_commands
+from router.cli import office_commands, prompt_commands, router_commands, schedule_commands, user_commands
 from router.cli.common import SCHEDULE_ENV, UsageError, parse_instant
 from router.schedule import ScheduleError, UnknownLineError
 
@@ -52,4 +53,5 @@ def _parser() -> argparse.ArgumentParser:
     router_commands.register(commands)
     office_commands.register(commands)
     prompt_commands.register(commands)
+    user_commands.register(commands)
     return parser

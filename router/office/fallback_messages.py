@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from router.ari import AriError, AriNotFound, AriRest
-from router.office.messages import Message, MessageStore
+from router.office.messages import Message, MessageStore, loggable
 from router.schedule import Schedule
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ async def pick_up(
         message = Message(recording.name, line, caller, at, recording.name, seconds)
         if await asyncio.to_thread(messages.save, message, found.notify if found else ()):
             new += 1
-            log.info("fallback: message %s (left while the router was down) stored", recording.name)
+            log.info("fallback: message %s (left while the router was down) stored", loggable(recording.name))
     if new:
         on_new()
     return new

@@ -16,18 +16,12 @@ import smtplib
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 from zoneinfo import ZoneInfo
 
+from router.office import danish
 from router.office.messages import Message
-
-WEEKDAYS_DA = ("mandag", "tirsdag", "onsdag", "torsdag", "fredag", "lørdag", "søndag")
-MONTHS_DA = (
-    "januar", "februar", "marts", "april", "maj", "juni",
-    "juli", "august", "september", "oktober", "november", "december",
-)  # fmt: skip
 
 
 class MailConfigError(ValueError):
@@ -90,20 +84,6 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def danish_time(instant: datetime, tz: ZoneInfo) -> str:
-    """`torsdag den 4. januar 2024 kl. 12.30`, in the schedule's zone."""
-    at = instant.astimezone(tz)
-    return f"{WEEKDAYS_DA[at.weekday()]} den {at.day}. {MONTHS_DA[at.month - 1]} {at.year} kl. {at:%H.%M}"
-
-
-def length_text(seconds: int | None) -> str:
-    if seconds is None:
-        return "ukendt"
-    if seconds < 60:
-        return f"{seconds} sekund" + ("" if seconds == 1 else "er")
-    return f"{seconds // 60} min. {seconds % 60} sek."
-
-
 def compose(
     message: Message,
     recipients: tuple[str, ...],
@@ -127,8 +107,8 @@ def compose(
         f"Der er lagt en besked på telefonlinjen {message.line}{name}.",
         "",
         f"Ring op til:  {caller}",
-        f"Modtaget:     {danish_time(message.received_at, tz)}",
-        f"Længde:       {length_text(message.seconds)}",
+        f"Modtaget:     {danish.moment(message.received_at, tz)}",
+        f"Længde:       {danish.seconds(message.seconds)}",
         "",
         "Beskeden er vedhæftet som lydfil."
         if audio is not None

@@ -16,6 +16,7 @@ retried for ever. Deleting a message deletes its row: no e-mail about a message 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -52,6 +53,14 @@ class MailCounts:
     failed: int
     sent: int
     oldest_pending: datetime | None  # when the oldest unsent message was received
+
+
+def loggable(message_id: str) -> str:
+    """A message's id for logs and the audit log: without the caller's number, which the fallback
+    dialplan's recordings carry at the end of their names (fallback-<line>-<time>-<caller>)."""
+    if message_id.startswith("fallback-"):
+        return re.sub(r"-[0-9+]*$", "-…", message_id)
+    return message_id
 
 
 def open_database(path: Path, *, synchronous: Literal["FULL", "NORMAL"]) -> sqlite3.Connection:

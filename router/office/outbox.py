@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from router.ari import AriError, AriNotFound, AriRest
 from router.office.mail import PermanentMailError, SmtpConfig, compose, send
-from router.office.messages import MessageStore, PendingMail
+from router.office.messages import MessageStore, PendingMail, loggable
 from router.schedule import Schedule
 
 log = logging.getLogger(__name__)
@@ -98,17 +98,17 @@ class MailSender:
             refused = await asyncio.to_thread(send, smtp, mail)
         except PermanentMailError as e:
             self.failures += 1
-            log.error("mail: the e-mail for message %s was refused for good: %s", message.id, e)
+            log.error("mail: the e-mail for message %s was refused for good: %s", loggable(message.id), e)
             await asyncio.to_thread(self._messages.mail_failed, message.id, str(e))
             return False
         except (OSError, smtplib.SMTPException) as e:
             await self._retry(pending, f"{type(e).__name__}: {e}")
             return False
         if refused:
-            log.warning("mail: message %s sent, but refused for some recipients: %s", message.id, refused)
+            log.warning("mail: message %s sent, but refused for some recipients: %s", loggable(message.id), refused)
         await asyncio.to_thread(self._messages.mail_sent, message.id, self._clock())
         self.sent += 1
-        log.info("mail: message %s e-mailed to %d recipient(s)", message.id, len(pending.recipients))
+        log.info("mail: message %s e-mailed to %d recipient(s)", loggable(message.id), len(pending.recipients))
         return True
 
     async def _retry(self, pending: PendingMail, error: str) -> None:

@@ -34,6 +34,19 @@ class Rejection:
     digest: str
     error: str
     at: datetime
+    line: int | None = None  # where in the file, when the error has a place
+    column: int | None = None
+    message: str = ""  # the error without its place
+
+
+@dataclass(frozen=True)
+class FileState:
+    """The schedule file against the schedule in service, for people (the web console)."""
+
+    path: Path
+    in_service: bool  # the file on disk is the schedule in service
+    loaded_at: datetime  # when the schedule in service was read
+    rejected: Rejection | None  # the file on disk, if it was rejected
 
 
 class ScheduleSource:
@@ -47,6 +60,7 @@ class ScheduleSource:
         self._clock = clock
         self.current: Schedule = load_schedule(path)  # the first must be valid: raises ScheduleError
         self._digest = _digest(path.read_bytes())
+        self.loaded_at = clock()
         self.rejected: Rejection | None = None
         self.reloads = 0
         self.rejections = 0
@@ -67,15 +81,28 @@ class ScheduleSource:
             return False  # still being written: look again later
         try:
             schedule = parse_schedule(first.decode("utf-8"), str(self.path))
-        except (ScheduleError, UnicodeDecodeError) as e:
-            self.rejected = Rejection(digest, str(e), self._clock())
-            self.rejections += 1
-            log.error("schedule: keeping the schedule in service; the changed file is rejected: %s", e)
-            return False
+        except ScheduleError as e:
+            path = f"{e.path}: " if e.path else ""
+            return self._reject(Rejection(digest, str(e), self._clock(), e.line, e.column, path + e.message))
+        except UnicodeDecodeError as e:
+            return self._reject(Rejection(digest, f"{self.path}: not UTF-8 text: {e}", self._clock(), message=str(e)))
         self.current, self._digest, self.rejected = schedule, digest, None
+        self.loaded_at = self._clock()
         self.reloads += 1
         log.info("schedule: %s reloaded (%s)", self.path, ", ".join(schedule.lines))
         return True
+
+    def _reject(self, rejection: Rejection) -> bool:
+        self.rejected = rejection
+        self.rejections += 1
+        log.error("schedule: keeping the schedule in service; the changed file is rejected: %s", rejection.error)
+        return False
+
+    def state(self) -> FileState:
+        """Compare the file on disk with the schedule in service (reads the file: call it in a thread)."""
+        on_disk = _read(self.path)
+        same = on_disk is not None and _digest(on_disk) == self._digest
+        return FileState(self.path, same, self.loaded_at, self.rejected)
 
     async def watch(self, interval: float = 1.0) -> None:
         """Look for changes until cancelled."""

@@ -33,6 +33,7 @@ from router.ari import AriError, AriNotFound, AriRest
 from router.office.messages import Message, MessageStore
 from router.office.overrides import OverrideError, OverrideStore, resolve_until
 from router.schedule import Decision, Override, Schedule, decide
+from router.schedule.reload import FileState
 from router.web.metrics import CONTENT_TYPE, Metrics
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -82,6 +83,7 @@ class RouterView:
     agents: Callable[[str], dict[str, str]]  # agent -> available | ringing | talking, as the router's queue sees them
     waiting_since: Callable[[str], list[datetime]] = lambda _: []  # when each waiting caller arrived, first first
     mail_configured: bool = False  # an SMTP server is configured
+    schedule_file: Callable[[], FileState | None] = lambda: None  # the file on disk against the one in service
 
 
 def make_app(
@@ -113,7 +115,7 @@ def make_app(
         lines = {}
         for line_id in schedule.lines:
             decision = decide(schedule, line_id, now, overrides.all())
-            agents = await _agents_now(rest, view.agents(line_id))
+            agents = await agents_now(rest, view.agents(line_id))
             lines[line_id] = _line_status(decision, view.waiting(line_id), agents)
         counts = await asyncio.to_thread(messages.mail_counts)
         mail = {
@@ -209,7 +211,7 @@ def make_app(
     return app
 
 
-async def _agents_now(rest: AriRest, ours: dict[str, str]) -> dict[str, str]:
+async def agents_now(rest: AriRest, ours: dict[str, str]) -> dict[str, str]:
     """Agents the queue has free, as Asterisk sees them: on a call of their own, or offline."""
     free = [a for a, state in ours.items() if state == "available"]
     answers = await asyncio.gather(*(rest.get_endpoint("PJSIP", a) for a in free), return_exceptions=True)

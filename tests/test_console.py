@@ -1,0 +1,224 @@
+"""The web console over real HTTP, without a browser: who may see and do what, sessions, CSRF, limits.
+
+(The browser tests, tests/test_console_browser.py, use it as staff do; these check every door.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import aiohttp
+import pytest_asyncio
+
+from asterisk_sim import Simulator
+from router.app import Running
+from router.office.accounts import AccountStore
+from router.office.messages import Message, MessageStore
+from router.office.overrides import OverrideStore
+from router.schedule import Override, Schedule
+from router.web.http_api import ApiConfig
+from tests.conftest import local
+from tests.console_client import Visitor, make_accounts
+from tests.test_router_sim import CLOSED, simulator, start
+
+PAGES = ["/ui/nu", "/ui/beskeder", "/ui/linje", "/ui/dage", "/ui/skema", "/ui/log"]
+NOT_PAGES = ["/ui/nu/indhold", "/ui/beskeder/m1/lyd", "/ui/dage.ics"]
+POSTS = ["/ui/beskeder/m1/ringet-op", "/ui/beskeder/m1/slet", "/ui/linje/vis", "/ui/linje/udfoer", "/ui/linje/ophaev"]
+CLOSE_FORM = {"linje": "1818", "handling": "luk", "aarsag": "staff_shortage", "til": "naeste"}
+
+
+@dataclass
+class Site:
+    sim: Simulator
+    router: Running
+    data: Path
+    http: aiohttp.ClientSession
+
+    def visitor(self) -> Visitor:
+        assert self.router.api_url is not None
+        return Visitor(self.router.api_url, self.http)
+
+
+@pytest_asyncio.fixture
+async def site(shipped: Schedule, tmp_path: Path) -> AsyncIterator[Site]:
+    make_accounts(tmp_path)
+    store = MessageStore(tmp_path / "messages.sqlite3")
+    store.save(Message("m1", "1818", "12345678", local("2024-01-04T11:00"), "msg-m1", 12))
+    store.close()
+    async with simulator(shipped) as sim:
+        sim.world.stored_recordings["msg-m1"] = {"name": "msg-m1", "format": "wav"}
+        api = ApiConfig("127.0.0.1", 0, "t" * 32)
+        async with start(sim, shipped, tmp_path, CLOSED, api=api) as router, aiohttp.ClientSession() as http:
+            yield Site(sim, router, tmp_path, http)
+
+
+async def test_nothing_is_reachable_without_signing_in(site: Site) -> None:
+    visitor = site.visitor()
+    for path in PAGES:
+        status, _, response = await visitor.get(path)
+        assert (status, response.headers.get("Location")) == (303, "/ui/log-ind"), path
+    for path in NOT_PAGES:
+        status, _, _ = await visitor.get(path)
+        assert status == 401, path
+    for path in POSTS:
+        status, _, _ = await visitor.post(path, {"csrf": "x"})
+        assert status == 401, path
+    status, page, _ = await visitor.get("/ui/log-ind")
+    assert status == 200
+    assert "12345678" not in page
+
+
+async def test_the_session_cookie_is_httponly_secure_and_strict(site: Site) -> None:
+    visitor = site.visitor()
+    assert await visitor.sign_in("anna") == 303
+    [session] = [c["callrouter_session"] for c in visitor.set_cookies if "callrouter_session" in c]
+    assert session["httponly"] is True
+    assert session["secure"] is True
+    assert session["samesite"] == "Strict"
+    assert session["path"] == "/ui"
+    status, page, response = await visitor.get("/ui/beskeder")
+    assert status == 200
+    assert "12345678" in page
+    assert response.headers["Cache-Control"] == "no-store"
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+
+
+async def test_a_form_without_its_csrf_token_is_refused(site: Site) -> None:
+    visitor = site.visitor()
+    await visitor.sign_in("ole")
+    for form in ({}, {"csrf": "not-the-token"}):
+        status, page, _ = await visitor.post("/ui/beskeder/m1/ringet-op", form)
+        assert status == 403
+        assert "Formularen er udløbet" in page
+    assert not MessageStore(site.data / "messages.sqlite3").all()[0].handled
+    csrf = await visitor.csrf()
+    status, _, response = await visitor.post("/ui/beskeder/m1/ringet-op", {"csrf": csrf})
+    assert (status, response.headers["Location"]) == (303, "/ui/beskeder?besked=ringet-op")
+    [message] = MessageStore(site.data / "messages.sqlite3").all()
+    assert (message.handled, message.handled_by) == (True, "ole")
+
+
+async def test_a_form_from_another_site_is_refused_even_with_the_token(site: Site) -> None:
+    visitor = site.visitor()
+    await visitor.sign_in("ole")
+    csrf = await visitor.csrf()
+    assert site.router.api_url is not None
+    async with site.http.post(
+        site.router.api_url + "/ui/linje/udfoer",
+        data={**CLOSE_FORM, "csrf": csrf},
+        headers={
+            "Cookie": f"callrouter_session={visitor.cookies['callrouter_session']}",
+            "Origin": "https://evil.example",
+        },
+        allow_redirects=False,
+    ) as response:
+        assert response.status == 403
+    assert _overrides(site) == []
+
+
+async def test_staff_handle_messages_but_cannot_change_the_line(site: Site) -> None:
+    visitor = site.visitor()
+    await visitor.sign_in("anna")
+    status, page, _ = await visitor.get("/ui/linje")
+    assert status == 200
+    assert "Kun operatører kan åbne og lukke linjen." in page
+    assert 'action="/ui/linje/vis"' not in page
+    csrf = await visitor.csrf()
+    for path in ("/ui/linje/vis", "/ui/linje/udfoer", "/ui/linje/ophaev"):
+        status, page, _ = await visitor.post(path, {**CLOSE_FORM, "csrf": csrf})
+        assert status == 403, path
+        assert "Kun operatører" in page
+    assert _overrides(site) == []
+    status, _, _ = await visitor.get("/ui/log")
+    assert status == 403
+    status, _, response = await visitor.get("/ui/beskeder/m1/lyd")
+    assert (status, response.content_type) == (200, "audio/wav")
+
+
+async def test_an_operator_previews_then_closes_and_everything_is_in_the_audit_log(site: Site) -> None:
+    visitor = site.visitor()
+    await visitor.sign_in("ole")
+    csrf = await visitor.csrf()
+    status, page, _ = await visitor.post("/ui/linje/vis", {**CLOSE_FORM, "csrf": csrf})
+    assert status == 200
+    assert "Vi har desværre lukket for telefonen på grund af sygdom" in page  # what callers will hear
+    assert _overrides(site) == []  # nothing changed by the preview
+    status, _, _ = await visitor.post("/ui/linje/udfoer", {**CLOSE_FORM, "csrf": csrf})
+    assert status == 303
+    [override] = _overrides(site)
+    assert (override.line, override.open, override.reason, override.note) == ("1818", False, "staff_shortage", "ole")
+    assert override.until == local("2024-01-04T15:00")  # the next change: Thursday's phone hours begin
+    status, _, _ = await visitor.post("/ui/linje/ophaev", {"linje": "1818", "csrf": csrf})
+    assert status == 303
+    assert _overrides(site) == []
+    await visitor.post("/ui/log-ud", {"csrf": csrf})
+    status, _, _ = await visitor.get("/ui/nu")
+    assert status == 303  # signed out: the session is gone
+    accounts = AccountStore(site.data / "office.sqlite3")
+    actions = [(e.user, e.action) for e in reversed(accounts.audit_log())]
+    assert actions == [
+        ("ole", "log-ind"),
+        ("ole", "lukkede linjen"),
+        ("ole", "ophævede åbning/lukning"),
+        ("ole", "log-ud"),
+    ]
+    assert all("12345678" not in e.detail for e in accounts.audit_log())
+
+
+async def test_a_bad_form_gets_a_danish_error_and_changes_nothing(site: Site) -> None:
+    visitor = site.visitor()
+    await visitor.sign_in("ole")
+    csrf = await visitor.csrf()
+    cases = [
+        ({**CLOSE_FORM, "aarsag": "no_prompt"}, "Vælg en årsag"),
+        ({**CLOSE_FORM, "til": "tid", "tidspunkt": "i morgen"}, "Sluttidspunktet skal være en dato"),
+        ({**CLOSE_FORM, "til": "tid", "tidspunkt": "2024-01-04T09:00"}, "allerede passeret"),
+        ({**CLOSE_FORM, "linje": "9999"}, "Vælg en linje"),
+    ]
+    for form, error in cases:
+        status, page, _ = await visitor.post("/ui/linje/udfoer", {**form, "csrf": csrf})
+        assert status == 400, form
+        assert error in page, form
+    assert _overrides(site) == []
+
+
+async def test_failed_sign_ins_are_limited(site: Site) -> None:
+    visitor = site.visitor()
+    for _ in range(5):
+        assert await visitor.sign_in("ole", "wrong-password-here") == 401
+    assert await visitor.sign_in("ole") == 429  # even the right password, for now
+    assert "callrouter_session" not in visitor.cookies
+    assert await site.visitor().sign_in("anna") == 303  # another name is not locked out
+
+
+async def test_a_message_deleted_in_the_console_loses_its_audio_too(site: Site) -> None:
+    visitor = site.visitor()
+    await visitor.sign_in("anna")
+    status, page, _ = await visitor.get("/ui/beskeder/m1/slet")
+    assert "kan ikke fortrydes" in page
+    csrf = await visitor.csrf()
+    status, _, _ = await visitor.post("/ui/beskeder/m1/slet", {"csrf": csrf})
+    assert status == 303
+    assert MessageStore(site.data / "messages.sqlite3").all() == []
+    assert "msg-m1" not in site.sim.world.stored_recordings
+
+
+async def test_the_now_fragment_shows_waiting_callers_and_agents(site: Site) -> None:
+    visitor = site.visitor()
+    await visitor.sign_in("anna")
+    status, page, _ = await visitor.get("/ui/nu/indhold")
+    assert status == 200
+    assert "Lukket" in page
+    assert "uden for telefontiden" in page
+    assert "åbner i dag kl. 15.00" in page
+    assert "agent1" in page
+
+
+def _overrides(site: Site) -> list[Override]:
+    """The overrides in force (the router's clock runs on from CLOSED)."""
+    now = CLOSED + timedelta(minutes=5)
+    return [o for o in OverrideStore(site.data / "overrides.json").all() if o.until > now]

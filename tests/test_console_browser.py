@@ -22,6 +22,7 @@ import pytest_asyncio
 from playwright.async_api import Browser, Page, ViewportSize, async_playwright, expect
 
 from asterisk_sim import AgentScript, Simulator
+from router.office.messages import MessageStore
 from router.office.overrides import OverrideStore
 from router.schedule import Schedule
 from router.schedule.reload import ScheduleSource
@@ -207,3 +208,43 @@ def test_the_readmes_screenshots_exist() -> None:
     assert shown, "the README shows no screenshots"
     for name in shown:
         assert (ROOT / "docs" / "screenshots" / name).is_file(), name
+
+
+async def test_in_the_browser_staff_cannot_change_the_line_and_nothing_is_open_without_a_session(
+    browser: Browser, sim: Simulator, shipped: Schedule, tmp_path: Path
+) -> None:
+    make_accounts(tmp_path)
+    api = ApiConfig("127.0.0.1", 0, "t" * 32)
+    async with start(sim, shipped, tmp_path, CLOSED, api=api) as router:
+        await Harness(sim, router, tmp_path).leave_message("12345678")
+        assert router.api_url is not None
+        base = router.api_url
+        context = await browser.new_context(bypass_csp=True)
+        page = await context.new_page()
+        [message_id] = [m.id for m in MessageStore(tmp_path / "messages.sqlite3").all()]
+        audio = f"{base}/ui/beskeder/{message_id}/lyd"
+        assert (await page.request.get(audio)).status == 401
+        assert (await page.request.get(base + "/ui/nu/indhold")).status == 401
+
+        await page.goto(base + "/ui/log-ind")
+        await page.get_by_label("Brugernavn").fill("anna")
+        await page.get_by_label("Adgangskode").fill(PASSWORDS["anna"])
+        await page.get_by_role("button", name="Log ind").click()
+        await expect(page).to_have_url(base + "/ui/nu")
+        assert (await page.request.get(audio)).status == 200  # the session's cookie goes with it
+        await page.get_by_role("link", name="Åbn/luk").click()
+        await expect(page.locator("main")).to_contain_text("Kun operatører kan åbne og lukke linjen.")
+        assert await page.get_by_role("button", name="Vis, hvad borgerne hører").count() == 0
+        assert await page.get_by_role("link", name="Log").count() == 0
+        await page.goto(base + "/ui/log")
+        await expect(page.locator(".error")).to_contain_text("Kun operatører kan se loggen")
+        await check_page(page, "11-ikke-tilladt")
+        # A form without the CSRF token, from inside the signed-in browser, is refused.
+        forged = await page.request.post(base + f"/ui/beskeder/{message_id}/ringet-op", form={"x": "1"})
+        assert forged.status == 403
+        assert not MessageStore(tmp_path / "messages.sqlite3").all()[0].handled
+
+        await page.get_by_role("button", name="Log ud").click()
+        await expect(page).to_have_url(base + "/ui/log-ind")
+        assert (await page.request.get(audio)).status == 401
+        await context.close()

@@ -169,6 +169,13 @@ async def test_while_the_mail_server_is_down_the_email_waits_and_then_arrives_on
         assert status["mail"]["pending"] == 1
         assert status["mail"]["oldest_pending"] is not None
         assert "callrouter_mail_pending 1.0" in router.metrics.render().decode()
+        shown = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "router", "status", "--api", router.api_url, stdout=asyncio.subprocess.PIPE
+        )
+        out, _ = await shown.communicate()
+        assert "  e-mail: 1 waiting to be sent, 0 refused by the server (oldest waiting from 2024-01-04T12:30" in (
+            out.decode()
+        )
         mail_server.start()
         await until(lambda: len(mail_server.received) == 1, within=10)
         await until(lambda: (store.mail_state(call) or ("",))[0] == "sent", within=5)

@@ -1,5 +1,8 @@
 # The call router. Build from the repository root:  docker build -t callrouter .
-FROM python:3.11-slim
+# PYTHON_IMAGE: any image with Python 3.11+ as `python` and `pip` on PATH (CI builds on its own, see
+# scripts/container-images; a site uses the official image).
+ARG PYTHON_IMAGE=python:3.11-slim
+FROM ${PYTHON_IMAGE}
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY router/ router/
@@ -13,4 +16,7 @@ ENV CALLROUTER_SCHEDULE=/etc/callrouter/schedule.yaml \
     CALLROUTER_DATA=/var/lib/callrouter
 USER callrouter
 VOLUME ["/var/lib/callrouter"]
-ENTRYPOINT ["callrouter", "run"]
+HEALTHCHECK --interval=30s --timeout=5s \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8089/readyz')"]
+ENTRYPOINT ["callrouter"]
+CMD ["run"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import warnings
 from collections.abc import AsyncIterator
 from typing import Any
@@ -33,6 +34,9 @@ from tests import real_asterisk
 from tests.ari_helpers import AsteriskQuirk, Recorder
 
 _ids = itertools.count(1)
+# Set, the simulator scenarios run against that simulated Asterisk (its own process, or its container)
+# instead of one started in this process. scripts/test sets it for the container tier.
+SIM_URL = "CALLROUTER_SIM_URL"
 
 
 class Backend:
@@ -114,6 +118,49 @@ class SimBackend(Backend):
         return next((f["STASISSTATUS"] for f in self.sim.world.fallbacks if f["channel"] == channel_id), None)
 
 
+class RemoteSimBackend(Backend):
+    """The simulated Asterisk as its own process or container (CALLROUTER_SIM_URL), driven only through its
+    control API, as a site's test harness drives it."""
+
+    name = "sim"
+
+    def __init__(self, session: aiohttp.ClientSession, url: str, password: str) -> None:
+        super().__init__(session, AriConfig(url=url, app="router", user="router", password=password))
+        self.url = url.rstrip("/")
+
+    async def connect(self) -> None:
+        if not self._helpers:
+            for behaviour in ("answer", "no-answer", "busy"):
+                await self._control(
+                    "PUT", f"/endpoints/PJSIP/{behaviour}", {"behaviour": behaviour, "answer_after": 0.05}
+                )
+        await super().connect()
+
+    async def _control(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        async with self.session.request(method, f"{self.url}/_sim{path}", json=body) as response:
+            assert response.status < 300, f"{method} /_sim{path}: {response.status} {await response.text()}"
+            return await response.json() if response.content_type == "application/json" else None
+
+    async def call(self, caller: str = "12345678") -> str:
+        placed = await self._control("POST", "/calls", {"from": caller, "to": "1818", "app": "router"})
+        if placed["stasis"]:
+            await self.started(placed["channel_id"])
+        return str(placed["channel_id"])
+
+    async def caller_hangs_up(self, channel_id: str) -> None:
+        await self._control("POST", f"/channels/{channel_id}/hangup")
+
+    async def caller_presses(self, channel_id: str, digits: str) -> None:
+        await self._control("POST", f"/channels/{channel_id}/dtmf", {"digits": digits})
+
+    def agent(self, behaviour: str) -> str:
+        return f"PJSIP/{behaviour}"
+
+    async def stasis_status(self, channel_id: str) -> str | None:
+        state = await self._control("GET", "/state")
+        return next((f["STASISSTATUS"] for f in state["fallbacks"] if f["channel"] == channel_id), None)
+
+
 class RealBackend(Backend):
     """Calls are Local channels: the caller's half sits in a helper application we control."""
 
@@ -178,7 +225,9 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
     async with aiohttp.ClientSession() as session:
         sim: Simulator | None = None
         chosen: Backend
-        if request.param == "sim":
+        if request.param == "sim" and os.environ.get(SIM_URL):
+            chosen = RemoteSimBackend(session, os.environ[SIM_URL], real_asterisk.PASSWORD)
+        elif request.param == "sim":
             sim = Simulator("router", real_asterisk.PASSWORD, sound_seconds=0.05)
             await sim.start()
             chosen = SimBackend(session, sim)

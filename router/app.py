@@ -22,7 +22,7 @@ from router.ari import AriConfig, AriRest, EventStream, SeenIds
 from router.calls import flow
 from router.calls.prompts import load_manifest
 from router.calls.runtime import Runtime
-from router.calls.shedding import DEFAULT_MAX_CALLS_IN_SETUP
+from router.calls.shedding import DEFAULT_LATENCY_LIMIT, DEFAULT_MAX_CALLS_IN_SETUP
 from router.office.accounts import AccountStore
 from router.office.call_log import CallLog
 from router.office.fallback_messages import keep_picking_up
@@ -49,7 +49,8 @@ class RouterConfig:
     settings: flow.Settings = field(default_factory=flow.Settings)
     api: ApiConfig | None = None  # None: no HTTP API
     retention_days: int = DEFAULT_DAYS  # callers' messages (and their audio) are deleted after this
-    max_calls_in_setup: int = DEFAULT_MAX_CALLS_IN_SETUP  # beyond this, new calls go to the dialplan fallback
+    max_calls_in_setup: int = DEFAULT_MAX_CALLS_IN_SETUP  # a backstop: beyond this, new calls go to the fallback
+    setup_latency_limit: float = DEFAULT_LATENCY_LIMIT  # Asterisk slower than this to answer a call: shed new ones
     smtp: SmtpConfig | None = None  # None: no e-mail is sent (pending ones wait until it is configured)
     mail_backoff: Backoff = field(default_factory=Backoff)
     fallback_every: float = 60.0  # seconds between looks for messages the fallback dialplan recorded
@@ -107,6 +108,7 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
                 call_log,
                 metrics,
                 config.max_calls_in_setup,
+                config.setup_latency_limit,
             )
             stream = EventStream(session, config.ari, runtime.on_event, on_connect=runtime.reconcile, seen=seen)
             mail = MailSender(messages, rest, config.smtp, schedule, clock, config.mail_backoff)
@@ -213,6 +215,7 @@ def _read_metrics(
     yield counter(
         "callrouter_ari_retries", "ARI requests tried again after Asterisk did not answer or failed", rest.retries
     )
+    yield counter("callrouter_ari_requests", "HTTP requests sent to Asterisk's ARI, retries included", rest.requests)
     counts = messages.mail_counts()
     yield gauge("callrouter_mail_pending", "E-mails about messages not yet accepted by the SMTP server", counts.pending)
     yield gauge("callrouter_mail_failed", "E-mails the SMTP server refused for good", counts.failed)

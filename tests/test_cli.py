@@ -234,6 +234,8 @@ def test_at_still_answers_when_the_prompts_cannot_be_read(tmp_path: Path) -> Non
         ("CALLROUTER_MAX_CALLS_IN_SETUP", "lots", "CALLROUTER_MAX_CALLS_IN_SETUP is a number of calls from 1 to 1000"),
         ("CALLROUTER_MAX_CALLS_IN_SETUP", "0", "CALLROUTER_MAX_CALLS_IN_SETUP is a number of calls from 1 to 1000"),
         ("CALLROUTER_RETENTION_DAYS", "-1", "CALLROUTER_RETENTION_DAYS is a number of days from 1 to 3650"),
+        ("CALLROUTER_MAX_SETUP_SECONDS", "soon", "CALLROUTER_MAX_SETUP_SECONDS is a number of seconds from 0.1 to 30"),
+        ("CALLROUTER_MAX_SETUP_SECONDS", "0", "CALLROUTER_MAX_SETUP_SECONDS is a number of seconds from 0.1 to 30"),
     ],
 )
 def test_run_refuses_bad_settings_before_connecting(variable: str, value: str, message: str, tmp_path: Path) -> None:

@@ -47,23 +47,36 @@ async def test_calls_beyond_the_limit_in_setup_go_to_the_dialplan_fallback(shipp
         assert "callrouter_calls_in_setup 0.0" in metrics
 
 
-async def test_shedding_stops_only_when_half_the_limit_is_left(shipped: Schedule, tmp_path: Path) -> None:
-    """No flapping: with the limit reached, one call finishing its setup does not let the next one in."""
-    async with simulator(shipped) as sim, start(sim, shipped, tmp_path, CLOSED, max_calls_in_setup=4) as router:
+async def test_a_burst_that_asterisk_answers_in_time_is_not_shed(shipped: Schedule, tmp_path: Path) -> None:
+    """Forty calls at once, Asterisk answering each in 50 ms: twice the old fixed limit of 20 in setup,
+    and all of them the router's, because Asterisk keeps up."""
+    async with simulator(shipped) as sim, start(sim, shipped, tmp_path, CLOSED) as router:
         runtime = router.runtime
-        slow = Fault("POST /channels/*/answer", status=0, delay=1.0, count=4)
-        sim.faults.append(slow)
-        first = [sim.world.place_call(f"2000000{i}", "1818", "router", ["1818"]).id for i in range(4)]
-        await until(lambda: runtime.shedder.in_setup == 4)
-        assert await outcome_of(runtime, sim.world.place_call("21000000", "1818").id) == "shed_to_dialplan"
-        runtime.shedder.in_setup -= 1  # as if one setup had just finished: 3 of 4, still shedding
-        try:
-            assert await outcome_of(runtime, sim.world.place_call("21000001", "1818").id) == "shed_to_dialplan"
-        finally:
-            runtime.shedder.in_setup += 1
-        await until(lambda: runtime.shedder.in_setup == 0, within=5)
-        after = sim.world.place_call("21000002", "1818").id
+        sim.faults.append(Fault("POST /channels/*/answer", status=0, delay=0.05))
+        calls = [sim.world.place_call(f"2100{i:04d}", "1818", "router", ["1818"]).id for i in range(40)]
+        await until(lambda: all(sim.world.channels[c].state == "Up" for c in calls), within=10)
+        for call in calls:
+            sim.world.caller_hangs_up(call)
+            assert await outcome_of(runtime, call) == "caller_hung_up"
+
+
+async def test_while_asterisk_answers_late_new_calls_are_shed_whatever_their_count(
+    shipped: Schedule, tmp_path: Path
+) -> None:
+    """Asterisk takes 1.5 s to answer: once the oldest call in setup has waited past the latency limit
+    (0.3 s here), new calls go to the fallback, though far fewer than the count limit are in setup."""
+    async with simulator(shipped) as sim, start(sim, shipped, tmp_path, CLOSED, setup_latency_limit=0.3) as router:
+        runtime = router.runtime
+        sim.faults.append(Fault("POST /channels/*/answer", status=0, delay=1.5, count=2))
+        early = [sim.world.place_call(f"2200000{i}", "1818", "router", ["1818"]).id for i in range(2)]
+        await until(lambda: runtime.shedder.in_setup == 2)
+        await until(lambda: runtime.shedder.oldest_wait() > 0.35, within=2)
+        late = sim.world.place_call("22000009", "1818", "router", ["1818"]).id
+        assert await outcome_of(runtime, late) == "shed_to_dialplan"
+        assert sim.world.channels[late].dialplan_after == FALLBACK
+        await until(lambda: runtime.shedder.in_setup == 0, within=5)  # Asterisk answered at last
+        after = sim.world.place_call("22000010", "1818", "router", ["1818"]).id
         await until(lambda: sim.world.channels[after].state == "Up", within=5)
-        for call in [*first, after]:
+        for call in [*early, after]:
             sim.world.caller_hangs_up(call)
             await outcome_of(runtime, call)

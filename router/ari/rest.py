@@ -47,6 +47,7 @@ class AriRest:
         self._timeout = timeout
         self._seen = seen if seen is not None else SeenIds()
         self.retries = 0  # requests tried again after a failure (a figure for /metrics)
+        self.requests = 0  # HTTP requests sent to Asterisk, retries included (a figure for /metrics)
 
     async def request(
         self,
@@ -110,6 +111,7 @@ class AriRest:
         self, method: str, path: str, params: Params | None, body: Json | None, end: float, *, raw: bool = False
     ) -> Any:
         query = {k: _text(v) for k, v in (params or {}).items() if v is not None}
+        self.requests += 1
         timeout = aiohttp.ClientTimeout(total=max(0.05, min(self._timeout, end - time.monotonic())))
         try:
             async with self._session.request(

@@ -27,7 +27,7 @@ from router.calls.guidance import closed_guidance
 from router.calls.live import LiveCall, RecentCalls, dialled_line
 from router.calls.queue_runner import QueueRunner
 from router.calls.reconcile import Reconciler
-from router.calls.shedding import DEFAULT_MAX_CALLS_IN_SETUP, LoadShedder
+from router.calls.shedding import DEFAULT_LATENCY_LIMIT, DEFAULT_MAX_CALLS_IN_SETUP, LoadShedder
 from router.office.call_log import CallLog, CallRecord
 from router.office.messages import Message, MessageStore
 from router.schedule import Decision, Override, QueueConfig, Schedule, decide
@@ -94,6 +94,7 @@ class Runtime:
         call_log: CallLog | None = None,
         figures: CallFigures | None = None,
         max_calls_in_setup: int = DEFAULT_MAX_CALLS_IN_SETUP,
+        setup_latency_limit: float = DEFAULT_LATENCY_LIMIT,
     ) -> None:
         self.rest = rest
         self._schedule = schedule
@@ -107,7 +108,7 @@ class Runtime:
         self._figures: CallFigures = figures or NoFigures()
         self.calls: dict[str, LiveCall] = {}
         self.recent = RecentCalls()
-        self.shedder = LoadShedder(max_calls_in_setup)
+        self.shedder = LoadShedder(max_calls_in_setup, setup_latency_limit)
         self.outcomes: list[Outcome] = []
         self.finished = asyncio.Condition()
         self._tasks: set[asyncio.Task[None]] = set()

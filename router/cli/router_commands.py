@@ -16,7 +16,7 @@ from router.app import RouterConfig, serve
 from router.ari import AriConfig, AriConfigError
 from router.ari.events import ApplicationReplacedError
 from router.calls.prompts import load_manifest
-from router.calls.shedding import DEFAULT_MAX_CALLS_IN_SETUP
+from router.calls.shedding import DEFAULT_LATENCY_LIMIT, DEFAULT_MAX_CALLS_IN_SETUP
 from router.cli.common import Commands, UsageError, data_dir, manifest_path, schedule_path
 from router.office.mail import MailConfigError, smtp_config_from_env
 from router.office.outbox import Backoff
@@ -54,6 +54,13 @@ def _run(args: argparse.Namespace) -> int:
     in_setup = os.environ.get("CALLROUTER_MAX_CALLS_IN_SETUP", str(DEFAULT_MAX_CALLS_IN_SETUP))
     if not in_setup.isdigit() or not 1 <= int(in_setup) <= 1000:
         raise UsageError(f"CALLROUTER_MAX_CALLS_IN_SETUP is a number of calls from 1 to 1000, not {in_setup!r}")
+    latency = os.environ.get("CALLROUTER_MAX_SETUP_SECONDS", str(DEFAULT_LATENCY_LIMIT))
+    try:
+        setup_seconds = float(latency)
+    except ValueError:
+        setup_seconds = -1.0
+    if not 0.1 <= setup_seconds <= 30:
+        raise UsageError(f"CALLROUTER_MAX_SETUP_SECONDS is a number of seconds from 0.1 to 30, not {latency!r}")
     try:
         smtp = smtp_config_from_env(os.environ)
     except MailConfigError as e:
@@ -76,6 +83,7 @@ def _run(args: argparse.Namespace) -> int:
         api=api,
         retention_days=int(retention),
         max_calls_in_setup=int(in_setup),
+        setup_latency_limit=setup_seconds,
         smtp=smtp,
         mail_backoff=backoff,
     )

@@ -1,0 +1,285 @@
+"""One yardstick for the router and the smallest ARI loop, on the same real Asterisk 22, measured from outside.
+
+Both run as their own process under the same ARI application name, one after the other at each rate
+(the order alternating, so that noise on this shared machine hits both): `callrouter run` at a closed
+hour (faketime), and bench/smallest_loop.py, which answers and plays the same 28 prompts. Neither is
+asked anything: an observer ARI application (subscribed to every channel, its events filtered to
+PlaybackStarted and ChannelDestroyed) sees when each call's first prompt starts and when its channel
+ends, by Asterisk's own event timestamps; the load generator notes when it asked Asterisk to place
+the call. So both sides are measured by the same clock, the same way, with real percentiles.
+
+Per call: originate -> first PlaybackStarted (first audio) and -> the channel's end (each caller listens
+3 s and hangs up); the REST requests the application sent (the router's /metrics counter; the loop
+counts its own); and the CPU seconds per 1,000 calls of Asterisk, of the application, and of the load
+generator with the observer (this process). A call without PlaybackStarted was not served by the
+application (the router shed it to the dialplan fallback, or nothing answered it).
+
+Then INVITE to first audio through a real SIP phone (baresip), as bench_real.py measures it: 1818
+served by the router, by the smallest loop, and 1817, a pure-dialplan 1818, alternated.
+
+Needs root and the Asterisk root that scripts/asterisk-root builds.
+Run: .venv/bin/python bench/bench_yardstick.py   (about six minutes)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import platform
+import re
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import aiohttp
+from bench_real import CLOSED_UTC, ENTRY, cpu_seconds, group, guidance_media, invite_to_audio
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests import real_asterisk  # noqa: E402
+from tests.router_process import router_process  # noqa: E402
+from tests.sip_phone import Phone, silence  # noqa: E402
+
+RATES = (10, 20, 30, 40, 60, 80)
+SECONDS = 10
+SIP_SAMPLES = 10
+_ids = itertools.count(1)
+
+
+@dataclass
+class Observer:
+    """An ARI application that sees every channel's first prompt and its end, by Asterisk's clock."""
+
+    first_audio: dict[str, float] = field(default_factory=dict)
+    ended: dict[str, float] = field(default_factory=dict)
+    connected: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def run(self, http: aiohttp.ClientSession, url: str) -> None:
+        params = {"app": "observer", "subscribeAll": "true"}
+        async with http.ws_connect(f"{url}/ari/events", params=params) as ws:
+            allowed = {"allowed": [{"type": "PlaybackStarted"}, {"type": "ChannelDestroyed"}]}
+            async with http.put(f"{url}/ari/applications/observer/eventFilter", json=allowed) as answer:
+                assert answer.status == 200, await answer.text()
+            self.connected.set()
+            async for message in ws:
+                event = json.loads(message.data)
+                at = _instant(event["timestamp"])
+                if event["type"] == "PlaybackStarted":
+                    target = event["playback"]["target_uri"].removeprefix("channel:")
+                    self.first_audio.setdefault(target, at)
+                elif event["type"] == "ChannelDestroyed":
+                    self.ended[event["channel"]["id"]] = at
+
+
+def _instant(text: str) -> float:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+
+
+@dataclass
+class Phase:
+    app: str
+    rate: int
+    calls: int = 0
+    served: int = 0  # calls whose first prompt the application started
+    first_audio: list[float] = field(default_factory=list)  # seconds
+    ended: list[float] = field(default_factory=list)
+    requests: int = 0
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per 1,000 calls
+
+    def cut(self, values: list[float], q: int) -> float:
+        return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else float("nan")
+
+
+@dataclass
+class App:
+    """The application under test, as a process: its kind, its processes, and its requests so far."""
+
+    kind: str
+    pids: list[int]
+    requests: Callable[[], Awaitable[int]]
+
+
+@contextlib.asynccontextmanager
+async def router_app(url: str, folder: Path) -> AsyncIterator[App]:
+    async with router_process(url, ROOT / "schedule.yaml", folder / f"data-{next(_ids)}", CLOSED_UTC) as process:
+        await process.wait_for_line(r"ARI events: connected", within=20)
+        api = (await process.wait_for_line(r"HTTP API on (\S+)", within=5)).group(1)
+
+        async def requests() -> int:
+            async with aiohttp.ClientSession() as http, http.get(f"{api}/metrics") as answer:
+                found = re.search(r"^callrouter_ari_requests_total (\S+)$", await answer.text(), re.M)
+                return int(float(found.group(1))) if found else 0
+
+        yield App("router", group(process.process.pid), requests)
+
+
+@contextlib.asynccontextmanager
+async def loop_app(url: str) -> AsyncIterator[App]:
+    env = {**os.environ, "ARI_USER": real_asterisk.USER, "ARI_PASSWORD": real_asterisk.PASSWORD}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, str(ROOT / "bench" / "smallest_loop.py"), url, guidance_media(),
+        env=env, stdout=asyncio.subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    await asyncio.wait_for(process.stdout.readline(), 10)  # connected
+    counted: list[int] = []
+
+    async def requests() -> int:
+        return counted[0] if counted else 0
+
+    try:
+        yield App("loop", [process.pid], requests)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, _ = await process.communicate()
+        counted.append(int(out.decode().rsplit("requests ", 1)[1]))
+
+
+async def offer(
+    http: aiohttp.ClientSession, url: str, rate: int, observer: Observer, app: App, asterisk_pids: list[int]
+) -> Phase:
+    phase = Phase(app.kind, rate)
+    asked: dict[str, float] = {}
+    a0, p0, g0 = cpu_seconds(asterisk_pids), cpu_seconds(app.pids), time.process_time()
+
+    async def originate(n: int) -> None:
+        caller = f"y{rate}{app.kind[0]}-{n}"
+        params = {"endpoint": ENTRY, "context": "callers", "extension": "hold3", "priority": "1",
+                  "callerId": "Yardstick <12345601>",
+                  "channelId": caller, "otherChannelId": f"{caller}-app"}  # fmt: skip
+        asked[f"{caller}-app"] = time.time()
+        try:
+            async with http.post(f"{url}/ari/channels", params=params) as answer:
+                if answer.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        asked.pop(f"{caller}-app")  # Asterisk did not place it: not a call of this phase
+
+    began = time.monotonic()
+    placed = []
+    for n in range(rate * SECONDS):
+        await asyncio.sleep(max(0.0, began + n / rate - time.monotonic()))
+        placed.append(asyncio.create_task(originate(n)))
+    await asyncio.gather(*placed)
+    async with asyncio.timeout(120):
+        while not all(channel in observer.ended for channel in asked):  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+    phase.calls = len(asked)
+    for channel, at in asked.items():
+        if channel in observer.first_audio:
+            phase.served += 1
+            phase.first_audio.append(observer.first_audio[channel] - at)
+        phase.ended.append(observer.ended[channel] - at)
+    per_thousand = 1000 / max(phase.calls, 1)
+    phase.cpu = {
+        "asterisk": (cpu_seconds(asterisk_pids) - a0) * per_thousand,
+        "app": (cpu_seconds(app.pids) - p0) * per_thousand,
+        "generator": (time.process_time() - g0) * per_thousand,
+    }
+    return phase
+
+
+async def rates(url: str, folder: Path, asterisk_pids: list[int]) -> list[tuple[Phase, Phase]]:
+    observer = Observer()
+    results = []
+    async with aiohttp.ClientSession(
+        headers=real_asterisk.AUTHORIZATION, connector=aiohttp.TCPConnector(limit=20)
+    ) as http:
+        watching = asyncio.create_task(observer.run(http, url))
+        await asyncio.wait_for(observer.connected.wait(), 10)
+        for i, rate in enumerate(RATES):
+            pair: dict[str, Phase] = {}
+            for kind in ("router", "loop") if i % 2 == 0 else ("loop", "router"):
+                starter = router_app(url, folder) if kind == "router" else loop_app(url)
+                async with starter as app:
+                    before = await app.requests()  # the router's own at its start (the loop counts from 0)
+                    phase = await offer(http, url, rate, observer, app, asterisk_pids)
+                    if kind == "router":
+                        phase.requests = await app.requests() - before
+                if kind == "loop":
+                    phase.requests = await app.requests()  # the loop tells its count when it stops
+                pair[kind] = phase
+            results.append((pair["router"], pair["loop"]))
+            print_pair(pair["router"], pair["loop"])
+        watching.cancel()
+    return results
+
+
+def print_pair(router: Phase, loop: Phase) -> None:
+    def ms(phase: Phase, values: list[float], q: int) -> str:
+        return f"{phase.cut(values, q) * 1000:.0f}"
+
+    r50, l50 = router.cut(router.first_audio, 50), loop.cut(loop.first_audio, 50)
+    r99, l99 = router.cut(router.first_audio, 99), loop.cut(loop.first_audio, 99)
+    print(
+        f"| {router.rate} | {router.calls - router.served} | {ms(router, router.first_audio, 50)} | "
+        f"{ms(router, router.first_audio, 99)} | {loop.calls - loop.served} | {ms(loop, loop.first_audio, 50)} | "
+        f"{ms(loop, loop.first_audio, 99)} | {r50 / l50:.2f}x | {r99 / l99:.2f}x | "
+        f"{router.requests / router.calls:.2f} / {loop.requests / loop.calls:.2f} | "
+        f"{router.cpu['asterisk']:.1f} / {loop.cpu['asterisk']:.1f} "
+        f"({router.cpu['asterisk'] / loop.cpu['asterisk']:.2f}x) | "
+        f"{router.cpu['app']:.1f} / {loop.cpu['app']:.1f} | "
+        f"{router.cpu['generator']:.1f} / {loop.cpu['generator']:.1f} |",
+        flush=True,
+    )
+
+
+async def sip(url: str, folder: Path) -> None:
+    """INVITE to first audio through baresip: the router, the smallest loop, and the pure dialplan."""
+    times: dict[str, list[float]] = {"router (1818)": [], "loop (1818)": [], "dialplan (1817)": []}
+    async with Phone(folder / "phone", "citizen", 5070, silence(folder / "quiet.wav", 30)) as phone:
+        for kind in ("router", "loop", "router", "loop"):  # in blocks, alternated
+            starter = router_app(url, folder) if kind == "router" else loop_app(url)
+            async with starter:
+                for _ in range(SIP_SAMPLES // 2):
+                    times[f"{kind} (1818)"].append(await invite_to_audio(phone, "1818"))
+                    times["dialplan (1817)"].append(await invite_to_audio(phone, "1817"))
+    print(f"\nINVITE to first audio through a real SIP phone, {SIP_SAMPLES} calls each (ms):\n")
+    print("| path | p50 | min | max |\n| --- | --- | --- | --- |")
+    for path, values in times.items():
+        got = [v * 1000 for v in values]
+        print(f"| {path} | {statistics.median(got):.1f} | {min(got):.1f} | {max(got):.1f} |")
+    router, loop, dialplan = (statistics.median(times[k]) for k in times)
+    print(
+        f"\nrouter - loop (p50): {(router - loop) * 1000:+.1f} ms; router / dialplan: {router / dialplan:.2f}x; "
+        f"loop / dialplan: {loop / dialplan:.2f}x"
+    )
+
+
+async def main() -> None:
+    reason = real_asterisk.unavailable_reason()
+    if reason is not None:
+        sys.exit(f"bench_yardstick: {reason}")
+    print(f"{platform.node()}: real Asterisk 22 on loopback, {os.cpu_count()} cores; {SECONDS} s of new calls at each")
+    print("rate, each caller listening 3 s. First audio: originate -> the first PlaybackStarted, by Asterisk's event")
+    print("timestamps (ms). Not served: no PlaybackStarted (shed to the dialplan, or not answered). CPU: seconds per")
+    print("1,000 calls, router / loop.\n")
+    print(
+        "| calls/s | router: not served | p50 | p99 | loop: not served | p50 | p99 | router/loop p50 | p99 "
+        "| requests per call | Asterisk CPU | app CPU | load generator CPU |"
+    )
+    print("| --- " * 14 + "|")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        asterisk = real_asterisk.RealAsterisk(folder / "asterisk")
+        asterisk.start()
+        try:
+            await rates(asterisk.url, folder, asterisk.pids())
+            await sip(asterisk.url, folder)
+        finally:
+            asterisk.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,78 @@
+"""Where the router's time goes under load: py-spy samples `callrouter run` on the real Asterisk while new
+calls arrive (the yardstick's closed-hour calls), and the busiest functions are printed.
+
+Needs root (py-spy reads the process's memory) and the Asterisk root. Run:
+    .venv/bin/python bench/profile_router.py [RATE] [SECONDS]     (default 40 calls/s for 15 s)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import sys
+import tempfile
+from pathlib import Path
+
+import aiohttp
+from bench_yardstick import ROOT, Observer, offer, router_app
+
+from tests import real_asterisk
+
+
+def summary(collapsed: Path, top: int = 25) -> None:
+    """Own time (the innermost frame) and total time (anywhere on the stack) per function, in samples."""
+    own: collections.Counter[str] = collections.Counter()
+    total: collections.Counter[str] = collections.Counter()
+    samples = 0
+    for line in collapsed.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        n = int(count)
+        samples += n
+        own[frames[-1]] += n
+        for frame in set(frames):
+            total[frame] += n
+    print(f"{samples} samples\n\nown time (innermost frame):")
+    for frame, n in own.most_common(top):
+        print(f"  {n / samples:6.1%}  {frame}")
+    print("\ntotal time (on the stack), router code only:")
+    ours = [(f, n) for f, n in total.most_common() if "/router/" in f]
+    for frame, n in ours[:top]:
+        print(f"  {n / samples:6.1%}  {frame}")
+
+
+async def main(rate: int, seconds: int) -> None:
+    import bench_yardstick
+
+    bench_yardstick.SECONDS = seconds
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        asterisk = real_asterisk.RealAsterisk(folder / "asterisk")
+        asterisk.start()
+        try:
+            observer = Observer()
+            async with aiohttp.ClientSession(
+                headers=real_asterisk.AUTHORIZATION, connector=aiohttp.TCPConnector(limit=20)
+            ) as http:
+                watching = asyncio.create_task(observer.run(http, asterisk.url))
+                await asyncio.wait_for(observer.connected.wait(), 10)
+                async with router_app(asterisk.url, folder) as app:
+                    python = max(app.pids)  # faketime execs python: the group's newest process
+                    out = folder / "profile.txt"
+                    spy = await asyncio.create_subprocess_exec(
+                        str(ROOT / ".venv/bin/py-spy"), "record", "--pid", str(python), "--format", "raw",
+                        "--output", str(out), "--rate", "200", "--duration", str(seconds + 5), "--nonblocking",
+                        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+                    )  # fmt: skip
+                    await asyncio.sleep(1)
+                    phase = await offer(http, asterisk.url, rate, observer, app, asterisk.pids())
+                    await spy.wait()
+                watching.cancel()
+            print(f"{phase.calls} calls at {rate}/s, {phase.served} served")
+            summary(out)
+        finally:
+            asterisk.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 40, int(sys.argv[2]) if len(sys.argv) > 2 else 15))

@@ -13,6 +13,7 @@ Prints figures; asserts nothing about speed.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import platform
 import statistics
@@ -43,8 +44,8 @@ async def floor_burst(calls: int, rate: float) -> tuple[float, float]:
     sim = Simulator("router", "bench", sound_seconds=30)
     sim.world.sounds.add("callrouter/welcome")
     await sim.start()
-    auth = aiohttp.BasicAuth("router", "bench")
-    async with aiohttp.ClientSession(auth=auth) as http:
+    auth = {"Authorization": "Basic " + base64.b64encode(b"router:bench").decode()}
+    async with aiohttp.ClientSession(headers=auth) as http:
         rest = f"{sim.url}/ari"
 
         async def handle(event: dict[str, object]) -> None:

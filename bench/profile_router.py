@@ -36,7 +36,7 @@ def summary(collapsed: Path, top: int = 25) -> None:
     for frame, n in own.most_common(top):
         print(f"  {n / samples:6.1%}  {frame}")
     print("\ntotal time (on the stack), router code only:")
-    ours = [(f, n) for f, n in total.most_common() if "/router/" in f]
+    ours = [(f, n) for f, n in total.most_common() if "(router/" in f]
     for frame, n in ours[:top]:
         print(f"  {n / samples:6.1%}  {frame}")
 

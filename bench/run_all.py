@@ -44,6 +44,20 @@ BENCHES = [
         "(GotoIfTime, Answer, Playback of the same prompt) with a real SIP phone, as a ratio; new calls a second "
         "until the router sheds load; concurrent calls until Asterisk, not the router, uses the machine's cores.",
     ),
+    (
+        "bench/bench_yardstick.py",
+        "One yardstick, from outside, for the router and the smallest ARI loop (bench/smallest_loop.py: answer, "
+        "play the same prompts), each its own process on the same real Asterisk 22, interleaved at each rate: "
+        "originate to first audio (an observer application's PlaybackStarted, by Asterisk's timestamps, real "
+        "percentiles), calls not served, REST requests per call, and CPU seconds per 1,000 calls of Asterisk, "
+        "the application and the load generator; then INVITE to first audio through a real SIP phone for the "
+        "router, the loop and a pure-dialplan 1818.",
+    ),
+    (
+        "bench/profile_router.py",
+        "Where the router's time goes: py-spy samples `callrouter run` while 40 new calls a second arrive on the "
+        "real Asterisk (the yardstick's calls); the busiest frames, own and on the stack.",
+    ),
 ]
 
 
@@ -94,6 +108,18 @@ def sections(text: str) -> tuple[list[str], dict[str, list[str]]]:
     return head, {script: lines[:-1] if lines[-1] == "" else lines for script, lines in found.items()}
 
 
+FINDINGS = ROOT / "bench" / "findings.md"  # written by people, from the figures below; kept at the top
+
+
+def with_findings(head: list[str]) -> list[str]:
+    """The head with bench/findings.md in place of the findings it had."""
+    marker = "## What the measurements found"
+    kept = head[: head.index(marker)] if marker in head else head
+    while kept and kept[-1] == "":
+        kept.pop()
+    return [*kept, "", *FINDINGS.read_text(encoding="utf-8").rstrip().splitlines(), ""]
+
+
 def main() -> None:
     only = sys.argv[1:]
     unknown = [s for s in only if s not in dict(BENCHES)]
@@ -101,7 +127,7 @@ def main() -> None:
         sys.exit(f"no such benchmark: {', '.join(unknown)}; they are: {', '.join(dict(BENCHES))}")
     if only:
         head, old = sections((ROOT / "BENCHMARKS.md").read_text(encoding="utf-8"))
-        parts = list(head)
+        parts = with_findings(head)
         for script, what in BENCHES:
             parts += run(script, what) if script in only else old.get(script, [])
         (ROOT / "BENCHMARKS.md").write_text("\n".join(parts).rstrip() + "\n", encoding="utf-8")
@@ -119,6 +145,7 @@ def main() -> None:
         "simulated Asterisk share the machine's cores, so the router's figures are upper bounds; `bench_real.py`",
         "runs a real Asterisk 22 (the test tier's), real SIP calls (baresip) and `callrouter run` as its own process.",
     ]
+    parts = with_findings(parts)
     for script, what in BENCHES:
         parts += run(script, what)
     (ROOT / "BENCHMARKS.md").write_text("\n".join(parts) + "\n", encoding="utf-8")

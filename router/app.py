@@ -134,6 +134,7 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
                 asyncio.create_task(keep_purging(messages, rest, clock, config.retention_days), name="retention"),
                 asyncio.create_task(runtime.reconciler.keep_reconciling(stream.connected.is_set), name="reconcile"),
                 asyncio.create_task(mail.run(), name="mail"),
+                asyncio.create_task(call_log.keep_flushing(), name="call-log"),
                 asyncio.create_task(
                     keep_picking_up(
                         messages, rest, schedule, clock, stream.connected.is_set, mail.wake.set, config.fallback_every
@@ -150,6 +151,7 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
                 await runtime.close()
     finally:
         messages.close()
+        call_log.flush()  # what calls ended while the router stopped
         call_log.close()
         accounts.close()
 

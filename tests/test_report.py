@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -59,4 +60,20 @@ def test_the_log_keeps_calls_and_finds_them_by_local_day(tmp_path: Path) -> None
     start = local("2024-01-05T00:00")
     assert [r.id for r in log.between(start, start + timedelta(days=1))] == ["c8"]
     assert len(log.between(local("2024-01-04T00:00"), start)) == 7
+    log.close()
+
+
+async def test_the_router_writes_the_call_log_in_batches_and_keeps_the_last_ones_at_the_end(tmp_path: Path) -> None:
+    log = CallLog(tmp_path / "calls.sqlite3")
+    first = CallRecord("c1", "1818", local("2024-01-04T12:30"), False, "guidance_played", 30.0)
+    log.note(first)
+    assert log.between(local("2024-01-04T00:00"), local("2024-01-05T00:00")) == []  # noted, not yet written
+    flushing = asyncio.create_task(log.keep_flushing(every=0.05))
+    await asyncio.sleep(0.2)
+    assert log.between(local("2024-01-04T00:00"), local("2024-01-05T00:00")) == [first]
+    last = CallRecord("c2", "1818", local("2024-01-04T12:31"), False, "caller_hung_up", 2.0)
+    log.note(last)
+    flushing.cancel()  # the router stopping: what was noted is written before it ends
+    await asyncio.gather(flushing, return_exceptions=True)
+    assert log.between(local("2024-01-04T00:00"), local("2024-01-05T00:00")) == [first, last]
     log.close()

@@ -1,17 +1,25 @@
 """How every call ended, kept for the statistics (`callrouter report`). No personal data: no numbers.
 
 SQLite in WAL mode, like the message store, in its own file: losing the last record in a power cut
-costs a line of statistics, not a caller's message, so it is written with synchronous=NORMAL.
+costs a line of statistics, not a caller's message, so it is written with synchronous=NORMAL, and
+the router hands records over in batches (`note()`, then `flush()` about once a second and at the
+end) rather than one thread hand-off and one transaction per call, which profiling showed to be the
+router's largest cost per call under load (BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from router.office.messages import open_database
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -35,21 +43,55 @@ class CallLog:
                 outcome TEXT NOT NULL, seconds REAL NOT NULL, waited REAL)"""
         )
         self._db.execute("CREATE INDEX IF NOT EXISTS calls_arrived ON calls (arrived)")
+        self._pending: list[CallRecord] = []
 
     def add(self, record: CallRecord) -> None:
+        self.add_all([record])
+
+    def add_all(self, records: Sequence[CallRecord]) -> None:
+        """Store records in one transaction."""
+        rows = [(r.id, r.line, _utc_text(r.arrived), int(r.in_hours), r.outcome, r.seconds, r.waited) for r in records]
         with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    record.id,
-                    record.line,
-                    _utc_text(record.arrived),
-                    int(record.in_hours),
-                    record.outcome,
-                    record.seconds,
-                    record.waited,
-                ),
-            )
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany("INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def note(self, record: CallRecord) -> None:
+        """Keep `record` for the next flush (no I/O: the runtime calls this in the event loop)."""
+        self._pending.append(record)
+
+    def flush(self) -> int:
+        """Store what was noted, here and now (blocking). Returns how many."""
+        batch, self._pending = self._pending, []
+        if not self._store(batch):
+            self._pending = batch + self._pending
+            return 0
+        return len(batch)
+
+    async def keep_flushing(self, every: float = 1.0) -> None:
+        """Store what was noted every `every` seconds until cancelled, then the rest. The batch is taken
+        in the event loop, where `note()` runs, and written in a thread."""
+        try:
+            while True:
+                await asyncio.sleep(every)
+                batch, self._pending = self._pending, []
+                if batch and not await asyncio.to_thread(self._store, batch):
+                    self._pending = batch + self._pending  # kept for the next round
+        finally:
+            self.flush()
+
+    def _store(self, batch: list[CallRecord]) -> bool:
+        """Write a batch; False (logged) if it could not be: statistics must never stop the router."""
+        try:
+            self.add_all(batch)
+        except Exception:
+            log.exception("call log: could not store %d record(s); trying again", len(batch))
+            return False
+        return True
 
     def between(self, start: datetime, end: datetime) -> list[CallRecord]:
         """Calls that arrived in [start, end). Stored times are UTC, so text order is time order."""

@@ -59,6 +59,7 @@ class ScheduleSource:
         self.settle_seconds = settle_seconds
         self._clock = clock
         self.current: Schedule = load_schedule(path)  # the first must be valid: raises ScheduleError
+        self._seen = _stat(path)
         self._digest = _digest(path.read_bytes())
         self.loaded_at = clock()
         self.rejected: Rejection | None = None
@@ -70,11 +71,17 @@ class ScheduleSource:
 
     async def check(self) -> bool:
         """Look at the file once; True if a new schedule went into service."""
+        # A stat first: reading and hashing the file every second was a visible cost under load
+        # (BENCHMARKS.md); an editor's save changes its size, time or inode.
+        seen = _stat(self.path)
+        if seen is not None and seen == self._seen:
+            return False
         first = await asyncio.to_thread(_read, self.path)
         if first is None:
             return False
         digest = _digest(first)
         if digest == self._digest or (self.rejected is not None and digest == self.rejected.digest):
+            self._seen = seen
             return False  # unchanged, or the same broken file: already reported
         await asyncio.sleep(self.settle_seconds)
         if await asyncio.to_thread(_read, self.path) != first:
@@ -83,10 +90,13 @@ class ScheduleSource:
             schedule = parse_schedule(first.decode("utf-8"), str(self.path))
         except ScheduleError as e:
             path = f"{e.path}: " if e.path else ""
+            self._seen = seen
             return self._reject(Rejection(digest, str(e), self._clock(), e.line, e.column, path + e.message))
         except UnicodeDecodeError as e:
+            self._seen = seen
             return self._reject(Rejection(digest, f"{self.path}: not UTF-8 text: {e}", self._clock(), message=str(e)))
         self.current, self._digest, self.rejected = schedule, digest, None
+        self._seen = seen
         self.loaded_at = self._clock()
         self.reloads += 1
         log.info("schedule: %s reloaded (%s)", self.path, ", ".join(schedule.lines))
@@ -112,6 +122,14 @@ class ScheduleSource:
             except OSError as e:  # e.g. the file is briefly missing during a rename
                 log.warning("schedule: cannot read %s: %s", self.path, e)
             await asyncio.sleep(interval)
+
+
+def _stat(path: Path) -> tuple[int, int, int] | None:
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return found.st_mtime_ns, found.st_size, found.st_ino
 
 
 def _read(path: Path) -> bytes | None:

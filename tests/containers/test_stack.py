@@ -34,7 +34,7 @@ import pytest
 from router.schedule import decide, load_schedule
 from tests import real_asterisk
 from tests.conftest import ROOT
-from tests.containers.engine import Engine, unavailable_reason
+from tests.containers.engine import STATE, Engine, unavailable_reason
 from tests.sip_phone import Phone, silence, stat, tone, tone_seconds
 
 REASON = unavailable_reason()
@@ -59,6 +59,8 @@ def engine() -> Iterator[Engine]:
         left = engine.docker("ps", "--all", "--quiet", check=False).stdout.split()
         networks = engine.docker("network", "ls", "--format", "{{.Name}}", check=False).stdout.split()
         engine.stop()
+        mounts = [line for line in Path("/proc/self/mounts").read_text().splitlines() if str(STATE) in line]
+        assert mounts == [], f"mounts left behind: {mounts}"
         assert left == [], f"containers left behind: {left}"
         assert sorted(networks) == ["host", "none"], f"networks made: {networks}"
 

@@ -2,7 +2,8 @@
 
     GET  /livez                      the process is alive
     GET  /readyz                     ARI connected (application registered) and a schedule in service; else 503
-    GET  /status                     per line: open or closed and why, next change, override, callers waiting, agents
+    GET  /status                     per line: open or closed and why, next change, override, callers waiting, agents;
+                                     e-mails pending and failed
     GET  /metrics                    Prometheus text format
     GET  /messages                   callers' messages (token)            ?all=1 includes handled ones
     GET  /messages/{id}/audio        the recording, as WAV from Asterisk (token)
@@ -11,6 +12,7 @@
     GET  /overrides                  emergency overrides in force
     POST /overrides                  {"line", "state": "closed"|"open", "reason", "until", "note"} (token)
     DELETE /overrides/{line}         (token)
+    /ui/...                          the office's web console, with its own sign-in (web/console.py)
 
 Endpoints that change something or reveal personal data (callers' numbers, recordings) want
 `Authorization: Bearer <token>`, compared in constant time; with no token configured they refuse

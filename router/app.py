@@ -54,7 +54,6 @@ class RouterConfig:
     smtp: SmtpConfig | None = None  # None: no e-mail is sent (pending ones wait until it is configured)
     mail_backoff: Backoff = field(default_factory=Backoff)
     fallback_every: float = 60.0  # seconds between looks for messages the fallback dialplan recorded
-    secure_cookies: bool = True  # the console's cookies only over HTTPS (or to localhost)
 
 
 # Connections to Asterisk's HTTP server at once (the event WebSocket is one). Asterisk serves each
@@ -123,10 +122,7 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
                     year = clock().year
                     return manifest.texts_for(schedule(), range(year - 1, year + 2))
 
-                console = Console(
-                    view, messages, overrides, accounts, rest, prompt_texts, manifest.texts,
-                    secure_cookies=config.secure_cookies,
-                )  # fmt: skip
+                console = Console(view, messages, overrides, accounts, rest, prompt_texts, manifest.texts)
                 add_console(app, console)
                 api_url = await stack.enter_async_context(_api(app, config.api))
             background = [

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from router.office.messages import open_database
+from router.office.messages import open_database, transaction
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +51,8 @@ class CallLog:
     def add_all(self, records: Sequence[CallRecord]) -> None:
         """Store records in one transaction."""
         rows = [(r.id, r.line, _utc_text(r.arrived), int(r.in_hours), r.outcome, r.seconds, r.waited) for r in records]
-        with self._lock:
-            self._db.execute("BEGIN")
-            try:
-                self._db.executemany("INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        with self._lock, transaction(self._db):
+            self._db.executemany("INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
 
     def note(self, record: CallRecord) -> None:
         """Keep `record` for the next flush (no I/O: the runtime calls this in the event loop)."""

@@ -15,10 +15,12 @@ retried for ever. Deleting a message deletes its row: no e-mail about a message 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sqlite3
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -74,6 +76,19 @@ def open_database(path: Path, *, synchronous: Literal["FULL", "NORMAL"]) -> sqli
     return db
 
 
+@contextlib.contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on an exception, on a connection of `open_database()`
+    (autocommit mode). Each store holds its own lock around it."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
 class MessageStore:
     """Messages and their outbox. Thread-safe: the router calls it through asyncio.to_thread."""
 
@@ -83,7 +98,7 @@ class MessageStore:
         self._migrate()
 
     def _migrate(self) -> None:
-        with self._lock, self._transaction():
+        with self._lock, transaction(self._db):
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise RuntimeError(f"the message store is of a newer router (schema {version}); upgrade the router")
@@ -104,13 +119,10 @@ class MessageStore:
                 )
                 self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
-    def _transaction(self) -> Any:
-        return _Transaction(self._db)
-
     def save(self, message: Message, notify: tuple[str, ...] = ()) -> bool:
         """Store a message and, if anyone is to hear of it, its e-mail, together. Saving the same id
         again changes nothing (returns False)."""
-        with self._lock, self._transaction():
+        with self._lock, transaction(self._db):
             cursor = self._db.execute(
                 "INSERT OR IGNORE INTO messages (id, line, caller, received_at, recording, seconds, handled) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -147,7 +159,7 @@ class MessageStore:
         return [m for m in self.all() if m.received_at < instant]
 
     def delete(self, message_id: str) -> bool:
-        with self._lock, self._transaction():
+        with self._lock, transaction(self._db):
             self._db.execute("DELETE FROM outbox WHERE message_id = ?", (message_id,))
             cursor = self._db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
         return cursor.rowcount == 1
@@ -231,19 +243,6 @@ class MessageStore:
 
 
 _COLUMNS = "m.id, m.line, m.caller, m.received_at, m.recording, m.seconds, m.handled, m.handled_by, m.handled_at"
-
-
-class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on an exception (the connection is in autocommit mode)."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, kind: object, *_: object) -> None:
-        self._db.execute("COMMIT" if kind is None else "ROLLBACK")
 
 
 def _message(row: tuple[Any, ...]) -> Message:

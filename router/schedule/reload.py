@@ -85,18 +85,16 @@ class ScheduleSource:
             return False  # unchanged, or the same broken file: already reported
         await asyncio.sleep(self.settle_seconds)
         if await asyncio.to_thread(_read, self.path) != first:
-            return False  # still being written: look again later
+            return False  # still being written: look again later (its stat is not taken as seen)
+        self._seen = seen  # settled: taken, or rejected, as it is now
         try:
             schedule = parse_schedule(first.decode("utf-8"), str(self.path))
         except ScheduleError as e:
             path = f"{e.path}: " if e.path else ""
-            self._seen = seen
             return self._reject(Rejection(digest, str(e), self._clock(), e.line, e.column, path + e.message))
         except UnicodeDecodeError as e:
-            self._seen = seen
             return self._reject(Rejection(digest, f"{self.path}: not UTF-8 text: {e}", self._clock(), message=str(e)))
         self.current, self._digest, self.rejected = schedule, digest, None
-        self._seen = seen
         self.loaded_at = self._clock()
         self.reloads += 1
         log.info("schedule: %s reloaded (%s)", self.path, ", ".join(schedule.lines))

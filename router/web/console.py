@@ -104,7 +104,6 @@ class Console:
     prompt_texts: Callable[[], Mapping[str, str]]  # every prompt's Danish text (for the schedule in service)
     known_prompts: Mapping[str, str]  # the manifest's own prompts: which closures have a message
     office: str = "Opkrævningskontoret"
-    secure_cookies: bool = True  # False only for plain-HTTP tests that are not on localhost
     limiter: SignInLimiter = field(default_factory=SignInLimiter)
     templates: jinja2.Environment = field(
         default_factory=lambda: jinja2.Environment(
@@ -216,7 +215,7 @@ async def _static(request: web.Request) -> web.StreamResponse:
 async def _sign_in_page(console: Console, request: web.Request, error: str = "", status: int = 200) -> web.Response:
     token = secrets.token_urlsafe(24)
     response = console.render(request, "login.html", status, title="Log ind", login_token=token, error=error)
-    _set_cookie(console, response, LOGIN_COOKIE, token, max_age=3600)
+    _set_cookie(response, LOGIN_COOKIE, token, max_age=3600)
     return response
 
 
@@ -243,7 +242,7 @@ async def _sign_in(console: Console, request: web.Request) -> web.StreamResponse
     token = console.accounts.start_session(user, now)
     console.accounts.audit(now, user.name, "log-ind", f"fra {address}")
     response = see_other("/ui/nu")
-    _set_cookie(console, response, COOKIE, token)
+    _set_cookie(response, COOKIE, token)
     response.del_cookie(LOGIN_COOKIE, path="/ui")
     return response
 
@@ -256,15 +255,13 @@ async def _sign_out(console: Console, request: web.Request) -> web.StreamRespons
     return response
 
 
-def _set_cookie(
-    console: Console, response: web.StreamResponse, name: str, value: str, max_age: int | None = None
-) -> None:
+def _set_cookie(response: web.StreamResponse, name: str, value: str, max_age: int | None = None) -> None:
     response.set_cookie(
         name,
         value,
         path="/ui",
         max_age=max_age,
         httponly=True,
-        secure=console.secure_cookies,
+        secure=True,  # browsers send it over HTTPS or to localhost only
         samesite="Strict",
     )

@@ -19,7 +19,7 @@ import pytest_asyncio
 
 from asterisk_sim import Simulator
 from router.office.mail import MailConfigError, SmtpConfig, compose, smtp_config_from_env
-from router.office.messages import Message, MessageStore
+from router.office.messages import Message, MessageStore, loggable
 from router.office.outbox import Backoff
 from router.schedule import Schedule
 from router.web.http_api import ApiConfig
@@ -274,3 +274,11 @@ async def _get(base: str, path: str) -> bytes:
     async with aiohttp.ClientSession() as session, session.get(base + path, headers=auth) as response:
         assert response.status == 200
         return await response.read()
+
+
+def test_logs_name_a_fallback_message_without_the_callers_number() -> None:
+    name = "fallback-1818-20240104T110000Z-22334455"
+    assert loggable(name) == "fallback-1818-20240104T110000Z-…"
+    error = f"GET /recordings/stored/{name}/file: 500 Internal Server Error"
+    assert loggable(error) == "GET /recordings/stored/fallback-1818-20240104T110000Z-…/file: 500 Internal Server Error"
+    assert loggable("1704367800.42") == "1704367800.42"  # a call's own id carries no number

@@ -57,12 +57,14 @@ class MailCounts:
     oldest_pending: datetime | None  # when the oldest unsent message was received
 
 
-def loggable(message_id: str) -> str:
-    """A message's id for logs and the audit log: without the caller's number, which the fallback
-    dialplan's recordings carry at the end of their names (fallback-<line>-<time>-<caller>)."""
-    if message_id.startswith("fallback-"):
-        return re.sub(r"-[0-9+]*$", "-…", message_id)
-    return message_id
+_FALLBACK_CALLER = re.compile(r"(fallback-[A-Za-z0-9_+-]+?-\d{8}T\d{6}Z-)[0-9+]*")
+
+
+def loggable(text: str) -> str:
+    """A message's id, or any text naming one (an ARI error's path), for logs and the audit log: without
+    the caller's number, which the fallback dialplan's recordings carry at the end of their names
+    (fallback-<line>-<time>-<caller>)."""
+    return _FALLBACK_CALLER.sub(r"\1…", text)
 
 
 def open_database(path: Path, *, synchronous: Literal["FULL", "NORMAL"]) -> sqlite3.Connection:

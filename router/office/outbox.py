@@ -115,6 +115,9 @@ class MailSender:
         self.failures += 1
         wait = self._backoff.after(pending.attempts + 1)
         log.warning(
-            "mail: message %s not sent (%s); trying again in %.1f s", pending.message.id, error, wait.total_seconds()
+            "mail: message %s not sent (%s); trying again in %.1f s",
+            loggable(pending.message.id),
+            loggable(error),
+            wait.total_seconds(),
         )
         await asyncio.to_thread(self._messages.mail_retry, pending.message.id, self._clock() + wait, error)

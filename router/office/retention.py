@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from router.ari import AriError, AriNotFound, AriRest
-from router.office.messages import MessageStore
+from router.office.messages import MessageStore, loggable
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,11 @@ async def purge(messages: MessageStore, rest: AriRest, older_than: datetime) -> 
         except AriNotFound:
             pass  # already gone from Asterisk
         except AriError as e:
-            log.warning("retention: recording %s not deleted (%s); trying again later", message.recording, e)
+            log.warning(
+                "retention: recording %s not deleted (%s); trying again later",
+                loggable(message.recording),
+                loggable(str(e)),
+            )
             continue
         await asyncio.to_thread(messages.delete, message.id)
         deleted += 1

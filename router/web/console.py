@@ -16,6 +16,7 @@ with personal data are not cached.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hmac
 import logging
@@ -126,9 +127,9 @@ class Console:
         )
         return web.Response(text=page, content_type="text/html", charset="utf-8", status=status)
 
-    def audit(self, request: web.Request, action: str, detail: str = "") -> None:
+    async def audit(self, request: web.Request, action: str, detail: str = "") -> None:
         session = request[SESSION]
-        self.accounts.audit(self.view.clock(), session.user.name, action, detail)
+        await asyncio.to_thread(self.accounts.audit, self.view.clock(), session.user.name, action, detail)
         log.info("console: %s: %s %s", session.user.name, action, detail)
 
 
@@ -163,7 +164,9 @@ def _guard(console: Console) -> Any:
             response = await handler(request)
         else:
             token = request.cookies.get(COOKIE, "")
-            session = console.accounts.session(token, console.view.clock()) if token else None
+            # The account store writes with fsync (and checks passwords with Argon2): never in the event
+            # loop, where it would hold up every call's events.
+            session = await asyncio.to_thread(console.accounts.session, token, console.view.clock()) if token else None
             if session is None:
                 response = _unauthenticated(request)
             elif request.method == "POST" and not await _csrf_ok(request, session.csrf):
@@ -231,16 +234,16 @@ async def _sign_in(console: Console, request: web.Request) -> web.StreamResponse
         minutes = max(1, round(wait / 60))
         message = f"For mange forkerte forsøg. Vent {minutes} minut{'ter' if minutes > 1 else ''}, og prøv igen."
         return await _sign_in_page(console, request, message, 429)
-    user = console.accounts.check_password(name, password) if name and password else None
+    user = await asyncio.to_thread(console.accounts.check_password, name, password) if name and password else None
     now = console.view.clock()
     if user is None:
         console.limiter.failed(name, address)
-        console.accounts.audit(now, name[:64] or "?", "log-ind fejlede", f"fra {address}")
+        await asyncio.to_thread(console.accounts.audit, now, name[:64] or "?", "log-ind fejlede", f"fra {address}")
         log.warning("console: failed sign-in for %r from %s", name, address)
         return await _sign_in_page(console, request, "Forkert navn eller adgangskode.", 401)
     console.limiter.succeeded(name)
-    token = console.accounts.start_session(user, now)
-    console.accounts.audit(now, user.name, "log-ind", f"fra {address}")
+    token = await asyncio.to_thread(console.accounts.start_session, user, now)
+    await asyncio.to_thread(console.accounts.audit, now, user.name, "log-ind", f"fra {address}")
     response = see_other("/ui/nu")
     _set_cookie(response, COOKIE, token)
     response.del_cookie(LOGIN_COOKIE, path="/ui")
@@ -248,8 +251,8 @@ async def _sign_in(console: Console, request: web.Request) -> web.StreamResponse
 
 
 async def _sign_out(console: Console, request: web.Request) -> web.StreamResponse:
-    console.accounts.end_session(request.cookies.get(COOKIE, ""))
-    console.audit(request, "log-ud")
+    await asyncio.to_thread(console.accounts.end_session, request.cookies.get(COOKIE, ""))
+    await console.audit(request, "log-ud")
     response = see_other("/ui/log-ind")
     response.del_cookie(COOKIE, path="/ui")
     return response

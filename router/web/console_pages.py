@@ -235,7 +235,7 @@ async def _audio(console: Console, request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound(text="Lydfilen findes ikke længere.") from None
     except AriError:
         raise web.HTTPBadGateway(text="Telefonsystemet svarede ikke; prøv igen om lidt.") from None
-    console.audit(request, "afspillede besked", loggable(message.id))
+    await console.audit(request, "afspillede besked", loggable(message.id))
     return web.Response(body=data, content_type="audio/wav")
 
 
@@ -243,7 +243,7 @@ async def _called_back(console: Console, request: web.Request) -> web.StreamResp
     message = await _message_of(console, request)
     who = session_of(request).user.name
     await asyncio.to_thread(console.messages.mark_handled, message.id, who, console.view.clock())
-    console.audit(request, "markerede ringet op", loggable(message.id))
+    await console.audit(request, "markerede ringet op", loggable(message.id))
     raise web.HTTPSeeOther("/ui/beskeder?besked=ringet-op")
 
 
@@ -264,7 +264,7 @@ async def _delete(console: Console, request: web.Request) -> web.StreamResponse:
             "Telefonsystemet slettede ikke lydfilen, så beskeden er ikke slettet. Prøv igen om lidt."
         ))  # fmt: skip
     await asyncio.to_thread(console.messages.delete, message.id)
-    console.audit(request, "slettede besked", loggable(message.id))
+    await console.audit(request, "slettede besked", loggable(message.id))
     raise web.HTTPSeeOther("/ui/beskeder?besked=slettet")
 
 
@@ -378,7 +378,7 @@ async def _line_apply(console: Console, request: web.Request) -> web.StreamRespo
         return await _line_page(console, request, str(e))
     o = proposal.override
     until = o.until.isoformat()
-    console.audit(request, "åbnede linjen" if o.open else "lukkede linjen", f"{o.line} til {until} ({o.reason})")
+    await console.audit(request, "åbnede linjen" if o.open else "lukkede linjen", f"{o.line} til {until} ({o.reason})")
     raise web.HTTPSeeOther("/ui/linje?besked=" + ("aabnet" if o.open else "lukket"))
 
 
@@ -387,7 +387,7 @@ async def _line_clear(console: Console, request: web.Request) -> web.StreamRespo
         return _not_allowed(console, request)
     line = str((await request.post()).get("linje", ""))
     if await asyncio.to_thread(console.overrides.clear, line, console.view.clock()):
-        console.audit(request, "ophævede åbning/lukning", line)
+        await console.audit(request, "ophævede åbning/lukning", line)
     raise web.HTTPSeeOther("/ui/linje?besked=ophaevet")
 
 
@@ -464,5 +464,6 @@ async def _audit(console: Console, request: web.Request) -> web.StreamResponse:
     if not session_of(request).user.may_change_the_line:
         return _not_allowed(console, request, "se loggen")
     tz = console.view.schedule().tz
-    entries = [(danish.moment(e.at, tz), e.user, e.action, e.detail) for e in console.accounts.audit_log()]
+    found = await asyncio.to_thread(console.accounts.audit_log)
+    entries = [(danish.moment(e.at, tz), e.user, e.action, e.detail) for e in found]
     return console.render(request, "audit.html", title="Log", entries=entries)

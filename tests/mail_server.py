@@ -38,6 +38,7 @@ class MailServer:
     port: int = field(default_factory=free_port)
     received: list[EmailMessage] = field(default_factory=list)
     refuse: set[str] = field(default_factory=set)  # recipients answered with 550
+    greylist: dict[str, int] = field(default_factory=dict)  # recipient -> how many more tries get a 451
     hold: threading.Event | None = None  # set: each e-mail waits for it before 250 is answered
     held: threading.Event = field(default_factory=threading.Event)  # an e-mail arrived and is being held
     _controller: Controller | None = None
@@ -86,6 +87,9 @@ class _Handler:
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
         if address in self._server.refuse:
             return "550 5.1.1 no such mailbox"
+        if self._server.greylist.get(address, 0) > 0:
+            self._server.greylist[address] -= 1
+            return "451 4.7.1 greylisted, try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

@@ -198,6 +198,19 @@ async def test_a_refused_address_is_failed_and_shown_not_retried_for_ever(
         assert store.mail_counts().failed == 1
 
 
+async def test_a_recipient_refused_for_now_is_tried_again_not_failed(
+    sim: Simulator, shipped: Schedule, tmp_path: Path, mail_server: MailServer
+) -> None:
+    mail_server.greylist[STAFF] = 2  # 451 twice, as a greylisting server answers a new sender
+    async with start(sim, shipped, tmp_path, CLOSED, smtp=smtp(mail_server), mail_backoff=FAST_RETRY) as router:
+        call = await Harness(sim, router, tmp_path).leave_message()
+        store = MessageStore(tmp_path / "messages.sqlite3")
+        await until(lambda: (store.mail_state(call) or ("",))[0] == "sent", within=10)
+    assert store.mail_state(call) == ("sent", 3, None)
+    [mail] = mail_server.received
+    assert mail["Message-ID"] == message_id(call)
+
+
 async def test_messages_left_while_the_router_was_down_are_listed_and_emailed_exactly_once(
     sim: Simulator, shipped: Schedule, tmp_path: Path, mail_server: MailServer
 ) -> None:

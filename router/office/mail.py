@@ -145,7 +145,9 @@ def send(config: SmtpConfig, mail: EmailMessage) -> str | None:
                 smtp.login(config.user, config.password)
             refused = smtp.send_message(mail)
     except smtplib.SMTPRecipientsRefused as e:
-        raise PermanentMailError(f"every recipient refused: {_refusals(e.recipients)}") from None
+        if all(500 <= code < 600 for code, _ in e.recipients.values()):
+            raise PermanentMailError(f"every recipient refused: {_refusals(e.recipients)}") from None
+        raise  # a 4xx for some (a full mailbox, greylisting): worth trying again
     except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError, smtplib.SMTPAuthenticationError) as e:
         if 500 <= e.smtp_code < 600:
             raise PermanentMailError(f"{e.smtp_code} {_text(e.smtp_error)}") from None

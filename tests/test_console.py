@@ -207,7 +207,7 @@ async def test_a_message_deleted_in_the_console_loses_its_audio_too(site: Site) 
     assert "msg-m1" not in site.sim.world.stored_recordings
 
 
-async def test_the_now_fragment_shows_waiting_callers_and_agents(site: Site) -> None:
+async def test_the_now_fragment_shows_the_lines_state_next_change_and_agents(site: Site) -> None:
     visitor = site.visitor()
     await visitor.sign_in("anna")
     status, page, _ = await visitor.get("/ui/nu/indhold")

@@ -14,7 +14,9 @@ from asterisk_sim.world import AgentScript
 
 
 async def serve(args: argparse.Namespace, password: str) -> None:
-    sim = Simulator(os.environ.get("ARI_USER", args.user), password, sound_seconds=args.sound_seconds)
+    sim = Simulator(
+        os.environ.get("ARI_USER", args.user), password, sound_seconds=args.sound_seconds, asterisk_id=args.asterisk_id
+    )
     await sim.start(args.host, args.port)
     for agent in args.agent:
         sim.world.set_endpoint(agent, AgentScript("answer", args.answer_after))
@@ -36,6 +38,7 @@ def main() -> None:
     parser.add_argument("--sound-seconds", type=float, default=1.0, help="how long each played sound lasts")
     parser.add_argument("--agent", action="append", default=[], help="an endpoint that answers, e.g. PJSIP/agent1")
     parser.add_argument("--answer-after", type=float, default=2.0, help="seconds agents ring before answering")
+    parser.add_argument("--asterisk-id", help="the entity id it reports (default: a random MAC address, as Asterisk's)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     password = os.environ.get("ARI_PASSWORD", "secret")

@@ -44,10 +44,16 @@ class Simulator:
     """One simulated Asterisk: start() it on a port (0 picks a free one), stop() it when done."""
 
     def __init__(
-        self, user: str = "router", password: str = "secret", *, sound_seconds: float = 0.2, seed: int = 0
+        self,
+        user: str = "router",
+        password: str = "secret",
+        *,
+        sound_seconds: float = 0.2,
+        seed: int = 0,
+        asterisk_id: str | None = None,
     ) -> None:
         self.user, self.password = user, password
-        self.world = World(self._send, sound_seconds=sound_seconds)
+        self.world = World(self._send, sound_seconds=sound_seconds, asterisk_id=asterisk_id)
         self.sockets: dict[str, web.WebSocketResponse] = {}
         self.requests: list[Json] = []
         self.faults: list[Fault] = []
@@ -256,7 +262,7 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
 
     @r.get("/ari/asterisk/ping")
     async def ping(request: web.Request) -> web.Response:
-        return _ok({"asterisk_id": "sim", "ping": "pong", "timestamp": now_text()})
+        return _ok({"asterisk_id": w.asterisk_id, "ping": "pong", "timestamp": now_text()})
 
     @r.get("/ari/channels")
     async def channels(request: web.Request) -> web.Response:

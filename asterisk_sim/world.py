@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -187,8 +188,13 @@ class LiveRecording:
 class World:
     """All of the simulated Asterisk's state, and what it does by itself over time."""
 
-    def __init__(self, emit: Callable[[str, Json], None], *, sound_seconds: float = 0.2) -> None:
+    def __init__(
+        self, emit: Callable[[str, Json], None], *, sound_seconds: float = 0.2, asterisk_id: str | None = None
+    ) -> None:
         self._emit_to = emit  # (application, event) -> None
+        # Asterisk's entity id (asterisk.conf's entityid; by default a MAC address of the machine):
+        # a locally administered address of its own for each simulated Asterisk.
+        self.asterisk_id = asterisk_id or ":".join(["02", *(f"{random.randrange(256):02x}" for _ in range(5))])
         self.sound_seconds = sound_seconds
         self.sounds = set(CORE_SOUNDS)
         self.channels: dict[str, Channel] = {}
@@ -210,7 +216,8 @@ class World:
         if app is None:
             return
         self._emit_to(
-            app, {"type": event_type, "timestamp": now_text(), **body, "asterisk_id": "sim", "application": app}
+            app,
+            {"type": event_type, "timestamp": now_text(), **body, "asterisk_id": self.asterisk_id, "application": app},
         )
 
     def _spawn(self, coro: Any) -> asyncio.Task[None]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,19 +20,23 @@ import aiohttp
 from aiohttp import web
 from prometheus_client.core import Metric
 
-from router.ari import AriConfig, AriRest, EventStream, SeenIds
+from router.ari import AriConfig, AriError, AriRest, EventStream, SeenIds
 from router.calls import flow
 from router.calls.prompts import load_manifest
 from router.calls.runtime import Runtime
 from router.calls.shedding import DEFAULT_LATENCY_LIMIT, DEFAULT_MAX_CALLS_IN_SETUP
 from router.office.accounts import AccountStore
 from router.office.call_log import CallLog
+from router.office.data_copy import open_site_store
 from router.office.fallback_messages import keep_picking_up
 from router.office.mail import SmtpConfig
 from router.office.messages import MessageStore
 from router.office.outbox import Backoff, MailSender
 from router.office.overrides import OverrideStore
 from router.office.retention import DEFAULT_DAYS, keep_purging
+from router.office.spool import Spool
+from router.office.standby import active_lock, hold, wait_until_taken
+from router.office.store import Store, StoreConfig
 from router.schedule import QueueConfig, Schedule
 from router.schedule.reload import FileState, ScheduleSource
 from router.web.console import Console, add_console
@@ -54,13 +60,15 @@ class RouterConfig:
     smtp: SmtpConfig | None = None  # None: no e-mail is sent (pending ones wait until it is configured)
     mail_backoff: Backoff = field(default_factory=Backoff)
     fallback_every: float = 60.0  # seconds between looks for messages the fallback dialplan recorded
+    store: StoreConfig = field(default_factory=StoreConfig)  # the embedded file, or a shared PostgreSQL
+    node: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")  # in the logs
 
 
 # Connections to Asterisk's HTTP server at once (the event WebSocket is one). Asterisk serves each
 # on a thread of its own and refuses more than http.conf's `sessionlimit` (100 by default) from
 # all its HTTP clients together; a busy Asterisk only gets slower with more in parallel.
 ARI_CONNECTIONS = 16
-ACCOUNTS_FILE = "office.sqlite3"  # the console's accounts, sessions and audit log (`callrouter users`)
+SPOOL_DIR = "spool"  # messages that wait for the store (office/spool.py)
 
 
 def _now() -> datetime:
@@ -83,15 +91,18 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
     manifest = load_manifest(config.manifest)
     fixed = config.schedule
     schedule: Callable[[], Schedule] = (lambda: fixed) if isinstance(fixed, Schedule) else fixed
-    messages = MessageStore(config.data_dir / "messages.sqlite3")
-    call_log = CallLog(config.data_dir / "calls.sqlite3")
-    accounts = AccountStore(config.data_dir / ACCOUNTS_FILE)
+    store = await asyncio.to_thread(open_site_store, config.store, config.data_dir)
+    log.info("router: the office's data is in %s", store.described)
+    messages, call_log, accounts = MessageStore(store), CallLog(store), AccountStore(store)
+    overrides = OverrideStore(store, cached=True)
+    spool = Spool(config.data_dir / SPOOL_DIR)
+    role = Role()
     try:
+        await asyncio.to_thread(overrides.refresh)
         connector = aiohttp.TCPConnector(limit=ARI_CONNECTIONS)
         async with aiohttp.ClientSession(connector=connector) as session, contextlib.AsyncExitStack() as stack:
             seen = SeenIds()  # what events were about, so that a retried request can tell it took effect
             rest = AriRest(session, config.ari, seen=seen)
-            overrides = OverrideStore(config.data_dir / "overrides.json")
             metrics = Metrics()
             # The runtime asks the manifest only whether a closure has its own message.
             runtime = Runtime(
@@ -108,11 +119,12 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
                 metrics,
                 config.max_calls_in_setup,
                 config.setup_latency_limit,
+                spool,
             )
             stream = EventStream(session, config.ari, runtime.on_event, on_connect=runtime.reconcile, seen=seen)
             mail = MailSender(messages, rest, config.smtp, schedule, clock, config.mail_backoff)
             runtime.on_message_saved = mail.wake.set
-            view = _view(runtime, stream, schedule, clock, mail_configured=config.smtp is not None)
+            view = _view(runtime, stream, schedule, clock, role, mail_configured=config.smtp is not None)
             metrics.read(lambda: _read_metrics(view, stream, runtime, rest, config.schedule, messages, mail))
             api_url = None
             if config.api is not None:
@@ -126,7 +138,9 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
                 add_console(app, console)
                 api_url = await stack.enter_async_context(_api(app, config.api))
             background = [
-                asyncio.create_task(stream.run(), name="ari-events"),
+                asyncio.create_task(_take_calls(store, config, runtime, stream, role), name="ari-events"),
+                asyncio.create_task(overrides.keep_refreshing(), name="overrides"),
+                asyncio.create_task(spool.keep_draining(messages, mail.wake.set), name="spool"),
                 asyncio.create_task(keep_purging(messages, rest, clock, config.retention_days), name="retention"),
                 asyncio.create_task(runtime.reconciler.keep_reconciling(stream.connected.is_set), name="reconcile"),
                 asyncio.create_task(mail.run(), name="mail"),
@@ -146,10 +160,56 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
                 await asyncio.gather(*background, return_exceptions=True)
                 await runtime.close()
     finally:
-        messages.close()
-        call_log.flush()  # what calls ended while the router stopped
-        call_log.close()
-        accounts.close()
+        try:
+            await asyncio.to_thread(call_log.flush)  # what calls ended while the router stopped
+        finally:
+            await asyncio.to_thread(store.close)
+
+
+@dataclass
+class Role:
+    """This router's part: "starting" (asking Asterisk who it is), "standby" (another router holds
+    the active lock), or "active" (connected, taking the calls)."""
+
+    now: str = "starting"
+
+
+async def _take_calls(store: Store, config: RouterConfig, runtime: Runtime, stream: EventStream, role: Role) -> None:
+    """Take the active lock for this Asterisk and application (office/standby.py), waiting as a
+    standby while another router holds it, then take the calls until the lock or the stream ends."""
+    while True:
+        try:
+            asterisk_id = await runtime.rest.asterisk_id()
+            break
+        except AriError as e:
+            log.warning("router: Asterisk does not answer yet (%s); trying again", e)
+            await asyncio.sleep(1.0)
+    if store.shared:
+        runtime.message_id_suffix = f"@{asterisk_id}"
+    lock = active_lock(store, config.data_dir, f"{asterisk_id}/{config.ari.app}")
+    role.now = "standby"
+    try:
+        await wait_until_taken(lock)
+        role.now = "active"
+        log.info(
+            "router: taking calls as ARI application %r, active for Asterisk %s (node %s)",
+            config.ari.app,
+            asterisk_id,
+            config.node,
+        )
+        holding = asyncio.create_task(hold(lock), name="active-lock")
+        events = asyncio.create_task(stream.run(), name="ari-stream")
+        try:
+            done, _ = await asyncio.wait({holding, events}, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # LockLost, ApplicationReplacedError, or the stream's end
+        finally:
+            for task in (holding, events):
+                task.cancel()
+            await asyncio.gather(holding, events, return_exceptions=True)
+    finally:
+        role.now = "stopped"
+        await lock.release()
 
 
 def _view(
@@ -157,6 +217,7 @@ def _view(
     stream: EventStream,
     schedule: Callable[[], Schedule],
     clock: Callable[[], datetime],
+    role: Role,
     *,
     mail_configured: bool,
 ) -> RouterView:
@@ -187,7 +248,7 @@ def _view(
 
     return RouterView(
         schedule, clock, stream.connected.is_set, rejected, waiting, agents, waiting_since, mail_configured,
-        schedule_file,
+        schedule_file, lambda: role.now,
     )  # fmt: skip
 
 
@@ -214,9 +275,18 @@ def _read_metrics(
         "callrouter_ari_retries", "ARI requests tried again after Asterisk did not answer or failed", rest.retries
     )
     yield counter("callrouter_ari_requests", "HTTP requests sent to Asterisk's ARI, retries included", rest.requests)
-    counts = messages.mail_counts()
-    yield gauge("callrouter_mail_pending", "E-mails about messages not yet accepted by the SMTP server", counts.pending)
-    yield gauge("callrouter_mail_failed", "E-mails the SMTP server refused for good", counts.failed)
+    yield gauge(
+        "callrouter_active", "1 while this router takes the calls (0: a standby)", float(view.role() == "active")
+    )
+    try:
+        counts = messages.mail_counts()
+    except Exception as e:  # the store does not answer: its gauges are left out, not the others
+        log.warning("metrics: the store does not answer (%s); the mail gauges are left out", e)
+    else:
+        yield gauge(
+            "callrouter_mail_pending", "E-mails about messages not yet accepted by the SMTP server", counts.pending
+        )
+        yield gauge("callrouter_mail_failed", "E-mails the SMTP server refused for good", counts.failed)
     yield counter("callrouter_mail_sent", "E-mails the SMTP server accepted, since the start", mail.sent)
     yield counter("callrouter_mail_send_failures", "Tries to send an e-mail that did not get through", mail.failures)
     lines = list(view.schedule().lines)
@@ -248,7 +318,7 @@ async def _api(app: web.Application, config: ApiConfig) -> AsyncIterator[str]:
 async def serve(config: RouterConfig, stop: asyncio.Event) -> None:
     """Run until `stop` is set. Raises ApplicationReplacedError if another router takes over."""
     async with running(config) as router:
-        log.info("router: taking calls as ARI application %r", config.ari.app)
+        log.info("router: started for ARI application %r (node %s)", config.ari.app, config.node)
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({stopping, router.events}, return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()

@@ -22,7 +22,9 @@ from router.ari import AriConfig
 from router.calls import flow
 from router.calls.prompts import DEFAULT_MANIFEST, load_manifest
 from router.cli import parse_instant
+from router.office.data_copy import open_site_store
 from router.office.messages import MessageStore
+from router.office.store import StoreConfig
 from router.schedule import load_schedule
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,8 +81,11 @@ async def demo(at: datetime | None, line: str) -> None:
             if channel.dialplan_after:
                 print(f"The call goes on in the dialplan: {channel.dialplan_after}")
             print(f"Outcome: {router.runtime.outcomes[0].outcome}")
-            for message in MessageStore(Path(data) / "messages.sqlite3").all():
-                print(f"Stored message: from {message.caller} on line {message.line} at {message.received_at}")
+            with open_site_store(StoreConfig(), Path(data)) as store:
+                kept = MessageStore(store).all()
+            for message in kept:
+                at = message.received_at.astimezone(schedule.tz)
+                print(f"Stored message: from {message.caller} on line {message.line} at {at}")
     await sim.stop()
 
 

@@ -14,18 +14,17 @@ from pathlib import Path
 import aiohttp
 
 from router.office.accounts import AccountStore
+from tests.conftest import embedded
 
 PASSWORDS = {"anna": "anna-har-en-lang-kode", "ole": "ole-er-operatoer-her"}
 
 
 def make_accounts(data: Path) -> None:
     """anna (staff) and ole (operator) in the router's data directory."""
-    store = AccountStore(data / "office.sqlite3")
-    try:
+    with embedded(data) as site:
+        store = AccountStore(site)
         store.add_user("anna", "staff", PASSWORDS["anna"])
         store.add_user("ole", "operator", PASSWORDS["ole"])
-    finally:
-        store.close()
 
 
 @dataclass

@@ -20,7 +20,7 @@ from router.office.messages import Message, MessageStore
 from router.office.overrides import OverrideStore
 from router.schedule import Override, Schedule
 from router.web.http_api import ApiConfig
-from tests.conftest import local
+from tests.conftest import embedded, local, stored_messages
 from tests.console_client import Visitor, make_accounts
 from tests.test_router_sim import CLOSED, simulator, start
 
@@ -45,9 +45,8 @@ class Site:
 @pytest_asyncio.fixture
 async def site(shipped: Schedule, tmp_path: Path) -> AsyncIterator[Site]:
     make_accounts(tmp_path)
-    store = MessageStore(tmp_path / "messages.sqlite3")
-    store.save(Message("m1", "1818", "12345678", local("2024-01-04T11:00"), "msg-m1", 12))
-    store.close()
+    with embedded(tmp_path) as data:
+        MessageStore(data).save(Message("m1", "1818", "12345678", local("2024-01-04T11:00"), "msg-m1", 12))
     async with simulator(shipped) as sim:
         sim.world.stored_recordings["msg-m1"] = {"name": "msg-m1", "format": "wav"}
         api = ApiConfig("127.0.0.1", 0, "t" * 32)
@@ -94,11 +93,11 @@ async def test_a_form_without_its_csrf_token_is_refused(site: Site) -> None:
         status, page, _ = await visitor.post("/ui/beskeder/m1/ringet-op", form)
         assert status == 403
         assert "Formularen er udløbet" in page
-    assert not MessageStore(site.data / "messages.sqlite3").all()[0].handled
+    assert not stored_messages(site.data)[0].handled
     csrf = await visitor.csrf()
     status, _, response = await visitor.post("/ui/beskeder/m1/ringet-op", {"csrf": csrf})
     assert (status, response.headers["Location"]) == (303, "/ui/beskeder?besked=ringet-op")
-    [message] = MessageStore(site.data / "messages.sqlite3").all()
+    [message] = stored_messages(site.data)
     assert (message.handled, message.handled_by) == (True, "ole")
 
 
@@ -158,15 +157,16 @@ async def test_an_operator_previews_then_closes_and_everything_is_in_the_audit_l
     await visitor.post("/ui/log-ud", {"csrf": csrf})
     status, _, _ = await visitor.get("/ui/nu")
     assert status == 303  # signed out: the session is gone
-    accounts = AccountStore(site.data / "office.sqlite3")
-    actions = [(e.user, e.action) for e in reversed(accounts.audit_log())]
+    with embedded(site.data) as data:
+        audit = AccountStore(data).audit_log()
+    actions = [(e.user, e.action) for e in reversed(audit)]
     assert actions == [
         ("ole", "log-ind"),
         ("ole", "lukkede linjen"),
         ("ole", "ophævede åbning/lukning"),
         ("ole", "log-ud"),
     ]
-    assert all("12345678" not in e.detail for e in accounts.audit_log())
+    assert all("12345678" not in e.detail for e in audit)
 
 
 async def test_a_bad_form_gets_a_danish_error_and_changes_nothing(site: Site) -> None:
@@ -203,7 +203,7 @@ async def test_a_message_deleted_in_the_console_loses_its_audio_too(site: Site) 
     csrf = await visitor.csrf()
     status, _, _ = await visitor.post("/ui/beskeder/m1/slet", {"csrf": csrf})
     assert status == 303
-    assert MessageStore(site.data / "messages.sqlite3").all() == []
+    assert stored_messages(site.data) == []
     assert "msg-m1" not in site.sim.world.stored_recordings
 
 
@@ -221,4 +221,5 @@ async def test_the_now_fragment_shows_the_lines_state_next_change_and_agents(sit
 def _overrides(site: Site) -> list[Override]:
     """The overrides in force (the router's clock runs on from CLOSED)."""
     now = CLOSED + timedelta(minutes=5)
-    return [o for o in OverrideStore(site.data / "overrides.json").all() if o.until > now]
+    with embedded(site.data) as data:
+        return [o for o in OverrideStore(data).all() if o.until > now]

@@ -22,12 +22,11 @@ import pytest_asyncio
 from playwright.async_api import Browser, Page, ViewportSize, async_playwright, expect
 
 from asterisk_sim import AgentScript, Simulator
-from router.office.messages import MessageStore
 from router.office.overrides import OverrideStore
 from router.schedule import Schedule
 from router.schedule.reload import ScheduleSource
 from router.web.http_api import ApiConfig
-from tests.conftest import ROOT
+from tests.conftest import ROOT, embedded, stored_messages
 from tests.console_client import PASSWORDS, make_accounts
 from tests.test_router_sim import CLOSED, Harness, simulator, start
 
@@ -157,7 +156,8 @@ async def test_the_office_runs_its_line_in_the_browser(
         await expect(hears).to_contain_text("Borgerne stilles i kø")
         await page.get_by_role("button", name="Åbn linjen nu").click()
         await expect(page.locator(".notice")).to_have_text("Linjen er åbnet.")
-        [override] = [o for o in OverrideStore(tmp_path / "overrides.json").all() if o.open]
+        with embedded(tmp_path) as data:
+            [override] = [o for o in OverrideStore(data).all() if o.open]
         assert override.note == "ole"
         await page.get_by_role("link", name="Nu").click()
         await expect(page.locator("#linje-1818 + p")).to_contain_text("Åben")
@@ -221,7 +221,7 @@ async def test_in_the_browser_staff_cannot_change_the_line_and_nothing_is_open_w
         base = router.api_url
         context = await browser.new_context(bypass_csp=True)
         page = await context.new_page()
-        [message_id] = [m.id for m in MessageStore(tmp_path / "messages.sqlite3").all()]
+        [message_id] = [m.id for m in stored_messages(tmp_path)]
         audio = f"{base}/ui/beskeder/{message_id}/lyd"
         assert (await page.request.get(audio)).status == 401
         assert (await page.request.get(base + "/ui/nu/indhold")).status == 401
@@ -242,7 +242,7 @@ async def test_in_the_browser_staff_cannot_change_the_line_and_nothing_is_open_w
         # A form without the CSRF token, from inside the signed-in browser, is refused.
         forged = await page.request.post(base + f"/ui/beskeder/{message_id}/ringet-op", form={"x": "1"})
         assert forged.status == 403
-        assert not MessageStore(tmp_path / "messages.sqlite3").all()[0].handled
+        assert not stored_messages(tmp_path)[0].handled
 
         await page.get_by_role("button", name="Log ud").click()
         await expect(page).to_have_url(base + "/ui/log-ind")

@@ -21,7 +21,7 @@ from router.office.messages import MessageStore
 from router.schedule import Schedule, decide
 from tests import real_asterisk
 from tests.ari_helpers import Recorder, until
-from tests.conftest import CPH
+from tests.conftest import CPH, embedded
 from tests.sip_phone import Phone, tone
 
 INSTANTS = [
@@ -130,14 +130,17 @@ async def test_router_down_caller_hears_guidance_and_leaves_a_message(
         await events.wait_for("StasisEnd", lambda e: e.channel is not None and e.channel.id == "down-phone", within=30)
         [message] = recordings.glob("fallback-1818-*-12345678.wav")
         stored = await rest.get_stored_recording(message.stem)
+        size = message.stat().st_size
         # The router, back, finds it (once the fallback's longest message could have ended).
-        store = MessageStore(tmp_path / "messages.sqlite3")
+        store = MessageStore(embedded(tmp_path))
         later = datetime.now(UTC) + fallback_messages.SETTLED
         assert await fallback_messages.pick_up(store, rest, shipped, later, lambda: None) == 1
         assert await fallback_messages.pick_up(store, rest, shipped, later, lambda: None) == 0
     assert stored.name.startswith("fallback-1818-")
-    assert message.stat().st_size > 8000  # more than a header: the caller's words are in it
+    assert size > 8000  # more than a header: the caller's words are in it
     [kept] = store.all()
+    assert len(store.audio(kept.id) or b"") == size  # moved into the store whole,
+    assert not message.exists()  # and out of Asterisk
     assert (kept.id, kept.line, kept.caller, kept.recording) == (message.stem, "1818", "12345678", message.stem)
     assert timedelta(0) < datetime.now(UTC) - kept.received_at < timedelta(minutes=2)
     assert kept.seconds is not None

@@ -24,9 +24,9 @@ from pathlib import Path
 import pytest
 
 from asterisk_sim import AgentScript, Fault, Simulator
-from router.office.messages import MessageStore
 from router.schedule import QueueConfig, Schedule
 from tests.ari_helpers import until
+from tests.conftest import stored_messages
 from tests.test_hangup_everywhere import nothing_left
 from tests.test_router_sim import CLOSED, OPEN, simulator, start
 
@@ -92,11 +92,7 @@ async def test_many_calls_with_faults_all_end_and_leave_nothing(
         doubled = _carried_out_twice(sim)
     failed = sum(1 for r in sim.requests if r.get("status") == 500)
     fallback = counts["error_fallback"] + counts["shed_to_dialplan"]
-    store = MessageStore(tmp_path / "messages.sqlite3")
-    try:
-        stored = {m.recording for m in store.all()}
-    finally:
-        store.close()
+    stored = {m.recording for m in stored_messages(tmp_path)}
     print(
         f"\n{phase}: {CALLS} calls, {failed} ARI requests failed on purpose, {fallback} calls to the fallback "
         f"({fallback / CALLS:.2%}), {len(recorded)} messages recorded, {len(set(recorded) - stored)} lost; "

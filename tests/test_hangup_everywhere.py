@@ -18,9 +18,9 @@ import pytest_asyncio
 from asterisk_sim import AgentScript, Simulator
 from router.calls.queue_runner import HOLDING_PREFIX
 from router.calls.runtime import Runtime
-from router.office.messages import MessageStore
 from router.schedule import QueueConfig, Schedule
 from tests.ari_helpers import outcome_of, until
+from tests.conftest import stored_messages
 from tests.test_router_sim import CLOSED, OPEN, simulator, start
 
 QUEUE = QueueConfig(("agent1", "agent2"), ring_seconds=30, retry_seconds=1, max_wait_seconds=3, announce_seconds=1)
@@ -62,7 +62,7 @@ async def test_closed_line(
         outcome = await outcome_of(runtime, call)
         assert outcome in expected
         if outcome == "message_left":
-            [message] = MessageStore(tmp_path / "messages.sqlite3").all()
+            [message] = stored_messages(tmp_path)
             assert message.id == call
         await nothing_left(sim, runtime)
 

@@ -24,7 +24,7 @@ from router.schedule import QueueConfig, Schedule
 from router.schedule.reload import ScheduleSource
 from router.web.http_api import ApiConfig, ApiConfigError, api_config_from_env
 from tests.ari_helpers import outcome_of, until
-from tests.conftest import ROOT, local
+from tests.conftest import ROOT, embedded, local
 from tests.test_router_sim import CLOSED, FAST, OPEN, simulator
 
 TOKEN = "s3cret-token-for-tests"
@@ -102,7 +102,7 @@ async def leave_message(a: Api, caller: str = "12345678") -> str:
 
 async def test_health_endpoints_need_no_token(closed: Api) -> None:
     assert await closed.get("/livez", token=None) == (200, {"alive": True})
-    assert await closed.get("/readyz", token=None) == (200, {"ready": True, "problems": []})
+    assert await closed.get("/readyz", token=None) == (200, {"ready": True, "role": "active", "problems": []})
 
 
 async def test_not_ready_while_asterisk_is_gone(closed: Api) -> None:
@@ -111,7 +111,7 @@ async def test_not_ready_while_asterisk_is_gone(closed: Api) -> None:
     await until(lambda: not closed.router.stream.connected.is_set())
     status, body = await closed.get("/readyz", token=None)
     assert status == 503
-    assert body == {"ready": False, "problems": ["ARI WebSocket not connected"]}
+    assert body == {"ready": False, "role": "active", "problems": ["ARI WebSocket not connected"]}
     closed.sim.available = True
     await until(lambda: closed.router.stream.connected.is_set(), within=5)
     assert (await closed.get("/readyz"))[0] == 200
@@ -227,16 +227,20 @@ async def test_bad_override_requests_get_a_clear_error(closed: Api, body: dict[s
 
 async def test_retention_deletes_old_messages_and_their_audio(closed: Api) -> None:
     call = await leave_message(closed)
-    store = MessageStore(closed.data / "messages.sqlite3")
-    [message] = store.all()
-    old = Message("old", "1818", "87654321", message.received_at - timedelta(days=40), "msg-old", 3)
-    store.save(old)
-    closed.sim.world.stored_recordings["msg-old"] = closed.sim.world.stored_recordings[message.recording]
-    rest = closed.router.runtime.rest
-    assert await purge(store, rest, local("2024-01-04T12:00") - timedelta(days=30)) == 1
-    assert [m.id for m in store.all()] == [call]
-    assert "msg-old" not in closed.sim.world.stored_recordings
-    store.close()
+    with embedded(closed.data) as site:
+        store = MessageStore(site)
+        [message] = store.all()
+        assert store.audio(call) is not None
+        assert message.recording not in closed.sim.world.stored_recordings  # moved into the store
+        # An old message whose audio Asterisk still has (kept from before the router moved audio).
+        old = Message("old", "1818", "87654321", message.received_at - timedelta(days=40), "msg-old", 3)
+        store.save(old, audio=store.audio(call))
+        closed.sim.world.stored_recordings["msg-old"] = {"name": "msg-old", "format": "wav"}
+        rest = closed.router.runtime.rest
+        assert await purge(store, rest, local("2024-01-04T12:00") - timedelta(days=30)) == 1
+        assert [m.id for m in store.all()] == [call]
+        assert store.audio("old") is None
+        assert "msg-old" not in closed.sim.world.stored_recordings
 
 
 def test_api_settings_from_the_environment(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import base64
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from hashlib import sha256
 from pathlib import Path
 from typing import Any
@@ -25,23 +25,13 @@ from router.schedule import Schedule
 from router.web.http_api import ApiConfig
 from tests import real_asterisk
 from tests.ari_helpers import until
-from tests.conftest import CPH, ROOT, local
+from tests.conftest import CPH, ROOT, embedded, local, stored_messages
 from tests.mail_server import MailServer
 from tests.router_process import router_process
 from tests.test_router_sim import CLOSED, Harness, simulator, start
 
 FAST_RETRY = Backoff(first=0.2, longest=0.5)
 STAFF = "opkraevning@example.dk"  # the shipped schedule's notify address for 1818
-
-
-@pytest.fixture
-def mail_server(tmp_path: Path) -> Iterator[MailServer]:
-    server = MailServer(tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest_asyncio.fixture
@@ -136,7 +126,7 @@ async def test_a_message_left_is_emailed_with_its_recording(
 ) -> None:
     async with start(sim, shipped, tmp_path, CLOSED, smtp=smtp(mail_server), mail_backoff=FAST_RETRY) as router:
         call = await Harness(sim, router, tmp_path).leave_message()
-        store = MessageStore(tmp_path / "messages.sqlite3")
+        store = MessageStore(embedded(tmp_path))
         await until(lambda: (store.mail_state(call) or ("",))[0] == "sent", within=10)
     [mail] = mail_server.received
     assert mail["To"] == STAFF
@@ -146,7 +136,8 @@ async def test_a_message_left_is_emailed_with_its_recording(
     assert attachment.get_content_type() == "audio/wav"
     audio = attachment.get_content()
     assert audio[:4] == b"RIFF"
-    assert audio == await _get(sim.url, f"/ari/recordings/stored/msg-{call}/file")  # what Asterisk has
+    assert audio == store.audio(call)  # what the caller said, moved from Asterisk into the store
+    assert f"msg-{call}" not in sim.world.stored_recordings
     assert store.mail_state(call) == ("sent", 1, None)
     assert store.mail_counts().pending == 0
 
@@ -158,7 +149,7 @@ async def test_while_the_mail_server_is_down_the_email_waits_and_then_arrives_on
     config = dict(smtp=smtp(mail_server), mail_backoff=FAST_RETRY, api=ApiConfig("127.0.0.1", 0, "t" * 32))
     async with start(sim, shipped, tmp_path, CLOSED, **config) as router:
         call = await Harness(sim, router, tmp_path).leave_message()
-        store = MessageStore(tmp_path / "messages.sqlite3")
+        store = MessageStore(embedded(tmp_path))
         await until(lambda: (store.mail_state(call) or ("", 0, None))[1] >= 3, within=10)
         state, _, error = store.mail_state(call) or ("", 0, None)
         assert state == "pending"
@@ -189,7 +180,7 @@ async def test_a_refused_address_is_failed_and_shown_not_retried_for_ever(
     mail_server.refuse.add(STAFF)
     async with start(sim, shipped, tmp_path, CLOSED, smtp=smtp(mail_server), mail_backoff=FAST_RETRY) as router:
         call = await Harness(sim, router, tmp_path).leave_message()
-        store = MessageStore(tmp_path / "messages.sqlite3")
+        store = MessageStore(embedded(tmp_path))
         await until(lambda: (store.mail_state(call) or ("",))[0] == "failed", within=10)
         _, attempts, error = store.mail_state(call) or ("", 0, None)
         assert attempts == 1
@@ -204,7 +195,7 @@ async def test_a_recipient_refused_for_now_is_tried_again_not_failed(
     mail_server.greylist[STAFF] = 2  # 451 twice, as a greylisting server answers a new sender
     async with start(sim, shipped, tmp_path, CLOSED, smtp=smtp(mail_server), mail_backoff=FAST_RETRY) as router:
         call = await Harness(sim, router, tmp_path).leave_message()
-        store = MessageStore(tmp_path / "messages.sqlite3")
+        store = MessageStore(embedded(tmp_path))
         await until(lambda: (store.mail_state(call) or ("",))[0] == "sent", within=10)
     assert store.mail_state(call) == ("sent", 3, None)
     [mail] = mail_server.received
@@ -227,7 +218,7 @@ async def test_messages_left_while_the_router_was_down_are_listed_and_emailed_ex
     [mail] = mail_server.received
     assert mail["Message-ID"] == message_id(done)
     assert mail["Subject"] == "Ny besked på 1818 fra 22334455"
-    [message] = MessageStore(tmp_path / "messages.sqlite3").all()
+    [message] = stored_messages(tmp_path)
     assert (message.id, message.line, message.caller, message.recording) == (done, "1818", "22334455", done)
     assert message.received_at == local("2024-01-04T12:00")
     assert message.seconds == 1  # the simulator's recordings are a second of silence
@@ -241,7 +232,7 @@ async def test_killed_between_sending_and_marking_the_email_comes_again_with_the
 ) -> None:
     schedule_file = ROOT / "schedule.yaml"
     data = tmp_path / "data"
-    store = MessageStore(data / "messages.sqlite3")
+    store = MessageStore(embedded(data))
     message = Message("c-kill", "1818", "12345678", local("2024-01-04T12:30"), "msg-c-kill", 9)
     assert store.save(message, (STAFF,))
     sim = Simulator(real_asterisk.USER, real_asterisk.PASSWORD)

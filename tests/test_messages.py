@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 from router.office.messages import Message, MessageStore
+from router.office.store import Store
 from tests.conftest import local
 from tests.test_cli import SHIPPED, run
+from tests.test_cli import run as run_cli
 
 
-def test_staff_list_messages_and_mark_them_done(tmp_path: Path) -> None:
-    store = MessageStore(tmp_path / "messages.sqlite3")
-    store.save(Message("c1", "1818", "12345678", local("2024-12-24T10:31"), "msg-c1", 7))
-    store.save(Message("c2", "1818", "87654321", local("2024-12-27T09:05"), "msg-c2", None))
-    store.close()
+def test_staff_list_messages_and_mark_them_done(tmp_path: Path, store: Store, store_env: dict[str, str]) -> None:
+    messages = MessageStore(store)
+    messages.save(Message("c1", "1818", "12345678", local("2024-12-24T10:31"), "msg-c1", 7))
+    messages.save(Message("c2", "1818", "87654321", local("2024-12-27T09:05"), "msg-c2", None))
     data = ["--schedule", SHIPPED, "--data", str(tmp_path)]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return run_cli(*args, env=store_env)
+
     listed = run(*data, "messages", "list").stdout.splitlines()
     assert listed == [
         "Tue 2024-12-24 10:31 (+0100)  line 1818  from 12345678  7 s  id c1",
@@ -31,4 +37,27 @@ def test_staff_list_messages_and_mark_them_done(tmp_path: Path) -> None:
 def test_messages_without_a_data_directory_is_a_clear_error(tmp_path: Path) -> None:
     result = run("--schedule", SHIPPED, "--data", str(tmp_path / "nowhere"), "messages", "list")
     assert result.returncode == 1
-    assert "no messages at" in result.stderr
+    assert "no data in" in result.stderr
+
+
+def test_a_message_keeps_its_audio_and_its_outbox_row_with_it(store: Store) -> None:
+    messages = MessageStore(store)
+    message = Message("c1", "1818", "12345678", local("2024-12-24T10:31"), "msg-c1", 7)
+    assert messages.save(message, ("staff@example.dk",), b"RIFF....WAVE")
+    assert not messages.save(message, ("staff@example.dk",), b"other")  # the same id: nothing changes
+    assert messages.audio("c1") == b"RIFF....WAVE"
+    assert messages.get("c1") == message
+    assert messages.mail_state("c1") == ("pending", 0, None)
+    assert messages.delete("c1")
+    assert (messages.get("c1"), messages.audio("c1"), messages.mail_state("c1")) == (None, None, None)
+
+
+def test_times_come_back_as_the_same_instants_in_order(store: Store) -> None:
+    messages = MessageStore(store)
+    winter = Message("w", "1818", "1", local("2024-12-24T10:31:05.250000"), "w", 1)
+    summer = Message("s", "1818", "2", local("2024-07-01T08:00"), "s", 1)
+    for message in (winter, summer):
+        messages.save(message)
+    assert [m.id for m in messages.all()] == ["s", "w"]
+    assert messages.get("w") == winter  # the same instant, its microseconds included
+    assert [m.id for m in messages.received_before(local("2024-08-01T00:00"))] == ["s"]

@@ -14,18 +14,19 @@ from router.app import RouterConfig, running
 from router.ari import AriConfig
 from router.calls.prompts import DEFAULT_MANIFEST, load_manifest
 from router.office.overrides import OverrideError, OverrideStore
+from router.office.store import Store
 from router.schedule import Override, Reason, Schedule, decide
 from tests.ari_helpers import outcome_of, until
-from tests.conftest import local
+from tests.conftest import embedded, local
 from tests.test_cli import SHIPPED, run
 
 MONDAY = local("2024-01-08T09:00")
 SICK = Override("1818", False, "staff_shortage", MONDAY, local("2024-01-08T12:00"), "Alle er syge")
 
 
-def test_an_override_survives_a_restart_and_ends_by_itself(tmp_path: Path, shipped: Schedule) -> None:
-    OverrideStore(tmp_path / "overrides.json").set(SICK, MONDAY)
-    restarted = OverrideStore(tmp_path / "overrides.json")  # another process, or after a restart
+def test_an_override_survives_a_restart_and_ends_by_itself(store: Store, shipped: Schedule) -> None:
+    OverrideStore(store).set(SICK, MONDAY)
+    restarted = OverrideStore(store)  # another process, or after a restart
     assert restarted.active("1818", local("2024-01-08T10:30")) == SICK
     during = decide(shipped, "1818", local("2024-01-08T10:30"), restarted.all())
     assert (during.open, during.reason, during.cause) == (False, Reason.OVERRIDE, "staff_shortage")
@@ -34,15 +35,15 @@ def test_an_override_survives_a_restart_and_ends_by_itself(tmp_path: Path, shipp
     assert restarted.active("1818", local("2024-01-08T12:00")) is None
 
 
-def test_one_override_per_line_and_clearing(tmp_path: Path) -> None:
-    store = OverrideStore(tmp_path / "overrides.json")
-    store.set(SICK, MONDAY)
+def test_one_override_per_line_and_clearing(store: Store) -> None:
+    overrides = OverrideStore(store)
+    overrides.set(SICK, MONDAY)
     extra = Override("1818", True, "extra_hours", MONDAY, MONDAY + timedelta(hours=1))
-    store.set(extra, MONDAY)
-    assert store.all() == (extra,)
-    assert store.clear("1818", MONDAY)
-    assert store.all() == ()
-    assert not store.clear("1818", MONDAY)
+    overrides.set(extra, MONDAY)
+    assert overrides.all() == (extra,)
+    assert overrides.clear("1818", MONDAY)
+    assert overrides.all() == ()
+    assert not overrides.clear("1818", MONDAY)
 
 
 @pytest.mark.parametrize(
@@ -53,18 +54,25 @@ def test_one_override_per_line_and_clearing(tmp_path: Path) -> None:
         (Override("1818", False, "staff_shortage", MONDAY, MONDAY + timedelta(days=32)), "at most 31 days"),
     ],
 )
-def test_bad_overrides_are_refused_and_change_nothing(tmp_path: Path, override: Override, message: str) -> None:
-    store = OverrideStore(tmp_path / "overrides.json")
-    store.set(SICK, MONDAY)
+def test_bad_overrides_are_refused_and_change_nothing(store: Store, override: Override, message: str) -> None:
+    overrides = OverrideStore(store)
+    overrides.set(SICK, MONDAY)
     with pytest.raises(OverrideError, match=message):
-        store.set(override, MONDAY)
-    assert store.all() == (SICK,)
+        overrides.set(override, MONDAY)
+    assert overrides.all() == (SICK,)
 
 
-def test_a_damaged_file_is_a_clear_error(tmp_path: Path) -> None:
-    (tmp_path / "overrides.json").write_text("[{", encoding="utf-8")
-    with pytest.raises(OverrideError, match="cannot read the overrides"):
-        OverrideStore(tmp_path / "overrides.json").all()
+def test_a_copy_for_the_calls_follows_changes_made_elsewhere(store: Store) -> None:
+    """The router's copy: its own change at once, another process's at the next refresh."""
+    router = OverrideStore(store, cached=True)
+    router.refresh()
+    assert router.all() == ()
+    OverrideStore(store).set(SICK, MONDAY)  # a command, or another node
+    assert router.all() == ()  # not read per call
+    router.refresh()
+    assert router.all() == (SICK,)
+    assert not router.clear("1818", MONDAY - timedelta(hours=1))  # not yet in force then, but gone
+    assert router.all() == ()
 
 
 def test_cli_close_until_the_next_change_then_clear(tmp_path: Path) -> None:
@@ -72,8 +80,9 @@ def test_cli_close_until_the_next_change_then_clear(tmp_path: Path) -> None:
     closed = run(*data, "override", "close", "--reason", "staff_shortage", "--until", "next-change")
     assert closed.returncode == 0, closed.stderr
     assert "line 1818: closed by override (staff_shortage) until" in closed.stdout
-    [stored] = json.loads((tmp_path / "overrides.json").read_text(encoding="utf-8"))
-    assert (stored["line"], stored["open"], stored["reason"]) == ("1818", False, "staff_shortage")
+    with embedded(tmp_path) as site:
+        [stored] = OverrideStore(site).all()
+    assert (stored.line, stored.open, stored.reason) == ("1818", False, "staff_shortage")
     shown = run(*data, "at", "now", "--json")
     assert json.loads(shown.stdout)["reason"] == "override"
     assert json.loads(shown.stdout)["override"]["reason"] == "staff_shortage"
@@ -85,7 +94,8 @@ def test_cli_requires_an_expiry(tmp_path: Path) -> None:
     result = run("--schedule", SHIPPED, "--data", str(tmp_path), "override", "close")
     assert result.returncode == 1
     assert "--until is required" in result.stderr
-    assert not (tmp_path / "overrides.json").exists()
+    with embedded(tmp_path) as data:
+        assert OverrideStore(data).all() == ()
 
 
 async def test_the_router_obeys_an_override_for_new_calls(tmp_path: Path, shipped: Schedule) -> None:
@@ -93,7 +103,8 @@ async def test_the_router_obeys_an_override_for_new_calls(tmp_path: Path, shippe
     sim = Simulator("router", "secret", sound_seconds=0.01)
     sim.world.sounds.update(f"callrouter/{name}" for name in texts)
     await sim.start()
-    OverrideStore(tmp_path / "overrides.json").set(SICK, MONDAY)
+    with embedded(tmp_path) as data:
+        OverrideStore(data).set(SICK, MONDAY)
     config = RouterConfig(AriConfig(sim.url, "router", "router", "secret"), shipped, tmp_path, DEFAULT_MANIFEST)
     try:
         async with running(config, clock=lambda: local("2024-01-08T10:30")) as router:  # normally open

@@ -1,13 +1,13 @@
-"""The call statistics: per day and line, inside and outside phone hours, waits. Pure, no files."""
+"""The call statistics: per day and line, inside and outside phone hours, waits; and the call log they come from."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import date, timedelta
-from pathlib import Path
 
 from router.office.call_log import CallLog, CallRecord
 from router.office.report import DayLine, render, report
+from router.office.store import Store
 from tests.conftest import CPH, local
 
 
@@ -53,18 +53,19 @@ def test_rendered_as_a_table() -> None:
     assert "(no calls in this period)" in render([])
 
 
-def test_the_log_keeps_calls_and_finds_them_by_local_day(tmp_path: Path) -> None:
-    log = CallLog(tmp_path / "calls.sqlite3")
+def test_the_log_keeps_calls_and_finds_them_by_local_day(store: Store) -> None:
+    log = CallLog(store)
     for r in RECORDS:
         log.add(r)
     start = local("2024-01-05T00:00")
     assert [r.id for r in log.between(start, start + timedelta(days=1))] == ["c8"]
     assert len(log.between(local("2024-01-04T00:00"), start)) == 7
-    log.close()
+    log.add(record(8, "2024-01-05T00:30", "answered"))  # the same call stored again replaces it
+    assert [r.outcome for r in log.between(start, start + timedelta(days=1))] == ["answered"]
 
 
-async def test_the_router_writes_the_call_log_in_batches_and_keeps_the_last_ones_at_the_end(tmp_path: Path) -> None:
-    log = CallLog(tmp_path / "calls.sqlite3")
+async def test_the_router_writes_the_call_log_in_batches_and_keeps_the_last_ones_at_the_end(store: Store) -> None:
+    log = CallLog(store)
     first = CallRecord("c1", "1818", local("2024-01-04T12:30"), False, "guidance_played", 30.0)
     log.note(first)
     assert log.between(local("2024-01-04T00:00"), local("2024-01-05T00:00")) == []  # noted, not yet written
@@ -76,4 +77,3 @@ async def test_the_router_writes_the_call_log_in_batches_and_keeps_the_last_ones
     flushing.cancel()  # the router stopping: what was noted is written before it ends
     await asyncio.gather(flushing, return_exceptions=True)
     assert log.between(local("2024-01-04T00:00"), local("2024-01-05T00:00")) == [first, last]
-    log.close()

@@ -19,11 +19,10 @@ from router.app import RouterConfig, Running, running
 from router.ari import AriConfig, AriNotFound, AriRest, EventStream
 from router.calls import flow
 from router.calls.prompts import DEFAULT_MANIFEST
-from router.office.messages import MessageStore
 from router.schedule import Schedule
 from tests import real_asterisk
 from tests.ari_helpers import Recorder, outcome_of
-from tests.conftest import local
+from tests.conftest import local, stored_messages
 
 CLOSED = local("2024-01-04T12:30")
 _ids = itertools.count(1)
@@ -83,7 +82,7 @@ async def test_closed_caller_leaves_a_message_on_asterisk(
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
     assert outcome == "message_left"
-    [message] = MessageStore(tmp_path / "messages.sqlite3").all()
+    [message] = stored_messages(tmp_path)
     assert (message.caller, message.line, message.recording) == ("12345678", "1818", f"msg-{call_id}")
 
 

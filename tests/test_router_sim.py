@@ -18,10 +18,9 @@ from router.app import RouterConfig, Running, running
 from router.ari import AriConfig, retry
 from router.calls import flow
 from router.calls.prompts import DEFAULT_MANIFEST, load_manifest
-from router.office.messages import MessageStore
 from router.schedule import Schedule
 from tests.ari_helpers import outcome_of, until
-from tests.conftest import local
+from tests.conftest import local, stored_messages
 
 CLOSED = local("2024-01-04T12:30")  # Thursday: the phone hours start at 15
 OPEN = local("2024-01-04T15:30")
@@ -78,9 +77,11 @@ async def start(
 
 
 @contextlib.asynccontextmanager
-async def simulator(schedule: Schedule, sound_seconds: float = 0.01) -> AsyncIterator[Simulator]:
+async def simulator(
+    schedule: Schedule, sound_seconds: float = 0.01, *, user: str = "router", password: str = "secret"
+) -> AsyncIterator[Simulator]:
     """The simulated Asterisk, running, with every prompt the schedule can ask for; each lasts `sound_seconds`."""
-    sim = Simulator("router", "secret", sound_seconds=sound_seconds)
+    sim = Simulator(user, password, sound_seconds=sound_seconds)
     sim.world.sounds.update(prompt_sounds(schedule))
     await sim.start()
     try:
@@ -116,7 +117,7 @@ async def test_closed_caller_hears_guidance_and_leaves_a_message(closed: Harness
         "sound:callrouter/goodbye",
     ]
     assert closed.sim.world.channels[call].gone  # the router hung up after the goodbye
-    [message] = MessageStore(closed.data / "messages.sqlite3").all()
+    [message] = stored_messages(closed.data)
     assert (message.caller, message.line, message.recording) == ("12345678", "1818", f"msg-{call}")
     assert timedelta(0) <= message.received_at - CLOSED < timedelta(seconds=5)  # when the call arrived
     assert message.seconds is not None
@@ -145,7 +146,7 @@ async def test_caller_hangs_up_while_recording_and_the_message_is_kept(closed: H
     await asyncio.sleep(1.1)
     closed.sim.world.caller_hangs_up(call)
     assert await closed.outcome(call) == "message_left"
-    assert [m.caller for m in MessageStore(closed.data / "messages.sqlite3").all()] == ["87654321"]
+    assert [m.caller for m in stored_messages(closed.data)] == ["87654321"]
 
 
 async def test_unknown_line_gets_a_polite_message(closed: Harness) -> None:
@@ -238,7 +239,7 @@ async def test_a_caller_leaving_a_message_when_the_router_restarts_keeps_it(
         assert sim.world.channels[call].dialplan_after is None, "not handed on: that would lose the message"
         sim.world.send_dtmf(call, "#")
         assert await outcome_of(restarted.runtime, call) == "message_left"
-    [message] = MessageStore(tmp_path / "messages.sqlite3").all()
+    [message] = stored_messages(tmp_path)
     assert (message.caller, message.line, message.recording) == ("12345678", "1818", f"msg-{call}")
     heard = [h["media"] for h in sim.world.channels[call].heard if "media" in h]
     assert heard[-2:] == ["sound:callrouter/message-saved", "sound:callrouter/goodbye"]

@@ -25,7 +25,7 @@ from router.office.messages import MessageStore
 from router.schedule import Schedule
 from tests import real_asterisk
 from tests.ari_helpers import outcome_of, until
-from tests.conftest import local
+from tests.conftest import embedded, local, stored_messages
 from tests.sip_phone import Phone, stat
 
 CLOSED = local("2024-01-04T12:30")
@@ -84,11 +84,16 @@ async def test_sip_caller_leaves_a_spoken_message(
         heard_seconds, heard_level = rms(heard)
 
     assert outcome == "message_left"
-    [message] = MessageStore(tmp_path / "messages.sqlite3").all()
+    [message] = stored_messages(tmp_path)
     assert (message.line, message.caller) == ("1818", "citizen")  # the SIP caller's user part
     assert message.seconds is not None
     assert message.seconds >= 4
-    recording = asterisk.recordings / f"{message.recording}.wav"
+    assert not (asterisk.recordings / f"{message.recording}.wav").exists()  # moved out of Asterisk,
+    with embedded(tmp_path) as site:
+        audio = MessageStore(site).audio(message.id)  # into the store
+    assert audio is not None
+    recording = tmp_path / "kept.wav"
+    recording.write_bytes(audio)
     seconds, level = rms(recording)
     assert seconds >= 4, "the whole message is there"
     assert level > 0.02, "the caller's words are in the message, not silence"

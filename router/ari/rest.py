@@ -294,6 +294,11 @@ class AriRest:
         """A cheap call that proves Asterisk answers and accepts our credentials."""
         await self.request("GET", "/asterisk/ping")
 
+    async def asterisk_id(self) -> str:
+        """Asterisk's entity id (asterisk.conf's `entityid`, by default a MAC address of its machine)."""
+        answer = await self.request("GET", "/asterisk/ping")
+        return str(answer.get("asterisk_id", "")) if isinstance(answer, dict) else ""
+
     async def asterisk_time(self) -> datetime | None:
         """Asterisk's clock now (from the ping's timestamp): for the age of its channels, whatever ours says."""
         answer = await self.request("GET", "/asterisk/ping")

@@ -30,6 +30,7 @@ from router.calls.reconcile import Reconciler
 from router.calls.shedding import DEFAULT_LATENCY_LIMIT, DEFAULT_MAX_CALLS_IN_SETUP, LoadShedder
 from router.office.call_log import CallLog, CallRecord
 from router.office.messages import Message, MessageStore
+from router.office.spool import Spool, keep
 from router.schedule import Decision, Override, QueueConfig, Schedule, decide
 
 log = logging.getLogger(__name__)
@@ -95,11 +96,13 @@ class Runtime:
         figures: CallFigures | None = None,
         max_calls_in_setup: int = DEFAULT_MAX_CALLS_IN_SETUP,
         setup_latency_limit: float = DEFAULT_LATENCY_LIMIT,
+        spool: Spool | None = None,
     ) -> None:
         self.rest = rest
         self._schedule = schedule
         self._clock = clock
         self._messages = messages
+        self._spool = spool  # where a message waits when the store does not answer
         self._prompt_texts = prompt_texts
         self._settings = settings
         self._language = language
@@ -115,6 +118,9 @@ class Runtime:
         self.queues = QueueRunner(rest, app, clock, self.deliver)
         self.reconciler = Reconciler(self)
         self.on_message_saved: Callable[[], None] = lambda: None  # e.g. wakes the e-mail sender
+        # Two Asterisks may give two calls the same channel id (its time and a counter); where their
+        # routers share a store, a message's id also names the Asterisk ("@<its entity id>").
+        self.message_id_suffix = ""
 
     # -- events in --------------------------------------------------------------------
 
@@ -353,20 +359,26 @@ class Runtime:
         return None
 
     async def _save_message(self, call: flow.Call, recording: str, seconds: int | None) -> bool:
+        """The audio from Asterisk into the store with the message (and its e-mail, in the same
+        transaction), and only then out of Asterisk. True once it is committed (office/spool.py)."""
         try:
-            await self.rest.get_stored_recording(recording)  # Asterisk has the audio
+            audio = await self.rest.stored_recording_file(recording)
         except AriError as e:
             log.warning("call %s: recording %s not stored: %s", call.id, recording, e)
             return False
-        message = Message(call.id, call.line, call.caller, call.arrived, recording, seconds)
+        message = Message(call.id + self.message_id_suffix, call.line, call.caller, call.arrived, recording, seconds)
         line = self._schedule().lines.get(call.line)
-        try:  # with its e-mail to the staff, in the same transaction
-            await asyncio.to_thread(self._messages.save, message, line.notify if line else ())
+        try:
+            where = await keep(self._messages, self._spool, message, line.notify if line else (), audio)
         except Exception:
-            log.exception("call %s: could not store the message", call.id)
+            log.exception("call %s: could not keep the message", call.id)
             return False
         self.on_message_saved()
-        log.info("call %s: message %s stored (%s s)", call.id, recording, seconds)
+        log.info("call %s: message %s kept in the %s (%s s)", call.id, recording, where, seconds)
+        try:
+            await self.rest.delete_stored_recording(recording)
+        except AriError as e:  # retention deletes it with the message
+            log.warning("call %s: recording %s kept, but not deleted in Asterisk: %s", call.id, recording, e)
         return True
 
     def _start_timer(self, live: LiveCall, name: str, seconds: float) -> None:

@@ -14,7 +14,14 @@ import sys
 from collections.abc import Sequence
 
 from router.calls.prompts import PromptError
-from router.cli import office_commands, prompt_commands, router_commands, schedule_commands, user_commands
+from router.cli import (
+    db_commands,
+    office_commands,
+    prompt_commands,
+    router_commands,
+    schedule_commands,
+    user_commands,
+)
 from router.cli.common import SCHEDULE_ENV, UsageError, parse_instant
 from router.schedule import ScheduleError, UnknownLineError
 
@@ -54,4 +61,5 @@ def _parser() -> argparse.ArgumentParser:
     office_commands.register(commands)
     prompt_commands.register(commands)
     user_commands.register(commands)
+    db_commands.register(commands)
     return parser

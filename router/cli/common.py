@@ -8,7 +8,11 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from router.calls.prompts import DEFAULT_MANIFEST
+from router.office.data_copy import LEGACY_FILES, open_site_store
+from router.office.store import EMBEDDED_FILE, Store, StoreConfig, StoreError
 from router.schedule import FIRST_YEAR, LAST_YEAR, Decision, Override, Reason, Schedule, Segment
 from router.schedule.localtime import wall
 
@@ -55,6 +59,27 @@ def schedule_path(args: argparse.Namespace) -> str:
 
 def data_dir(args: argparse.Namespace) -> Path:
     return Path(getattr(args, "run_data", None) or args.data or os.environ.get("CALLROUTER_DATA") or "data")
+
+
+class NoData(UsageError):
+    """The data directory has no store (no router has used it)."""
+
+
+def site_store(args: argparse.Namespace, *, must_exist: bool = True) -> Store:
+    """The store the router of this data directory uses (CALLROUTER_DATABASE, or the embedded file).
+    With `must_exist`, an embedded store that was never made is an error, not a new empty file."""
+    directory = data_dir(args)
+    try:
+        config = StoreConfig.from_env()
+        if must_exist and config.url is None:
+            files = [directory / EMBEDDED_FILE, *(directory / name for name in LEGACY_FILES)]
+            if not any(f.exists() for f in files):
+                raise NoData(f"no data in {directory} (is --data the router's data directory?)")
+        return open_site_store(config, directory)
+    except StoreError as e:
+        raise UsageError(str(e)) from None
+    except SQLAlchemyError as e:
+        raise UsageError(f"cannot use the database {config.describe()}: {e.__cause__ or e}") from None
 
 
 def parse_instant(text: str, schedule: Schedule) -> datetime:

@@ -10,12 +10,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from router.cli.common import (
     Commands,
     UsageError,
-    data_dir,
     iso,
     override_json,
     parse_instant,
     period_arguments,
     schedule_path,
+    site_store,
     when,
 )
 from router.office.call_log import CallLog
@@ -55,9 +55,6 @@ def register(commands: Commands) -> None:
 
 def _report(args: argparse.Namespace) -> int:
     schedule = load_schedule(schedule_path(args))
-    path = data_dir(args) / "calls.sqlite3"
-    if not path.exists():
-        raise UsageError(f"no call log at {path} (is --data the router's data directory?)")
     first = (
         date.fromisoformat(args.first)
         if args.first
@@ -65,11 +62,11 @@ def _report(args: argparse.Namespace) -> int:
     )
     start = datetime.combine(first, time(), schedule.tz)
     end = datetime.combine(first + timedelta(days=args.days), time(), schedule.tz)
-    log = CallLog(path)
+    store = site_store(args)
     try:
-        records = [r for r in log.between(start, end) if not args.line or r.line == args.line]
+        records = [r for r in CallLog(store).between(start, end) if not args.line or r.line == args.line]
     finally:
-        log.close()
+        store.close()
     rows = report(records, schedule.tz)
     if args.json:
         print(json.dumps([{**asdict(r), "day": r.day.isoformat()} for r in rows]))
@@ -83,7 +80,8 @@ def _override(args: argparse.Namespace) -> int:
     schedule = load_schedule(schedule_path(args))
     line_id = args.line or next(iter(schedule.lines))
     schedule.line(line_id)
-    store = OverrideStore(data_dir(args) / "overrides.json")
+    site = site_store(args, must_exist=False)
+    store = OverrideStore(site)
     now = datetime.now(UTC)
     try:
         if args.action in ("close", "open"):
@@ -111,15 +109,15 @@ def _override(args: argparse.Namespace) -> int:
                 print("no override in force")
     except OverrideError as e:
         raise UsageError(str(e)) from None
+    finally:
+        site.close()
     return 0
 
 
 def _messages(args: argparse.Namespace) -> int:
     schedule = load_schedule(schedule_path(args))
-    path = data_dir(args) / "messages.sqlite3"
-    if not path.exists():
-        raise UsageError(f"no messages at {path} (is --data the router's data directory?)")
-    store = MessageStore(path)
+    site = site_store(args)
+    store = MessageStore(site)
     try:
         if args.action == "done":
             if not args.id:
@@ -130,7 +128,7 @@ def _messages(args: argparse.Namespace) -> int:
             return 0
         shown = [m for m in store.all() if args.all or not m.handled]
     finally:
-        store.close()
+        site.close()
     if args.json:
         rows = [
             {"id": m.id, "line": m.line, "caller": m.caller, "received_at": iso(m.received_at, schedule),

@@ -12,6 +12,8 @@ import sys
 import urllib.request
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from router.app import RouterConfig, serve
 from router.ari import AriConfig, AriConfigError
 from router.ari.events import ApplicationReplacedError
@@ -20,6 +22,8 @@ from router.calls.shedding import DEFAULT_LATENCY_LIMIT, DEFAULT_MAX_CALLS_IN_SE
 from router.cli.common import Commands, UsageError, data_dir, manifest_path, schedule_path
 from router.office.mail import MailConfigError, smtp_config_from_env
 from router.office.outbox import Backoff
+from router.office.standby import LockLost
+from router.office.store import StoreConfig, StoreError
 from router.schedule.reload import ScheduleSource
 from router.web.http_api import ApiConfigError, api_config_from_env
 
@@ -74,6 +78,10 @@ def _run(args: argparse.Namespace) -> int:
         if not 0 < first <= longest:
             raise UsageError("CALLROUTER_MAIL_RETRY_SECONDS: FIRST must be above 0 and at most LONGEST")
         backoff = Backoff(first, longest)
+    try:
+        store = StoreConfig.from_env()
+    except StoreError as e:
+        raise UsageError(str(e)) from None
     source = ScheduleSource(Path(schedule_path(args)))
     config = RouterConfig(
         ari=ari,
@@ -86,6 +94,7 @@ def _run(args: argparse.Namespace) -> int:
         setup_latency_limit=setup_seconds,
         smtp=smtp,
         mail_backoff=backoff,
+        store=store,
     )
     load_manifest(config.manifest)  # a missing manifest is an error before the first call, not during it
 
@@ -113,6 +122,12 @@ def _run(args: argparse.Namespace) -> int:
         asyncio.run(main())
     except ApplicationReplacedError:
         print("callrouter: another router took over the ARI application; stopping", file=sys.stderr)
+        return 1
+    except LockLost:
+        print("callrouter: another router holds this Asterisk's active lock now; stopping", file=sys.stderr)
+        return 1
+    except (StoreError, SQLAlchemyError) as e:
+        print(f"callrouter: the office's database cannot be used ({store.describe()}): {e}", file=sys.stderr)
         return 1
     return 0
 

@@ -8,6 +8,8 @@ import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from router.calls.dialplan import MAX_DAYS, fallback_for
 from router.calls.dialplan import render as render_dialplan
 from router.calls.guidance import closed_guidance, render
@@ -15,8 +17,8 @@ from router.calls.prompts import PromptError, load_manifest, missing_closure_pro
 from router.cli.common import (
     REASON_TEXT,
     Commands,
+    NoData,
     UsageError,
-    data_dir,
     days_count,
     decision_json,
     first_day,
@@ -26,10 +28,11 @@ from router.cli.common import (
     period_arguments,
     schedule_path,
     segment_json,
+    site_store,
     when,
 )
-from router.office.overrides import OverrideError, OverrideStore
-from router.schedule import WEEKDAYS, Decision, Reason, Schedule, Segment, day_plan, decide, load_schedule
+from router.office.overrides import OverrideStore
+from router.schedule import WEEKDAYS, Decision, Override, Reason, Schedule, Segment, day_plan, decide, load_schedule
 from router.schedule.ics import open_windows, phone_hours_calendar
 from router.schedule.localtime import wall
 
@@ -90,15 +93,29 @@ def _check(args: argparse.Namespace) -> int:
     return 1 if missing else 0
 
 
+def _overrides_in_force(args: argparse.Namespace) -> tuple[Override, ...]:
+    """The site's overrides, if it has a store; none (said on stderr) if it cannot be read."""
+    try:
+        site = site_store(args)
+    except NoData:
+        return ()
+    except UsageError as e:
+        print(f"callrouter: overrides ignored: {e}", file=sys.stderr)
+        return ()
+    try:
+        return OverrideStore(site).all()
+    except SQLAlchemyError as e:
+        print(f"callrouter: overrides ignored: {e}", file=sys.stderr)
+        return ()
+    finally:
+        site.close()
+
+
 def _at(args: argparse.Namespace) -> int:
     schedule = load_schedule(schedule_path(args))
     line_id = args.line or next(iter(schedule.lines))
     instant = parse_instant(args.time, schedule)
-    try:
-        overrides = OverrideStore(data_dir(args) / "overrides.json").all()
-    except OverrideError as e:
-        print(f"callrouter: overrides ignored: {e}", file=sys.stderr)
-        overrides = ()
+    overrides = _overrides_in_force(args)
     decision = decide(schedule, line_id, instant, overrides)
     guidance, texts = None, {}
     if not decision.open:

@@ -10,8 +10,7 @@ import argparse
 import getpass
 import sys
 
-from router.app import ACCOUNTS_FILE
-from router.cli.common import Commands, UsageError, data_dir
+from router.cli.common import Commands, UsageError, site_store
 from router.office.accounts import ROLES, AccountError, AccountStore
 
 
@@ -26,7 +25,8 @@ def register(commands: Commands) -> None:
 
 
 def _users(args: argparse.Namespace) -> int:
-    store = AccountStore(data_dir(args) / ACCOUNTS_FILE)
+    site = site_store(args, must_exist=False)
+    store = AccountStore(site)
     try:
         if args.action == "list":
             for user in store.users():
@@ -51,7 +51,7 @@ def _users(args: argparse.Namespace) -> int:
     except AccountError as e:
         raise UsageError(str(e)) from None
     finally:
-        store.close()
+        site.close()
 
 
 def _read_password() -> str:

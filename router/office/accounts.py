@@ -14,16 +14,17 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
-from router.office.messages import open_database
+from router.office.store import Store
+from router.office.tables import audit, sessions, users
 
 Role = Literal["staff", "operator"]
 ROLES: tuple[Role, ...] = ("staff", "operator")
@@ -63,20 +64,9 @@ class AuditEntry:
 
 
 class AccountStore:
-    def __init__(self, path: Path, hasher: PasswordHasher | None = None) -> None:
-        self._lock = threading.Lock()
+    def __init__(self, store: Store, hasher: PasswordHasher | None = None) -> None:
+        self._store = store
         self._hasher = hasher or PasswordHasher()
-        self._db = open_database(path, synchronous="FULL")
-        self._db.executescript(
-            """CREATE TABLE IF NOT EXISTS users (
-                name TEXT PRIMARY KEY, role TEXT NOT NULL, password TEXT NOT NULL);
-            CREATE TABLE IF NOT EXISTS sessions (
-                token_hash TEXT PRIMARY KEY, name TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
-                csrf TEXT NOT NULL, started TEXT NOT NULL, last_seen TEXT NOT NULL);
-            CREATE TABLE IF NOT EXISTS audit (
-                id INTEGER PRIMARY KEY, at TEXT NOT NULL, name TEXT NOT NULL, action TEXT NOT NULL,
-                detail TEXT NOT NULL);"""
-        )
         # A dummy hash to verify against when the name is unknown, so that a wrong name and a wrong
         # password take the same time.
         self._dummy = self._hasher.hash(secrets.token_urlsafe(16))
@@ -89,37 +79,39 @@ class AccountStore:
         if role not in ROLES:
             raise AccountError(f"a role is staff or operator, not {role!r}")
         _check_password(password)
-        with self._lock:
-            if self._db.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
-                raise AccountError(f"user {name!r} exists; to change the password, use `callrouter users password`")
-            self._db.execute("INSERT INTO users VALUES (?, ?, ?)", (name, role, self._hasher.hash(password)))
+        hashed = self._hasher.hash(password)
+        try:
+            with self._store.begin() as db:
+                db.execute(insert(users).values(name=name, role=role, password=hashed))
+        except IntegrityError:
+            raise AccountError(
+                f"user {name!r} exists; to change the password, use `callrouter users password`"
+            ) from None
         return User(name, role)  # role is one of ROLES: checked above
 
     def set_password(self, name: str, password: str) -> None:
         _check_password(password)
-        with self._lock:
-            cursor = self._db.execute(
-                "UPDATE users SET password = ? WHERE name = ?", (self._hasher.hash(password), name)
-            )
-            if cursor.rowcount != 1:
+        hashed = self._hasher.hash(password)
+        with self._store.begin() as db:
+            if db.execute(update(users).where(users.c.name == name).values(password=hashed)).rowcount != 1:
                 raise AccountError(f"no user {name!r}")
-            self._db.execute("DELETE FROM sessions WHERE name = ?", (name,))  # signed out everywhere
+            db.execute(delete(sessions).where(sessions.c.name == name))  # signed out everywhere
 
     def remove_user(self, name: str) -> None:
-        with self._lock:
-            self._db.execute("DELETE FROM sessions WHERE name = ?", (name,))
-            if self._db.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount != 1:
+        with self._store.begin() as db:
+            db.execute(delete(sessions).where(sessions.c.name == name))
+            if db.execute(delete(users).where(users.c.name == name)).rowcount != 1:
                 raise AccountError(f"no user {name!r}")
 
     def users(self) -> list[User]:
-        with self._lock:
-            rows = self._db.execute("SELECT name, role FROM users ORDER BY name").fetchall()
+        with self._store.begin() as db:
+            rows = db.execute(select(users.c.name, users.c.role).order_by(users.c.name)).all()
         return [User(name, role) for name, role in rows]
 
     def check_password(self, name: str, password: str) -> User | None:
         """The user, if `password` is theirs. Takes as long for an unknown name as for a wrong password."""
-        with self._lock:
-            row = self._db.execute("SELECT role, password FROM users WHERE name = ?", (name,)).fetchone()
+        with self._store.begin() as db:
+            row = db.execute(select(users.c.role, users.c.password).where(users.c.name == name)).first()
         try:
             self._hasher.verify(row[1] if row else self._dummy, password)
         except (VerificationError, InvalidHashError):
@@ -127,8 +119,8 @@ class AccountStore:
         if row is None:
             return None
         if self._hasher.check_needs_rehash(row[1]):
-            with self._lock:
-                self._db.execute("UPDATE users SET password = ? WHERE name = ?", (self._hasher.hash(password), name))
+            with self._store.begin() as db:
+                db.execute(update(users).where(users.c.name == name).values(password=self._hasher.hash(password)))
         return User(name, row[0])
 
     # Sessions.
@@ -136,53 +128,49 @@ class AccountStore:
     def start_session(self, user: User, now: datetime) -> str:
         """A new session for `user`; returns the token for the browser's cookie."""
         token = secrets.token_urlsafe(32)
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO sessions VALUES (?, ?, ?, ?, ?)",
-                (_hash(token), user.name, secrets.token_urlsafe(32), now.isoformat(), now.isoformat()),
+        with self._store.begin() as db:
+            db.execute(
+                insert(sessions).values(
+                    token_hash=_hash(token), name=user.name, csrf=secrets.token_urlsafe(32), started=now, last_seen=now
+                )
             )
         return token
 
     def session(self, token: str, now: datetime) -> Session | None:
         """The session of `token` if it is still valid (and notes that it was used now)."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT s.name, u.role, s.csrf, s.started, s.last_seen FROM sessions s "
-                "JOIN users u ON u.name = s.name WHERE s.token_hash = ?",
-                (_hash(token),),
-            ).fetchone()
+        key = _hash(token)
+        with self._store.begin() as db:
+            row = db.execute(
+                select(sessions.c.name, users.c.role, sessions.c.csrf, sessions.c.started, sessions.c.last_seen)
+                .join(users, users.c.name == sessions.c.name)
+                .where(sessions.c.token_hash == key)
+            ).first()
             if row is None:
                 return None
-            started, last_seen = datetime.fromisoformat(row[3]), datetime.fromisoformat(row[4])
-            if now - last_seen > SESSION_IDLE or now - started > SESSION_LONGEST:
-                self._db.execute("DELETE FROM sessions WHERE token_hash = ?", (_hash(token),))
+            if now - row.last_seen > SESSION_IDLE or now - row.started > SESSION_LONGEST:
+                db.execute(delete(sessions).where(sessions.c.token_hash == key))
                 return None
-            self._db.execute("UPDATE sessions SET last_seen = ? WHERE token_hash = ?", (now.isoformat(), _hash(token)))
-        return Session(User(row[0], row[1]), row[2], started)
+            db.execute(update(sessions).where(sessions.c.token_hash == key).values(last_seen=now))
+        return Session(User(row.name, row.role), row.csrf, row.started)
 
     def end_session(self, token: str) -> None:
-        with self._lock:
-            self._db.execute("DELETE FROM sessions WHERE token_hash = ?", (_hash(token),))
+        with self._store.begin() as db:
+            db.execute(delete(sessions).where(sessions.c.token_hash == _hash(token)))
 
     # The audit log.
 
     def audit(self, at: datetime, user: str, action: str, detail: str = "") -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO audit (at, name, action, detail) VALUES (?, ?, ?, ?)",
-                (at.isoformat(), user, action, detail),
-            )
+        with self._store.begin() as db:
+            db.execute(insert(audit).values(at=at, name=user, action=action, detail=detail))
 
     def audit_log(self, limit: int = 200) -> list[AuditEntry]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT at, name, action, detail FROM audit ORDER BY id DESC LIMIT ?", (limit,)
-            ).fetchall()
-        return [AuditEntry(datetime.fromisoformat(at), name, action, detail) for at, name, action, detail in rows]
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        with self._store.begin() as db:
+            rows = db.execute(
+                select(audit.c.at, audit.c.name, audit.c.action, audit.c.detail)
+                .order_by(audit.c.id.desc())
+                .limit(limit)
+            ).all()
+        return [AuditEntry(at, name, action, detail) for at, name, action, detail in rows]
 
 
 def _check_password(password: str) -> None:

@@ -1,23 +1,23 @@
 """How every call ended, kept for the statistics (`callrouter report`). No personal data: no numbers.
 
-SQLite in WAL mode, like the message store, in its own file: losing the last record in a power cut
-costs a line of statistics, not a caller's message, so it is written with synchronous=NORMAL, and
-the router hands records over in batches (`note()`, then `flush()` about once a second and at the
-end) rather than one thread hand-off and one transaction per call, which profiling showed to be the
-router's largest cost per call under load (BENCHMARKS.md).
+In the office's store (office/store.py), with the messages. The router hands records over in
+batches (`note()`, then `flush()` about once a second and at the end) rather than one thread
+hand-off and one transaction per call, which profiling showed to be the router's largest cost per
+call under load (BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 
-from router.office.messages import open_database, transaction
+from sqlalchemy import delete, select
+
+from router.office.store import Store
+from router.office.tables import calls
 
 log = logging.getLogger(__name__)
 
@@ -34,25 +34,32 @@ class CallRecord:
 
 
 class CallLog:
-    def __init__(self, path: Path) -> None:
-        self._lock = threading.Lock()
-        self._db = open_database(path, synchronous="NORMAL")
-        self._db.execute(
-            """CREATE TABLE IF NOT EXISTS calls (
-                id TEXT PRIMARY KEY, line TEXT NOT NULL, arrived TEXT NOT NULL, in_hours INTEGER NOT NULL,
-                outcome TEXT NOT NULL, seconds REAL NOT NULL, waited REAL)"""
-        )
-        self._db.execute("CREATE INDEX IF NOT EXISTS calls_arrived ON calls (arrived)")
+    def __init__(self, store: Store) -> None:
+        self._store = store
         self._pending: list[CallRecord] = []
 
     def add(self, record: CallRecord) -> None:
         self.add_all([record])
 
     def add_all(self, records: Sequence[CallRecord]) -> None:
-        """Store records in one transaction."""
-        rows = [(r.id, r.line, _utc_text(r.arrived), int(r.in_hours), r.outcome, r.seconds, r.waited) for r in records]
-        with self._lock, transaction(self._db):
-            self._db.executemany("INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        """Store records in one transaction (a record stored before is replaced)."""
+        if not records:
+            return
+        rows = [
+            {
+                "id": r.id,
+                "line": r.line,
+                "arrived": r.arrived,
+                "in_hours": r.in_hours,
+                "outcome": r.outcome,
+                "seconds": r.seconds,
+                "waited": r.waited,
+            }
+            for r in records
+        ]
+        with self._store.begin() as db:
+            db.execute(delete(calls).where(calls.c.id.in_([r.id for r in records])))
+            db.execute(calls.insert(), rows)
 
     def note(self, record: CallRecord) -> None:
         """Keep `record` for the next flush (no I/O: the runtime calls this in the event loop)."""
@@ -61,7 +68,7 @@ class CallLog:
     def flush(self) -> int:
         """Store what was noted, here and now (blocking). Returns how many."""
         batch, self._pending = self._pending, []
-        if not self._store(batch):
+        if not self._write(batch):
             self._pending = batch + self._pending
             return 0
         return len(batch)
@@ -73,12 +80,12 @@ class CallLog:
             while True:
                 await asyncio.sleep(every)
                 batch, self._pending = self._pending, []
-                if batch and not await asyncio.to_thread(self._store, batch):
+                if batch and not await asyncio.to_thread(self._write, batch):
                     self._pending = batch + self._pending  # kept for the next round
         finally:
             self.flush()
 
-    def _store(self, batch: list[CallRecord]) -> bool:
+    def _write(self, batch: list[CallRecord]) -> bool:
         """Write a batch; False (logged) if it could not be: statistics must never stop the router."""
         try:
             self.add_all(batch)
@@ -88,18 +95,9 @@ class CallLog:
         return True
 
     def between(self, start: datetime, end: datetime) -> list[CallRecord]:
-        """Calls that arrived in [start, end). Stored times are UTC, so text order is time order."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT * FROM calls WHERE arrived >= ? AND arrived < ? ORDER BY arrived",
-                (_utc_text(start), _utc_text(end)),
-            ).fetchall()
-        return [CallRecord(r[0], r[1], datetime.fromisoformat(r[2]), bool(r[3]), r[4], r[5], r[6]) for r in rows]
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-
-def _utc_text(instant: datetime) -> str:
-    return instant.astimezone(UTC).isoformat()
+        """Calls that arrived in [start, end), in order."""
+        with self._store.begin() as db:
+            rows = db.execute(
+                select(calls).where(calls.c.arrived >= start, calls.c.arrived < end).order_by(calls.c.arrived)
+            ).all()
+        return [CallRecord(r.id, r.line, r.arrived, bool(r.in_hours), r.outcome, r.seconds, r.waited) for r in rows]

@@ -2,9 +2,9 @@
 
 The fallback (dialplan/extensions_callrouter.conf) records into Asterisk's stored recordings as
 `fallback-<line>-<UTC time>-<caller>`. Once the router is back, this finds them, and stores each as
-a message whose id is the recording's name: saving the same id twice is a no-op, so however often
-and by however many routers this runs, each message is listed and e-mailed exactly once. It then
-lives under the same retention as any other message.
+a message whose id is the recording's name, with its audio, then deletes it in Asterisk: saving
+the same id twice is a no-op, so however often and by however many routers this runs, each message
+is listed and e-mailed exactly once. It then lives under the same retention as any other message.
 
 A recording is taken only when it is older than the dialplan's longest message (plus a margin):
 Record() writes the file while the caller speaks, and half a message must not be e-mailed.
@@ -19,6 +19,8 @@ import re
 import wave
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from router.ari import AriError, AriNotFound, AriRest
 from router.office.messages import Message, MessageStore, loggable
@@ -65,14 +67,18 @@ async def pick_up(
         if now - at < SETTLED:
             continue  # perhaps still being recorded; the next round takes it
         try:
-            seconds = wav_seconds(await rest.stored_recording_file(recording.name))
+            audio = await rest.stored_recording_file(recording.name)
         except AriNotFound:
             continue  # deleted meanwhile
         found = schedule.lines.get(line)
-        message = Message(recording.name, line, caller, at, recording.name, seconds)
-        if await asyncio.to_thread(messages.save, message, found.notify if found else ()):
+        message = Message(recording.name, line, caller, at, recording.name, wav_seconds(audio))
+        if await asyncio.to_thread(messages.save, message, found.notify if found else (), audio):
             new += 1
             log.info("fallback: message %s (left while the router was down) stored", loggable(recording.name))
+        try:  # committed with its audio: Asterisk need not keep it
+            await rest.delete_stored_recording(recording.name)
+        except AriError as e:
+            log.warning("fallback: recording %s stored, not deleted in Asterisk: %s", loggable(recording.name), e)
     if new:
         on_new()
     return new
@@ -96,6 +102,8 @@ async def keep_picking_up(
             await pick_up(messages, rest, schedule(), clock(), on_new)
         except AriError as e:
             log.warning("fallback: could not list Asterisk's recordings (%s); trying again later", e)
+        except SQLAlchemyError as e:  # they stay in Asterisk until the store answers
+            log.warning("fallback: the store does not answer (%s); trying again later", type(e).__name__)
         except Exception:
             log.exception("fallback: picking up messages failed")
         await asyncio.sleep(every)

@@ -1,8 +1,9 @@
 """Messages left by callers, and the e-mails that tell the staff about them.
 
-SQLite (standard library) in WAL mode with synchronous=FULL: a message whose save returned is on
-disk, even if the machine loses power right after. The audio stays in Asterisk as a stored
-recording; this keeps who called, which line, when, and the recording's name.
+In the office's store (office/store.py): a message whose save returned is committed, on disk or in
+PostgreSQL. The audio is kept with it (`save(..., audio=)`), so that Asterisk, which recorded it,
+need not keep it; a message from before the router kept audio has only the recording's name in
+Asterisk.
 
 Theory of operation of the outbox. A message and its "to be e-mailed" row are written in one
 transaction, so there is never a message nobody will hear about, nor an e-mail about a message
@@ -15,18 +16,17 @@ retried for ever. Deleting a message deletes its row: no e-mail about a message 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-import sqlite3
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Literal
 
-SCHEMA_VERSION = 2  # 1: messages only; 2: who handled a message and when, and the outbox
+from sqlalchemy import and_, delete, func, select, update
+
+from router.office.store import Store
+from router.office.tables import message_audio, messages, outbox
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,15 @@ class PendingMail:
 
 
 @dataclass(frozen=True)
+class Delivery:
+    """What came of a try to send a message's e-mail: sent (at), pending (tried again at), or failed."""
+
+    state: Literal["sent", "pending", "failed"]
+    at: datetime | None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class MailCounts:
     pending: int
     failed: int
@@ -67,195 +76,216 @@ def loggable(text: str) -> str:
     return _FALLBACK_CALLER.sub(r"\1…", text)
 
 
-def open_database(path: Path, *, synchronous: Literal["FULL", "NORMAL"]) -> sqlite3.Connection:
-    """A SQLite file for one of the router's stores: WAL, autocommit, usable from worker threads
-    (each store serialises its own use with a lock)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute(f"PRAGMA synchronous={synchronous}")
-    db.execute("PRAGMA busy_timeout=5000")  # the CLI and the router may write at the same moment
-    return db
-
-
-@contextlib.contextmanager
-def transaction(db: sqlite3.Connection) -> Iterator[None]:
-    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on an exception, on a connection of `open_database()`
-    (autocommit mode). Each store holds its own lock around it."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
-
-
 class MessageStore:
     """Messages and their outbox. Thread-safe: the router calls it through asyncio.to_thread."""
 
-    def __init__(self, path: Path) -> None:
-        self._lock = threading.Lock()
-        self._db = open_database(path, synchronous="FULL")
-        self._migrate()
+    def __init__(self, store: Store) -> None:
+        self._store = store
 
-    def _migrate(self) -> None:
-        with self._lock, transaction(self._db):
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise RuntimeError(f"the message store is of a newer router (schema {version}); upgrade the router")
-            self._db.execute(
-                """CREATE TABLE IF NOT EXISTS messages (
-                    id TEXT PRIMARY KEY, line TEXT NOT NULL, caller TEXT NOT NULL, received_at TEXT NOT NULL,
-                    recording TEXT NOT NULL, seconds INTEGER, handled INTEGER NOT NULL DEFAULT 0)"""
-            )
-            if version < 2:
-                self._db.execute("ALTER TABLE messages ADD COLUMN handled_by TEXT")
-                self._db.execute("ALTER TABLE messages ADD COLUMN handled_at TEXT")
-                self._db.execute(
-                    """CREATE TABLE outbox (
-                        message_id TEXT PRIMARY KEY REFERENCES messages (id) ON DELETE CASCADE,
-                        recipients TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'pending',
-                        attempts INTEGER NOT NULL DEFAULT 0, next_try TEXT NOT NULL,
-                        last_error TEXT, sent_at TEXT)"""
+    def save(self, message: Message, notify: tuple[str, ...] = (), audio: bytes | None = None) -> bool:
+        """Store a message, its audio and, if anyone is to hear of it, its e-mail, together. Saving the
+        same id again changes nothing (returns False)."""
+        with self._store.begin() as db:
+            # RETURNING, not the row count, which psycopg does not give for an INSERT ... ON CONFLICT.
+            inserted = db.execute(
+                self._store.insert_ignoring_duplicates(messages)
+                .values(
+                    id=message.id,
+                    line=message.line,
+                    caller=message.caller,
+                    received_at=message.received_at,
+                    recording=message.recording,
+                    seconds=message.seconds,
+                    handled=message.handled,
+                    handled_by=message.handled_by,
+                    handled_at=message.handled_at,
                 )
-                self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-
-    def save(self, message: Message, notify: tuple[str, ...] = ()) -> bool:
-        """Store a message and, if anyone is to hear of it, its e-mail, together. Saving the same id
-        again changes nothing (returns False)."""
-        with self._lock, transaction(self._db):
-            cursor = self._db.execute(
-                "INSERT OR IGNORE INTO messages (id, line, caller, received_at, recording, seconds, handled) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    message.id,
-                    message.line,
-                    message.caller,
-                    message.received_at.isoformat(),
-                    message.recording,
-                    message.seconds,
-                    int(message.handled),
-                ),
+                .returning(messages.c.id)
             )
-            created = cursor.rowcount == 1
+            created = inserted.first() is not None
+            if created and audio is not None:
+                db.execute(message_audio.insert().values(message_id=message.id, wav=audio))
             if created and notify:
-                self._db.execute(
-                    "INSERT INTO outbox (message_id, recipients, next_try) VALUES (?, ?, ?)",
-                    (message.id, json.dumps(list(notify)), message.received_at.isoformat()),
+                db.execute(
+                    outbox.insert().values(
+                        message_id=message.id,
+                        recipients=json.dumps(list(notify)),
+                        state="pending",
+                        attempts=0,
+                        next_try=message.received_at,
+                    )
                 )
         return created
 
     def all(self) -> list[Message]:
-        with self._lock:
-            rows = self._db.execute(f"SELECT {_COLUMNS} FROM messages m ORDER BY m.received_at").fetchall()
+        with self._store.begin() as db:
+            rows = db.execute(select(*_COLUMNS).order_by(messages.c.received_at, messages.c.id)).all()
         return [_message(r) for r in rows]
 
     def get(self, message_id: str) -> Message | None:
-        with self._lock:
-            row = self._db.execute(f"SELECT {_COLUMNS} FROM messages m WHERE m.id = ?", (message_id,)).fetchone()
+        with self._store.begin() as db:
+            row = db.execute(select(*_COLUMNS).where(messages.c.id == message_id)).first()
         return None if row is None else _message(row)
+
+    def audio(self, message_id: str) -> bytes | None:
+        """The message's audio, if the store has it (older messages' audio is only in Asterisk)."""
+        with self._store.begin() as db:
+            wav = db.execute(select(message_audio.c.wav).where(message_audio.c.message_id == message_id)).scalar()
+        return None if wav is None else bytes(wav)
+
+    def has_audio(self, message_id: str) -> bool:
+        with self._store.begin() as db:
+            found = db.execute(select(message_audio.c.message_id).where(message_audio.c.message_id == message_id))
+            return found.first() is not None
 
     def received_before(self, instant: datetime) -> list[Message]:
         """Messages older than `instant` (for deleting them after the retention period)."""
-        return [m for m in self.all() if m.received_at < instant]
+        with self._store.begin() as db:
+            rows = db.execute(select(*_COLUMNS).where(messages.c.received_at < instant)).all()
+        return [_message(r) for r in rows]
 
     def delete(self, message_id: str) -> bool:
-        with self._lock, transaction(self._db):
-            self._db.execute("DELETE FROM outbox WHERE message_id = ?", (message_id,))
-            cursor = self._db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
-        return cursor.rowcount == 1
+        with self._store.begin() as db:
+            db.execute(delete(outbox).where(outbox.c.message_id == message_id))
+            db.execute(delete(message_audio).where(message_audio.c.message_id == message_id))
+            return db.execute(delete(messages).where(messages.c.id == message_id)).rowcount == 1
 
     def mark_handled(self, message_id: str, by: str | None = None, at: datetime | None = None) -> bool:
         """Mark a message as dealt with (the caller was called back), by whom and when. False if there
         is no such message."""
-        with self._lock:
-            cursor = self._db.execute(
-                "UPDATE messages SET handled = 1, handled_by = ?, handled_at = ? WHERE id = ?",
-                (by, at.isoformat() if at else None, message_id),
+        with self._store.begin() as db:
+            changed = db.execute(
+                update(messages).where(messages.c.id == message_id).values(handled=True, handled_by=by, handled_at=at)
             )
-        return cursor.rowcount == 1
+            return changed.rowcount == 1
 
     # The outbox.
 
     def due_mail(self, now: datetime, limit: int = 20) -> list[PendingMail]:
-        """E-mails to send now: pending, their next try reached; oldest message first."""
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT {_COLUMNS}, o.recipients, o.attempts, o.next_try FROM outbox o "
-                "JOIN messages m ON m.id = o.message_id WHERE o.state = 'pending' ORDER BY m.received_at",
-            ).fetchall()
-        # Compared as instants, not as text: the times are stored with their offsets.
-        due = [r for r in rows if datetime.fromisoformat(r[11]) <= now]
-        return [PendingMail(_message(r[:9]), tuple(json.loads(r[9])), r[10]) for r in due[:limit]]
+        """E-mails to send now: pending, their next try reached; oldest message first. Read only: a
+        sender takes each with `deliver()`."""
+        with self._store.begin() as db:
+            rows = db.execute(self._due(now, limit)).all()
+        return [_pending(r) for r in rows]
+
+    def deliver(self, message_id: str, attempt: Callable[[PendingMail], Delivery]) -> Delivery | None:
+        """Hold the e-mail of `message_id` while `attempt` (blocking: the SMTP exchange) sends it, then
+        record what came of it. None if it is no longer pending, or another node's sender holds it.
+
+        On PostgreSQL the row is locked (FOR UPDATE SKIP LOCKED) in a transaction that stays open until
+        the outcome is committed: another node's sender skips it, and if this process dies, the lock
+        ends with its connection, so whoever looks next sends it at once (with the same Message-ID).
+        The embedded store has one router (standby.py's lock), and holds no transaction open across
+        the exchange, which would make every other writer wait for the mail server."""
+        query = (
+            select(*_COLUMNS, outbox.c.recipients, outbox.c.attempts)
+            .join(outbox, outbox.c.message_id == messages.c.id)
+            .where(outbox.c.message_id == message_id, outbox.c.state == "pending")
+        )
+        if not self._store.shared:
+            with self._store.begin() as db:
+                row = db.execute(query).first()
+            if row is None:
+                return None
+            outcome = attempt(_pending(row))
+            with self._store.begin() as db:
+                db.execute(_outcome(message_id, outcome))
+            return outcome
+        with self._store.begin() as db:
+            row = db.execute(query.with_for_update(of=outbox, skip_locked=True)).first()
+            if row is None:
+                return None
+            outcome = attempt(_pending(row))
+            db.execute(_outcome(message_id, outcome))
+        return outcome
+
+    def _due(self, now: datetime, limit: int) -> Any:
+        return (
+            select(*_COLUMNS, outbox.c.recipients, outbox.c.attempts)
+            .join(outbox, outbox.c.message_id == messages.c.id)
+            .where(and_(outbox.c.state == "pending", outbox.c.next_try <= now))
+            .order_by(messages.c.received_at, messages.c.id)
+            .limit(limit)
+        )
 
     def next_mail_due(self) -> datetime | None:
         """When the next pending e-mail is due, if any is pending."""
-        with self._lock:
-            rows = self._db.execute("SELECT next_try FROM outbox WHERE state = 'pending'").fetchall()
-        return min((datetime.fromisoformat(r[0]) for r in rows), default=None)
+        with self._store.begin() as db:
+            due: datetime | None = db.execute(
+                select(func.min(outbox.c.next_try)).where(outbox.c.state == "pending")
+            ).scalar()
+        return due
 
     def mail_sent(self, message_id: str, at: datetime) -> None:
-        with self._lock:
-            self._db.execute(
-                "UPDATE outbox SET state = 'sent', sent_at = ?, attempts = attempts + 1, last_error = NULL "
-                "WHERE message_id = ?",
-                (at.isoformat(), message_id),
-            )
+        self._record(message_id, Delivery("sent", at))
 
     def mail_retry(self, message_id: str, next_try: datetime, error: str) -> None:
-        with self._lock:
-            self._db.execute(
-                "UPDATE outbox SET attempts = attempts + 1, next_try = ?, last_error = ? WHERE message_id = ?",
-                (next_try.isoformat(), error, message_id),
-            )
+        self._record(message_id, Delivery("pending", next_try, error))
 
     def mail_failed(self, message_id: str, error: str) -> None:
-        with self._lock:
-            self._db.execute(
-                "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ? WHERE message_id = ?",
-                (error, message_id),
-            )
+        self._record(message_id, Delivery("failed", None, error))
+
+    def _record(self, message_id: str, outcome: Delivery) -> None:
+        with self._store.begin() as db:
+            db.execute(_outcome(message_id, outcome))
 
     def mail_state(self, message_id: str) -> tuple[str, int, str | None] | None:
         """(state, attempts, last error) of a message's e-mail, or None if it has none."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT state, attempts, last_error FROM outbox WHERE message_id = ?", (message_id,)
-            ).fetchone()
+        with self._store.begin() as db:
+            row = db.execute(
+                select(outbox.c.state, outbox.c.attempts, outbox.c.last_error).where(outbox.c.message_id == message_id)
+            ).first()
         return None if row is None else (row[0], row[1], row[2])
 
     def mail_counts(self) -> MailCounts:
-        with self._lock:
-            counts = dict(self._db.execute("SELECT state, count(*) FROM outbox GROUP BY state").fetchall())
-            oldest = self._db.execute(
-                "SELECT min(m.received_at) FROM outbox o JOIN messages m ON m.id = o.message_id "
-                "WHERE o.state = 'pending'"
-            ).fetchone()[0]
-        return MailCounts(
-            counts.get("pending", 0),
-            counts.get("failed", 0),
-            counts.get("sent", 0),
-            datetime.fromisoformat(oldest) if oldest else None,
-        )
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        with self._store.begin() as db:
+            counts: dict[str, int] = dict(
+                db.execute(select(outbox.c.state, func.count()).group_by(outbox.c.state)).all()
+            )
+            oldest = db.execute(
+                select(func.min(messages.c.received_at))
+                .join(outbox, outbox.c.message_id == messages.c.id)
+                .where(outbox.c.state == "pending")
+            ).scalar()
+        return MailCounts(counts.get("pending", 0), counts.get("failed", 0), counts.get("sent", 0), oldest)
 
 
-_COLUMNS = "m.id, m.line, m.caller, m.received_at, m.recording, m.seconds, m.handled, m.handled_by, m.handled_at"
+_COLUMNS = (
+    messages.c.id,
+    messages.c.line,
+    messages.c.caller,
+    messages.c.received_at,
+    messages.c.recording,
+    messages.c.seconds,
+    messages.c.handled,
+    messages.c.handled_by,
+    messages.c.handled_at,
+)
 
 
-def _message(row: tuple[Any, ...]) -> Message:
+def _message(row: Any) -> Message:  # a Row of _COLUMNS
     return Message(
-        row[0],
-        row[1],
-        row[2],
-        datetime.fromisoformat(row[3]),
-        row[4],
-        row[5],
-        bool(row[6]),
-        row[7],
-        datetime.fromisoformat(row[8]) if row[8] else None,
+        row.id,
+        row.line,
+        row.caller,
+        row.received_at,
+        row.recording,
+        row.seconds,
+        bool(row.handled),
+        row.handled_by,
+        row.handled_at,
     )
+
+
+def _outcome(message_id: str, outcome: Delivery) -> Any:
+    values: dict[str, Any] = {"state": outcome.state, "attempts": outbox.c.attempts + 1, "last_error": outcome.error}
+    if outcome.state == "sent":
+        values["sent_at"] = outcome.at
+    elif outcome.state == "pending":
+        values["next_try"] = outcome.at
+    # Only a pending e-mail changes: one another node marked sent meanwhile stays sent.
+    return update(outbox).where(outbox.c.message_id == message_id, outbox.c.state == "pending").values(**values)
+
+
+def _pending(row: Any) -> PendingMail:  # a Row of _due()
+    return PendingMail(_message(row), tuple(json.loads(row.recipients)), row.attempts)

@@ -1,9 +1,10 @@
 """The sender: e-mails every message's staff, retrying with backoff, across restarts, until the server takes it.
 
 The outbox rows live in the message store (see office/messages.py for why they are written with
-the message, and marked sent only after the server answered). This loop takes the due rows, fetches
-the recording from Asterisk, sends, and marks. It wakes when a message is saved, when a retry falls
-due, and every POLL_SECONDS regardless (a message the CLI or another process added).
+the message, and marked sent only after the server answered). This loop takes the due rows, the
+audio from the store, and sends each while the store holds its row (`MessageStore.deliver()`: of
+several nodes sharing the store, one sends each e-mail), then marks it. It wakes when a message is
+saved, when a retry falls due, and every POLL_SECONDS regardless (a message another process added).
 """
 
 from __future__ import annotations
@@ -16,14 +17,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from router.ari import AriError, AriNotFound, AriRest
+from sqlalchemy.exc import SQLAlchemyError
+
+from router.ari import AriError, AriRest
+from router.office.audio import audio_of
 from router.office.mail import PermanentMailError, SmtpConfig, compose, send
-from router.office.messages import MessageStore, PendingMail, loggable
+from router.office.messages import Delivery, MessageStore, PendingMail, loggable
 from router.schedule import Schedule
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 30.0
+STORE_RETRY = 5.0  # seconds between looks while the store does not answer
 
 
 @dataclass(frozen=True)
@@ -53,25 +58,34 @@ class MailSender:
 
     async def run(self) -> None:
         if self._smtp is None:
-            counts = await asyncio.to_thread(self._messages.mail_counts)
-            if counts.pending:
-                log.warning("mail: %d e-mail(s) wait to be sent, but no CALLROUTER_SMTP is configured", counts.pending)
+            with contextlib.suppress(SQLAlchemyError):
+                counts = await asyncio.to_thread(self._messages.mail_counts)
+                if counts.pending:
+                    log.warning("mail: %d e-mail(s) wait, but no CALLROUTER_SMTP is configured", counts.pending)
             return
+        store_failing = False
         while True:
             self.wake.clear()
             try:
                 await self.send_due()
-            except Exception:  # the store itself failed; try again at the next round
+                delay = await self._until_next()
+                store_failing = False
+            except SQLAlchemyError as e:  # the e-mails wait in the store; look again soon
+                if not store_failing:
+                    log.warning("mail: the store does not answer (%s); trying again every %.0f s", e, STORE_RETRY)
+                store_failing, delay = True, STORE_RETRY
+            except Exception:
                 log.exception("mail: sending failed")
-            await self._sleep()
+                delay = STORE_RETRY
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), delay)
 
-    async def _sleep(self) -> None:
-        delay = POLL_SECONDS
+    async def _until_next(self) -> float:
+        """Seconds until the next pending e-mail is due, at most POLL_SECONDS."""
         due = await asyncio.to_thread(self._messages.next_mail_due)
-        if due is not None:
-            delay = min(max((due - self._clock()).total_seconds(), 0.05), POLL_SECONDS)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.wake.wait(), delay)
+        if due is None:
+            return POLL_SECONDS
+        return min(max((due - self._clock()).total_seconds(), 0.05), POLL_SECONDS)
 
     async def send_due(self) -> int:
         """Send every e-mail that is due. Returns how many the server accepted."""
@@ -85,34 +99,38 @@ class MailSender:
     async def _send_one(self, smtp: SmtpConfig, pending: PendingMail) -> bool:
         message = pending.message
         try:
-            audio: bytes | None = await self._rest.stored_recording_file(message.recording)
-        except AriNotFound:
-            audio = None  # deleted in Asterisk: the e-mail still says who called
+            audio = await audio_of(self._messages, self._rest, message)  # None: the e-mail still says who called
         except AriError as e:
             await self._retry(pending, f"Asterisk did not give the recording: {e}")
             return False
         schedule = self._schedule()
         line = schedule.lines.get(message.line)
-        mail = compose(message, pending.recipients, smtp.sender, schedule.tz, line.name if line else "", audio)
-        try:
-            refused = await asyncio.to_thread(send, smtp, mail)
-        except PermanentMailError as e:
+        line_name = line.name if line else ""
+
+        def attempt(held: PendingMail) -> Delivery:  # in a thread, while the store holds the e-mail
+            mail = compose(held.message, held.recipients, smtp.sender, schedule.tz, line_name, audio)
+            try:
+                refused = send(smtp, mail)
+            except PermanentMailError as e:
+                log.error("mail: the e-mail for message %s was refused for good: %s", loggable(message.id), e)
+                return Delivery("failed", None, str(e))
+            except (OSError, smtplib.SMTPException) as e:
+                return self._next_try(held, f"{type(e).__name__}: {e}")
+            if refused:
+                log.warning("mail: message %s sent, but refused for some recipients: %s", loggable(message.id), refused)
+            return Delivery("sent", self._clock())
+
+        outcome = await asyncio.to_thread(self._messages.deliver, message.id, attempt)
+        if outcome is None:
+            return False  # no longer pending, or another node's sender has it now
+        if outcome.state != "sent":
             self.failures += 1
-            log.error("mail: the e-mail for message %s was refused for good: %s", loggable(message.id), e)
-            await asyncio.to_thread(self._messages.mail_failed, message.id, str(e))
             return False
-        except (OSError, smtplib.SMTPException) as e:
-            await self._retry(pending, f"{type(e).__name__}: {e}")
-            return False
-        if refused:
-            log.warning("mail: message %s sent, but refused for some recipients: %s", loggable(message.id), refused)
-        await asyncio.to_thread(self._messages.mail_sent, message.id, self._clock())
         self.sent += 1
         log.info("mail: message %s e-mailed to %d recipient(s)", loggable(message.id), len(pending.recipients))
         return True
 
-    async def _retry(self, pending: PendingMail, error: str) -> None:
-        self.failures += 1
+    def _next_try(self, pending: PendingMail, error: str) -> Delivery:
         wait = self._backoff.after(pending.attempts + 1)
         log.warning(
             "mail: message %s not sent (%s); trying again in %.1f s",
@@ -120,4 +138,10 @@ class MailSender:
             loggable(error),
             wait.total_seconds(),
         )
-        await asyncio.to_thread(self._messages.mail_retry, pending.message.id, self._clock() + wait, error)
+        return Delivery("pending", self._clock() + wait, error)
+
+    async def _retry(self, pending: PendingMail, error: str) -> None:
+        self.failures += 1
+        outcome = self._next_try(pending, error)
+        assert outcome.at is not None
+        await asyncio.to_thread(self._messages.mail_retry, pending.message.id, outcome.at, error)

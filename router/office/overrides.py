@@ -1,26 +1,30 @@
-"""Emergency overrides, kept in a file so they survive restarts and every process sees the same ones.
+"""Emergency overrides, kept in the office's store so they survive restarts and every process and
+node sees the same ones.
 
 An override always has an expiry (a forgotten "closed" is the classic failure of phone systems with
-this feature), at most MAX_DAYS ahead. The file is rewritten atomically (a temporary file, fsync,
-rename), so a reader sees the old list or the new one, never half of one; expired overrides are
-dropped whenever it is written. Readers cache by the file's modification time, so the router can
-ask for every call.
+this feature), at most MAX_DAYS ahead; expired overrides are dropped whenever one is set or cleared.
+The router decides calls without waiting for the database: it reads a copy (`cached=True`) that
+`keep_refreshing()` renews every REFRESH_SECONDS, so an override set on another node applies here
+within that, and a database that is down leaves the last copy in force rather than stopping calls.
 """
 
 from __future__ import annotations
 
-import json
-import os
+import asyncio
+import logging
 import re
-import tempfile
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
+from sqlalchemy import delete, insert, or_, select
+
+from router.office.store import Store
+from router.office.tables import overrides
 from router.schedule import Override, Schedule, decide
 
+log = logging.getLogger(__name__)
+
 MAX_DAYS = 31
+REFRESH_SECONDS = 0.5
 _REASON = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -45,39 +49,41 @@ def resolve_until(text: str | None, schedule: Schedule, line: str, now: datetime
     return until if until.tzinfo is not None else until.replace(tzinfo=schedule.tz)
 
 
-@dataclass
 class OverrideStore:
-    path: Path
-    _cache: tuple[float, tuple[Override, ...]] | None = None
+    def __init__(self, store: Store, *, cached: bool = False) -> None:
+        self._store = store
+        self._cached = cached
+        self._copy: tuple[Override, ...] | None = None
+        self._failing = False
 
     def all(self) -> tuple[Override, ...]:
-        """Every override in the file (expired ones included until the next write)."""
-        try:
-            mtime = self.path.stat().st_mtime
-        except FileNotFoundError:
-            return ()
-        if self._cache is not None and self._cache[0] == mtime:
-            return self._cache[1]
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            found = tuple(
-                Override(
-                    line=str(o["line"]),
-                    open=bool(o["open"]),
-                    reason=str(o["reason"]),
-                    since=datetime.fromisoformat(o["since"]),
-                    until=datetime.fromisoformat(o["until"]),
-                    note=o.get("note"),
-                )
-                for o in data
-            )
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise OverrideError(f"{self.path}: cannot read the overrides: {e}") from None
-        self._cache = (mtime, found)
-        return found
+        """Every override (expired ones included until the next write): the copy, if cached."""
+        if self._cached and self._copy is not None:
+            return self._copy
+        return self._read()
 
     def active(self, line: str, now: datetime) -> Override | None:
         return next((o for o in self.all() if o.line == line and o.active_at(now)), None)
+
+    def refresh(self) -> None:
+        """Renew the copy from the store (blocking: call it in a thread)."""
+        self._copy = self._read()
+
+    async def keep_refreshing(self, every: float = REFRESH_SECONDS) -> None:
+        """Renew the copy every `every` seconds until cancelled; a failure keeps the last copy."""
+        while True:
+            try:
+                await asyncio.to_thread(self.refresh)
+                if self._failing:
+                    log.info("overrides: the store answers again")
+                self._failing = False
+            except Exception as e:
+                if not self._failing:
+                    log.warning("overrides: cannot read the store (%s); the last known overrides stay in force", e)
+                self._failing = True
+                if self._copy is None:
+                    self._copy = ()
+            await asyncio.sleep(every)
 
     def set(self, override: Override, now: datetime) -> None:
         """Put `override` in force for its line, replacing any other for that line."""
@@ -89,35 +95,37 @@ class OverrideStore:
             raise OverrideError(f"the override would end at {override.until.isoformat()}, which has passed")
         if override.until - now > timedelta(days=MAX_DAYS):
             raise OverrideError(f"an override lasts at most {MAX_DAYS} days; for longer, add a closure to the schedule")
-        self._write([o for o in self.all() if o.line != override.line and o.until > now] + [override])
+        with self._store.begin() as db:
+            db.execute(delete(overrides).where(or_(overrides.c.line == override.line, overrides.c.until <= now)))
+            db.execute(
+                insert(overrides).values(
+                    line=override.line,
+                    open=override.open,
+                    reason=override.reason,
+                    since=override.since,
+                    until=override.until,
+                    note=override.note,
+                )
+            )
+        self._after_write()
 
     def clear(self, line: str, now: datetime) -> bool:
         """End the override of `line`. True if there was one in force."""
-        before = self.all()
-        self._write([o for o in before if o.line != line and o.until > now])
-        return any(o.line == line and o.active_at(now) for o in before)
+        with self._store.begin() as db:
+            row = db.execute(select(overrides.c.since, overrides.c.until).where(overrides.c.line == line)).first()
+            db.execute(delete(overrides).where(or_(overrides.c.line == line, overrides.c.until <= now)))
+        self._after_write()
+        return row is not None and row.since <= now < row.until
 
-    def _write(self, overrides: Sequence[Override]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        data = [
-            {
-                "line": o.line,
-                "open": o.open,
-                "reason": o.reason,
-                "since": o.since.isoformat(),
-                "until": o.until.isoformat(),
-                "note": o.note,
-            }
-            for o in overrides
-        ]
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".overrides-")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(data, f, indent=2)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        self._cache = None
+    def _after_write(self) -> None:
+        """This process sees its own change at once (other nodes at their next refresh)."""
+        if self._cached:
+            try:
+                self.refresh()
+            except Exception:
+                log.warning("overrides: stored, but not read back; the next refresh will", exc_info=True)
+
+    def _read(self) -> tuple[Override, ...]:
+        with self._store.begin() as db:
+            rows = db.execute(select(overrides).order_by(overrides.c.line)).all()
+        return tuple(Override(r.line, bool(r.open), r.reason, r.since, r.until, r.note) for r in rows)

@@ -19,6 +19,7 @@ from aiohttp import web
 from router.ari import AriError, AriNotFound
 from router.calls.guidance import closed_guidance, render
 from router.office import danish
+from router.office.audio import audio_of
 from router.office.messages import Message, loggable
 from router.office.overrides import OverrideError, resolve_until
 from router.schedule import Decision, Override, QueueConfig, Reason, Schedule, Segment, day_plan, decide
@@ -230,11 +231,11 @@ async def _message_of(console: Console, request: web.Request) -> Message:
 async def _audio(console: Console, request: web.Request) -> web.StreamResponse:
     message = await _message_of(console, request)
     try:
-        data = await console.rest.stored_recording_file(message.recording)
-    except AriNotFound:
-        raise web.HTTPNotFound(text="Lydfilen findes ikke længere.") from None
+        data = await audio_of(console.messages, console.rest, message)
     except AriError:
         raise web.HTTPBadGateway(text="Telefonsystemet svarede ikke; prøv igen om lidt.") from None
+    if data is None:
+        raise web.HTTPNotFound(text="Lydfilen findes ikke længere.")
     await console.audit(request, "afspillede besked", loggable(message.id))
     return web.Response(body=data, content_type="audio/wav")
 

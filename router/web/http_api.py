@@ -1,7 +1,7 @@
 """The router's HTTP API (aiohttp), on loopback unless told otherwise.
 
     GET  /livez                      the process is alive
-    GET  /readyz                     ARI connected (application registered) and a schedule in service; else 503
+    GET  /readyz                     active (not a standby), ARI connected and a schedule in service; else 503
     GET  /status                     per line: open or closed and why, next change, override, callers waiting, agents;
                                      e-mails pending and failed
     GET  /metrics                    Prometheus text format
@@ -32,6 +32,7 @@ from typing import Any
 from aiohttp import web
 
 from router.ari import AriError, AriNotFound, AriRest
+from router.office.audio import audio_of
 from router.office.messages import Message, MessageStore
 from router.office.overrides import OverrideError, OverrideStore, resolve_until
 from router.schedule import Decision, Override, Schedule, decide
@@ -86,6 +87,7 @@ class RouterView:
     waiting_since: Callable[[str], list[datetime]] = lambda _: []  # when each waiting caller arrived, first first
     mail_configured: bool = False  # an SMTP server is configured
     schedule_file: Callable[[], FileState | None] = lambda: None  # the file on disk against the one in service
+    role: Callable[[], str] = lambda: "active"  # or starting, standby (another router takes the calls), stopped
 
 
 def make_app(
@@ -103,13 +105,18 @@ def make_app(
 
     async def readyz(_: web.Request) -> web.Response:
         problems = []
-        if not view.connected():
+        if view.role() == "standby":
+            problems.append("standby: another router of this Asterisk takes the calls")
+        elif view.role() != "active":
+            problems.append(f"{view.role()}: not taking calls")
+        elif not view.connected():
             problems.append("ARI WebSocket not connected")
         try:
             view.schedule()
         except Exception as e:
             problems.append(f"no schedule: {e}")
-        return web.json_response({"ready": not problems, "problems": problems}, status=503 if problems else 200)
+        body = {"ready": not problems, "role": view.role(), "problems": problems}
+        return web.json_response(body, status=503 if problems else 200)
 
     async def status(_: web.Request) -> web.Response:
         schedule = view.schedule()
@@ -119,15 +126,26 @@ def make_app(
             decision = decide(schedule, line_id, now, overrides.all())
             agents = await agents_now(rest, view.agents(line_id))
             lines[line_id] = _line_status(decision, view.waiting(line_id), agents)
-        counts = await asyncio.to_thread(messages.mail_counts)
-        mail = {
-            "configured": view.mail_configured,
-            "pending": counts.pending,
-            "failed": counts.failed,
-            "sent": counts.sent,
-            "oldest_pending": counts.oldest_pending.isoformat() if counts.oldest_pending else None,
+        mail: dict[str, object] = {"configured": view.mail_configured}
+        try:
+            counts = await asyncio.to_thread(messages.mail_counts)
+        except Exception as e:  # the store does not answer; the calls' side still does
+            mail["error"] = f"the store does not answer: {type(e).__name__}"
+        else:
+            mail |= {
+                "pending": counts.pending,
+                "failed": counts.failed,
+                "sent": counts.sent,
+                "oldest_pending": counts.oldest_pending.astimezone(schedule.tz).isoformat()
+                if counts.oldest_pending
+                else None,
+            }
+        body = {
+            "at": now.isoformat(),
+            "role": view.role(),
+            "ari_connected": view.connected(),
+            "schedule_rejected": view.rejected(),
         }
-        body = {"at": now.isoformat(), "ari_connected": view.connected(), "schedule_rejected": view.rejected()}
         return web.json_response({**body, "mail": mail, "lines": lines})
 
     async def metrics_text(_: web.Request) -> web.Response:
@@ -142,11 +160,11 @@ def make_app(
     async def audio(request: web.Request) -> web.Response:
         message = await _message(messages, request.match_info["id"])
         try:
-            data = await rest.stored_recording_file(message.recording)
-        except AriNotFound:
-            raise web.HTTPNotFound(text="the recording is no longer in Asterisk") from None
+            data = await audio_of(messages, rest, message)
         except AriError as e:
             raise web.HTTPBadGateway(text=f"Asterisk: {e}") from None
+        if data is None:
+            raise web.HTTPNotFound(text="the recording is neither in the store nor in Asterisk")
         return web.Response(body=data, content_type="audio/wav")
 
     async def handled(request: web.Request) -> web.Response:

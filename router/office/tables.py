@@ -1,0 +1,142 @@
+"""The office's tables, one schema for both backends (SQLite and PostgreSQL), in SQLAlchemy Core.
+
+The migrations in office/migrations/ create and change these; this module is what the code reads
+and writes through. Times are instants (`Instant`): stored in UTC, given back aware, so that order
+in the database is order in time on both backends.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.types import TypeDecorator
+
+
+class Instant(TypeDecorator[datetime]):
+    """An aware datetime, kept as UTC (PostgreSQL: timestamptz; SQLite: ISO text without offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"a naive time cannot be stored: {value!r}")
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("line", String, nullable=False),
+    Column("caller", String, nullable=False),
+    Column("received_at", Instant, nullable=False),
+    Column("recording", String, nullable=False),  # its name in Asterisk, where it was recorded
+    Column("seconds", Integer),
+    Column("handled", Boolean, nullable=False, default=False),
+    Column("handled_by", String),
+    Column("handled_at", Instant),
+)
+Index("messages_received_at", messages.c.received_at)
+
+# The audio, apart from the message so that listing messages does not read it.
+message_audio = Table(
+    "message_audio",
+    metadata,
+    Column("message_id", String, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
+    Column("wav", LargeBinary, nullable=False),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("message_id", String, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
+    Column("recipients", Text, nullable=False),  # a JSON list
+    Column("state", String, nullable=False, default="pending"),  # pending, sent, failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_try", Instant, nullable=False),
+    Column("last_error", Text),
+    Column("sent_at", Instant),
+)
+
+overrides = Table(
+    "overrides",
+    metadata,
+    Column("line", String, primary_key=True),  # one override per line at a time
+    Column("open", Boolean, nullable=False),
+    Column("reason", String, nullable=False),
+    Column("since", Instant, nullable=False),
+    Column("until", Instant, nullable=False),
+    Column("note", Text),
+)
+
+calls = Table(
+    "calls",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("line", String, nullable=False),
+    Column("arrived", Instant, nullable=False),
+    Column("in_hours", Boolean, nullable=False),
+    Column("outcome", String, nullable=False),
+    Column("seconds", Float, nullable=False),
+    Column("waited", Float),
+)
+Index("calls_arrived", calls.c.arrived)
+
+users = Table(
+    "users",
+    metadata,
+    Column("name", String, primary_key=True),
+    Column("role", String, nullable=False),
+    Column("password", String, nullable=False),  # an Argon2id hash
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", String, primary_key=True),
+    Column("name", String, ForeignKey("users.name", ondelete="CASCADE"), nullable=False),
+    Column("csrf", String, nullable=False),
+    Column("started", Instant, nullable=False),
+    Column("last_seen", Instant, nullable=False),
+)
+
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Instant, nullable=False),
+    Column("name", String, nullable=False),
+    Column("action", String, nullable=False),
+    Column("detail", Text, nullable=False),
+)
+
+# In the order a copy must fill them (a row's parent first).
+COPY_ORDER = (messages, message_audio, outbox, overrides, calls, users, sessions, audit)

@@ -82,6 +82,16 @@ async def router_process(
                 os.killpg(process.pid, signal.SIGKILL)
             await process.wait()
             reader.cancel()
+        forget_faketime(process.pid)
+
+
+def forget_faketime(pid: int) -> None:
+    """Remove what the faketime wrapper of `pid` keeps in /dev/shm. It removes them itself when it
+    ends, but not when SIGKILLed, as the tests kill routers; a later faketime that gets the same PID
+    then fails at once ("sem_open: File exists")."""
+    for leftover in (f"/dev/shm/faketime_shm_{pid}", f"/dev/shm/sem.faketime_sem_{pid}"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(leftover)
 
 
 async def wait_for_line(lines: list[str], pattern: str, within: float) -> re.Match[str]:

@@ -5,6 +5,6 @@ Run it on its own with `python -m asterisk_sim --port 8088`.
 """
 
 from asterisk_sim.server import Fault, Simulator
-from asterisk_sim.world import AgentScript, AriFault, World
+from asterisk_sim.world import INBOUND_CONTEXT, AgentScript, AriFault, World, contexts_of
 
-__all__ = ["AgentScript", "AriFault", "Fault", "Simulator", "World"]
+__all__ = ["INBOUND_CONTEXT", "AgentScript", "AriFault", "Fault", "Simulator", "World", "contexts_of"]

@@ -8,14 +8,19 @@ import contextlib
 import logging
 import os
 import signal
+from pathlib import Path
 
 from asterisk_sim.server import Simulator
-from asterisk_sim.world import AgentScript
+from asterisk_sim.world import AgentScript, contexts_of
 
 
 async def serve(args: argparse.Namespace, password: str) -> None:
     sim = Simulator(
-        os.environ.get("ARI_USER", args.user), password, sound_seconds=args.sound_seconds, asterisk_id=args.asterisk_id
+        os.environ.get("ARI_USER", args.user),
+        password,
+        sound_seconds=args.sound_seconds,
+        asterisk_id=args.asterisk_id,
+        contexts=args.contexts,
     )
     await sim.start(args.host, args.port)
     for agent in args.agent:
@@ -39,7 +44,15 @@ def main() -> None:
     parser.add_argument("--agent", action="append", default=[], help="an endpoint that answers, e.g. PJSIP/agent1")
     parser.add_argument("--answer-after", type=float, default=2.0, help="seconds agents ring before answering")
     parser.add_argument("--asterisk-id", help="the entity id it reports (default: a random MAC address, as Asterisk's)")
+    parser.add_argument(
+        "--dialplan", action="append", default=[], metavar="FILE",
+        help="an extensions.conf whose [contexts] exist for `continue` (see the README)",
+    )  # fmt: skip
+    parser.add_argument("--context", action="append", default=[], help="a context that exists, by name")
     args = parser.parse_args()
+    args.contexts = set(args.context)
+    for path in args.dialplan:
+        args.contexts |= contexts_of(Path(path).read_text(encoding="utf-8"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     password = os.environ.get("ARI_PASSWORD", "secret")
     if os.environ.get("ARI_PASSWORD_FILE"):

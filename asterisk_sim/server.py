@@ -14,8 +14,9 @@ import fnmatch
 import json
 import logging
 import random
+import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,9 +52,10 @@ class Simulator:
         sound_seconds: float = 0.2,
         seed: int = 0,
         asterisk_id: str | None = None,
+        contexts: Iterable[str] = (),
     ) -> None:
         self.user, self.password = user, password
-        self.world = World(self._send, sound_seconds=sound_seconds, asterisk_id=asterisk_id)
+        self.world = World(self._send, sound_seconds=sound_seconds, asterisk_id=asterisk_id, contexts=contexts)
         self.sockets: dict[str, web.WebSocketResponse] = {}
         self.requests: list[Json] = []
         self.faults: list[Fault] = []
@@ -166,6 +168,12 @@ class Simulator:
         except AriFault as e:
             entry["status"] = e.status
             return _error(e.status, e.message)
+        except web.HTTPNotFound:  # no such route: Asterisk's own words
+            entry["status"] = 404
+            return _error(404, "Resource not found")
+        except web.HTTPMethodNotAllowed:
+            entry["status"] = 405
+            return _error(405, "Unsupported method")
         if fault is not None and fault.after and fault.status:
             entry["status"], entry["carried_out"] = fault.status, True
             return _error(fault.status, "Injected fault")
@@ -202,6 +210,26 @@ def _ok(data: Any = None, status: int = 200) -> web.Response:
     if data is None:
         return web.Response(status=204)
     return web.json_response(data, status=status)
+
+
+# Asterisk's hangup reasons (res/ari/resource_channels.c, convert_reason_to_hangup_code).
+HANGUP_REASONS = frozenset({
+    "normal", "busy", "congestion", "no_answer", "timeout", "rejected", "unallocated", "normal_unspecified",
+    "number_incomplete", "codec_mismatch", "interworking", "failure", "answered_elsewhere",
+})  # fmt: skip
+
+
+def _atoi(text: str) -> int:
+    """An integer parameter as Asterisk reads one (atoi): its leading digits, else 0."""
+    found = re.match(r"^\s*([+-]?\d+)", text)
+    return int(found.group(1)) if found else 0
+
+
+def _media(request: web.Request) -> list[str]:
+    media = [m for m in request.query.getall("media", []) for m in m.split(",") if m]
+    if not media:  # Asterisk queues nothing, and says so
+        raise AriFault(500, "Failed to queue media for playback")
+    return media
 
 
 def _param(request: web.Request, name: str, default: str | None = None) -> str:
@@ -247,7 +275,6 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
 
     # The many requests that do one thing to one resource and answer 204 No Content.
     no_content: list[tuple[str, str, Callable[[str], None]]] = [
-        ("DELETE", "/ari/channels/{id}", w.hangup),
         ("POST", "/ari/channels/{id}/answer", w.answer),
         ("POST", "/ari/channels/{id}/ring", w.ring),
         ("POST", "/ari/channels/{id}/moh", w.start_moh),
@@ -292,13 +319,13 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
             request.match_info["id"],
             request.query.get("context"),
             request.query.get("extension"),
-            int(_number(request, "priority", 1)),
+            _atoi(request.query.get("priority", "")),
         )
         return _ok()
 
     async def play_on_channel(request: web.Request, playback_id: str) -> web.Response:
         channel = w.stasis_channel(request.match_info["id"])
-        return _ok(w.play(channel, playback_id, _param(request, "media").split(",")), status=201)
+        return _ok(w.play(channel, playback_id, _media(request)), status=201)
 
     @r.post("/ari/channels/{id}/play")
     async def play(request: web.Request) -> web.Response:
@@ -333,10 +360,30 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
     async def bridges(request: web.Request) -> web.Response:
         return _ok([b.json() for b in w.bridges.values()])
 
+    @r.delete("/ari/channels/{id}")
+    async def hangup(request: web.Request) -> web.Response:
+        reason, code = request.query.get("reason", ""), request.query.get("reason_code", "")
+        channel = w.channel(request.match_info["id"])  # 404 first, as Asterisk checks
+        if reason and code:
+            raise AriFault(400, "The reason and reason_code can't both be specified")
+        if code and not re.match(r"^\s*[+-]?\d", code):
+            raise AriFault(400, "Invalid reason for hangup reason code provided")
+        if reason and reason not in HANGUP_REASONS:
+            raise AriFault(400, "Invalid reason for hangup reason provided")
+        w.hangup(channel.id)
+        return _ok()
+
     @r.post("/ari/bridges")
     async def create_bridge(request: web.Request) -> web.Response:
         bridge = w.create_bridge(
             request.query.get("bridgeId"), request.query.get("type", "mixing"), request.query.get("name", "")
+        )
+        return _ok(bridge.json())
+
+    @r.post("/ari/bridges/{id}")
+    async def create_bridge_with_id(request: web.Request) -> web.Response:
+        bridge = w.create_bridge(
+            request.match_info["id"], request.query.get("type", "mixing"), request.query.get("name", ""), with_id=True
         )
         return _ok(bridge.json())
 
@@ -357,7 +404,7 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
     @r.post("/ari/bridges/{id}/play/{playback}")
     async def bridge_play(request: web.Request) -> web.Response:
         bridge = w.bridge(request.match_info["id"])
-        return _ok(w.play(bridge, request.match_info["playback"], _param(request, "media").split(",")), status=201)
+        return _ok(w.play(bridge, request.match_info["playback"], _media(request)), status=201)
 
     @r.get("/ari/endpoints/{tech}/{resource}")
     async def endpoint(request: web.Request) -> web.Response:
@@ -456,6 +503,8 @@ def _control_routes(sim: Simulator) -> web.RouteTableDef:
             str(data.get("to", "1818")),
             str(data.get("app", "router")),
             [str(a) for a in data.get("args", [])],
+            name=str(data.get("name", "")),
+            technology=str(data.get("technology", "PJSIP")),
         )
         return _ok({"channel_id": channel.id, "stasis": channel.app is not None}, status=201)
 
@@ -509,6 +558,12 @@ def _control_routes(sim: Simulator) -> web.RouteTableDef:
                 None if data.get("hang_up_after") is None else float(data["hang_up_after"]),
             ),
         )
+        return _ok()
+
+    @r.put("/_sim/dialplan/{context}")
+    async def declare_context(request: web.Request) -> web.Response:
+        """A context of the dialplan (see World.contexts): `continue` into it leaves the channel there."""
+        w.contexts.add(request.match_info["context"])
         return _ok()
 
     @r.post("/_sim/sounds")

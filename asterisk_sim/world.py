@@ -25,8 +25,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -136,6 +137,7 @@ class Bridge:
     channels: list[str] = field(default_factory=list)
     moh: bool = False
     created: str = field(default_factory=now_text)
+    subscribed: str | None = None  # the application told of it, since one of its channels entered it
 
     def json(self) -> Json:
         technology = "holding_bridge" if self.bridge_type == "holding" else "simple_bridge"
@@ -185,16 +187,35 @@ class LiveRecording:
         return {"name": self.name, "format": self.fmt, "state": self.state, "target_uri": f"channel:{self.channel_id}"}
 
 
+def contexts_of(extensions_conf: str) -> set[str]:
+    """The contexts an extensions.conf defines: its [section] names but [general] and [globals]."""
+    found = {m.group(1).strip() for m in re.finditer(r"^\s*\[([^\]]+)\]", extensions_conf, re.MULTILINE)}
+    return found - {"general", "globals"}
+
+
+INBOUND_CONTEXT = "from-citizens"  # where the simulator's calls come from, with Stasis() at priority 2
+
+
 class World:
     """All of the simulated Asterisk's state, and what it does by itself over time."""
 
     def __init__(
-        self, emit: Callable[[str, Json], None], *, sound_seconds: float = 0.2, asterisk_id: str | None = None
+        self,
+        emit: Callable[[str, Json], None],
+        *,
+        sound_seconds: float = 0.2,
+        asterisk_id: str | None = None,
+        contexts: Iterable[str] = (),
     ) -> None:
         self._emit_to = emit  # (application, event) -> None
         # Asterisk's entity id (asterisk.conf's entityid; by default a MAC address of the machine):
         # a locally administered address of its own for each simulated Asterisk.
         self.asterisk_id = asterisk_id or ":".join(["02", *(f"{random.randrange(256):02x}" for _ in range(5))])
+        # The dialplan, as far as the simulator models it: the contexts a channel sent there by
+        # `continue` runs on in (it stays, `dialplan_after` says where). Extensions are not
+        # modelled: every extension of a declared context exists. Calls come from INBOUND_CONTEXT,
+        # whose dialplan ends after Stasis(). Any other context does not exist: the channel is hung up.
+        self.contexts: set[str] = set(contexts)
         self.sound_seconds = sound_seconds
         self.sounds = set(CORE_SOUNDS)
         self.channels: dict[str, Channel] = {}
@@ -262,14 +283,30 @@ class World:
 
     # -- calls from the outside world (the control API) -----------------------------
 
-    def place_call(self, caller: str, to: str, app: str = "router", args: list[str] | None = None) -> Channel:
-        """A caller dials `to`; the dialplan runs Stasis(app, args...)."""
+    def place_call(
+        self,
+        caller: str,
+        to: str,
+        app: str = "router",
+        args: list[str] | None = None,
+        *,
+        name: str = "",
+        technology: str = "PJSIP",
+    ) -> Channel:
+        """A caller (`name` <`caller`>) dials `to`; the dialplan runs Stasis(app, args...). The call
+        comes in by SIP (PJSIP), or as the second half of a Local channel (`technology="Local"`, as
+        test harnesses on a real Asterisk make calls), which has no RTP of its own."""
         uid = self._next_unique_id()
+        if technology not in ("PJSIP", "Local"):
+            raise ValueError(f"a call comes in by PJSIP or Local, not {technology!r}")
+        number = next(self._ids)
         channel = Channel(
             id=uid,
-            name=f"PJSIP/{caller}-{next(self._ids):08x}",
-            caller={"name": "", "number": caller},
-            context="from-citizens",
+            name=f"PJSIP/{caller}-{number:08x}"
+            if technology == "PJSIP"
+            else f"Local/{to}@{INBOUND_CONTEXT}-{number:08x};2",
+            caller={"name": name, "number": caller},
+            context=INBOUND_CONTEXT,
             exten=to,
             originated=False,
             app_data=",".join([app, *(args or [])]),
@@ -324,7 +361,7 @@ class World:
             return
         channel.gone = True
         app = channel.app
-        if app is not None and channel.state == "Up":
+        if app is not None and channel.state == "Up" and channel.name.startswith("PJSIP/"):  # RTP's statistics
             for variable in ("RTPAUDIOQOS", "RTPAUDIOQOSJITTER", "RTPAUDIOQOSLOSS", "RTPAUDIOQOSRTT", "RTPAUDIOQOSMES"):
                 self._emit(app, "ChannelVarset", variable=variable, value="", channel=channel.json())
         request: Json = {"cause": cause, "channel": channel.json()}
@@ -352,8 +389,14 @@ class World:
         channel.app = None
 
     def continue_in_dialplan(self, channel_id: str, context: str | None, extension: str | None, priority: int) -> None:
+        """Where Asterisk's `continue` sends the channel (res/ari/resource_channels.c): a context
+        without an extension means its `s`, no context the channel's own. With neither, and no
+        priority, the channel goes on past Stasis() in its inbound context."""
         channel = self.stasis_channel(channel_id)
-        target = {"context": context or channel.context, "extension": extension or channel.exten}
+        if context:
+            target = {"context": context, "extension": extension or "s"}
+        else:
+            target = {"context": channel.context, "extension": extension or channel.exten}
         if any(p.target_uri == f"channel:{channel.id}" for p in self.running):
             # Asterisk runs `continue` after the channel's commands before it: a playback plays to
             # its end (or until it is stopped) before the channel leaves for the dialplan.
@@ -366,8 +409,13 @@ class World:
         channel.heard.append({"dialplan": channel.dialplan_after})
         if channel.bridge is not None:
             self._leave_bridge(channel, self.bridges[channel.bridge])
-        app, channel.app = channel.app, None
-        self._emit(app, "StasisEnd", channel=channel.json())
+        self._emit(channel.app, "StasisEnd", channel=channel.json())  # its snapshot still in Stasis
+        channel.app = None
+        if target["context"] == INBOUND_CONTEXT or target["context"] not in self.contexts:
+            # No such context in the dialplan (or back into the inbound one, whose dialplan ends
+            # after Stasis()): Asterisk's PBX has nothing to run and hangs the channel up. It has
+            # left the application, which hears nothing of it.
+            channel.gone = True
 
     def start_moh(self, channel_id: str) -> None:
         channel = self.stasis_channel(channel_id)
@@ -486,9 +534,12 @@ class World:
                 playback.index = index
             playback.state = "playing"
             self._emit(app, "PlaybackStarted", playback=playback.json())
-            if not self._media_exists(uri) or (isinstance(target, Bridge) and target.moh):
-                # A missing sound fails; so does a bridge-wide play on a holding bridge with MOH running.
+            if isinstance(target, Bridge) and target.moh:  # a bridge-wide play on a holding bridge with MOH
                 return self._finish_playback(playback, "failed")
+            if not self._media_exists(uri):
+                if index + 1 < len(playback.media):
+                    continue  # a missing sound in a list is skipped: Continuing, then the next one
+                return self._finish_playback(playback, "failed")  # the last (or only) one fails
             for channel_id in self._listeners(target):
                 self.channels[channel_id].heard.append({"media": uri, "playback": playback.id, "at": time.monotonic()})
             await asyncio.sleep(self.sound_seconds)
@@ -543,11 +594,16 @@ class World:
 
     # -- bridges --------------------------------------------------------------------
 
-    def create_bridge(self, bridge_id: str | None, bridge_type: str, name: str) -> Bridge:
-        bridge_id = bridge_id or f"sim-bridge-{next(self._ids)}"
-        if bridge_id in self.bridges:
+    def create_bridge(self, bridge_id: str | None, bridge_type: str, name: str, *, with_id: bool = False) -> Bridge:
+        if bridge_id and bridge_id in self.bridges:
             raise AriFault(409, f"Bridge with id '{bridge_id}' already exists")
-        kind = "holding" if "holding" in bridge_type.split(",") else "mixing"
+        types = {t.strip() for t in (bridge_type or "mixing").split(",")}
+        if not types & {"mixing", "holding", "video_sfu"}:  # other words are ignored: no capability left
+            if with_id:
+                raise AriFault(500, "Unable to create bridge")
+            raise AriFault(500, f"Unable to create bridge. Possible duplicate bridge id '{bridge_id or '(null)'}'")
+        bridge_id = bridge_id or f"sim-bridge-{next(self._ids)}"
+        kind = "holding" if "holding" in types else "mixing"
         bridge = Bridge(bridge_id, kind, name)
         self.bridges[bridge_id] = bridge
         return bridge
@@ -569,6 +625,7 @@ class World:
                 self._leave_bridge(channel, self.bridges[channel.bridge])
             channel.bridge = bridge.id
             bridge.channels.append(channel.id)
+            bridge.subscribed = bridge.subscribed or channel.app
             self._emit(channel.app, "ChannelEnteredBridge", bridge=bridge.json(), channel=channel.json())
             self._note_bridged(bridge)
             if bridge.moh:
@@ -601,13 +658,16 @@ class World:
         self._emit(channel.app, "ChannelLeftBridge", bridge=bridge.json(), channel=channel.json())
 
     def destroy_bridge(self, bridge_id: str) -> None:
+        """As seen on Asterisk 22: an application hears BridgeDestroyed only for a bridge one of its
+        channels was in and that was empty when deleted; a bridge deleted with channels in it sends
+        them ChannelLeftBridge and nothing more, and one no channel entered sends nothing."""
         bridge = self.bridge(bridge_id)
-        app = None
-        for channel_id in list(bridge.channels):
-            app = app or self.channels[channel_id].app
+        held = list(bridge.channels)
+        for channel_id in held:
             self._leave_bridge(self.channels[channel_id], bridge)
         del self.bridges[bridge_id]
-        self._emit(app or next(iter(self.connected_apps), None), "BridgeDestroyed", bridge=bridge.json())
+        if not held:
+            self._emit(bridge.subscribed, "BridgeDestroyed", bridge=bridge.json())
 
     def bridge_moh(self, bridge_id: str, on: bool) -> None:
         bridge = self.bridge(bridge_id)
@@ -635,7 +695,7 @@ class World:
         if not name or not fmt:
             raise AriFault(400, "Invalid parameters")
         if fmt not in ("wav", "gsm", "ulaw", "alaw", "sln", "g722"):
-            raise AriFault(422, "The format specified is unknown on this system")
+            raise AriFault(422, "specified format is unknown on this system")
         busy = name in self.live_recordings
         if busy or (name in self.stored_recordings and if_exists == "fail"):
             raise AriFault(409, "A recording with the same name already exists on the system")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from datetime import datetime
@@ -120,3 +121,11 @@ def stored_messages(data: Path) -> list[Message]:
     """The messages in a data directory's embedded store, as `callrouter messages` would list them."""
     with embedded(data) as site:
         return MessageStore(site).all()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The differential tier's figure, at the end of any run that ran it (tests/test_sim_fidelity.py)."""
+    fidelity = sys.modules.get("tests.test_sim_fidelity")
+    results = getattr(fidelity, "RESULTS", None)
+    if results:
+        terminalreporter.write_line(f"simulator fidelity: {sum(results.values())}/{len(results)}")

@@ -22,6 +22,7 @@ import urllib.request
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from asterisk_sim import contexts_of
 from router.calls.dialplan import fallback_for, render
 from router.calls.prompts import build, load_manifest
 from router.schedule import load_schedule
@@ -195,6 +196,13 @@ def fallback_dialplans() -> dict[str, str]:
         ),
         "extensions_callrouter.conf": (REPO / "dialplan" / "extensions_callrouter.conf").read_text(encoding="utf-8"),
     }
+
+
+def dialplan_contexts() -> set[str]:
+    """The contexts of this tier's dialplan (extensions.conf and what it includes): the simulators of
+    the tests are given the same, so that `continue` finds there what it finds here."""
+    texts = [CONFIG["extensions.conf"], (REPO / "dialplan/extensions_callrouter.conf").read_text(encoding="utf-8")]
+    return set().union(*(contexts_of(text) for text in [*texts, *fallback_dialplans().values()]))
 
 
 def unavailable_reason() -> str | None:

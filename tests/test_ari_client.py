@@ -25,6 +25,7 @@ from router.ari import (
     Event,
     EventStream,
 )
+from tests import real_asterisk
 from tests.ari_helpers import Recorder, until
 
 PASSWORD = "p&ss#w:rd ø"  # characters that break naive query-string or header handling
@@ -42,7 +43,7 @@ class Ari:
 
 @pytest_asyncio.fixture
 async def ari() -> AsyncIterator[Ari]:
-    sim = Simulator("router", PASSWORD, sound_seconds=0.02)
+    sim = Simulator("router", PASSWORD, sound_seconds=0.02, contexts=real_asterisk.dialplan_contexts())
     await sim.start()
     config = AriConfig(url=sim.url, app="router", user="router", password=PASSWORD)
     recorder = Recorder()
@@ -188,7 +189,7 @@ async def test_wrong_password_is_refused(ari: Ari) -> None:
 
 
 async def test_reconnects_within_two_seconds_and_reconciles() -> None:
-    sim = Simulator("router", PASSWORD, sound_seconds=0.02)
+    sim = Simulator("router", PASSWORD, sound_seconds=0.02, contexts=real_asterisk.dialplan_contexts())
     await sim.start()
     config = AriConfig(url=sim.url, app="router", user="router", password=PASSWORD)
     recorder = Recorder()

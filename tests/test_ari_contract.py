@@ -99,7 +99,8 @@ class SimBackend(Backend):
             sim.world.set_endpoint(f"PJSIP/{behaviour}", AgentScript(behaviour, answer_after=0.05))
 
     async def call(self, caller: str = "12345678") -> str:
-        channel = self.sim.world.place_call(caller, "1818", "router")
+        # As the real tier's callers: a Local channel's half, with a name.
+        channel = self.sim.world.place_call(caller, "1818", "router", name="Borger", technology="Local")
         if channel.app is not None:
             await self.started(channel.id)
         return channel.id
@@ -134,6 +135,8 @@ class RemoteSimBackend(Backend):
                 await self._control(
                     "PUT", f"/endpoints/PJSIP/{behaviour}", {"behaviour": behaviour, "answer_after": 0.05}
                 )
+            for context in sorted(real_asterisk.dialplan_contexts()):  # the real tier's dialplan
+                await self._control("PUT", f"/dialplan/{context}")
         await super().connect()
 
     async def _control(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
@@ -142,7 +145,9 @@ class RemoteSimBackend(Backend):
             return await response.json() if response.content_type == "application/json" else None
 
     async def call(self, caller: str = "12345678") -> str:
-        placed = await self._control("POST", "/calls", {"from": caller, "to": "1818", "app": "router"})
+        placed = await self._control(
+            "POST", "/calls", {"from": caller, "name": "Borger", "to": "1818", "app": "router"}
+        )
         if placed["stasis"]:
             await self.started(placed["channel_id"])
         return str(placed["channel_id"])
@@ -228,7 +233,9 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
         if request.param == "sim" and os.environ.get(SIM_URL):
             chosen = RemoteSimBackend(session, os.environ[SIM_URL], real_asterisk.PASSWORD)
         elif request.param == "sim":
-            sim = Simulator("router", real_asterisk.PASSWORD, sound_seconds=0.05)
+            sim = Simulator(
+                "router", real_asterisk.PASSWORD, sound_seconds=0.05, contexts=real_asterisk.dialplan_contexts()
+            )
             await sim.start()
             chosen = SimBackend(session, sim)
         else:

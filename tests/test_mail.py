@@ -235,7 +235,7 @@ async def test_killed_between_sending_and_marking_the_email_comes_again_with_the
     store = MessageStore(embedded(data))
     message = Message("c-kill", "1818", "12345678", local("2024-01-04T12:30"), "msg-c-kill", 9)
     assert store.save(message, (STAFF,))
-    sim = Simulator(real_asterisk.USER, real_asterisk.PASSWORD)
+    sim = Simulator(real_asterisk.USER, real_asterisk.PASSWORD, contexts=real_asterisk.dialplan_contexts())
     sim.world.stored_recordings["msg-c-kill"] = {"name": "msg-c-kill", "format": "wav"}
     await sim.start()
     env = {**mail_server.env(), "CALLROUTER_MAIL_RETRY_SECONDS": "0.2,0.5"}

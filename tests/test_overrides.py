@@ -16,6 +16,7 @@ from router.calls.prompts import DEFAULT_MANIFEST, load_manifest
 from router.office.overrides import OverrideError, OverrideStore
 from router.office.store import Store
 from router.schedule import Override, Reason, Schedule, decide
+from tests import real_asterisk
 from tests.ari_helpers import outcome_of, until
 from tests.conftest import embedded, local
 from tests.test_cli import SHIPPED, run
@@ -100,7 +101,7 @@ def test_cli_requires_an_expiry(tmp_path: Path) -> None:
 
 async def test_the_router_obeys_an_override_for_new_calls(tmp_path: Path, shipped: Schedule) -> None:
     texts = load_manifest().texts_for(shipped, range(2023, 2026))
-    sim = Simulator("router", "secret", sound_seconds=0.01)
+    sim = Simulator("router", "secret", sound_seconds=0.01, contexts=real_asterisk.dialplan_contexts())
     sim.world.sounds.update(f"callrouter/{name}" for name in texts)
     await sim.start()
     with embedded(tmp_path) as data:

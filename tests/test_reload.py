@@ -16,6 +16,7 @@ from router.ari import AriConfig
 from router.calls.prompts import DEFAULT_MANIFEST, load_manifest
 from router.schedule import ScheduleError, decide, load_schedule
 from router.schedule.reload import ScheduleSource
+from tests import real_asterisk
 from tests.ari_helpers import outcome_of, until
 from tests.conftest import ROOT, local
 
@@ -91,7 +92,7 @@ def test_the_first_schedule_must_be_valid(tmp_path: Path) -> None:
 async def test_the_running_router_uses_the_new_schedule_for_the_next_call(schedule_file: Path) -> None:
     shipped = load_schedule(schedule_file)
     texts = load_manifest().texts_for(shipped, range(2023, 2026))
-    sim = Simulator("router", "secret", sound_seconds=0.01)
+    sim = Simulator("router", "secret", sound_seconds=0.01, contexts=real_asterisk.dialplan_contexts())
     sim.world.sounds.update(f"callrouter/{name}" for name in texts)
     await sim.start()
     source = ScheduleSource(schedule_file, settle_seconds=0.01)
@@ -117,7 +118,7 @@ async def test_the_running_router_uses_the_new_schedule_for_the_next_call(schedu
 
 
 async def test_callrouter_run_reloads_on_sighup(schedule_file: Path, tmp_path: Path) -> None:
-    sim = Simulator("router", "secret")
+    sim = Simulator("router", "secret", contexts=real_asterisk.dialplan_contexts())
     await sim.start()
     env = {**os.environ, "ARI_URL": sim.url, "ARI_USER": "router", "ARI_PASSWORD": "secret", "CALLROUTER_API": "off"}
     router = await asyncio.create_subprocess_exec(

@@ -19,6 +19,7 @@ from router.ari import AriConfig, retry
 from router.calls import flow
 from router.calls.prompts import DEFAULT_MANIFEST, load_manifest
 from router.schedule import Schedule
+from tests import real_asterisk
 from tests.ari_helpers import outcome_of, until
 from tests.conftest import local, stored_messages
 
@@ -81,7 +82,7 @@ async def simulator(
     schedule: Schedule, sound_seconds: float = 0.01, *, user: str = "router", password: str = "secret"
 ) -> AsyncIterator[Simulator]:
     """The simulated Asterisk, running, with every prompt the schedule can ask for; each lasts `sound_seconds`."""
-    sim = Simulator(user, password, sound_seconds=sound_seconds)
+    sim = Simulator(user, password, sound_seconds=sound_seconds, contexts=real_asterisk.dialplan_contexts())
     sim.world.sounds.update(prompt_sounds(schedule))
     await sim.start()
     try:

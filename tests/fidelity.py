@@ -1,0 +1,130 @@
+"""The differential tier's machinery: a scenario's transcript, taken alike on any Asterisk.
+
+A scenario is a script of ARI requests and harness actions (a caller calls, presses a key, hangs
+up). `Transcript` sends the requests as any HTTP client would (no retries, no client library in
+between), and writes down each request, each answer (status and body) and the events the
+application receives after it, until they settle. Ids and times differ by nature between two
+Asterisks: `normalised()` replaces every id by the order of its first appearance (`<id1>`, ...) and
+every time by `<time>`, so that two transcripts compare as text. What is left is what a user of the
+simulator relies on: statuses, error messages word for word, fields and their values, events and
+their order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import re
+from typing import Any
+from urllib.parse import unquote, urlencode
+
+import aiohttp
+
+from router.ari import AriConfig, Event
+
+QUIET = 0.3  # events have settled after this long without one
+LONGEST = 4.0  # at most this long after a step
+_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([+-]\d{4}|Z)?$")
+# Fields whose values name things that differ between two Asterisks by nature (who calls, how).
+_IDS = {"id", "channel_id", "bridge_id", "playback_id", "target_uri", "channels", "asterisk_id", "entity_id",
+        "protocol_id", "uniqueid", "linkedid", "name", "caller", "connected", "accountcode", "peer", "replace_channel",
+        "channel_ids", "bridge_ids", "endpoint_ids", "device_names"}  # fmt: skip
+# Dropped: times, and what the harness's calls differ in by their technology. The real tier's callers
+# are Local channels, whose connected line is the other half's caller; the simulator's are inbound
+# calls, whose connected line is empty until someone answers. The language is the real tier's config.
+_DROP = {"timestamp", "creationtime", "last_activity", "startup_time", "last_reload_time", "language", "connected"}
+
+
+class Transcript:
+    def __init__(self, session: aiohttp.ClientSession, config: AriConfig, events: list[Event]) -> None:
+        self.session, self.config, self.events = session, config, events
+        self.lines: list[str] = []
+        self._seen = len(events)
+
+    async def request(self, method: str, path: str, *, settle: bool = True, **params: str | int | bool) -> Any:
+        """Send one ARI request; write it, its answer and (unless not `settle`) the events after it.
+        Returns the body."""
+        query = urlencode({k: _text(v) for k, v in params.items()})
+        url = f"{self.config.url.rstrip('/')}/ari{path}" + (f"?{query}" if query else "")
+        token = base64.b64encode(f"{self.config.user}:{self.config.password}".encode()).decode()
+        async with self.session.request(method, url, headers={"Authorization": f"Basic {token}"}) as answer:
+            raw = await answer.read()
+            status = answer.status
+        try:
+            body: Any = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode(errors="replace")
+        self.lines.append(f"> {method} {path}" + (f"?{query}" if query else ""))
+        self.lines.append(f"< {status} {json.dumps(body, sort_keys=True)}")
+        if settle:
+            await self.settle()
+        return body
+
+    def note(self, what: str) -> None:
+        """A harness action, written as such."""
+        self.lines.append(f"# {what}")
+
+    async def settle(self) -> None:
+        """Write the events that arrive until they stop coming."""
+        loop = asyncio.get_running_loop()
+        start = last = loop.time()
+        while loop.time() - last < QUIET and loop.time() - start < LONGEST:
+            await asyncio.sleep(0.02)
+            if len(self.events) > self._seen:
+                for event in self.events[self._seen :]:
+                    self.lines.append(f"! {json.dumps(event.raw, sort_keys=True)}")
+                self._seen = len(self.events)
+                last = loop.time()
+
+    def normalised(self) -> list[str]:
+        names: dict[str, str] = {}
+        return [_normalise_line(line, names) for line in self.lines]
+
+
+def _text(value: str | int | bool) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def _normalise_line(line: str, names: dict[str, str]) -> str:
+    kind, _, rest = line.partition(" ")
+    if kind == ">":
+        return f"> {_name_ids_in_path(rest, names)}"
+    if kind == "<":
+        status, _, body = rest.partition(" ")
+        answer = _normalise(json.loads(body), names)
+        if status == "201" and isinstance(answer, dict) and answer.get("state") in ("queued", "playing"):
+            # Timing only: Asterisk answers a play with the playback's state at that moment, and an idle
+            # channel may have started it already.
+            answer["state"] = "queued|playing"
+        return f"< {status} {json.dumps(answer, sort_keys=True)}"
+    if kind == "!":
+        return f"! {json.dumps(_normalise(json.loads(rest), names), sort_keys=True)}"
+    return line
+
+
+def _name(value: str, names: dict[str, str]) -> str:
+    if value not in names:
+        names[value] = f"<id{len(names) + 1}>"
+    return names[value]
+
+
+def _name_ids_in_path(path: str, names: dict[str, str]) -> str:
+    head, _, query = path.partition("?")
+    parts = [_name(p, names) if p in names else p for p in head.split("/")]
+    pairs = [pair.partition("=") for pair in query.split("&")] if query else []
+    named = "&".join(k + eq + (_name(unquote(v), names) if unquote(v) in names else v) for k, eq, v in pairs)
+    return "/".join(parts) + (f"?{named}" if named else "")
+
+
+def _normalise(value: Any, names: dict[str, str], key: str = "") -> Any:
+    if isinstance(value, dict):
+        return {k: _normalise(v, names, k) for k, v in value.items() if k not in _DROP}
+    if isinstance(value, list):
+        return [_normalise(v, names, key) for v in value]
+    if isinstance(value, str):
+        if _TIME.match(value):
+            return "<time>"
+        if key in _IDS and value:
+            return _name(value, names)
+    return value

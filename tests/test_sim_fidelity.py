@@ -1,0 +1,197 @@
+"""The differential tier: each scenario run on the simulated Asterisk and on the real Asterisk 22,
+their transcripts compared (tests/fidelity.py). A difference fails the scenario unless
+tests/sim_known_differences.txt lists it with its reason. The real Asterisk is the oracle: no
+expectation here is written by hand; the real transcript is the expectation.
+
+At the end of the run, `simulator fidelity: N/M`: the scenarios whose transcripts are the same, of
+those run on both (tests/conftest.py prints it).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from tests.fidelity import Transcript
+from tests.test_ari_contract import Backend, SimBackend, backend  # noqa: F401  (the fixture)
+
+KNOWN = Path(__file__).with_name("sim_known_differences.txt")
+DUMP = "CALLROUTER_FIDELITY_DUMP"  # a directory: each transcript is written there
+Scenario = Callable[[Transcript, Backend], Awaitable[None]]
+SCENARIOS: dict[str, Scenario] = {}
+RESULTS: dict[str, bool] = {}
+
+
+def scenario(function: Scenario) -> Scenario:
+    SCENARIOS[function.__name__] = function
+    return function
+
+
+# -- the scenarios -----------------------------------------------------------------------------
+
+
+@scenario
+async def unknown_resources(t: Transcript, b: Backend) -> None:
+    await t.request("GET", "/channels/no-such-channel")
+    await t.request("POST", "/channels/no-such-channel/answer")
+    await t.request("DELETE", "/channels/no-such-channel")
+    await t.request("GET", "/bridges/no-such-bridge")
+    await t.request("DELETE", "/bridges/no-such-bridge")
+    await t.request("GET", "/playbacks/no-such-playback")
+    await t.request("GET", "/recordings/stored/no-such-recording")
+    await t.request("GET", "/recordings/live/no-such-recording")
+    await t.request("GET", "/applications/no-such-application")
+    await t.request("GET", "/no-such-resource")
+
+
+LONG = "sound:tt-monkeys"  # one of Asterisk's core sounds, 16 s: it plays until stopped
+
+
+def long_sounds(b: Backend) -> None:
+    """The harness's setup, not an expectation: the simulator plays its prompts as long as they last."""
+    if isinstance(b, SimBackend):
+        b.sim.world.sound_seconds = 5.0
+
+
+@scenario
+async def answer_play_stop_and_hang_up_with_a_reason(t: Transcript, b: Backend) -> None:
+    long_sounds(b)
+    call = await b.call()
+    await t.settle()
+    await t.request("POST", f"/channels/{call}/answer")
+    await t.request("POST", f"/channels/{call}/play/fid-play-1", media=LONG)
+    await t.request("GET", "/playbacks/fid-play-1")
+    await t.request("DELETE", "/playbacks/fid-play-1")
+    await t.request("GET", "/playbacks/fid-play-1")
+    await t.request("DELETE", f"/channels/{call}", reason="busy")
+
+
+@scenario
+async def hung_up_during_a_playback(t: Transcript, b: Backend) -> None:
+    long_sounds(b)
+    call = await b.call()
+    await t.settle()
+    await t.request("POST", f"/channels/{call}/answer")
+    await t.request("POST", f"/channels/{call}/play/fid-play-2", media=f"{LONG},sound:beep")
+    await t.request("DELETE", f"/channels/{call}")
+
+
+@scenario
+async def a_missing_sound_in_a_list_is_skipped(t: Transcript, b: Backend) -> None:
+    long_sounds(b)
+    call = await b.call()
+    await t.settle()
+    await t.request("POST", f"/channels/{call}/answer")
+    await t.request("POST", f"/channels/{call}/play/fid-play-3", media=f"sound:no-such-sound,{LONG}")
+    await t.request("DELETE", "/playbacks/fid-play-3")
+    await t.request("POST", f"/channels/{call}/play/fid-play-4", media="sound:no-such-sound")
+    await t.request("DELETE", f"/channels/{call}")
+
+
+@scenario
+async def a_bridge_deleted_after_its_caller_left(t: Transcript, b: Backend) -> None:
+    call = await b.call()
+    await t.settle()
+    await t.request("POST", "/bridges", bridgeId="fid-bridge-3", type="holding")
+    await t.request("POST", "/bridges/fid-bridge-3/addChannel", channel=call)
+    await t.request("DELETE", f"/channels/{call}")
+    await t.request("DELETE", "/bridges/fid-bridge-3")
+
+
+@scenario
+async def an_empty_bridge_deleted(t: Transcript, b: Backend) -> None:
+    await t.request("POST", "/bridges", bridgeId="fid-bridge-2", type="holding", name="queue")
+    await t.request("POST", "/bridges/fid-bridge-2", type="mixing")
+    await t.request("GET", "/bridges/fid-bridge-2")
+    await t.request("DELETE", "/bridges/fid-bridge-2")
+    await t.request("GET", "/bridges/fid-bridge-2")
+
+
+@scenario
+async def hangup_reasons_are_checked(t: Transcript, b: Backend) -> None:
+    call = await b.call()
+    await t.settle()
+    await t.request("DELETE", f"/channels/{call}", reason="not-a-reason")
+    await t.request("DELETE", f"/channels/{call}", reason_code="17")
+
+
+@scenario
+async def continue_into_a_context_that_does_not_exist(t: Transcript, b: Backend) -> None:
+    call = await b.call()
+    await t.settle()
+    await t.request("POST", f"/channels/{call}/continue", context="no-such-context", extension="s", priority=1)
+    await t.request("GET", f"/channels/{call}")
+
+
+@scenario
+async def a_bridge_deleted_with_a_channel_in_it(t: Transcript, b: Backend) -> None:
+    call = await b.call()
+    await t.settle()
+    await t.request("POST", "/bridges/fid-bridge-1", type="mixing")
+    await t.request("POST", "/bridges/fid-bridge-1/addChannel", channel=call)
+    await t.request("DELETE", "/bridges/fid-bridge-1")
+    await t.request("GET", f"/channels/{call}")
+    await t.request("DELETE", f"/channels/{call}")
+
+
+@scenario
+async def bad_parameters(t: Transcript, b: Backend) -> None:
+    call = await b.call()
+    await t.settle()
+    await t.request("POST", f"/channels/{call}/play")
+    await t.request("POST", "/bridges", type="not-a-type")
+    await t.request("POST", f"/channels/{call}/record", name="fid-rec-1", format="not-a-format")
+    await t.request("POST", f"/channels/{call}/continue", priority="first")
+    await t.request("DELETE", f"/channels/{call}")
+
+
+# -- the tier ------------------------------------------------------------------------------------
+
+
+def known_differences() -> dict[str, list[str]]:
+    """scenario -> the lines of the simulator's transcript allowed to differ (`scenario: line  # why`)."""
+    known: dict[str, list[str]] = {}
+    for raw in KNOWN.read_text(encoding="utf-8").splitlines():
+        if not raw.strip() or raw.startswith("#"):
+            continue
+        name, _, rest = raw.partition(": ")
+        line, hash_, why = rest.rpartition("  # ")
+        assert hash_, f"{KNOWN.name}: every known difference says why: {raw!r}"
+        assert why.strip(), f"{KNOWN.name}: every known difference says why: {raw!r}"
+        known.setdefault(name, []).append(line)
+    return known
+
+
+def dump(path: Path, lines: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def transcripts() -> dict[str, dict[str, list[str]]]:
+    """Each scenario's transcripts, by backend, until both are there (conftest prints the figure)."""
+    return {}
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+async def test_scenario(name: str, backend: Backend, transcripts: dict[str, dict[str, list[str]]]) -> None:  # noqa: F811
+    transcript = Transcript(backend.session, backend.config, backend.events.events)
+    await SCENARIOS[name](transcript, backend)
+    await transcript.settle()
+    taken = transcripts.setdefault(name, {})
+    taken[backend.name] = transcript.normalised()
+    if os.environ.get(DUMP):  # for whoever works on the simulator: both transcripts, as compared
+        dump(Path(os.environ[DUMP]) / f"{name}.{backend.name}.txt", taken[backend.name])
+    if len(taken) < 2:
+        return  # the other side runs next
+    real, sim = taken["real"], taken["sim"]
+    allowed = set(known_differences().get(name, []))
+    diff = [d for d in difflib.unified_diff(real, sim, "real Asterisk 22", "simulator", lineterm="", n=1)]
+    changed = [d[1:] for d in diff if d[:1] in "+-" and not d.startswith(("+++", "---"))]
+    unexplained = [line for line in changed if line not in allowed]
+    RESULTS[name] = not changed
+    assert not unexplained, "the simulator differs from the real Asterisk:\n" + "\n".join(diff)

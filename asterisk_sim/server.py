@@ -410,6 +410,49 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
     async def endpoint(request: web.Request) -> web.Response:
         return _ok(w.endpoint_json(request.match_info["tech"], request.match_info["resource"]))
 
+    @r.post("/ari/channels/{id}/dtmf")
+    async def send_dtmf(request: web.Request) -> web.Response:
+        digits = request.query.get("dtmf", "")
+        if not digits:
+            raise AriFault(400, "DTMF is required")
+        channel = w.stasis_channel(request.match_info["id"])
+        channel.heard.append({"dtmf": digits, "at": time.monotonic()})  # what the caller's phone heard
+        return _ok()
+
+    @r.get("/ari/channels/{id}/variable")
+    async def get_variable(request: web.Request) -> web.Response:
+        name = request.query.get("variable", "")
+        return _ok({"value": w.channel_variable(request.match_info["id"], name)})
+
+    @r.post("/ari/channels/{id}/variable")
+    async def set_variable(request: web.Request) -> web.Response:
+        name = request.query.get("variable", "")
+        w.set_channel_variable(request.match_info["id"], name, request.query.get("value", ""))
+        return _ok()
+
+    @r.get("/ari/asterisk/variable")
+    async def get_global(request: web.Request) -> web.Response:
+        name = request.query.get("variable", "")
+        if not name:
+            raise AriFault(400, "Variable name is required")
+        return _ok({"value": w.globals.get(name, "")})  # an unset global reads as empty, as in Asterisk
+
+    @r.post("/ari/asterisk/variable")
+    async def set_global(request: web.Request) -> web.Response:
+        name = request.query.get("variable", "")
+        if not name:
+            raise AriFault(400, "Variable name is required")
+        w.globals[name] = request.query.get("value", "")
+        return _ok()
+
+    @r.post("/ari/applications/{name}/subscription")
+    async def subscribe(request: web.Request) -> web.Response:
+        sources = [s for v in request.query.getall("eventSource", []) for s in v.split(",")]
+        answer: Json = {}
+        for source in sources or [""]:
+            answer = w.subscribe(request.match_info["name"], source)
+        return _ok(answer)
+
     @r.get("/ari/applications/{name}")
     async def application(request: web.Request) -> web.Response:
         return _ok(w.application_json(request.match_info["name"]))

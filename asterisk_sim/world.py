@@ -102,6 +102,7 @@ class Channel:
     dialplan_after: Json | None = None  # where `continue` sent it
     continue_after_playback: Json | None = None  # `continue` waiting for the channel's playback to end
     silent: bool = False  # the caller says nothing (ends a recording after maxSilenceSeconds)
+    variables: dict[str, str] = field(default_factory=dict)  # set by the application
 
     @property
     def owner(self) -> str:
@@ -193,6 +194,7 @@ def contexts_of(extensions_conf: str) -> set[str]:
     return found - {"general", "globals"}
 
 
+MEDIA_SCHEMES = {"sound", "recording", "number", "digits", "characters", "tone"}
 INBOUND_CONTEXT = "from-citizens"  # where the simulator's calls come from, with Stasis() at priority 2
 
 
@@ -216,6 +218,8 @@ class World:
         # modelled: every extension of a declared context exists. Calls come from INBOUND_CONTEXT,
         # whose dialplan ends after Stasis(). Any other context does not exist: the channel is hung up.
         self.contexts: set[str] = set(contexts)
+        self.globals: dict[str, str] = {}  # the dialplan's global variables (GET/POST /asterisk/variable)
+        self.subscriptions: dict[str, set[str]] = {}  # application -> event sources it subscribed to
         self.sound_seconds = sound_seconds
         self.sounds = set(CORE_SOUNDS)
         self.channels: dict[str, Channel] = {}
@@ -536,6 +540,14 @@ class World:
             self._emit(app, "PlaybackStarted", playback=playback.json())
             if isinstance(target, Bridge) and target.moh:  # a bridge-wide play on a holding bridge with MOH
                 return self._finish_playback(playback, "failed")
+            if uri.partition(":")[0] not in MEDIA_SCHEMES:
+                # Asterisk starts it, finds no player for the scheme, and drops the playback without
+                # a PlaybackFinished (not even at hangup): an application waiting for one waits for ever.
+                playback.state = "canceled"
+                if self.playbacks.get(playback.id) is playback:
+                    del self.playbacks[playback.id]
+                self.running.remove(playback)
+                return None
             if not self._media_exists(uri):
                 if index + 1 < len(playback.media):
                     continue  # a missing sound in a list is skipped: Continuing, then the next one
@@ -735,6 +747,52 @@ class World:
             self.stored_recordings[recording.name] = {"name": recording.name, "format": recording.fmt}
         self._emit(app, "RecordingFinished" if state == "done" else "RecordingFailed", recording=body)
 
+    # -- variables and subscriptions ----------------------------------------------------
+
+    def channel_variable(self, channel_id: str, name: str) -> str:
+        """A channel's variable, or one of the dialplan functions modelled: CALLERID(num), CALLERID(name)."""
+        if not name:
+            raise AriFault(400, "Variable name is required")
+        channel = self.channels.get(channel_id)
+        if channel is None or channel.gone:
+            raise AriFault(404, "Provided channel was not found")
+        if name.endswith(")"):
+            functions = {"CALLERID(num)": channel.caller["number"], "CALLERID(name)": channel.caller["name"]}
+            if name not in functions:
+                raise AriFault(500, "Unable to read provided function")  # not modelled: see the README
+            return str(functions[name])
+        if name not in channel.variables:
+            raise AriFault(404, "Provided variable was not found")
+        return channel.variables[name]
+
+    def set_channel_variable(self, channel_id: str, name: str, value: str) -> None:
+        if not name:
+            raise AriFault(400, "Variable name is required")
+        channel = self.stasis_channel(channel_id)
+        channel.variables[name] = value
+        self._emit(channel.app, "ChannelVarset", variable=name, value=value, channel=channel.json())
+
+    def subscribe(self, app: str, source: str) -> Json:
+        """The application hears of `source` (channel:ID, bridge:ID, endpoint:TECH/RESOURCE or
+        deviceState:NAME) too. Only the bookkeeping is modelled: the events of a source outside the
+        application's own channels and bridges are not sent."""
+        if not source:
+            raise AriFault(400, "Missing parameter eventSource")
+        self.application_json(app)  # 404 if there is no such application
+        scheme, _, name = source.partition(":")
+        exists = {
+            "channel": lambda: name in self.channels and not self.channels[name].gone,
+            "bridge": lambda: name in self.bridges,
+            "endpoint": lambda: name in self.endpoints,
+            "deviceState": lambda: bool(name),
+        }
+        if scheme not in exists:
+            raise AriFault(400, "Invalid event source URI scheme")
+        if not exists[scheme]():
+            raise AriFault(422, "Event source does not exist")
+        self.subscriptions.setdefault(app, set()).add(source)
+        return self.application_json(app)
+
     # -- reading --------------------------------------------------------------------
 
     def endpoint_json(self, technology: str, resource: str) -> Json:
@@ -753,12 +811,18 @@ class World:
         # Asterisk keeps an application while channels are in it, even with its WebSocket gone.
         if name not in self.connected_apps and not channels:
             raise AriFault(404, "Application not found")
+        chosen = self.subscriptions.get(name, set())
+
+        def subscribed(scheme: str) -> list[str]:
+            return sorted(s.partition(":")[2] for s in chosen if s.startswith(f"{scheme}:"))
+
+        bridges = [b.id for b in self.bridges.values() if b.subscribed == name]
         return {
             "name": name,
-            "channel_ids": channels,
-            "bridge_ids": list(self.bridges),
-            "endpoint_ids": [],
-            "device_names": [],
+            "channel_ids": channels + [c for c in subscribed("channel") if c not in channels],
+            "bridge_ids": bridges + [b for b in subscribed("bridge") if b not in bridges],
+            "endpoint_ids": subscribed("endpoint"),
+            "device_names": subscribed("deviceState"),
             "events_allowed": [],
             "events_disallowed": [],
         }

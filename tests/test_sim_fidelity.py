@@ -149,6 +149,51 @@ async def bad_parameters(t: Transcript, b: Backend) -> None:
     await t.request("DELETE", f"/channels/{call}")
 
 
+@scenario
+async def channel_and_global_variables(t: Transcript, b: Backend) -> None:
+    call = await b.call()
+    await t.settle()
+    await t.request("GET", f"/channels/{call}/variable", variable="CALLERID(num)")
+    await t.request("GET", f"/channels/{call}/variable", variable="FID_NOT_SET")
+    await t.request("GET", f"/channels/{call}/variable")
+    await t.request("POST", f"/channels/{call}/variable", variable="FID_SET", value="ja tak")
+    await t.request("GET", f"/channels/{call}/variable", variable="FID_SET")
+    await t.request("GET", "/channels/no-such-channel/variable", variable="FID_SET")
+    await t.request("POST", "/asterisk/variable", variable="FID_GLOBAL", value="1")
+    await t.request("GET", "/asterisk/variable", variable="FID_GLOBAL")
+    await t.request("GET", "/asterisk/variable", variable="FID_GLOBAL_NOT_SET")
+    await t.request("DELETE", f"/channels/{call}")
+
+
+@scenario
+async def applications(t: Transcript, b: Backend) -> None:
+    await t.request("GET", "/applications/router")
+    await t.request("POST", "/applications/router/subscription", eventSource="endpoint:PJSIP/no-such-endpoint")
+    await t.request("POST", "/applications/router/subscription", eventSource="nonsense")
+    await t.request("POST", "/applications/router/subscription")
+
+
+@scenario
+async def dtmf_sent_to_the_caller(t: Transcript, b: Backend) -> None:
+    call = await b.call()
+    await t.settle()
+    await t.request("POST", f"/channels/{call}/dtmf", dtmf="1#")
+    await t.request("POST", f"/channels/{call}/answer")
+    await t.request("POST", f"/channels/{call}/dtmf", dtmf="1#", duration=100)
+    await t.request("POST", f"/channels/{call}/dtmf")
+    await t.request("DELETE", f"/channels/{call}")
+
+
+@scenario
+async def a_media_scheme_asterisk_does_not_know(t: Transcript, b: Backend) -> None:
+    call = await b.call()
+    await t.settle()
+    await t.request("POST", f"/channels/{call}/answer")
+    await t.request("POST", f"/channels/{call}/play/fid-play-5", media="nosuch:thing")
+    await t.request("GET", "/playbacks/fid-play-5")
+    await t.request("DELETE", f"/channels/{call}")
+
+
 # -- the tier ------------------------------------------------------------------------------------
 
 

@@ -33,6 +33,7 @@ PORT = int(os.environ.get("CALLROUTER_ASTERISK_PORT", "18088"))
 USER = "router"
 PASSWORD = "p&ss#w:rd;x"  # characters that break naive query strings, headers and .conf files
 CONF_PASSWORD = PASSWORD.replace(";", "\\;")  # in Asterisk's .conf files ; starts a comment
+PEER_USER, PEER_PASSWORD = "peer", "peer-client-password-1"  # tests/test_peer_clients.py
 # The request header of the ARI user, for the tests' and benchmarks' own clients.
 AUTHORIZATION = {"Authorization": "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()}
 
@@ -51,6 +52,12 @@ pretty = no
 type = user
 read_only = no
 password = {CONF_PASSWORD}
+; For third-party clients (tests/test_peer_clients.py): some put the password into the WebSocket's
+; URL unescaped, so it is one that needs no escaping.
+[{PEER_USER}]
+type = user
+read_only = no
+password = {PEER_PASSWORD}
 """,
     "extensions.conf": """
 [general]

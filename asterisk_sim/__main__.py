@@ -21,6 +21,7 @@ async def serve(args: argparse.Namespace, password: str) -> None:
         sound_seconds=args.sound_seconds,
         asterisk_id=args.asterisk_id,
         contexts=args.contexts,
+        api_docs=Path(args.api_docs) if args.api_docs else None,
     )
     await sim.start(args.host, args.port)
     for agent in args.agent:
@@ -49,6 +50,9 @@ def main() -> None:
         help="an extensions.conf whose [contexts] exist for `continue` (see the README)",
     )  # fmt: skip
     parser.add_argument("--context", action="append", default=[], help="a context that exists, by name")
+    parser.add_argument(
+        "--api-docs", metavar="DIR", help="Asterisk's rest-api directory, served under /ari/api-docs/ (swagger clients)"
+    )
     args = parser.parse_args()
     args.contexts = set(args.context)
     for path in args.dialplan:

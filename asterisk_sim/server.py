@@ -18,6 +18,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aiohttp import WSCloseCode, web
@@ -53,8 +54,12 @@ class Simulator:
         seed: int = 0,
         asterisk_id: str | None = None,
         contexts: Iterable[str] = (),
+        api_docs: Path | None = None,
     ) -> None:
         self.user, self.password = user, password
+        # Asterisk's own description of ARI (its rest-api directory, e.g. /usr/share/asterisk/rest-api),
+        # served under /ari/api-docs/ as Asterisk serves it, for clients that build themselves from it.
+        self.api_docs = api_docs
         self.world = World(self._send, sound_seconds=sound_seconds, asterisk_id=asterisk_id, contexts=contexts)
         self.sockets: dict[str, web.WebSocketResponse] = {}
         self.requests: list[Json] = []
@@ -286,6 +291,16 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
     ]
     for method, path, action in no_content:
         r.route(method, path)(_no_content(action))
+
+    @r.get("/ari/api-docs/{file}")
+    async def api_docs(request: web.Request) -> web.Response:
+        name = request.match_info["file"]
+        folder = sim.api_docs
+        if folder is None or not re.fullmatch(r"[A-Za-z]+\.json", name) or not (folder / name).is_file():
+            raise AriFault(404, "Resource not found")
+        document = json.loads((folder / name).read_text(encoding="utf-8"))
+        document["basePath"] = f"http://{request.host}/ari"  # as Asterisk rewrites it for the asker
+        return _ok(document)
 
     @r.get("/ari/asterisk/ping")
     async def ping(request: web.Request) -> web.Response:

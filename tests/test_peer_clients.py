@@ -23,7 +23,7 @@ from tests.test_ari_contract import RealBackend
 
 APPS = Path(__file__).with_name("peer_clients")
 PEERS = Path(__file__).resolve().parent.parent / ".venv/peer-clients"
-CLIENTS = {"ari-client==0.9.0": "ari_client_app.py"}
+CLIENTS = {"ari-client==0.9.0": "ari_client_app.py", "asyncari==0.20.6": "asyncari_app.py"}
 
 
 @pytest.fixture(params=list(CLIENTS))
@@ -40,9 +40,8 @@ def client(request: pytest.FixtureRequest) -> tuple[Path, Path]:
 
 
 async def run_app(python: Path, app: Path, url: str, user: str, password: str, place_call: object) -> list[object]:
-    host, _, port = url.removeprefix("http://").rstrip("/").partition(":")
     process = await asyncio.create_subprocess_exec(
-        str(python), str(app), host, port, user, password,
+        str(python), str(app), url.rstrip("/") + "/", user, password,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     assert process.stdout is not None
@@ -66,7 +65,8 @@ async def run_app(python: Path, app: Path, url: str, user: str, password: str, p
 async def test_the_client_sees_the_same_call_on_both(client: tuple[Path, Path], real_asterisk_url: str) -> None:
     python, app = client
     user, password = real_asterisk.PEER_USER, real_asterisk.PEER_PASSWORD
-    sim = Simulator(user, password, sound_seconds=0.5)
+    # asyncari builds itself from Asterisk's description of ARI: the simulator serves the real one's.
+    sim = Simulator(user, password, sound_seconds=0.5, api_docs=real_asterisk.ROOT / "usr/share/asterisk/rest-api")
     await sim.start()
     try:
 

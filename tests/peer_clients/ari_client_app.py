@@ -4,10 +4,12 @@ it answers a call, plays a sound, and hangs up when the sound has finished. It p
 import asyncio
 import json
 import sys
+import urllib.parse
 
 from ari_client import AriClient, PlaybackFinishedEvent, StasisEndEvent, StasisStartEvent
 
-host, port, user, password = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+url, user, password = sys.argv[1], sys.argv[2], sys.argv[3]
+host, port = urllib.parse.urlparse(url).hostname or "", urllib.parse.urlparse(url).port or 8088
 seen: list[list[object]] = []
 calls = {}
 done = asyncio.Event()

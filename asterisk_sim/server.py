@@ -479,6 +479,14 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
             raise AriFault(404, "Recording not found")
         return _ok(found.json())
 
+    @r.post("/ari/recordings/live/{name}/stop")
+    async def stop_recording(request: web.Request) -> web.Response:
+        found = w.live_recordings.get(request.match_info["name"])
+        if found is None or found.state not in ("queued", "recording"):
+            raise AriFault(404, "Recording not found")
+        w.stop_recording(found.name)
+        return _ok()
+
     @r.get("/ari/recordings/stored")
     async def stored_list(_: web.Request) -> web.Response:
         return _ok(list(w.stored_recordings.values()))

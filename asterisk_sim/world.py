@@ -710,7 +710,7 @@ class World:
             raise AriFault(422, "specified format is unknown on this system")
         busy = name in self.live_recordings
         if busy or (name in self.stored_recordings and if_exists == "fail"):
-            raise AriFault(409, "A recording with the same name already exists on the system")
+            raise AriFault(409, f"Recording '{name}' already exists and can not be overwritten")
         recording = LiveRecording(name, fmt, channel.id, terminate_on or "none", max_duration, max_silence)
         self.live_recordings[name] = recording
         if beep:
@@ -720,8 +720,10 @@ class World:
 
     async def _run_recording(self, recording: LiveRecording, channel: Channel) -> None:
         await asyncio.sleep(0)
-        if recording.state != "queued":
+        if recording.state != "queued" or channel.gone:
             return
+        if channel.state != "Up":  # Asterisk answers the channel to record it (ast_auto_answer)
+            self.answer(channel.id)
         recording.state = "recording"
         recording.started = time.monotonic()
         self._emit(channel.app, "RecordingStarted", recording=recording.json())
@@ -731,19 +733,27 @@ class World:
         await asyncio.sleep(min(limits))
         self._finish_recording(recording, "done")
 
+    def stop_recording(self, name: str) -> None:
+        """POST /recordings/live/{name}/stop: the recording ends and is kept."""
+        self._finish_recording(self.live_recordings[name], "done")
+
     def _finish_recording(self, recording: LiveRecording, state: str) -> None:
         if recording.state not in ("queued", "recording"):
             return
         duration = max(1, round(time.monotonic() - recording.started)) if recording.started else 0
+        channel = self.channels.get(recording.channel_id)
+        if channel is not None and channel.name.startswith("Local/"):
+            duration = 0  # nobody sends audio into the harness's Local half: no frames were recorded
         recording.state = state
         self.live_recordings.pop(recording.name, None)
         if recording.task is not None and recording.task is not asyncio.current_task():
             recording.task.cancel()
-        channel = self.channels.get(recording.channel_id)
         app = channel.owner if channel else None
         body = recording.json()
         if state == "done":
-            body.update({"duration": duration, "talking_duration": duration, "silence_duration": 0})
+            body["duration"] = duration
+            if recording.max_silence > 0:  # Asterisk measures talking and silence only when detecting silence
+                body.update({"talking_duration": duration, "silence_duration": 0})
             self.stored_recordings[recording.name] = {"name": recording.name, "format": recording.fmt}
         self._emit(app, "RecordingFinished" if state == "done" else "RecordingFailed", recording=body)
 

@@ -61,6 +61,15 @@ class Transcript:
             await self.settle()
         return body
 
+    async def until_event(self, event_type: str, within: float = 5.0) -> None:
+        """Write events until one of `event_type` has come (and those after it settled): for a step
+        whose events take a while on a real Asterisk, so that timing does not decide the order."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + within
+        while not any(e.type == event_type for e in self.events[self._seen :]) and loop.time() < end:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)  # the events are a plain list the event stream appends to
+        await self.settle()
+
     def note(self, what: str) -> None:
         """A harness action, written as such."""
         self.lines.append(f"# {what}")

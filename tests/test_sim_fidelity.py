@@ -194,6 +194,23 @@ async def a_media_scheme_asterisk_does_not_know(t: Transcript, b: Backend) -> No
     await t.request("DELETE", f"/channels/{call}")
 
 
+@scenario
+async def a_recording_stopped_kept_and_deleted(t: Transcript, b: Backend) -> None:
+    call = await b.call()
+    await t.settle()
+    await t.request("POST", f"/channels/{call}/record", name="fid-rec-2", format="wav", beep=False, settle=False)
+    await t.until_event("RecordingStarted")  # it answers the channel first
+    await t.request("POST", f"/channels/{call}/record", name="fid-rec-2", format="wav", beep=False)
+    await t.request("POST", f"/channels/{call}/record", name="fid-rec-2", format="wav")
+    await t.request("GET", "/recordings/live/fid-rec-2")
+    await t.request("POST", "/recordings/live/fid-rec-2/stop")
+    await t.request("GET", "/recordings/stored/fid-rec-2")
+    await t.request("DELETE", "/recordings/stored/fid-rec-2")
+    await t.request("GET", "/recordings/stored/fid-rec-2")
+    await t.request("DELETE", "/recordings/stored/fid-rec-2")
+    await t.request("DELETE", f"/channels/{call}")
+
+
 # -- the tier ------------------------------------------------------------------------------------
 
 

@@ -86,7 +86,7 @@ class MessageStore:
         """Store a message, its audio and, if anyone is to hear of it, its e-mail, together. Saving the
         same id again changes nothing (returns False)."""
         with self._store.begin() as db:
-            # RETURNING, not the row count, which psycopg does not give for an INSERT ... ON CONFLICT.
+            # RETURNING, not the row count: through SQLAlchemy 2.1 and psycopg it came back -1 here.
             inserted = db.execute(
                 self._store.insert_ignoring_duplicates(messages)
                 .values(

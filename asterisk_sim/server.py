@@ -434,6 +434,11 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
         channel.heard.append({"dtmf": digits, "at": time.monotonic()})  # what the caller's phone heard
         return _ok()
 
+    @r.post("/ari/playbacks/{id}/control")
+    async def control_playback(request: web.Request) -> web.Response:
+        w.control_playback(request.match_info["id"], request.query.get("operation", ""))
+        return _ok()
+
     @r.get("/ari/channels/{id}/variable")
     async def get_variable(request: web.Request) -> web.Response:
         name = request.query.get("variable", "")

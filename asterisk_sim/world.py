@@ -23,6 +23,7 @@ see the events of a resource before it learns the resource was created.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import random
 import re
@@ -163,6 +164,8 @@ class Playback:
     index: int = 0
     state: str = "queued"
     task: asyncio.Task[None] | None = None
+    restarted: bool = False  # `restart` asked: the current media plays again from its start
+    controlled: asyncio.Event = field(default_factory=asyncio.Event)  # set by pause, unpause, restart
 
     def json(self) -> Json:
         data: Json = {"id": self.id, "media_uri": self.media[self.index]}
@@ -554,8 +557,23 @@ class World:
                 return self._finish_playback(playback, "failed")  # the last (or only) one fails
             for channel_id in self._listeners(target):
                 self.channels[channel_id].heard.append({"media": uri, "playback": playback.id, "at": time.monotonic()})
-            await asyncio.sleep(self.sound_seconds)
+            await self._play_for(playback, self.sound_seconds)
         self._finish_playback(playback, "done")
+
+    async def _play_for(self, playback: Playback, seconds: float) -> None:
+        """A media's length of playing time: a paused playback does not advance, a restarted one
+        starts its media again."""
+        loop = asyncio.get_running_loop()
+        left = seconds
+        while left > 0:
+            began, paused = loop.time(), playback.state == "paused"
+            playback.controlled.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(playback.controlled.wait(), None if paused else left)
+            if playback.restarted:
+                playback.restarted, left = False, seconds
+            elif not paused:
+                left -= loop.time() - began
 
     def _finish_playback(self, playback: Playback, state: str) -> None:
         if playback.state in ("done", "failed", "canceled"):
@@ -579,6 +597,28 @@ class World:
         if not any(p.target_uri == f"channel:{channel.id}" for p in self.running):
             then, channel.continue_after_playback = channel.continue_after_playback, None
             self._leave_for_dialplan(channel, then)
+
+    def control_playback(self, playback_id: str, operation: str) -> None:
+        """POST /playbacks/{id}/control, as Asterisk 22 answered it: pause and unpause (which announces
+        itself as PlaybackStarted again), restart; forward and reverse are accepted (skipping within
+        a media is not modelled)."""
+        playback = self.playbacks.get(playback_id)
+        if playback is None:
+            raise AriFault(404, "Playback not found")
+        if not operation:
+            raise AriFault(400, "Missing operation")
+        if operation not in ("pause", "unpause", "restart", "reverse", "forward"):
+            raise AriFault(400, f"Invalid operation {operation}")
+        target_kind, _, target_id = playback.target_uri.partition(":")
+        target = self.channels.get(target_id) if target_kind == "channel" else self.bridges.get(target_id)
+        if operation == "pause" and playback.state == "playing":
+            playback.state = "paused"
+        elif operation == "unpause" and playback.state == "paused":
+            playback.state = "playing"
+            self._emit(self._app_of(target), "PlaybackStarted", playback=playback.json())
+        elif operation == "restart":
+            playback.restarted = True
+        playback.controlled.set()
 
     def stop_playback(self, playback_id: str) -> None:
         playback = self.playbacks.get(playback_id)

@@ -211,6 +211,20 @@ async def a_recording_stopped_kept_and_deleted(t: Transcript, b: Backend) -> Non
     await t.request("DELETE", f"/channels/{call}")
 
 
+@scenario
+async def playback_control(t: Transcript, b: Backend) -> None:
+    long_sounds(b)
+    call = await b.call()
+    await t.settle()
+    await t.request("POST", f"/channels/{call}/answer")
+    await t.request("POST", f"/channels/{call}/play/fid-play-6", media=LONG)
+    for operation in ("pause", "pause", "unpause", "forward", "reverse", "restart", "sideways"):
+        await t.request("POST", "/playbacks/fid-play-6/control", operation=operation)
+    await t.request("POST", "/playbacks/fid-play-6/control")
+    await t.request("POST", "/playbacks/no-such-playback/control", operation="pause")
+    await t.request("DELETE", f"/channels/{call}")
+
+
 # -- the tier ------------------------------------------------------------------------------------
 
 

@@ -73,16 +73,18 @@ async def router_process(
     try:
         yield running
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
         try:
-            await asyncio.wait_for(asyncio.gather(process.wait(), reader), 10)
-        except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            await process.wait()
-            reader.cancel()
-        forget_faketime(process.pid)
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                await asyncio.wait_for(asyncio.gather(process.wait(), reader), 10)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                await process.wait()
+                reader.cancel()
+        finally:
+            forget_faketime(process.pid)
 
 
 def forget_faketime(pid: int) -> None:

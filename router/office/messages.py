@@ -133,11 +133,6 @@ class MessageStore:
             wav = db.execute(select(message_audio.c.wav).where(message_audio.c.message_id == message_id)).scalar()
         return None if wav is None else bytes(wav)
 
-    def has_audio(self, message_id: str) -> bool:
-        with self._store.begin() as db:
-            found = db.execute(select(message_audio.c.message_id).where(message_audio.c.message_id == message_id))
-            return found.first() is not None
-
     def received_before(self, instant: datetime) -> list[Message]:
         """Messages older than `instant` (for deleting them after the retention period)."""
         with self._store.begin() as db:
@@ -188,8 +183,7 @@ class MessageStore:
             if row is None:
                 return None
             outcome = attempt(_pending(row))
-            with self._store.begin() as db:
-                db.execute(_outcome(message_id, outcome))
+            self.record(message_id, outcome)
             return outcome
         with self._store.begin() as db:
             row = db.execute(query.with_for_update(of=outbox, skip_locked=True)).first()
@@ -216,16 +210,8 @@ class MessageStore:
             ).scalar()
         return due
 
-    def mail_sent(self, message_id: str, at: datetime) -> None:
-        self._record(message_id, Delivery("sent", at))
-
-    def mail_retry(self, message_id: str, next_try: datetime, error: str) -> None:
-        self._record(message_id, Delivery("pending", next_try, error))
-
-    def mail_failed(self, message_id: str, error: str) -> None:
-        self._record(message_id, Delivery("failed", None, error))
-
-    def _record(self, message_id: str, outcome: Delivery) -> None:
+    def record(self, message_id: str, outcome: Delivery) -> None:
+        """Note what came of a try that `deliver()` did not hold (the audio could not be had)."""
         with self._store.begin() as db:
             db.execute(_outcome(message_id, outcome))
 

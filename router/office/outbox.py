@@ -142,6 +142,4 @@ class MailSender:
 
     async def _retry(self, pending: PendingMail, error: str) -> None:
         self.failures += 1
-        outcome = self._next_try(pending, error)
-        assert outcome.at is not None
-        await asyncio.to_thread(self._messages.mail_retry, pending.message.id, outcome.at, error)
+        await asyncio.to_thread(self._messages.record, pending.message.id, self._next_try(pending, error))

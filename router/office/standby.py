@@ -72,20 +72,25 @@ class AdvisoryLock:
         self._connection: psycopg.AsyncConnection[tuple[object, ...]] | None = None
         self._unreachable = False
 
+    async def _take(self) -> bool:
+        """Connect if need be and ask for the lock (raises psycopg.Error)."""
+        if self._connection is None or self._connection.closed:
+            self._connection = await psycopg.AsyncConnection.connect(**self._params)
+        cursor = await self._connection.execute("SELECT pg_try_advisory_lock(%s)", (self._key,))
+        row = await cursor.fetchone()
+        return bool(row and row[0])
+
     async def try_take(self) -> bool:
         try:
-            if self._connection is None or self._connection.closed:
-                self._connection = await psycopg.AsyncConnection.connect(**self._params)
-            cursor = await self._connection.execute("SELECT pg_try_advisory_lock(%s)", (self._key,))
-            row = await cursor.fetchone()
-            self._unreachable = False
-            return bool(row and row[0])
+            taken = await self._take()
         except psycopg.Error as e:
             if not self._unreachable:
                 log.warning("standby: the database does not answer for the active lock (%s); trying again", e)
             self._unreachable = True
             await self._drop()
             return False
+        self._unreachable = False
+        return taken
 
     async def still_held(self) -> bool:
         try:
@@ -96,16 +101,13 @@ class AdvisoryLock:
             await self._drop()
         # The connection, and with it the lock, is gone (PostgreSQL restarted, or the network).
         try:
-            connection = await psycopg.AsyncConnection.connect(**self._params)
+            taken = await self._take()
         except psycopg.Error:
+            await self._drop()
             return True  # nobody can take it from us while the database is away
-        self._connection = connection
-        cursor = await connection.execute("SELECT pg_try_advisory_lock(%s)", (self._key,))
-        row = await cursor.fetchone()
-        if row and row[0]:
+        if taken:
             log.info("standby: the active lock was lost with the database connection, and taken again")
-            return True
-        return False
+        return taken
 
     async def release(self) -> None:
         await self._drop()

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from router.calls.prompts import DEFAULT_MANIFEST
-from router.office.data_copy import LEGACY_FILES, open_site_store
-from router.office.store import EMBEDDED_FILE, Store, StoreConfig, StoreError
+from router.office.data_copy import has_embedded_data, open_site_store
+from router.office.store import Store, StoreConfig, StoreError
 from router.schedule import FIRST_YEAR, LAST_YEAR, Decision, Override, Reason, Schedule, Segment
 from router.schedule.localtime import wall
 
@@ -71,10 +71,8 @@ def site_store(args: argparse.Namespace, *, must_exist: bool = True) -> Store:
     directory = data_dir(args)
     try:
         config = StoreConfig.from_env()
-        if must_exist and config.url is None:
-            files = [directory / EMBEDDED_FILE, *(directory / name for name in LEGACY_FILES)]
-            if not any(f.exists() for f in files):
-                raise NoData(f"no data in {directory} (is --data the router's data directory?)")
+        if must_exist and config.url is None and not has_embedded_data(directory):
+            raise NoData(f"no data in {directory} (is --data the router's data directory?)")
         return open_site_store(config, directory)
     except StoreError as e:
         raise UsageError(str(e)) from None

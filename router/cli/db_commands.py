@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from router.cli.common import Commands, UsageError, data_dir, site_store
-from router.office.data_copy import LEGACY_FILES, copy_store, open_site_store
-from router.office.store import EMBEDDED_FILE, StoreConfig, StoreError
+from router.office.data_copy import copy_store, has_embedded_data, open_site_store
+from router.office.store import StoreConfig, StoreError
 
 
 def register(commands: Commands) -> None:
@@ -43,7 +43,7 @@ def _copy(args: argparse.Namespace) -> int:
     if target_config.url is None:
         raise UsageError("db copy copies into PostgreSQL: set CALLROUTER_DATABASE (and its password file)")
     directory = data_dir(args)
-    if not any((directory / name).exists() for name in (EMBEDDED_FILE, *LEGACY_FILES)):
+    if not has_embedded_data(directory):
         raise UsageError(f"no embedded store in {directory} to copy (is --data the router's data directory?)")
     embedded = open_site_store(StoreConfig(), directory)
     try:

@@ -15,9 +15,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Boolean, func, select, text
+from sqlalchemy import Boolean, Table, func, select, text
 
-from router.office.store import Store, StoreConfig, open_store
+from router.office.store import EMBEDDED_FILE, Store, StoreConfig, StoreError, open_store
 from router.office.tables import COPY_ORDER, Instant, audit, calls, messages, outbox, overrides, sessions, users
 
 log = logging.getLogger(__name__)
@@ -36,10 +36,15 @@ def take_in_legacy_files(store: Store, data_dir: Path) -> dict[str, int]:
     for path in found:
         try:
             for table, rows in _legacy_rows(path):
-                added[table] = added.get(table, 0) + _insert(store, table, rows)
+                added[table.name] = added.get(table.name, 0) + _insert(store, table, rows)
             path.rename(path.with_name(path.name + TAKEN_IN))
         except FileNotFoundError:
             continue  # another process (the router, a command) took it in at the same moment
+        except (ValueError, KeyError, TypeError, sqlite3.Error) as e:
+            # Kept as it is (what it gave so far is in the store, and is ignored when taken in again).
+            raise StoreError(
+                f"{path}: cannot take it into the store ({type(e).__name__}: {e}); mend or move it"
+            ) from None
         for extra in ("-wal", "-shm"):
             path.with_name(path.name + extra).unlink(missing_ok=True)
         log.info("store: took in %s (renamed %s%s)", path, path.name, TAKEN_IN)
@@ -52,12 +57,11 @@ def copy_store(source: Store, target: Store) -> dict[str, int]:
     for table in COPY_ORDER:
         with source.begin() as db:
             rows = [dict(r._mapping) for r in db.execute(select(table)).all()]
-        added[table.name] = _insert(target, table.name, rows)
+        added[table.name] = _insert(target, table, rows)
     return added
 
 
-def _insert(store: Store, table: str, rows: list[dict[str, Any]]) -> int:
-    target = next(t for t in COPY_ORDER if t.name == table)
+def _insert(store: Store, target: Table, rows: list[dict[str, Any]]) -> int:
     added = 0
     for start in range(0, len(rows), _BATCH):
         with store.begin() as db:
@@ -71,10 +75,10 @@ def _insert(store: Store, table: str, rows: list[dict[str, Any]]) -> int:
     return added
 
 
-def _legacy_rows(path: Path) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+def _legacy_rows(path: Path) -> Iterator[tuple[Table, list[dict[str, Any]]]]:
     if path.name == "overrides.json":
         data = json.loads(path.read_text(encoding="utf-8"))
-        yield overrides.name, [
+        yield overrides, [
             {**{k: o[k] for k in ("line", "open", "reason")}, "since": _at(o["since"]), "until": _at(o["until"]),
              "note": o.get("note")}
             for o in data
@@ -92,7 +96,7 @@ def _legacy_rows(path: Path) -> Iterator[tuple[str, list[dict[str, Any]]]]:
             rows = []
             for row in db.execute(f"SELECT * FROM {table.name}"):
                 rows.append({c: _value(table.c[c].type, row[c]) for c in columns if c in present})
-            yield table.name, rows
+            yield table, rows
     finally:
         db.close()
 
@@ -107,6 +111,11 @@ def _value(kind: object, value: Any) -> Any:
 
 def _at(text_value: str) -> datetime:
     return datetime.fromisoformat(text_value)
+
+
+def has_embedded_data(data_dir: Path) -> bool:
+    """Whether a router has kept anything in `data_dir` (the store's file, or an older router's)."""
+    return any((data_dir / name).exists() for name in (EMBEDDED_FILE, *LEGACY_FILES))
 
 
 def open_site_store(config: StoreConfig, data_dir: Path) -> Store:

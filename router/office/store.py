@@ -101,12 +101,12 @@ class Store:
             if self.shared:  # two nodes starting together must not both create the tables
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _UPGRADE_LOCK})
             current = MigrationContext.configure(connection).get_current_revision()
-            scripts = ScriptDirectory.from_config(_alembic_config())
+            config = _alembic_config()
+            scripts = ScriptDirectory.from_config(config)
             if current is not None and current not in {s.revision for s in scripts.walk_revisions()}:
                 raise StoreError(f"the database's schema ({current}) is of a newer router; upgrade the router")
             if current == scripts.get_current_head():
                 return
-            config = _alembic_config()
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 

@@ -126,7 +126,7 @@ def test_the_files_of_an_older_router_are_taken_in_once(tmp_path: Path) -> None:
 
 def test_a_damaged_file_of_an_older_router_is_a_clear_error_and_is_kept(tmp_path: Path) -> None:
     (tmp_path / "overrides.json").write_text("[{", encoding="utf-8")
-    with pytest.raises(StoreError, match="overrides.json: cannot take it into the store"):
+    with pytest.raises(StoreError, match=r"overrides\.json: cannot take it into the store"):
         embedded(tmp_path)
     assert (tmp_path / "overrides.json").read_text(encoding="utf-8") == "[{"  # not renamed, not lost
     shown = run("--schedule", SHIPPED, "--data", str(tmp_path), "messages", "list")

@@ -293,3 +293,15 @@ def test_db_copy_moves_a_sites_sqlite_data_into_postgresql_and_can_run_again(
     assert [e.action for e in accounts.audit_log()] == ["log-ud", "log-ind"]
     listed = run("--schedule", SHIPPED, "messages", "list", env=database)  # no --data: the site's database
     assert "id m1" in listed.stdout, listed.stderr
+
+
+def test_an_unreadable_spool_entry_is_set_aside_and_the_others_go_in(tmp_path: Path, store: Store) -> None:
+    from router.office.spool import UNREADABLE, Spool
+
+    spool = Spool(tmp_path / "spool")
+    spool.put(Message("m1", "1818", "12345678", local("2024-01-04T12:30"), "msg-m1", 3), (STAFF,), b"RIFF-1")
+    (tmp_path / "spool" / "0-damaged.json").write_text('{"id": ', encoding="utf-8")  # sorts first
+    assert spool.drain(MessageStore(store)) == 1
+    assert [m.id for m in MessageStore(store).all()] == ["m1"]
+    assert MessageStore(store).audio("m1") == b"RIFF-1"
+    assert sorted(p.name for p in (tmp_path / "spool").iterdir()) == [f"0-damaged.json{UNREADABLE}"]

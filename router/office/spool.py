@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 TRIES = 3  # the store's tries before the spool, PAUSE seconds apart (the caller waits in silence)
 PAUSE = 0.5
 DRAIN_SECONDS = 2.0
+UNREADABLE = ".unreadable"
 
 
 class Spool:
@@ -67,17 +68,23 @@ class Spool:
         failure of the store (the rest wait for the next round)."""
         moved = 0
         for path in sorted(self.directory.glob("*.json")) if self.directory.exists() else ():
-            entry = json.loads(path.read_text(encoding="utf-8"))
             wav = path.with_suffix(".wav")
-            audio = wav.read_bytes() if entry["audio"] else None
-            message = Message(
-                entry["id"],
-                entry["line"],
-                entry["caller"],
-                datetime.fromisoformat(entry["received_at"]),
-                entry["recording"],
-                entry["seconds"],
-            )
+            try:
+                entry = json.loads(path.read_text(encoding="utf-8"))
+                audio = wav.read_bytes() if entry["audio"] else None
+                message = Message(
+                    entry["id"],
+                    entry["line"],
+                    entry["caller"],
+                    datetime.fromisoformat(entry["received_at"]),
+                    entry["recording"],
+                    entry["seconds"],
+                )
+            except (OSError, ValueError, KeyError, TypeError) as e:
+                # Set aside, not deleted, and not in the way of the others: someone must look at it.
+                path.rename(path.with_name(path.name + UNREADABLE))
+                log.error("spool: %s cannot be read (%s); set aside as %s%s", path.name, e, path.name, UNREADABLE)
+                continue
             messages.save(message, tuple(entry["notify"]), audio)
             path.unlink()
             wav.unlink(missing_ok=True)

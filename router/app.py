@@ -177,12 +177,15 @@ class Role:
 async def _take_calls(store: Store, config: RouterConfig, runtime: Runtime, stream: EventStream, role: Role) -> None:
     """Take the active lock for this Asterisk and application (office/standby.py), waiting as a
     standby while another router holds it, then take the calls until the lock or the stream ends."""
+    said = False
     while True:
         try:
             asterisk_id = await runtime.rest.asterisk_id()
             break
         except AriError as e:
-            log.warning("router: Asterisk does not answer yet (%s); trying again", e)
+            if not said:  # once, not every second while it is away
+                log.warning("router: Asterisk does not answer yet (%s); trying again every second", e)
+            said = True
             await asyncio.sleep(1.0)
     if store.shared:
         runtime.message_id_suffix = f"@{asterisk_id}"

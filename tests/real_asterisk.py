@@ -100,6 +100,14 @@ exten => _X.,1,Set(DAY=${EXTEN:0:4}/${EXTEN:4:2}/${EXTEN:6:2})
  same => n,Set(TESTTIME()=${DAY} ${EXTEN:8:2}:${EXTEN:10:2}:${EXTEN:12:2} Europe/Copenhagen)
  same => n,Goto(callrouter-entry,1818,1)
 
+; For bench/bench_yardstick.py: the same call, after a moment in which the observer subscribes to it
+; (it cannot before the channel exists), its arrival marked by a variable: a ChannelVarset event, by
+; Asterisk's clock, that the observer sees before the application does anything.
+[observed-arrival]
+exten => _X.,1,Wait(0.25)
+ same => n,Set(ARRIVED=${EXTEN})
+ same => n,Goto(router-down,${EXTEN},1)
+
 ; The same generated rules under other names, checked at chosen instants: a Local call to
 ; <YYYYMMDDHHMMSS>@check-time records where they send it.
 #include callrouter_check_1818.conf

@@ -115,11 +115,10 @@ async def fill(n: int, traced: bool) -> None:
                     f"({held / max(1, waiting) / 1024:.1f} KiB per waiting caller; tracemalloc)"
                 )
             else:
-                setup = [
-                    sim.world.channels[c].heard[0]["at"] - sim.world.channels[c].started
-                    for c in ids
-                    if sim.world.channels[c].heard
-                ]
+                # The first thing the caller hears with a time (media or music): the simulator also
+                # notes what has none, such as ringing or a bridge.
+                heard = {c: [h["at"] for h in sim.world.channels[c].heard if "at" in h] for c in ids}
+                setup = [times[0] - sim.world.channels[c].started for c, times in heard.items() if times]
                 p50, p99 = quantiles(setup)
                 lags = await loop_lag(5.0)
                 lag50, lag99 = quantiles(lags)

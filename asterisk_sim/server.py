@@ -254,6 +254,24 @@ def _number(request: web.Request, name: str, default: float) -> float:
 # -- ARI --------------------------------------------------------------------------------
 
 
+async def _json_body(request: web.Request) -> Any:
+    """A request's JSON body as Asterisk reads one (main/http.c, res/res_ari.c): only with the
+    content type application/json, else none; an empty body is none; a body that is not a JSON
+    object or array (jansson's default) is 400 "Error parsing request body"."""
+    if request.content_type.lower() != "application/json":
+        return None
+    raw = await request.read()
+    if not raw:
+        return None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict | list):
+        raise AriFault(400, "Error parsing request body")
+    return data
+
+
 def _ari_routes(sim: Simulator) -> web.RouteTableDef:
     w = sim.world
     r = web.RouteTableDef()
@@ -267,8 +285,10 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
         await ws.prepare(request)
         old = sim.sockets.get(app)
         if old is not None and not old.closed:
-            await old.send_str(json.dumps({"type": "ApplicationReplaced", "application": app, "timestamp": ""}))
+            if w.event_allowed(app, "ApplicationReplaced"):  # Asterisk filters this one too
+                await old.send_str(json.dumps({"type": "ApplicationReplaced", "application": app, "timestamp": ""}))
             await old.close()
+        w.application_connecting(app)
         sim.sockets[app] = ws
         w.connected_apps.add(app)
         async for _ in ws:
@@ -472,6 +492,10 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
         for source in sources or [""]:
             answer = w.subscribe(request.match_info["name"], source)
         return _ok(answer)
+
+    @r.put("/ari/applications/{name}/eventFilter")
+    async def event_filter(request: web.Request) -> web.Response:
+        return _ok(w.set_event_filter(request.match_info["name"], await _json_body(request)))
 
     @r.get("/ari/applications/{name}")
     async def application(request: web.Request) -> web.Response:

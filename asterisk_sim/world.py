@@ -223,6 +223,8 @@ class World:
         self.contexts: set[str] = set(contexts)
         self.globals: dict[str, str] = {}  # the dialplan's global variables (GET/POST /asterisk/variable)
         self.subscriptions: dict[str, set[str]] = {}  # application -> event sources it subscribed to
+        # application -> {"allowed": [...], "disallowed": [...]}: PUT /applications/{name}/eventFilter
+        self.event_filters: dict[str, dict[str, list[Any]]] = {}
         self.sound_seconds = sound_seconds
         self.sounds = set(CORE_SOUNDS)
         self.channels: dict[str, Channel] = {}
@@ -241,7 +243,7 @@ class World:
     # -- plumbing -----------------------------------------------------------------
 
     def _emit(self, app: str | None, event_type: str, **body: Any) -> None:
-        if app is None:
+        if app is None or not self.event_allowed(app, event_type):
             return
         self._emit_to(
             app,
@@ -843,6 +845,46 @@ class World:
         self.subscriptions.setdefault(app, set()).add(source)
         return self.application_json(app)
 
+    def set_event_filter(self, app: str, body: Any) -> Json:
+        """PUT /applications/{app}/eventFilter as Asterisk 22 does it (res/stasis/app.c): no body resets
+        both lists; an object sets the lists it names ({} resets both); the disallowed list is set
+        before the allowed one, so a bad allowed list leaves a new disallowed list in place; each
+        entry must be an object with a non-empty string "type", kept as given."""
+        self.application_json(app)  # 404 if there is no such application
+        filters = self.event_filters.setdefault(app, {"allowed": [], "disallowed": []})
+        for kind in ("disallowed", "allowed"):
+            chosen = body
+            if isinstance(body, dict) and body:
+                if kind not in body:
+                    continue  # not named: not changed
+                chosen = body[kind]
+            elif isinstance(body, dict):
+                chosen = None
+            if chosen is not None and (
+                not isinstance(chosen, list)
+                or not all(isinstance(e, dict) and isinstance(e.get("type"), str) and e["type"] for e in chosen)
+            ):
+                raise AriFault(400, "Invalid format definition")
+            filters[kind] = list(chosen or ())
+        return self.application_json(app)
+
+    def event_allowed(self, app: str, event_type: str) -> bool:
+        """Disallowed wins; an empty allowed list allows everything."""
+        filters = self.event_filters.get(app)
+        if filters is None:
+            return True
+        disallowed = any(e["type"] == event_type for e in filters["disallowed"])
+        allowed = not filters["allowed"] or any(e["type"] == event_type for e in filters["allowed"])
+        return allowed and not disallowed
+
+    def application_connecting(self, app: str) -> None:
+        """An application's WebSocket opens. If it had none and no channel is left in it, Asterisk
+        had already dropped the application (its last channel left Stasis, or none was there when
+        its WebSocket closed): this is a new one, without the old one's subscriptions or filter."""
+        if app not in self.connected_apps and not any(not c.gone and c.app == app for c in self.channels.values()):
+            self.event_filters.pop(app, None)
+            self.subscriptions.pop(app, None)
+
     # -- reading --------------------------------------------------------------------
 
     def endpoint_json(self, technology: str, resource: str) -> Json:
@@ -873,6 +915,6 @@ class World:
             "bridge_ids": bridges + [b for b in subscribed("bridge") if b not in bridges],
             "endpoint_ids": subscribed("endpoint"),
             "device_names": subscribed("deviceState"),
-            "events_allowed": [],
-            "events_disallowed": [],
+            "events_allowed": self.event_filters.get(name, {}).get("allowed", []),
+            "events_disallowed": self.event_filters.get(name, {}).get("disallowed", []),
         }

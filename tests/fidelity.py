@@ -42,24 +42,41 @@ class Transcript:
         self.lines: list[str] = []
         self._seen = len(events)
 
-    async def request(self, method: str, path: str, *, settle: bool = True, **params: str | int | bool) -> Any:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        settle: bool = True,
+        body: str | None = None,
+        fields: tuple[str, ...] = (),
+        **params: str | int | bool,
+    ) -> Any:
         """Send one ARI request; write it, its answer and (unless not `settle`) the events after it.
-        Returns the body."""
+        Returns the answer's body. `body`: sent as application/json, as written (so that a malformed
+        one can be sent too). `fields`: of an object answer, only these are written (where the rest
+        depends on what earlier tests left on the shared real Asterisk)."""
         query = urlencode({k: _text(v) for k, v in params.items()})
         url = f"{self.config.url.rstrip('/')}/ari{path}" + (f"?{query}" if query else "")
         token = base64.b64encode(f"{self.config.user}:{self.config.password}".encode()).decode()
-        async with self.session.request(method, url, headers={"Authorization": f"Basic {token}"}) as answer:
+        headers = {"Authorization": f"Basic {token}"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        async with self.session.request(method, url, headers=headers, data=body) as answer:
             raw = await answer.read()
             status = answer.status
         try:
-            body: Any = json.loads(raw) if raw else None
+            answered: Any = json.loads(raw) if raw else None
         except ValueError:
-            body = raw.decode(errors="replace")
-        self.lines.append(f"> {method} {path}" + (f"?{query}" if query else ""))
-        self.lines.append(f"< {status} {json.dumps(body, sort_keys=True)}")
+            answered = raw.decode(errors="replace")
+        written = answered
+        if fields and isinstance(answered, dict) and status < 300:
+            written = {k: v for k, v in answered.items() if k in fields}
+        self.lines.append(f"> {method} {path}" + (f"?{query}" if query else "") + (f" {body}" if body else ""))
+        self.lines.append(f"< {status} {json.dumps(written, sort_keys=True)}")
         if settle:
             await self.settle()
-        return body
+        return answered
 
     async def until_event(self, event_type: str, within: float = 5.0) -> None:
         """Write events until one of `event_type` has come (and those after it settled): for a step

@@ -228,6 +228,34 @@ async def playback_control(t: Transcript, b: Backend) -> None:
     await t.request("DELETE", f"/channels/{call}")
 
 
+@scenario
+async def event_filters(t: Transcript, b: Backend) -> None:
+    # The application's own answer lists the channels and bridges earlier tests left on the shared real
+    # Asterisk: only the filter's two lists are compared. The filter is the application's until it is
+    # gone, so the scenario ends by clearing it, whatever happened.
+    app, kept = b.config.app, ("events_allowed", "events_disallowed")
+    filter_path = f"/applications/{app}/eventFilter"
+    try:
+        await t.request("PUT", "/applications/no-such-application/eventFilter", body="{}")
+        await t.request("PUT", filter_path, body='{"disallowed": [{"type": "PlaybackContinuing"}]}', fields=kept)
+        call = await b.call()
+        await t.settle()
+        await t.request("POST", f"/channels/{call}/answer")
+        await t.request("POST", f"/channels/{call}/play/fid-play-7", media="sound:beep,sound:beep", settle=False)
+        await t.until_event("PlaybackFinished")
+        only = '{"allowed": [{"type": "StasisEnd"}, {"type": "PlaybackContinuing", "why": "kept as given"}]}'
+        await t.request("PUT", filter_path, body=only, fields=kept)  # the disallowed list stays
+        await t.request("PUT", filter_path, body='{"allowed": "StasisEnd"}', fields=kept)
+        await t.request("PUT", filter_path, body='{"disallowed": [], "allowed": [{"kind": "x"}]}', fields=kept)
+        await t.request("PUT", filter_path, body='["not", "objects"]', fields=kept)
+        await t.request("PUT", filter_path, body='"a string"', fields=kept)
+        await t.request("PUT", filter_path, body="{not json", fields=kept)
+        await t.request("PUT", filter_path, body='{"allowed": [{"type": "StasisEnd"}]}', fields=kept)
+        await t.request("DELETE", f"/channels/{call}")  # only its StasisEnd comes
+    finally:
+        await t.request("PUT", filter_path, body="{}", fields=kept)
+
+
 # -- the tier ------------------------------------------------------------------------------------
 
 

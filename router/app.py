@@ -24,7 +24,7 @@ from prometheus_client.core import Metric
 from router.ari import AriConfig, AriError, AriRest, EventStream, SeenIds
 from router.calls import flow
 from router.calls.prompts import load_manifest
-from router.calls.runtime import Runtime
+from router.calls.runtime import HANDLED_EVENTS, NOT_NEEDED_EVENTS, Runtime
 from router.calls.shedding import DEFAULT_LATENCY_LIMIT, DEFAULT_MAX_CALLS_IN_SETUP
 from router.office.accounts import AccountStore
 from router.office.call_log import CallLog
@@ -122,7 +122,15 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
                 config.setup_latency_limit,
                 spool,
             )
-            stream = EventStream(session, config.ari, runtime.on_event, on_connect=runtime.reconcile, seen=seen)
+            stream = EventStream(
+                session,
+                config.ari,
+                runtime.on_event,
+                on_connect=runtime.reconcile,
+                seen=seen,
+                wanted=HANDLED_EVENTS,
+                not_sent=NOT_NEEDED_EVENTS,
+            )
             mail = MailSender(messages, rest, config.smtp, schedule, clock, config.mail_backoff)
             runtime.on_message_saved = mail.wake.set
             view = _view(runtime, stream, schedule, clock, role, mail_configured=config.smtp is not None)

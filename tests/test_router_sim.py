@@ -18,6 +18,7 @@ from router.app import RouterConfig, Running, running
 from router.ari import AriConfig, retry
 from router.calls import flow
 from router.calls.prompts import DEFAULT_MANIFEST, load_manifest
+from router.calls.runtime import NOT_NEEDED_EVENTS
 from router.schedule import Schedule
 from tests import real_asterisk
 from tests.ari_helpers import outcome_of, until
@@ -130,6 +131,19 @@ async def test_no_key_pressed_hears_goodbye(closed: Harness) -> None:
     assert await closed.outcome(call) == "guidance_played"
     assert closed.heard(call)[-2:] == ["sound:callrouter/offer-message", "sound:callrouter/goodbye"]
     assert closed.sim.world.channels[call].gone
+
+
+async def test_the_router_asks_asterisk_not_to_send_what_it_does_not_need_at_every_connect(closed: Harness) -> None:
+    not_sent = [{"type": t} for t in NOT_NEEDED_EVENTS]
+    filters = closed.sim.world.event_filters
+    await closed.until(lambda: filters.get("router") == {"allowed": [], "disallowed": not_sent})
+    call = await closed.call()  # the guidance's prompts, without a PlaybackContinuing between them
+    assert await closed.outcome(call) == "guidance_played"
+    # Asterisk drops an application (and its filter) once it has neither a WebSocket nor channels.
+    await closed.sim.drop_websockets()
+    await closed.until(lambda: closed.router.stream.stats.connects == 2)
+    await closed.until(lambda: filters.get("router") == {"allowed": [], "disallowed": not_sent})
+    assert await closed.outcome(await closed.call()) == "guidance_played"
 
 
 async def test_caller_hangs_up_during_the_guidance(closed: Harness) -> None:

@@ -17,6 +17,13 @@ owner must reconcile from REST (GET /applications/{app}, /channels, /bridges). F
 are not JSON objects with a `type` are counted and skipped; unknown event types are logged
 once each and skipped. Nothing a peer sends can crash the reader.
 
+Two filters keep the frames cheap. At every connect the stream sets the application's event
+filter in Asterisk (PUT /applications/{app}/eventFilter) to leave out `not_sent`, the types
+nobody here needs, which Asterisk then does not even serialise (a filter outlives a
+connection while the application lives on in Asterisk, so it is set, or cleared, each time).
+And an event of a type the handler does not act on (`wanted`) is only noted for retries: it
+is not turned into models nor queued.
+
 One exception ends the stream instead of retrying: `ApplicationReplaced`, which means
 another process registered the same application name. Fighting it with reconnects would
 make the two flap; the owner is told (EventStream.run raises ApplicationReplacedError).
@@ -136,12 +143,30 @@ class Event:
 
 def parse_event(text: str | bytes) -> Event:
     """Decode one WebSocket frame. Raises MalformedEvent for anything that is not an ARI event."""
+    return _event_from(_decode(text))
+
+
+def _decode(text: str | bytes) -> Json:
+    """A frame's JSON object, with its `type` (MalformedEvent if it is not that)."""
     try:
         data = json.loads(text)
     except (ValueError, UnicodeDecodeError) as e:
         raise MalformedEvent(f"not JSON: {e}") from None
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
         raise MalformedEvent("not an object with a 'type'")
+    return data
+
+
+def _ids_in(data: Json) -> list[str]:
+    """The ids of the channels, playback and recording a decoded event is about (for SeenIds)."""
+    ids = [r["id"] for r in (data.get(k) for k in ("channel", "peer", "playback")) if isinstance(r, dict) and "id" in r]
+    recording = data.get("recording")
+    if isinstance(recording, dict) and "name" in recording:
+        ids.append(recording["name"])
+    return [str(i) for i in ids]
+
+
+def _event_from(data: Json) -> Event:
     try:
         return Event(
             type=data["type"],
@@ -256,9 +281,16 @@ class EventStream:
         backoff: Backoff | None = None,
         heartbeat: float = 5.0,
         seen: SeenIds | None = None,
+        wanted: frozenset[str] | None = None,
+        not_sent: tuple[str, ...] = (),
     ) -> None:
+        """`wanted`: the event types `handler` acts on (None: all); `not_sent`: those Asterisk is
+        asked not to send at all (see the module)."""
         self._session = session
         self._config = config
+        self._wanted = wanted
+        self._not_sent = not_sent
+        self._filter_failing = False
         self._on_connect = on_connect
         self._backoff = backoff or Backoff()
         self._heartbeat = heartbeat
@@ -303,12 +335,11 @@ class EventStream:
             self._backoff.reset()
             self.connected.set()
             log.info("ARI events: connected as application %r", self._config.app)
-            if self._on_connect is not None:
-                # In a task of its own: the reader must keep reading while the owner reconciles.
-                # A reconcile still running from the last connection is stale: this one replaces it.
-                if self._hook_task is not None:
-                    self._hook_task.cancel()
-                self._hook_task = asyncio.create_task(self._run_hook(), name="ari-on-connect")
+            # In a task of its own: the reader must keep reading while the filter is set and the
+            # owner reconciles. A hook still running from the last connection is stale: this one replaces it.
+            if self._hook_task is not None:
+                self._hook_task.cancel()
+            self._hook_task = asyncio.create_task(self._run_hook(), name="ari-on-connect")
             try:
                 async for message in ws:
                     if message.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
@@ -321,8 +352,25 @@ class EventStream:
                 self.stats.disconnects += 1
             log.warning("ARI events: connection closed (code %s)", ws.close_code)
 
+    async def _set_filter(self) -> None:
+        """The application's event filter: everything but `not_sent` (a failure is logged once; the
+        events then come, and `wanted` still keeps them from the handler)."""
+        url = f"{self._config.rest_url}/applications/{self._config.app}/eventFilter"
+        body = {"allowed": [], "disallowed": [{"type": t} for t in self._not_sent]}
+        try:
+            async with self._session.put(url, json=body, headers=self._auth) as answer:
+                if answer.status != 200:
+                    raise aiohttp.ClientResponseError(answer.request_info, (), status=answer.status)
+            self._filter_failing = False
+        except (aiohttp.ClientError, TimeoutError) as e:
+            if not self._filter_failing:
+                log.warning("ARI events: could not set the application's event filter (%s); events come unfiltered", e)
+            self._filter_failing = True
+
     async def _run_hook(self) -> None:
-        assert self._on_connect is not None
+        await self._set_filter()
+        if self._on_connect is None:
+            return
         try:
             await self._on_connect()
         except asyncio.CancelledError:
@@ -337,9 +385,17 @@ class EventStream:
         if event.recording is not None:
             self.seen.note(event.recording.name)
 
-    def _feed(self, data: str | bytes) -> None:
+    def _feed(self, frame: str | bytes) -> None:
         try:
-            event = parse_event(data)
+            data = _decode(frame)
+            kind = data["type"]
+            unwanted = self._wanted is not None and kind not in self._wanted and kind != "ApplicationReplaced"
+            if unwanted and kind in KNOWN_EVENTS:  # no handler acts on it: only what it was about is kept
+                self.stats.events += 1
+                for resource_id in _ids_in(data):
+                    self.seen.note(resource_id)
+                return
+            event = _event_from(data)
         except MalformedEvent as e:
             self.stats.malformed += 1
             log.warning("ARI events: skipped a malformed frame: %s", e)

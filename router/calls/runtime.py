@@ -39,7 +39,34 @@ DEFAULT_SETTINGS = flow.Settings()
 # to the dialplan fallback: a caller should not sit in silence for longer.
 COMMAND_SECONDS = 8.0
 
-__all__ = ["DEFAULT_MAX_CALLS_IN_SETUP", "CallFigures", "Outcome", "Runtime", "masked"]
+# The events the calls act on: the runtime's (_translate, a StasisStart), the queue's agent legs'
+# and reconcile's. The event stream hands only these to `on_event`, and asks Asterisk not to send
+# the two that nothing here needs and that come most often: a PlaybackContinuing between any two
+# prompts of a list (27 in the closed-hour guidance), a ChannelVarset for each variable that the
+# dialplan or a bridge sets.
+HANDLED_EVENTS = frozenset(
+    {
+        "StasisStart",
+        "StasisEnd",
+        "ChannelDestroyed",
+        "ChannelHangupRequest",
+        "ChannelDtmfReceived",
+        "PlaybackFinished",
+        "RecordingFinished",
+        "RecordingFailed",
+    }
+)
+NOT_NEEDED_EVENTS = ("PlaybackContinuing", "ChannelVarset")
+
+__all__ = [
+    "DEFAULT_MAX_CALLS_IN_SETUP",
+    "HANDLED_EVENTS",
+    "NOT_NEEDED_EVENTS",
+    "CallFigures",
+    "Outcome",
+    "Runtime",
+    "masked",
+]
 
 
 def masked(number: str) -> str:

@@ -23,11 +23,11 @@ from typing import Protocol
 from router.ari import CALL_MOVED_ON, AriError, AriRest, Event, within
 from router.ari.models import Channel
 from router.calls import flow
-from router.calls.guidance import closed_guidance
 from router.calls.live import LiveCall, RecentCalls, dialled_line
 from router.calls.queue_runner import QueueRunner
 from router.calls.reconcile import Reconciler
 from router.calls.shedding import DEFAULT_LATENCY_LIMIT, DEFAULT_MAX_CALLS_IN_SETUP, LoadShedder
+from router.calls.start_cache import StartDecisions
 from router.office.call_log import CallLog, CallRecord
 from router.office.messages import Message, MessageStore
 from router.office.spool import Spool, keep
@@ -130,7 +130,7 @@ class Runtime:
         self._clock = clock
         self._messages = messages
         self._spool = spool  # where a message waits when the store does not answer
-        self._prompt_texts = prompt_texts
+        self._starts = StartDecisions(prompt_texts)
         self._settings = settings
         self._language = language
         self._overrides = overrides
@@ -238,12 +238,11 @@ class Runtime:
                 if line not in schedule.lines:
                     live.call, commands = flow.start_unknown(call)
                 else:
-                    decision = decide(schedule, line, call.arrived, self._current_overrides())
+                    decision, guidance = self._starts.decide(schedule, line, call.arrived, self._current_overrides())
                     live.in_hours = decision.open
-                    if decision.open:
+                    if guidance is None:
                         live.call, commands = self._start_open(live, schedule, decision)
                     else:
-                        guidance = closed_guidance(schedule, line, decision, self._prompt_texts)
                         live.call, commands = flow.start_closed(call, guidance.prompts)
                 log.info("call %s from %s to %s", call.id, masked(call.caller), line)
             except Exception as e:  # a bug must not leave the caller in silence

@@ -250,6 +250,10 @@ class Decision:
     next_open: datetime | None  # start of the next opening after `instant`; None: none known
     next_change: datetime | None  # when `open` next flips; None: not within the horizon
     override: Override | None = None
+    # Until when every later instant gets this same decision but for `instant` (the end of the
+    # schedule's segment, or of the override, or an override's start): where reason or label
+    # change, though `open` does not. None: not known.
+    holds_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ import bisect
 import itertools
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -252,9 +252,13 @@ def decide(schedule: Schedule, line_id: str, instant: datetime, overrides: Itera
         raise ValueError("instant must be timezone-aware")
     instant = instant.astimezone(UTC)
     schedule.line(line_id)
+    overrides = tuple(overrides)
     override = next((o for o in overrides if o.line == line_id and o.active_at(instant)), None)
+    # An override that starts later ends what holds now, whatever the schedule says.
+    starts = [o.since for o in overrides if o.line == line_id and o.since > instant]
     if override is not None:
-        return _decide_overridden(schedule, override, instant)
+        decision = _decide_overridden(schedule, override, instant)
+        return replace(decision, holds_until=min([override.until, *starts]))
 
     segments = _segments_from(schedule, line_id, instant)
     here = next(segments)
@@ -273,7 +277,10 @@ def decide(schedule: Schedule, line_id: str, instant: datetime, overrides: Itera
                 break
             start = earlier.start
         window = (start, next_change if next_change is not None else here.end)
-    return Decision(line_id, instant, here.open, here.reason, here.cause, here.label, window, next_open, next_change)
+    holds = min([here.end, *starts])
+    return Decision(
+        line_id, instant, here.open, here.reason, here.cause, here.label, window, next_open, next_change, None, holds
+    )
 
 
 def _decide_overridden(schedule: Schedule, override: Override, instant: datetime) -> Decision:

@@ -378,12 +378,9 @@ class EventStream:
         except Exception:
             log.exception("ARI events: reconcile after connect failed")
 
-    def _note(self, event: Event) -> None:
-        for resource in (event.channel, event.peer, event.playback):
-            if resource is not None:
-                self.seen.note(resource.id)
-        if event.recording is not None:
-            self.seen.note(event.recording.name)
+    def _note(self, data: Json) -> None:
+        for resource_id in _ids_in(data):
+            self.seen.note(resource_id)
 
     def _feed(self, frame: str | bytes) -> None:
         try:
@@ -392,8 +389,7 @@ class EventStream:
             unwanted = self._wanted is not None and kind not in self._wanted and kind != "ApplicationReplaced"
             if unwanted and kind in KNOWN_EVENTS:  # no handler acts on it: only what it was about is kept
                 self.stats.events += 1
-                for resource_id in _ids_in(data):
-                    self.seen.note(resource_id)
+                self._note(data)
                 return
             event = _event_from(data)
         except MalformedEvent as e:
@@ -407,7 +403,7 @@ class EventStream:
                 log.info("ARI events: skipping unknown event type %r", event.type)
             return
         self.stats.events += 1
-        self._note(event)
+        self._note(data)
         if event.type == "ApplicationReplaced":
             log.error("ARI events: another connection took over application %r; stopping", self._config.app)
             raise ApplicationReplacedError(self._config.app)

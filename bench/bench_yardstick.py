@@ -167,6 +167,37 @@ async def loop_app(url: str) -> AsyncIterator[App]:
         counted.append(int(out.decode().rsplit("requests ", 1)[1]))
 
 
+@dataclass
+class Watched:
+    """A real Asterisk of its own with the observer connected: where one benchmark places its calls."""
+
+    folder: Path
+    asterisk: real_asterisk.RealAsterisk
+    http: aiohttp.ClientSession
+    observer: Observer
+
+
+@contextlib.asynccontextmanager
+async def observed_asterisk() -> AsyncIterator[Watched]:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        asterisk = real_asterisk.RealAsterisk(folder / "asterisk")
+        asterisk.start()
+        try:
+            observer = Observer()
+            async with aiohttp.ClientSession(
+                headers=real_asterisk.AUTHORIZATION, connector=aiohttp.TCPConnector(limit=20)
+            ) as http:
+                watching = asyncio.create_task(observer.run(http, asterisk.url))
+                await asyncio.wait_for(observer.connected.wait(), 10)
+                try:
+                    yield Watched(folder, asterisk, http, observer)
+                finally:
+                    watching.cancel()
+        finally:
+            asterisk.stop()
+
+
 async def offer(
     http: aiohttp.ClientSession, url: str, rate: int, observer: Observer, app: App, asterisk_pids: list[int]
 ) -> Phase:

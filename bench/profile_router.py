@@ -10,13 +10,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import sys
-import tempfile
 from pathlib import Path
 
-import aiohttp
-from bench_yardstick import ROOT, Observer, offer, router_app
-
-from tests import real_asterisk
+from bench_yardstick import ROOT, observed_asterisk, offer, router_app
 
 
 def summary(collapsed: Path, top: int = 25) -> None:
@@ -45,33 +41,19 @@ async def main(rate: int, seconds: int) -> None:
     import bench_yardstick
 
     bench_yardstick.SECONDS = seconds
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        asterisk = real_asterisk.RealAsterisk(folder / "asterisk")
-        asterisk.start()
-        try:
-            observer = Observer()
-            async with aiohttp.ClientSession(
-                headers=real_asterisk.AUTHORIZATION, connector=aiohttp.TCPConnector(limit=20)
-            ) as http:
-                watching = asyncio.create_task(observer.run(http, asterisk.url))
-                await asyncio.wait_for(observer.connected.wait(), 10)
-                async with router_app(asterisk.url, folder) as app:
-                    python = max(app.pids)  # faketime execs python: the group's newest process
-                    out = folder / "profile.txt"
-                    spy = await asyncio.create_subprocess_exec(
-                        str(ROOT / ".venv/bin/py-spy"), "record", "--pid", str(python), "--format", "raw",
-                        "--output", str(out), "--rate", "200", "--duration", str(seconds + 5), "--nonblocking",
-                        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-                    )  # fmt: skip
-                    await asyncio.sleep(1)
-                    phase = await offer(http, asterisk.url, rate, observer, app, asterisk.pids())
-                    await spy.wait()
-                watching.cancel()
-            print(f"{phase.calls} calls at {rate}/s, {phase.served} served")
-            summary(out)
-        finally:
-            asterisk.stop()
+    async with observed_asterisk() as w, router_app(w.asterisk.url, w.folder) as app:
+        python = max(app.pids)  # faketime execs python: the group's newest process
+        out = w.folder / "profile.txt"
+        spy = await asyncio.create_subprocess_exec(
+            str(ROOT / ".venv/bin/py-spy"), "record", "--pid", str(python), "--format", "raw",
+            "--output", str(out), "--rate", "200", "--duration", str(seconds + 5), "--nonblocking",
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        await asyncio.sleep(1)
+        phase = await offer(w.http, w.asterisk.url, rate, w.observer, app, w.asterisk.pids())
+        await spy.wait()
+        print(f"{phase.calls} calls at {rate}/s, {phase.served} served")
+        summary(out)
 
 
 if __name__ == "__main__":

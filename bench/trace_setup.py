@@ -11,13 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import tempfile
-from pathlib import Path
 
-import aiohttp
-from bench_yardstick import CLOSED_UTC, ROOT, App, Observer, group, offer
+from bench_yardstick import CLOSED_UTC, ROOT, App, group, observed_asterisk, offer
 
-from tests import real_asterisk
 from tests.router_process import router_process
 
 
@@ -25,38 +21,23 @@ async def main(rate: int, seconds: int) -> None:
     import bench_yardstick
 
     bench_yardstick.SECONDS = seconds
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        asterisk = real_asterisk.RealAsterisk(folder / "asterisk")
-        asterisk.start()
-        try:
-            observer = Observer()
-            async with aiohttp.ClientSession(
-                headers=real_asterisk.AUTHORIZATION, connector=aiohttp.TCPConnector(limit=20)
-            ) as http:
-                watching = asyncio.create_task(observer.run(http, asterisk.url))
-                await asyncio.wait_for(observer.connected.wait(), 10)
-                traced = {"PYTHONPATH": str(ROOT / "bench" / "trace_setup")}
-                async with router_process(
-                    asterisk.url, ROOT / "schedule.yaml", folder / "data", CLOSED_UTC, env=traced
-                ) as router:
-                    await router.wait_for_line(r"ARI events: connected", within=20)
+    traced = {"PYTHONPATH": str(ROOT / "bench" / "trace_setup")}
+    async with observed_asterisk() as w:
+        url = w.asterisk.url
+        async with router_process(url, ROOT / "schedule.yaml", w.folder / "data", CLOSED_UTC, env=traced) as router:
+            await router.wait_for_line(r"ARI events: connected", within=20)
 
-                    async def no_count() -> int:
-                        return 0
+            async def no_count() -> int:
+                return 0
 
-                    app = App("router", group(router.process.pid), no_count)
-                    phase = await offer(http, asterisk.url, rate, observer, app, asterisk.pids())
-                    lines = router.lines
-                await asyncio.sleep(0.5)
-                watching.cancel()
-            p50, p99 = (phase.cut(phase.first_audio, q) * 1000 for q in (50, 99))
-            print(f"{phase.calls} calls at {rate}/s: first audio p50 {p50:.0f} ms, p99 {p99:.0f} ms (the yardstick's)")
-            for line in lines:
-                if "TRACE " in line:
-                    print(line[line.index("TRACE ") + 6 :])
-        finally:
-            asterisk.stop()
+            app = App("router", group(router.process.pid), no_count)
+            phase = await offer(w.http, url, rate, w.observer, app, w.asterisk.pids())
+        await asyncio.sleep(0.5)  # the router's last lines
+        p50, p99 = (phase.cut(phase.first_audio, q) * 1000 for q in (50, 99))
+        print(f"{phase.calls} calls at {rate}/s: first audio p50 {p50:.0f} ms, p99 {p99:.0f} ms (the yardstick's)")
+        for line in router.lines:
+            if "TRACE " in line:
+                print(line[line.index("TRACE ") + 6 :])
 
 
 if __name__ == "__main__":

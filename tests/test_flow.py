@@ -12,6 +12,7 @@ from router.calls.flow import (
     Connected,
     ContinueInDialplan,
     Digit,
+    DiscardRecording,
     EndBridge,
     EnterQueue,
     Failed,
@@ -111,6 +112,9 @@ def test_hangup_while_recording_still_saves_the_message() -> None:
         SaveMessage("msg-c1", 4),
         Finish("message_left", "caller hung up while recording"),
     ]
+    # Under a second of audio is no message; nothing else would delete it from Asterisk.
+    _, commands = run(recording, HungUp(), RecordingDone("msg-c1", 0))
+    assert commands[1:] == [DiscardRecording("msg-c1"), Finish("caller_hung_up", "nothing recorded")]
     # If Asterisk never reports the recording, the timer saves whatever it stored.
     _, commands = run(recording, HungUp(), HungUp(), Timeout("recording-end"), MessageSaved(True))
     assert commands[1:] == [SaveMessage("msg-c1", None), Finish("message_left", "caller hung up while recording")]
@@ -119,7 +123,10 @@ def test_hangup_while_recording_still_saves_the_message() -> None:
 def test_nothing_recorded_and_a_store_that_fails_are_said_honestly() -> None:
     call, _ = start_closed(NEW, GUIDANCE)
     _, commands = run(call, Digit("1"), PlaybackDone("c1-record-intro", True), RecordingDone("msg-c1", 0))
-    assert commands[-1] == Play("c1-goodbye", ("message-not-saved", "goodbye"))
+    assert commands[-2:] == [DiscardRecording("msg-c1"), Play("c1-goodbye", ("message-not-saved", "goodbye"))]
+    call, _ = start_closed(NEW, GUIDANCE)
+    _, commands = run(call, Digit("1"), PlaybackDone("c1-record-intro", True), RecordingDone("msg-c1", 3, ok=False))
+    assert commands[-2:] == [DiscardRecording("msg-c1"), Play("c1-goodbye", ("message-not-saved", "goodbye"))]
     call, _ = start_closed(NEW, GUIDANCE)
     _, commands = run(
         call, Digit("1"), PlaybackDone("c1-record-intro", True), RecordingDone("msg-c1", 5), MessageSaved(False)

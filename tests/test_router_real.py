@@ -8,6 +8,7 @@ Asterisk root's sounds directory, so Asterisk plays the very files a site would 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -40,50 +41,74 @@ async def router(real_asterisk_url: str, shipped: Schedule, tmp_path: Path) -> A
         yield started
 
 
-async def test_closed_caller_leaves_a_message_on_asterisk(
-    router: Running, real_asterisk_url: str, tmp_path: Path
-) -> None:
-    phone_events = Recorder()
+@contextlib.asynccontextmanager
+async def phones(url: str) -> AsyncIterator[tuple[AriRest, Recorder]]:
+    """The helper application that holds the callers' halves of their Local channels."""
+    events = Recorder()
     async with aiohttp.ClientSession() as session:
-        rest = AriRest(session, credentials(real_asterisk_url, "phones"))
-        phones = EventStream(session, credentials(real_asterisk_url, "phones"), phone_events)
-        task = asyncio.create_task(phones.run())
+        rest = AriRest(session, credentials(url, "phones"))
+        stream = EventStream(session, credentials(url, "phones"), events)
+        task = asyncio.create_task(stream.run())
         try:
-            await asyncio.wait_for(phones.connected.wait(), 10)
+            await asyncio.wait_for(stream.connected.wait(), 10)
             await asyncio.sleep(0.5)  # the router's own connection
-            n = next(_ids)
-            call_id, phone = f"call-{n}", f"phone-{n}"
-            await rest.request(
-                "POST",
-                "/channels",
-                {
-                    "endpoint": "Local/1818@from-citizens/n",
-                    "app": "phones",
-                    "channelId": phone,
-                    "otherChannelId": call_id,
-                    "callerId": "Borger <12345678>",
-                },
-            )
-            # The phone is "picked up" by the router's Answer; then the caller presses 1 during the guidance.
-            await phone_events.wait_for(
-                "StasisStart", lambda e: e.channel is not None and e.channel.id == phone, within=10
-            )
-            await asyncio.sleep(1.0)
-            await rest.request("POST", f"/channels/{phone}/dtmf", {"dtmf": "1"})
-            # "Indtal din besked ... efter tonen": the recording starts after the prompt and the beep.
-            await wait_for_recording(rest, f"msg-{call_id}")
-            # The caller speaks (Asterisk counts a recording's length in audio frames), then presses #.
-            # Asterisk reports a recording's length in whole seconds, rounded down: say more than one.
-            await rest.play(phone, f"speech-{n}", ["sound:hello-world", "sound:vm-goodbye"])
-            await phone_events.wait_for("PlaybackFinished", lambda e: e.playback is not None, within=10)
-            await rest.request("POST", f"/channels/{phone}/dtmf", {"dtmf": "#"})
-            outcome = await outcome_of(router.runtime, call_id, within=30)
+            yield rest, events
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+
+
+async def caller_at_the_beep(rest: AriRest, phone_events: Recorder) -> tuple[str, str]:
+    """A caller to 1818 on the closed line who presses 1 and is being recorded: (call id, phone id)."""
+    n = next(_ids)
+    call_id, phone = f"call-{n}", f"phone-{n}"
+    await rest.request(
+        "POST",
+        "/channels",
+        {
+            "endpoint": "Local/1818@from-citizens/n",
+            "app": "phones",
+            "channelId": phone,
+            "otherChannelId": call_id,
+            "callerId": "Borger <12345678>",
+        },
+    )
+    # The phone is "picked up" by the router's Answer; then the caller presses 1 during the guidance.
+    await phone_events.wait_for("StasisStart", lambda e: e.channel is not None and e.channel.id == phone, within=10)
+    await asyncio.sleep(1.0)
+    await rest.request("POST", f"/channels/{phone}/dtmf", {"dtmf": "1"})
+    # "Indtal din besked ... efter tonen": the recording starts after the prompt and the beep.
+    await wait_for_recording(rest, f"msg-{call_id}")
+    return call_id, phone
+
+
+async def test_closed_caller_leaves_a_message_on_asterisk(
+    router: Running, real_asterisk_url: str, tmp_path: Path
+) -> None:
+    async with phones(real_asterisk_url) as (rest, phone_events):
+        call_id, phone = await caller_at_the_beep(rest, phone_events)
+        # The caller speaks (Asterisk counts a recording's length in audio frames), then presses #.
+        # Asterisk reports a recording's length in whole seconds, rounded down: say more than one.
+        await rest.play(phone, f"speech-{call_id}", ["sound:hello-world", "sound:vm-goodbye"])
+        await phone_events.wait_for("PlaybackFinished", lambda e: e.playback is not None, within=10)
+        await rest.request("POST", f"/channels/{phone}/dtmf", {"dtmf": "#"})
+        outcome = await outcome_of(router.runtime, call_id, within=30)
     assert outcome == "message_left"
     [message] = stored_messages(tmp_path)
     assert (message.caller, message.line, message.recording) == ("12345678", "1818", f"msg-{call_id}")
+
+
+async def test_a_recording_with_nothing_said_is_not_left_in_asterisk(
+    router: Running, real_asterisk_url: str, tmp_path: Path
+) -> None:
+    async with phones(real_asterisk_url) as (rest, phone_events):
+        call_id, phone = await caller_at_the_beep(rest, phone_events)
+        await rest.request("POST", f"/channels/{phone}/dtmf", {"dtmf": "#"})  # at once: under a second
+        outcome = await outcome_of(router.runtime, call_id, within=30)
+        names = [r.name for r in await rest.list_stored_recordings()]
+    assert outcome == "no_message"
+    assert stored_messages(tmp_path) == []
+    assert f"msg-{call_id}" not in names  # Asterisk made the file; the router deleted it
 
 
 async def wait_for_recording(rest: AriRest, name: str) -> None:

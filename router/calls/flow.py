@@ -140,6 +140,14 @@ class SaveMessage:
 
 
 @dataclass(frozen=True)
+class DiscardRecording:
+    """Delete a recording that holds no message (nothing said, or Asterisk failed it) from Asterisk's
+    stored recordings: nothing else would, and its spool would fill with them."""
+
+    recording: str
+
+
+@dataclass(frozen=True)
 class StartTimer:
     name: str
     seconds: float
@@ -211,6 +219,7 @@ Command = (
     | StopPlayback
     | Record
     | SaveMessage
+    | DiscardRecording
     | StartTimer
     | ContinueInDialplan
     | Hangup
@@ -441,7 +450,8 @@ def _recording(call: Call, event: Event) -> tuple[Call, list[Command]]:
     if isinstance(event, RecordingDone) and event.name == call.recording:
         if event.ok and event.seconds > 0:
             return replace(call, state="saving"), [SaveMessage(event.name, event.seconds)]
-        return _goodbye(call, ("message-not-saved", "goodbye"), "no_message")
+        state, commands = _goodbye(call, ("message-not-saved", "goodbye"), "no_message")
+        return state, [DiscardRecording(event.name), *commands]
     return call, []
 
 
@@ -458,7 +468,7 @@ def _recording_hungup(call: Call, event: Event) -> tuple[Call, list[Command]]:
     if isinstance(event, RecordingDone) and event.name == call.recording:
         if event.ok and event.seconds > 0:
             return replace(call, state="saving-after-hangup"), [SaveMessage(event.name, event.seconds)]
-        return replace(call, state="done"), [Finish("caller_hung_up", "nothing recorded")]
+        return replace(call, state="done"), [DiscardRecording(event.name), Finish("caller_hung_up", "nothing recorded")]
     if isinstance(event, Timeout) and event.name == "recording-end":
         return replace(call, state="saving-after-hangup"), [SaveMessage(call.recording, None)]
     return call, []

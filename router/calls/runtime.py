@@ -354,6 +354,8 @@ class Runtime:
                 )
             case flow.SaveMessage(recording, seconds):
                 return flow.MessageSaved(await self._save_message(live.call, recording, seconds))
+            case flow.DiscardRecording(recording):  # 404: none was made (a tidying command, see _execute)
+                await self.rest.delete_stored_recording(recording)
             case flow.StartTimer(name, seconds):
                 self._start_timer(live, name, seconds)
             case flow.ContinueInDialplan(context, extension, priority):
@@ -463,7 +465,7 @@ def _seconds_until(instant: datetime | None, now: datetime) -> float | None:
 
 
 # Commands that only tidy up after a call or a step: their failure changes nothing for the caller.
-_TIDYING = (flow.Hangup, flow.StopPlayback, flow.LeaveQueue, flow.HangupLeg, flow.EndBridge)
+_TIDYING = (flow.Hangup, flow.DiscardRecording, flow.StopPlayback, flow.LeaveQueue, flow.HangupLeg, flow.EndBridge)
 
 
 def _translate(event: Event) -> flow.Event | None:

@@ -1,7 +1,9 @@
 """Where the router's own time goes between a caller's StasisStart and its first prompt, on the real
 Asterisk 22: `callrouter run` with bench/trace_setup/sitecustomize.py loaded, which times each step
-(the frame read, the router's work before its answer request, the answer's and the play's round trips)
-and every garbage-collector pass; the yardstick's calls at RATE for SECONDS, and then what it timed.
+(the frame read, the router's work before its answer request, the answer's and the play's round trips,
+with the slowest calls), the garbage collector's passes, the event loop's lateness with a watchdog that
+says what the main thread ran during a stall, and each thread's CPU; the yardstick's calls at RATE for
+SECONDS, and then what it timed.
 
 Needs root and the Asterisk root that scripts/asterisk-root builds.
 Run: .venv/bin/python bench/trace_setup.py [RATE] [SECONDS]     (default 4 calls/s for 20 s)

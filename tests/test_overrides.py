@@ -76,6 +76,21 @@ def test_a_copy_for_the_calls_follows_changes_made_elsewhere(store: Store) -> No
     assert router.all() == ()
 
 
+async def test_the_running_copy_follows_another_process_within_a_second(store: Store) -> None:
+    router = OverrideStore(store, cached=True)
+    refreshing = asyncio.create_task(router.keep_refreshing())
+    try:
+        await asyncio.sleep(0.1)  # the first copy is made
+        assert router.all() == ()
+        await asyncio.to_thread(OverrideStore(store).set, SICK, MONDAY)  # a command, or another node
+        set_at = asyncio.get_running_loop().time()
+        await until(lambda: router.all() == (SICK,), within=2)
+        assert asyncio.get_running_loop().time() - set_at < 1.0
+    finally:
+        refreshing.cancel()
+        await asyncio.gather(refreshing, return_exceptions=True)
+
+
 def test_cli_close_until_the_next_change_then_clear(tmp_path: Path) -> None:
     data = ["--schedule", SHIPPED, "--data", str(tmp_path)]
     closed = run(*data, "override", "close", "--reason", "staff_shortage", "--until", "next-change")

@@ -70,10 +70,19 @@ class OverrideStore:
         self._copy = self._read()
 
     async def keep_refreshing(self, every: float = REFRESH_SECONDS) -> None:
-        """Renew the copy every `every` seconds until cancelled; a failure keeps the last copy."""
+        """Renew the copy every `every` seconds until cancelled; a failure keeps the last copy.
+
+        The embedded store is read here, in the event loop: a read of this small table from SQLite in
+        WAL mode takes about 0.2 ms and never waits for a writer, where handing it to a thread twice a
+        second made callers wait for the GIL while the thread ran (the first-audio tail in
+        BENCHMARKS.md). PostgreSQL is across a network, so its read goes on in a thread."""
+        inline = not self._store.shared
         while True:
             try:
-                await asyncio.to_thread(self.refresh)
+                if inline:
+                    self.refresh()
+                else:
+                    await asyncio.to_thread(self.refresh)
                 if self._failing:
                     log.info("overrides: the store answers again")
                 self._failing = False

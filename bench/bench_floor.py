@@ -3,7 +3,8 @@
 Run: .venv/bin/python bench/bench_floor.py
 
 The floor is the smallest hand-written aiohttp ARI loop that does the same first steps for a call:
-on StasisStart, answer and play one sound; on PlaybackFinished, hang up. Setup latency is measured
+on StasisStart, answer and play the prompts the router plays (the closed-hour guidance, one request
+of 28 sounds, in Danish). Setup latency is measured
 the same way for both (StasisStart sent -> the caller hears the first sound, by the simulator's
 clock), at 10 and 100 new calls per second and at 1,000/s (about the most this machine sustains
 with the simulator in the same process). The router's figure is given as a ratio to the floor's.
@@ -21,7 +22,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import aiohttp
-from bench_router import burst, place_and_measure  # this folder: the script runs as bench/bench_floor.py
+from bench_router import burst, guidance_media, place_and_measure  # this folder: runs as bench/bench_floor.py
 
 from asterisk_sim import Simulator
 
@@ -41,8 +42,9 @@ async def read_events(
 
 
 async def floor_burst(calls: int, rate: float) -> tuple[float, float]:
+    media = guidance_media()
     sim = Simulator("router", "bench", sound_seconds=30)
-    sim.world.sounds.add("callrouter/welcome")
+    sim.world.sounds.update(m.removeprefix("sound:") for m in media.split(","))
     await sim.start()
     auth = {"Authorization": "Basic " + base64.b64encode(b"router:bench").decode()}
     async with aiohttp.ClientSession(headers=auth) as http:
@@ -54,8 +56,8 @@ async def floor_burst(calls: int, rate: float) -> tuple[float, float]:
                 return
             if event["type"] == "StasisStart":
                 await (await http.post(f"{rest}/channels/{channel['id']}/answer")).release()
-                media = {"media": "sound:callrouter/welcome"}
-                await (await http.post(f"{rest}/channels/{channel['id']}/play", params=media)).release()
+                params = {"media": media, "lang": "da"}
+                await (await http.post(f"{rest}/channels/{channel['id']}/play", params=params)).release()
 
         tasks: set[asyncio.Task[None]] = set()
         async with http.ws_connect(f"{sim.url}/ari/events?app=router") as ws:

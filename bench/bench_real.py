@@ -33,16 +33,12 @@ import sys
 import tempfile
 import time
 import wave
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from bench_floor import read_events  # this folder: the script runs as bench/bench_real.py
-
-from router.calls.guidance import closed_guidance
-from router.calls.prompts import load_manifest
-from router.schedule import decide, load_schedule
+from bench_router import guidance_media
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the real-Asterisk tier's harness lives with the tests
@@ -57,14 +53,6 @@ SAMPLES = 15
 LEVELS = (50, 100, 200, 300)
 RATE_STEPS = (10, 20, 30, 40, 60)
 AUDIBLE = 300  # of 32767: above the line noise of a silent recording
-
-
-def guidance_media() -> str:
-    """The prompts the router plays a caller at CLOSED_UTC (a play request of 28 sounds): the floor plays the same."""
-    schedule = load_schedule(ROOT / "schedule.yaml")
-    at = datetime.fromisoformat(CLOSED_UTC).replace(tzinfo=UTC)
-    guidance = closed_guidance(schedule, "1818", decide(schedule, "1818", at), load_manifest().texts)
-    return ",".join(f"sound:callrouter/{name}" for name in (*guidance.prompts, "offer-message"))
 
 
 def first_audible_seconds(path: Path) -> float:

@@ -24,14 +24,22 @@ from asterisk_sim import Simulator
 from router.app import RouterConfig, running
 from router.ari import AriConfig
 from router.calls import flow
+from router.calls.guidance import closed_guidance
 from router.calls.prompts import DEFAULT_MANIFEST, load_manifest
-from router.schedule import load_schedule
+from router.schedule import decide, load_schedule
 
 ROOT = Path(__file__).resolve().parent.parent
 # These benchmarks measure what the router itself can carry: load shedding (which a simulator in the
 # same process would set off at the highest rates) is off. bench_real.py shows it on a real Asterisk.
 NO_SHEDDING = 1_000_000
 CLOSED = datetime(2024, 1, 4, 12, 30, tzinfo=ZoneInfo("Europe/Copenhagen"))  # Thursday: opens at 15
+
+
+def guidance_media() -> str:
+    """The prompts the router plays a caller at CLOSED (a play request of 28 sounds): the floors play the same."""
+    schedule = load_schedule(ROOT / "schedule.yaml")
+    guidance = closed_guidance(schedule, "1818", decide(schedule, "1818", CLOSED), load_manifest().texts)
+    return ",".join(f"sound:callrouter/{name}" for name in (*guidance.prompts, "offer-message"))
 
 
 def rss_mib() -> float:

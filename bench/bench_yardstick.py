@@ -48,7 +48,8 @@ from datetime import datetime
 from pathlib import Path
 
 import aiohttp
-from bench_real import CLOSED_UTC, cpu_seconds, group, guidance_media, invite_to_audio
+from bench_real import CLOSED_UTC, cpu_seconds, group, invite_to_audio
+from bench_router import guidance_media
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))

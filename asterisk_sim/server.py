@@ -176,9 +176,9 @@ class Simulator:
         except web.HTTPNotFound:  # no such route: Asterisk's own words
             entry["status"] = 404
             return _error(404, "Resource not found")
-        except web.HTTPMethodNotAllowed:
+        except web.HTTPMethodNotAllowed:  # res_ari.c: its own words for its API description
             entry["status"] = 405
-            return _error(405, "Unsupported method")
+            return _error(405, "Unsupported method" if request.path.startswith("/ari/api-docs/") else "Invalid method")
         if fault is not None and fault.after and fault.status:
             entry["status"], entry["carried_out"] = fault.status, True
             return _error(fault.status, "Injected fault")
@@ -207,6 +207,17 @@ class Simulator:
         return None
 
 
+def _http_error(status: int, title: str, text: str = "") -> web.Response:
+    """Asterisk's own HTTP error page (main/http.c), which it sends where ARI has no JSON to say."""
+    page = (
+        '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\r\n<html><head>\r\n'
+        f"<title>{status} {title}</title>\r\n</head><body>\r\n<h1>{title}</h1>\r\n"
+        f"<p>{text.translate(_XML_ESCAPES)}</p>\r\n"
+        f"<hr />\r\n<address>{SERVER_NAME}</address>\r\n</body></html>\r\n"
+    )
+    return web.Response(status=status, text=page, content_type="text/html")
+
+
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"message": message}, status=status)
 
@@ -218,6 +229,11 @@ def _ok(data: Any = None, status: int = 200) -> web.Response:
 
 
 # Asterisk's hangup reasons (res/ari/resource_channels.c, convert_reason_to_hangup_code).
+_XML_ESCAPES = str.maketrans({"<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;", "'": "&apos;"})  # ast_xml_escape
+# http.conf's default `servername`, "Asterisk/" and the version: that of the build the simulator is checked
+# against (Debian's Asterisk 22.10.1, tests/test_sim_fidelity.py).
+SERVER_NAME = "Asterisk/22.10.1+dfsg+~cs6.17.60671434-1"
+MAX_APP_NAME = 73  # ARI_MAX_APP_NAME_LEN: a context's 80 characters less "stasis-"
 HANGUP_REASONS = frozenset({
     "normal", "busy", "congestion", "no_answer", "timeout", "rejected", "unallocated", "normal_unspecified",
     "number_incomplete", "codec_mismatch", "interworking", "failure", "answered_elsewhere",
@@ -278,24 +294,34 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
 
     @r.get("/ari/events")
     async def events(request: web.Request) -> web.StreamResponse:
-        app = request.query.get("app")
-        if not app:
-            raise AriFault(400, "app: required")
+        # As res/ari/ari_websockets.c: a comma-separated list of applications, each name trimmed; a
+        # missing list is refused before the upgrade, a bad name fails the whole registration.
+        if request.headers.get("Upgrade", "").lower() != "websocket":
+            return _http_error(426, "Upgrade Required")
+        raw = request.query.get("app", "")
+        if not raw:
+            return _http_error(400, "Bad Request", "HTTP request is missing param: [app]")
+        names = [name.strip() for name in raw.split(",")]
+        if any(not name or len(name) > MAX_APP_NAME for name in names):
+            return _http_error(500, "Internal Server Error", "Stasis app registration failed")
         ws = web.WebSocketResponse(heartbeat=None)
         await ws.prepare(request)
-        old = sim.sockets.get(app)
-        if old is not None and not old.closed:
-            if w.event_allowed(app, "ApplicationReplaced"):  # Asterisk filters this one too
-                await old.send_str(json.dumps({"type": "ApplicationReplaced", "application": app, "timestamp": ""}))
-            await old.close()
-        w.application_connecting(app)
-        sim.sockets[app] = ws
-        w.connected_apps.add(app)
+        for name in dict.fromkeys(names):
+            old = sim.sockets.get(name)
+            # Another WebSocket had this application: it is told, and keeps its socket and its other
+            # applications (Asterisk does not close it).
+            if old is not None and not old.closed and old is not ws and w.event_allowed(name, "ApplicationReplaced"):
+                replaced = {"type": "ApplicationReplaced", "application": name, "timestamp": now_text()}
+                await old.send_str(json.dumps({**replaced, "asterisk_id": w.asterisk_id}))
+            w.application_connecting(name)
+            sim.sockets[name] = ws
+            w.connected_apps.add(name)
         async for _ in ws:
             pass  # ARI clients send nothing we need
-        if sim.sockets.get(app) is ws:
-            del sim.sockets[app]
-            w.connected_apps.discard(app)
+        for name in names:
+            if sim.sockets.get(name) is ws:
+                del sim.sockets[name]
+                w.connected_apps.discard(name)
         return ws
 
     # The many requests that do one thing to one resource and answer 204 No Content.

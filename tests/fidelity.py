@@ -36,6 +36,23 @@ _IDS = {"id", "channel_id", "bridge_id", "playback_id", "target_uri", "channels"
 _DROP = {"timestamp", "creationtime", "last_activity", "startup_time", "last_reload_time", "language", "connected"}
 
 
+class EventSocket:
+    """A WebSocket of the scenario's own on /ari/events (beside the backend's application): its frames,
+    as they come, and whether Asterisk closed it."""
+
+    def __init__(self, label: str, ws: aiohttp.ClientWebSocketResponse, session: aiohttp.ClientSession) -> None:
+        self.label, self.ws, self.session = label, ws, session
+        self.frames: list[str] = []
+        self.written = 0
+        self.reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        async for message in self.ws:
+            if message.type == aiohttp.WSMsgType.TEXT:
+                self.frames.append(message.data)
+        self.frames.append("closed")  # the server ended it (or we did: then nobody reads this)
+
+
 class Transcript:
     def __init__(self, session: aiohttp.ClientSession, config: AriConfig, events: list[Event]) -> None:
         self.session, self.config, self.events = session, config, events
@@ -58,8 +75,7 @@ class Transcript:
         depends on what earlier tests left on the shared real Asterisk)."""
         query = urlencode({k: _text(v) for k, v in params.items()})
         url = f"{self.config.url.rstrip('/')}/ari{path}" + (f"?{query}" if query else "")
-        token = base64.b64encode(f"{self.config.user}:{self.config.password}".encode()).decode()
-        headers = {"Authorization": f"Basic {token}"}
+        headers = self._authorization()
         if body is not None:
             headers["Content-Type"] = "application/json"
         async with self.session.request(method, url, headers=headers, data=body) as answer:
@@ -77,6 +93,54 @@ class Transcript:
         if settle:
             await self.settle()
         return answered
+
+    def _authorization(self) -> dict[str, str]:
+        token = base64.b64encode(f"{self.config.user}:{self.config.password}".encode()).decode()
+        return {"Authorization": f"Basic {token}"}
+
+    async def open_events(self, label: str, query: str) -> EventSocket | None:
+        """Open a WebSocket on /ari/events?`query`, as a client library would; write the upgrade's
+        status (101, or the refusal's) and return the socket, or None when it was refused."""
+        url = f"{self.config.url.rstrip('/')}/ari/events" + (f"?{query}" if query else "")
+        self.lines.append(f"> WS {label} /events" + (f"?{query}" if query else ""))
+        # A connection of its own: a refused upgrade can leave a second error page on it (Asterisk 22
+        # answers a failed registration twice), which must not become the answer to the next request.
+        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True))
+        try:
+            ws = await session.ws_connect(url, headers=self._authorization(), heartbeat=None)
+        except aiohttp.WSServerHandshakeError as e:
+            await session.close()
+            self.lines.append(f"< {e.status} null")
+            await self.settle()
+            return None
+        self.lines.append("< 101 null")
+        await self.settle()
+        return EventSocket(label, ws, session)
+
+    async def frames(self, socket: EventSocket) -> None:
+        """Write what came on `socket` so far, once it has been quiet for a while."""
+        loop = asyncio.get_running_loop()
+        start = last = loop.time()
+        seen = len(socket.frames)
+        while loop.time() - last < QUIET and loop.time() - start < LONGEST:
+            await asyncio.sleep(0.02)
+            if len(socket.frames) > seen:
+                seen, last = len(socket.frames), loop.time()
+        for frame in socket.frames[socket.written :]:
+            self.lines.append(
+                f"# {socket.label} closed by Asterisk" if frame == "closed" else f"!{socket.label} {frame}"
+            )
+        socket.written = len(socket.frames)
+
+    async def close_events(self, socket: EventSocket) -> None:
+        """Write what came on `socket`, then close it from our side."""
+        await self.frames(socket)
+        socket.reader.cancel()
+        await socket.ws.close()
+        await asyncio.gather(socket.reader, return_exceptions=True)
+        await socket.session.close()
+        self.lines.append(f"# {socket.label} closed")
+        await self.settle()
 
     async def until_event(self, event_type: str, within: float = 5.0) -> None:
         """Write events until one of `event_type` has come (and those after it settled): for a step
@@ -124,8 +188,8 @@ def _normalise_line(line: str, names: dict[str, str]) -> str:
             # channel may have started it already.
             answer["state"] = "queued|playing"
         return f"< {status} {json.dumps(answer, sort_keys=True)}"
-    if kind == "!":
-        return f"! {json.dumps(_normalise(json.loads(rest), names), sort_keys=True)}"
+    if kind.startswith("!"):  # "!": the backend application's events; "!label": an EventSocket's
+        return f"{kind} {json.dumps(_normalise(json.loads(rest), names), sort_keys=True)}"
     return line
 
 

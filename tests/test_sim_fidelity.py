@@ -256,6 +256,38 @@ async def event_filters(t: Transcript, b: Backend) -> None:
         await t.request("PUT", filter_path, body="{}", fields=kept)
 
 
+FRESH = ("name", "channel_ids", "bridge_ids", "endpoint_ids", "device_names", "events_allowed", "events_disallowed")
+
+
+@scenario
+async def applications_on_their_own_websockets(t: Transcript, b: Backend) -> None:
+    # Applications of this scenario's own (fid-*), on WebSockets of its own beside the backend's.
+    both = await t.open_events("both", "app=fid-a, fid-b")  # names are trimmed
+    await t.request("GET", "/applications/fid-a", fields=FRESH)
+    await t.request("GET", "/applications/fid-b", fields=FRESH)
+    only_b = await t.open_events("only-b", "app=fid-b")  # takes fid-b over from the first
+    if both is None or only_b is None:
+        return  # refused: the transcript says so, and the other side's shows what it should have been
+    await t.frames(both)
+    await t.request("POST", "/applications/fid-a/subscription", eventSource="channel:no-such-channel")
+    await t.close_events(only_b)
+    await t.request("GET", "/applications/fid-b")
+    await t.request("GET", "/applications/fid-a", fields=FRESH)
+    await t.close_events(both)
+    await t.request("GET", "/applications/fid-a")
+    await t.request("GET", "/events", app="fid-x")  # not a WebSocket upgrade
+    await t.request("POST", "/events", app="fid-x")
+    await t.open_events("none", "")
+    await t.open_events("empty", "app=")
+    await t.open_events("a-gap", "app=fid-c,,fid-d")
+    await t.request("GET", "/applications/fid-c")
+    await t.open_events("too-long", "app=" + "x" * 74)
+    every = await t.open_events("all", "app=fid-e&subscribeAll=true")
+    if every is not None:
+        await t.request("GET", "/applications/fid-e", fields=("name", "events_allowed", "events_disallowed"))
+        await t.close_events(every)
+
+
 # -- the tier ------------------------------------------------------------------------------------
 
 

@@ -176,7 +176,7 @@ class Simulator:
         except web.HTTPNotFound:  # no such route: Asterisk's own words
             entry["status"] = 404
             return _error(404, "Resource not found")
-        except web.HTTPMethodNotAllowed:  # res_ari.c: its own words for its API description
+        except web.HTTPMethodNotAllowed:  # res_ari.c: "Invalid method", but other words for its API description
             entry["status"] = 405
             return _error(405, "Unsupported method" if request.path.startswith("/ari/api-docs/") else "Invalid method")
         if fault is not None and fault.after and fault.status:
@@ -228,12 +228,12 @@ def _ok(data: Any = None, status: int = 200) -> web.Response:
     return web.json_response(data, status=status)
 
 
-# Asterisk's hangup reasons (res/ari/resource_channels.c, convert_reason_to_hangup_code).
 _XML_ESCAPES = str.maketrans({"<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;", "'": "&apos;"})  # ast_xml_escape
 # http.conf's default `servername`, "Asterisk/" and the version: that of the build the simulator is checked
 # against (Debian's Asterisk 22.10.1, tests/test_sim_fidelity.py).
 SERVER_NAME = "Asterisk/22.10.1+dfsg+~cs6.17.60671434-1"
 MAX_APP_NAME = 73  # ARI_MAX_APP_NAME_LEN: a context's 80 characters less "stasis-"
+# Asterisk's hangup reasons (res/ari/resource_channels.c, convert_reason_to_hangup_code).
 HANGUP_REASONS = frozenset({
     "normal", "busy", "congestion", "no_answer", "timeout", "rejected", "unallocated", "normal_unspecified",
     "number_incomplete", "codec_mismatch", "interworking", "failure", "answered_elsewhere",

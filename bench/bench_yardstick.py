@@ -263,29 +263,22 @@ async def warm_up(http: aiohttp.ClientSession, url: str, app: App) -> None:
             await asyncio.sleep(0.2)
 
 
-async def rates(url: str, folder: Path, asterisk_pids: list[int]) -> list[tuple[Phase, Phase]]:
-    observer = Observer()
-    results = []
-    async with aiohttp.ClientSession(
-        headers=real_asterisk.AUTHORIZATION, connector=aiohttp.TCPConnector(limit=20)
-    ) as http:
-        watching = asyncio.create_task(observer.run(http, url))
-        await asyncio.wait_for(observer.connected.wait(), 10)
-        for i, rate in enumerate(RATES):
-            pair: dict[str, Phase] = {}
-            for kind in ("router", "loop") if i % 2 == 0 else ("loop", "router"):
-                starter = router_app(url, folder) if kind == "router" else loop_app(url)
-                async with starter as app:
-                    before = await app.requests()  # the router's own at its start (the loop counts from 0)
-                    phase = await offer(http, url, rate, observer, app, asterisk_pids)
-                    if kind == "router":
-                        phase.requests = await app.requests() - before
-                if kind == "loop":
-                    phase.requests = await app.requests()  # the loop tells its count when it stops
-                pair[kind] = phase
-            results.append((pair["router"], pair["loop"]))
-            print_pair(pair["router"], pair["loop"])
-        watching.cancel()
+async def rates(w: Watched) -> list[tuple[Phase, Phase]]:
+    url, results = w.asterisk.url, []
+    for i, rate in enumerate(RATES):
+        pair: dict[str, Phase] = {}
+        for kind in ("router", "loop") if i % 2 == 0 else ("loop", "router"):
+            starter = router_app(url, w.folder) if kind == "router" else loop_app(url)
+            async with starter as app:
+                before = await app.requests()  # the router's own at its start (the loop counts from 0)
+                phase = await offer(w.http, url, rate, w.observer, app, w.asterisk.pids())
+                if kind == "router":
+                    phase.requests = await app.requests() - before
+            if kind == "loop":
+                phase.requests = await app.requests()  # the loop tells its count when it stops
+            pair[kind] = phase
+        results.append((pair["router"], pair["loop"]))
+        print_pair(pair["router"], pair["loop"])
     return results
 
 
@@ -348,15 +341,9 @@ async def main() -> None:
         "| requests per call | Asterisk CPU | app CPU | load generator CPU |"
     )
     print("| --- " * 14 + "|")
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        asterisk = real_asterisk.RealAsterisk(folder / "asterisk")
-        asterisk.start()
-        try:
-            await rates(asterisk.url, folder, asterisk.pids())
-            await sip(asterisk.url, folder)
-        finally:
-            asterisk.stop()
+    async with observed_asterisk() as w:
+        await rates(w)
+        await sip(w.asterisk.url, w.folder)
 
 
 if __name__ == "__main__":

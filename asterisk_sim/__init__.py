@@ -4,7 +4,8 @@ A separate package: it never imports the router, and the router never imports it
 Run it on its own with `python -m asterisk_sim --port 8088`.
 """
 
+from asterisk_sim.answers import AriFault
 from asterisk_sim.server import Fault, Simulator
-from asterisk_sim.world import INBOUND_CONTEXT, AgentScript, AriFault, World, contexts_of
+from asterisk_sim.world import INBOUND_CONTEXT, AgentScript, World, contexts_of
 
 __all__ = ["INBOUND_CONTEXT", "AgentScript", "AriFault", "Fault", "Simulator", "World", "contexts_of"]

@@ -23,7 +23,9 @@ from typing import Any
 
 from aiohttp import WSCloseCode, web
 
-from asterisk_sim.world import AgentScript, AriFault, Json, World, now_text
+from asterisk_sim.answers import VERSION, AriFault, Json, now_text, ok
+from asterisk_sim.resources import resource_routes
+from asterisk_sim.world import AgentScript, World
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +79,7 @@ class Simulator:
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._ari_middleware])
         app.add_routes(_ari_routes(self))
+        app.add_routes(resource_routes(self.world, _json_body))
         app.add_routes(_control_routes(self))
         return app
 
@@ -222,16 +225,8 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"message": message}, status=status)
 
 
-def _ok(data: Any = None, status: int = 200) -> web.Response:
-    if data is None:
-        return web.Response(status=204)
-    return web.json_response(data, status=status)
-
-
 _XML_ESCAPES = str.maketrans({"<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;", "'": "&apos;"})  # ast_xml_escape
-# http.conf's default `servername`, "Asterisk/" and the version: that of the build the simulator is checked
-# against (Debian's Asterisk 22.10.1, tests/test_sim_fidelity.py).
-SERVER_NAME = "Asterisk/22.10.1+dfsg+~cs6.17.60671434-1"
+SERVER_NAME = f"Asterisk/{VERSION}"  # http.conf's default `servername`
 MAX_APP_NAME = 73  # ARI_MAX_APP_NAME_LEN: a context's 80 characters less "stasis-"
 # Asterisk's hangup reasons (res/ari/resource_channels.c, convert_reason_to_hangup_code).
 HANGUP_REASONS = frozenset({
@@ -346,15 +341,15 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
             raise AriFault(404, "Resource not found")
         document = json.loads((folder / name).read_text(encoding="utf-8"))
         document["basePath"] = f"http://{request.host}/ari"  # as Asterisk rewrites it for the asker
-        return _ok(document)
+        return ok(document)
 
     @r.get("/ari/asterisk/ping")
     async def ping(request: web.Request) -> web.Response:
-        return _ok({"asterisk_id": w.asterisk_id, "ping": "pong", "timestamp": now_text()})
+        return ok({"asterisk_id": w.asterisk_id, "ping": "pong", "timestamp": now_text()})
 
     @r.get("/ari/channels")
     async def channels(request: web.Request) -> web.Response:
-        return _ok([c.json() for c in w.channels.values() if not c.gone])
+        return ok([c.json() for c in w.channels.values() if not c.gone])
 
     @r.post("/ari/channels")
     async def originate(request: web.Request) -> web.Response:
@@ -368,11 +363,11 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
             _number(request, "timeout", 30),
             request.query.get("callerId", ""),
         )
-        return _ok(channel.json())
+        return ok(channel.json())
 
     @r.get("/ari/channels/{id}")
     async def get_channel(request: web.Request) -> web.Response:
-        return _ok(w.channel(request.match_info["id"]).json())
+        return ok(w.channel(request.match_info["id"]).json())
 
     @r.post("/ari/channels/{id}/continue")
     async def continue_(request: web.Request) -> web.Response:
@@ -382,11 +377,11 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
             request.query.get("extension"),
             _atoi(request.query.get("priority", "")),
         )
-        return _ok()
+        return ok()
 
     async def play_on_channel(request: web.Request, playback_id: str) -> web.Response:
         channel = w.stasis_channel(request.match_info["id"])
-        return _ok(w.play(channel, playback_id, _media(request)), status=201)
+        return ok(w.play(channel, playback_id, _media(request)), status=201)
 
     @r.post("/ari/channels/{id}/play")
     async def play(request: web.Request) -> web.Response:
@@ -408,18 +403,18 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
             request.query.get("beep", "false") == "true",
             request.query.get("ifExists", "fail"),
         )
-        return _ok(recording.json(), status=201)
+        return ok(recording.json(), status=201)
 
     @r.get("/ari/playbacks/{id}")
     async def get_playback(request: web.Request) -> web.Response:
         found = w.playbacks.get(request.match_info["id"])
         if found is None:
             raise AriFault(404, "Playback not found")
-        return _ok(found.json())
+        return ok(found.json())
 
     @r.get("/ari/bridges")
     async def bridges(request: web.Request) -> web.Response:
-        return _ok([b.json() for b in w.bridges.values()])
+        return ok([b.json() for b in w.bridges.values()])
 
     @r.delete("/ari/channels/{id}")
     async def hangup(request: web.Request) -> web.Response:
@@ -432,44 +427,44 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
         if reason and reason not in HANGUP_REASONS:
             raise AriFault(400, "Invalid reason for hangup reason provided")
         w.hangup(channel.id)
-        return _ok()
+        return ok()
 
     @r.post("/ari/bridges")
     async def create_bridge(request: web.Request) -> web.Response:
         bridge = w.create_bridge(
             request.query.get("bridgeId"), request.query.get("type", "mixing"), request.query.get("name", "")
         )
-        return _ok(bridge.json())
+        return ok(bridge.json())
 
     @r.post("/ari/bridges/{id}")
     async def create_bridge_with_id(request: web.Request) -> web.Response:
         bridge = w.create_bridge(
             request.match_info["id"], request.query.get("type", "mixing"), request.query.get("name", ""), with_id=True
         )
-        return _ok(bridge.json())
+        return ok(bridge.json())
 
     @r.get("/ari/bridges/{id}")
     async def get_bridge(request: web.Request) -> web.Response:
-        return _ok(w.bridge(request.match_info["id"]).json())
+        return ok(w.bridge(request.match_info["id"]).json())
 
     @r.post("/ari/bridges/{id}/addChannel")
     async def add_channel(request: web.Request) -> web.Response:
         w.add_to_bridge(request.match_info["id"], _param(request, "channel").split(","))
-        return _ok()
+        return ok()
 
     @r.post("/ari/bridges/{id}/removeChannel")
     async def remove_channel(request: web.Request) -> web.Response:
         w.remove_from_bridge(request.match_info["id"], _param(request, "channel").split(","))
-        return _ok()
+        return ok()
 
     @r.post("/ari/bridges/{id}/play/{playback}")
     async def bridge_play(request: web.Request) -> web.Response:
         bridge = w.bridge(request.match_info["id"])
-        return _ok(w.play(bridge, request.match_info["playback"], _media(request)), status=201)
+        return ok(w.play(bridge, request.match_info["playback"], _media(request)), status=201)
 
     @r.get("/ari/endpoints/{tech}/{resource}")
     async def endpoint(request: web.Request) -> web.Response:
-        return _ok(w.endpoint_json(request.match_info["tech"], request.match_info["resource"]))
+        return ok(w.endpoint_json(request.match_info["tech"], request.match_info["resource"]))
 
     @r.post("/ari/channels/{id}/dtmf")
     async def send_dtmf(request: web.Request) -> web.Response:
@@ -478,30 +473,30 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
             raise AriFault(400, "DTMF is required")
         channel = w.stasis_channel(request.match_info["id"])
         channel.heard.append({"dtmf": digits, "at": time.monotonic()})  # what the caller's phone heard
-        return _ok()
+        return ok()
 
     @r.post("/ari/playbacks/{id}/control")
     async def control_playback(request: web.Request) -> web.Response:
         w.control_playback(request.match_info["id"], request.query.get("operation", ""))
-        return _ok()
+        return ok()
 
     @r.get("/ari/channels/{id}/variable")
     async def get_variable(request: web.Request) -> web.Response:
         name = request.query.get("variable", "")
-        return _ok({"value": w.channel_variable(request.match_info["id"], name)})
+        return ok({"value": w.channel_variable(request.match_info["id"], name)})
 
     @r.post("/ari/channels/{id}/variable")
     async def set_variable(request: web.Request) -> web.Response:
         name = request.query.get("variable", "")
         w.set_channel_variable(request.match_info["id"], name, request.query.get("value", ""))
-        return _ok()
+        return ok()
 
     @r.get("/ari/asterisk/variable")
     async def get_global(request: web.Request) -> web.Response:
         name = request.query.get("variable", "")
         if not name:
             raise AriFault(400, "Variable name is required")
-        return _ok({"value": w.globals.get(name, "")})  # an unset global reads as empty, as in Asterisk
+        return ok({"value": w.globals.get(name, "")})  # an unset global reads as empty, as in Asterisk
 
     @r.post("/ari/asterisk/variable")
     async def set_global(request: web.Request) -> web.Response:
@@ -509,30 +504,22 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
         if not name:
             raise AriFault(400, "Variable name is required")
         w.globals[name] = request.query.get("value", "")
-        return _ok()
-
-    @r.post("/ari/applications/{name}/subscription")
-    async def subscribe(request: web.Request) -> web.Response:
-        sources = [s for v in request.query.getall("eventSource", []) for s in v.split(",")]
-        answer: Json = {}
-        for source in sources or [""]:
-            answer = w.subscribe(request.match_info["name"], source)
-        return _ok(answer)
+        return ok()
 
     @r.put("/ari/applications/{name}/eventFilter")
     async def event_filter(request: web.Request) -> web.Response:
-        return _ok(w.set_event_filter(request.match_info["name"], await _json_body(request)))
+        return ok(w.set_event_filter(request.match_info["name"], await _json_body(request)))
 
     @r.get("/ari/applications/{name}")
     async def application(request: web.Request) -> web.Response:
-        return _ok(w.application_json(request.match_info["name"]))
+        return ok(w.application_json(request.match_info["name"]))
 
     @r.get("/ari/recordings/live/{name}")
     async def live_recording(request: web.Request) -> web.Response:
         found = w.live_recordings.get(request.match_info["name"])
         if found is None or found.state not in ("queued", "recording"):
             raise AriFault(404, "Recording not found")
-        return _ok(found.json())
+        return ok(found.json())
 
     @r.post("/ari/recordings/live/{name}/stop")
     async def stop_recording(request: web.Request) -> web.Response:
@@ -540,18 +527,18 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
         if found is None or found.state not in ("queued", "recording"):
             raise AriFault(404, "Recording not found")
         w.stop_recording(found.name)
-        return _ok()
+        return ok()
 
     @r.get("/ari/recordings/stored")
     async def stored_list(_: web.Request) -> web.Response:
-        return _ok(list(w.stored_recordings.values()))
+        return ok(list(w.stored_recordings.values()))
 
     @r.get("/ari/recordings/stored/{name}")
     async def stored(request: web.Request) -> web.Response:
         found = w.stored_recordings.get(request.match_info["name"])
         if found is None:
             raise AriFault(404, "Recording not found")
-        return _ok(found)
+        return ok(found)
 
     @r.get("/ari/recordings/stored/{name}/file")
     async def stored_file(request: web.Request) -> web.Response:
@@ -563,7 +550,7 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
     async def delete_stored(request: web.Request) -> web.Response:
         if w.stored_recordings.pop(request.match_info["name"], None) is None:
             raise AriFault(404, "Recording not found")
-        return _ok()
+        return ok()
 
     @r.get("/ari/sounds/{id:.+}")
     async def sound(request: web.Request) -> web.Response:
@@ -572,7 +559,7 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
         sound_id = request.match_info["id"]
         if sound_id not in w.sounds:
             raise AriFault(404, "Sound not found")
-        return _ok({"id": sound_id, "formats": [{"language": "en", "format": "gsm"}]})
+        return ok({"id": sound_id, "formats": [{"language": "en", "format": "gsm"}]})
 
     return r
 
@@ -580,7 +567,7 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
 def _no_content(action: Callable[[str], None]) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
         action(request.match_info["id"])
-        return _ok()
+        return ok()
 
     return handler
 
@@ -627,7 +614,7 @@ def _control_routes(sim: Simulator) -> web.RouteTableDef:
             name=str(data.get("name", "")),
             technology=str(data.get("technology", "PJSIP")),
         )
-        return _ok({"channel_id": channel.id, "stasis": channel.app is not None}, status=201)
+        return ok({"channel_id": channel.id, "stasis": channel.app is not None}, status=201)
 
     @r.post("/_sim/channels/{id}/{action}")
     async def channel_action(request: web.Request) -> web.Response:
@@ -645,14 +632,14 @@ def _control_routes(sim: Simulator) -> web.RouteTableDef:
                 raise web.HTTPNotFound(text=f"unknown action {action!r}")
         except AriFault as e:
             return fault_answer(e)
-        return _ok()
+        return ok()
 
     @r.get("/_sim/channels/{id}")
     async def heard(request: web.Request) -> web.Response:
         channel = w.channels.get(request.match_info["id"])
         if channel is None:
             return _error(404, "Channel not found")
-        return _ok(
+        return ok(
             {
                 "id": channel.id,
                 "state": channel.state,
@@ -679,34 +666,35 @@ def _control_routes(sim: Simulator) -> web.RouteTableDef:
                 None if data.get("hang_up_after") is None else float(data["hang_up_after"]),
             ),
         )
-        return _ok()
+        return ok()
 
     @r.put("/_sim/dialplan/{context}")
     async def declare_context(request: web.Request) -> web.Response:
         """A context of the dialplan (see World.contexts): `continue` into it leaves the channel there."""
         w.contexts.add(request.match_info["context"])
-        return _ok()
+        return ok()
 
     @r.post("/_sim/sounds")
     async def sounds(request: web.Request) -> web.Response:
         w.sounds.update(str(s) for s in (await body(request)).get("names", []))
-        return _ok()
+        return ok()
 
     @r.get("/_sim/state")
     async def state(request: web.Request) -> web.Response:
-        return _ok(
+        return ok(
             {
                 "channels": [c.id for c in w.channels.values() if not c.gone],
                 "bridges": list(w.bridges),
                 "apps": sorted(w.connected_apps),
                 "fallbacks": w.fallbacks,
                 "stored_recordings": sorted(w.stored_recordings),
+                "messages": w.messages,
             }
         )
 
     @r.get("/_sim/requests")
     async def requests(request: web.Request) -> web.Response:
-        return _ok(sim.requests)
+        return ok(sim.requests)
 
     @r.post("/_sim/faults")
     async def add_fault(request: web.Request) -> web.Response:
@@ -721,28 +709,28 @@ def _control_routes(sim: Simulator) -> web.RouteTableDef:
                 after=bool(data.get("after", False)),
             )
         )
-        return _ok()
+        return ok()
 
     @r.delete("/_sim/faults")
     async def clear_faults(request: web.Request) -> web.Response:
         sim.faults.clear()
         sim.event_delay = 0.0
-        return _ok()
+        return ok()
 
     @r.post("/_sim/events/delay")
     async def delay(request: web.Request) -> web.Response:
         sim.event_delay = float((await body(request)).get("seconds", 0.0))
-        return _ok()
+        return ok()
 
     @r.post("/_sim/websockets/drop")
     async def drop(request: web.Request) -> web.Response:
         await sim.drop_websockets()
-        return _ok()
+        return ok()
 
     @r.post("/_sim/restart")
     async def restart(request: web.Request) -> web.Response:
         await sim.restart()
-        return _ok()
+        return ok()
 
     @r.put("/_sim/available")
     async def available(request: web.Request) -> web.Response:
@@ -750,6 +738,6 @@ def _control_routes(sim: Simulator) -> web.RouteTableDef:
         if not sim.available:
             with contextlib.suppress(Exception):
                 await sim.drop_websockets()
-        return _ok()
+        return ok()
 
     return r

@@ -28,12 +28,13 @@ import itertools
 import random
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-Json = dict[str, Any]
+from asterisk_sim.answers import AriFault, Json, now_text
+from asterisk_sim.devices import ALL_DEVICES, DeviceStates
 
 # Q.850 causes Asterisk reports, with its texts.
 CAUSES = {
@@ -59,18 +60,6 @@ CORE_SOUNDS = {
     "silence/1",
     "digits/1",
 }
-
-
-class AriFault(Exception):
-    """A REST request that Asterisk would refuse: status and Asterisk's message."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status, self.message = status, message
-
-
-def now_text() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
 
 
 @dataclass
@@ -104,6 +93,9 @@ class Channel:
     continue_after_playback: Json | None = None  # `continue` waiting for the channel's playback to end
     silent: bool = False  # the caller says nothing (ends a recording after maxSilenceSeconds)
     variables: dict[str, str] = field(default_factory=dict)  # set by the application
+    # Its application took back the subscription Stasis gave it (DELETE .../subscription): it is told
+    # only StasisEnd, which Asterisk sends to the application itself, not on the channel's topic.
+    released: bool = False
 
     @property
     def owner(self) -> str:
@@ -222,7 +214,11 @@ class World:
         # whose dialplan ends after Stasis(). Any other context does not exist: the channel is hung up.
         self.contexts: set[str] = set(contexts)
         self.globals: dict[str, str] = {}  # the dialplan's global variables (GET/POST /asterisk/variable)
-        self.subscriptions: dict[str, set[str]] = {}  # application -> event sources it subscribed to
+        # application -> the event sources it subscribed to, each with how many times (Asterisk counts
+        # them: as many DELETEs as POSTs take one back; a device state is subscribed to once).
+        self.subscriptions: dict[str, Counter[str]] = {}
+        self.devices = DeviceStates()
+        self.started_at = self.reloaded_at = now_text()
         # application -> {"allowed": [...], "disallowed": [...]}: PUT /applications/{name}/eventFilter
         self.event_filters: dict[str, dict[str, list[Any]]] = {}
         self.sound_seconds = sound_seconds
@@ -234,6 +230,7 @@ class World:
         self.live_recordings: dict[str, LiveRecording] = {}
         self.stored_recordings: dict[str, Json] = {}
         self.endpoints: dict[str, AgentScript] = {}
+        self.messages: list[Json] = []  # text messages sent to endpoints' phones (PUT .../sendMessage)
         self.connected_apps: set[str] = set()
         self.fallbacks: list[Json] = []  # calls that found no application: STASISSTATUS=FAILED
         self._tasks: set[asyncio.Task[None]] = set()
@@ -243,12 +240,12 @@ class World:
     # -- plumbing -----------------------------------------------------------------
 
     def _emit(self, app: str | None, event_type: str, **body: Any) -> None:
-        if app is None or not self.event_allowed(app, event_type):
+        """An event on a channel's or bridge's topic: for the application subscribed to it."""
+        if app is None:
             return
-        self._emit_to(
-            app,
-            {"type": event_type, "timestamp": now_text(), **body, "asterisk_id": self.asterisk_id, "application": app},
-        )
+        if event_type not in ("StasisStart", "StasisEnd") and "channel" in body and not self._hears_channel(app, body):
+            return
+        self._emit_any(app, event_type, **body)
 
     def _spawn(self, coro: Any) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.create_task(coro)
@@ -267,6 +264,7 @@ class World:
         for live in (self.channels, self.bridges, self.playbacks, self.live_recordings):
             live.clear()
         self.running.clear()
+        self.started_at = self.reloaded_at = now_text()
         self._epoch += 1  # a restarted Asterisk's unique ids start from a new time
 
     def _next_unique_id(self) -> str:
@@ -832,18 +830,114 @@ class World:
             raise AriFault(400, "Missing parameter eventSource")
         self.application_json(app)  # 404 if there is no such application
         scheme, _, name = source.partition(":")
-        exists = {
+        exists: dict[str, Callable[[], bool]] = {
             "channel": lambda: name in self.channels and not self.channels[name].gone,
             "bridge": lambda: name in self.bridges,
             "endpoint": lambda: name in self.endpoints,
-            "deviceState": lambda: bool(name),
+            "deviceState": lambda: True,
         }
         if scheme not in exists:
             raise AriFault(400, "Invalid event source URI scheme")
         if not exists[scheme]():
             raise AriFault(422, "Event source does not exist")
-        self.subscriptions.setdefault(app, set()).add(source)
+        counts = self.subscriptions.setdefault(app, Counter())
+        if scheme == "deviceState":  # once, however often asked; with no name, to every device
+            counts[f"deviceState:{name or ALL_DEVICES}"] = 1
+        else:
+            counts[source] += 1
         return self.application_json(app)
+
+    def unsubscribe(self, app: str, source: str) -> Json:
+        """DELETE /applications/{app}/subscription: one subscription to `source` taken back. With none
+        left but the one Stasis gave the application for its own channel or bridge, that one goes: the
+        application is no longer told of it (res/stasis/app.c counts them alike)."""
+        if not source:
+            raise AriFault(400, "Missing parameter eventSource")
+        self.application_json(app)  # 404 if there is no such application
+        scheme, _, name = source.partition(":")
+        if scheme not in ("channel", "bridge", "endpoint", "deviceState"):
+            raise AriFault(400, "Invalid event source URI scheme")
+        counts = self.subscriptions.setdefault(app, Counter())
+        if scheme == "deviceState":
+            source = f"deviceState:{name or ALL_DEVICES}"
+        own_channel = self.channels.get(name) if scheme == "channel" else None
+        own_bridge = self.bridges.get(name) if scheme == "bridge" else None
+        if counts[source] > 0:
+            counts[source] -= 1
+            if not counts[source]:
+                del counts[source]
+        elif own_channel is not None and not own_channel.gone and own_channel.app == app and not own_channel.released:
+            own_channel.released = True
+        elif own_bridge is not None and own_bridge.subscribed == app:
+            own_bridge.subscribed = None
+        else:
+            raise AriFault(422, "Event source was not subscribed to")
+        return self.application_json(app)
+
+    def _hears_channel(self, app: str, body: Json) -> bool:
+        channel = self.channels.get(str(body["channel"].get("id", "")))
+        if channel is None or not channel.released or channel.app != app:
+            return True
+        return self.subscriptions.get(app, Counter())[f"channel:{channel.id}"] > 0
+
+    def device_state_changed(self, name: str, state: str) -> None:
+        """A `Stasis:` device was set to a new state: its subscribers are told (of it, or of all devices)."""
+        for app, counts in self.subscriptions.items():
+            if counts[f"deviceState:{name}"] or counts[f"deviceState:{ALL_DEVICES}"]:
+                self._emit(app, "DeviceStateChanged", device_state={"name": name, "state": state})
+
+    def device_driver_state(self, technology: str, resource: str) -> str:
+        """The state a channel driver reports for TECH/resource: a PJSIP endpoint's (in use while it has
+        a channel), a Local channel's (NOT_INUSE if its context exists)."""
+        if technology == "PJSIP" and resource in {e.partition("/")[2] for e in self.endpoints}:
+            endpoint = self.endpoint_json(technology, resource)
+            if endpoint["state"] == "offline":
+                return "UNAVAILABLE"
+            return "INUSE" if endpoint["channel_ids"] else "NOT_INUSE"
+        if technology == "Local":
+            context = resource.partition("@")[2].partition("/")[0]
+            return "NOT_INUSE" if context in self.contexts | {INBOUND_CONTEXT} else "INVALID"
+        return "INVALID"
+
+    def user_event(self, app: str, event_name: str, sources: list[str], variables: Any) -> None:
+        """POST /events/user/{eventName} (res/res_stasis.c, stasis_app_user_event): ChannelUserevent to
+        `app`, with the snapshots of the sources named (channel:, bridge:, endpoint:)."""
+        self.application_json(app)  # 404 if there is no such application
+        if variables is not None and not isinstance(variables, dict):
+            raise AriFault(500, "Error processing request")
+        blob = {**(variables or {}), "eventname": event_name}
+        snapshots: Json = {}
+        for uri in sources:
+            scheme, _, name = uri.partition(":")
+            found: Json | None
+            if scheme == "channel":
+                channel = self.channels.get(name)
+                found = channel.json() if channel is not None and not channel.gone else None
+            elif scheme == "bridge":
+                found = self.bridges[name].json() if name in self.bridges else None
+            elif scheme == "endpoint":
+                technology, _, resource = name.partition("/")
+                found = self.endpoint_json(technology, resource) if name in self.endpoints else None
+            else:
+                raise AriFault(400, "Invalid event source URI scheme")
+            if found is None:
+                raise AriFault(422, "Event source was not found")
+            snapshots[scheme] = found
+        self._emit_any(app, "ChannelUserevent", eventname=event_name, userevent=blob, **snapshots)
+
+    def _emit_any(self, app: str, event_type: str, **body: Any) -> None:
+        """An event Asterisk sends to the application itself, whatever it subscribed to."""
+        if self.event_allowed(app, event_type):
+            self._emit_to(
+                app,
+                {
+                    "type": event_type,
+                    "timestamp": now_text(),
+                    **body,
+                    "asterisk_id": self.asterisk_id,
+                    "application": app,
+                },
+            )
 
     def set_event_filter(self, app: str, body: Any) -> Json:
         """PUT /applications/{app}/eventFilter as Asterisk 22 does it (res/stasis/app.c): no body resets
@@ -899,11 +993,12 @@ class World:
         return {"technology": technology, "resource": resource, "state": state, "channel_ids": busy}
 
     def application_json(self, name: str) -> Json:
-        channels = [c.id for c in self.channels.values() if not c.gone and c.app == name]
+        in_it = [c for c in self.channels.values() if not c.gone and c.app == name]
         # Asterisk keeps an application while channels are in it, even with its WebSocket gone.
-        if name not in self.connected_apps and not channels:
+        if name not in self.connected_apps and not in_it:
             raise AriFault(404, "Application not found")
-        chosen = self.subscriptions.get(name, set())
+        channels = [c.id for c in in_it if not c.released]
+        chosen = self.subscriptions.get(name, Counter())
 
         def subscribed(scheme: str) -> list[str]:
             return sorted(s.partition(":")[2] for s in chosen if s.startswith(f"{scheme}:"))

@@ -203,8 +203,18 @@ def _name_ids_in_path(path: str, names: dict[str, str]) -> str:
     head, _, query = path.partition("?")
     parts = [_name(p, names) if p in names else p for p in head.split("/")]
     pairs = [pair.partition("=") for pair in query.split("&")] if query else []
-    named = "&".join(k + eq + (_name(unquote(v), names) if unquote(v) in names else v) for k, eq, v in pairs)
+    named = "&".join(k + eq + _name_in_value(unquote(v), v, names) for k, eq, v in pairs)
     return "/".join(parts) + (f"?{named}" if named else "")
+
+
+def _name_in_value(value: str, raw: str, names: dict[str, str]) -> str:
+    """A query's value: an id named before, or an event source naming one (`channel:<id>`)."""
+    if value in names:
+        return _name(value, names)
+    scheme, colon, rest = value.partition(":")
+    if colon and rest in names:
+        return f"{scheme}:{_name(rest, names)}"
+    return raw
 
 
 def _normalise(value: Any, names: dict[str, str], key: str = "") -> Any:

@@ -297,6 +297,9 @@ class RealAsterisk:
                 f"mkdir -p {merged}/var/spool/asterisk/recording",
                 f"chroot {merged} chown -R asterisk:asterisk /var/spool/asterisk /etc/asterisk"
                 " /var/lib/asterisk/moh-callrouter",
+                # The music's folder above made /var/lib/asterisk root's in the upper layer: Asterisk's
+                # own database (astdb: device states, for one) must be able to write there.
+                f"chroot {merged} chown asterisk:asterisk /var/lib/asterisk /var/lib/asterisk/astdb.sqlite3",
                 f"exec chroot {merged} /usr/sbin/asterisk -U asterisk -G asterisk -f -n",
             ]
         )

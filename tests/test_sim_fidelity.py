@@ -288,6 +288,139 @@ async def applications_on_their_own_websockets(t: Transcript, b: Backend) -> Non
         await t.close_events(every)
 
 
+SUBSCRIBED = ("channel_ids", "device_names")  # of the router's application: what a subscription changed
+
+
+@scenario
+async def device_states(t: Transcript, b: Backend) -> None:
+    app, desk = b.config.app, "Stasis:fid-desk"
+    try:
+        await t.request("GET", f"/deviceStates/{desk}")
+        await t.request(
+            "POST", f"/applications/{app}/subscription", eventSource=f"deviceState:{desk}", fields=SUBSCRIBED
+        )
+        await t.request("PUT", f"/deviceStates/{desk}", deviceState="BUSY")
+        await t.request("GET", f"/deviceStates/{desk}")
+        await t.request("PUT", f"/deviceStates/{desk}", deviceState="BUSY")  # the same again
+        await t.request("PUT", f"/deviceStates/{desk}", deviceState="ringinuse")  # any case
+        await t.request("GET", "/deviceStates/STASIS:fid-desk")
+        await t.request("PUT", "/deviceStates/stasis:fid-phone", deviceState="ONHOLD")  # so is the scheme
+        await t.request("GET", "/deviceStates")
+        await t.request("PUT", f"/deviceStates/{desk}", deviceState="UNKNOWN")
+        await t.request("PUT", f"/deviceStates/{desk}", deviceState="nonsense")
+        await t.request("PUT", f"/deviceStates/{desk}")
+        await t.request("PUT", "/deviceStates/Stasis:", deviceState="BUSY")
+        await t.request("PUT", "/deviceStates/PJSIP:fid-desk", deviceState="BUSY")
+        await t.request("GET", "/deviceStates/PJSIP:fid-desk")
+        await t.request("DELETE", f"/deviceStates/{desk}")
+        await t.request("GET", f"/deviceStates/{desk}")
+        await t.request("DELETE", f"/deviceStates/{desk}")
+        await t.request("DELETE", "/deviceStates/Stasis:")
+        await t.request("DELETE", "/deviceStates/PJSIP:fid-desk")
+        await t.request(
+            "DELETE", f"/applications/{app}/subscription", eventSource=f"deviceState:{desk}", fields=SUBSCRIBED
+        )
+        await t.request("DELETE", f"/applications/{app}/subscription", eventSource=f"deviceState:{desk}")
+        await t.request("PUT", f"/deviceStates/{desk}", deviceState="BUSY")  # no longer told
+        await t.request("POST", f"/applications/{app}/subscription", eventSource="deviceState:", fields=SUBSCRIBED)
+        await t.request("PUT", "/deviceStates/Stasis:fid-phone", deviceState="INUSE")  # told: all devices
+        await t.request("DELETE", f"/applications/{app}/subscription", eventSource="deviceState:", fields=SUBSCRIBED)
+        await t.request("GET", "/deviceStates/PJSIP%2Ffid-nobody")
+        await t.request("GET", "/deviceStates/Foo:bar")
+        await t.request("GET", "/deviceStates/no-technology")
+    finally:
+        for device in (desk, "Stasis:fid-phone"):
+            await t.request("DELETE", f"/deviceStates/{device}", settle=False)
+
+
+@scenario
+async def subscriptions_taken_back(t: Transcript, b: Backend) -> None:
+    app = b.config.app
+    call = await b.call()
+    await t.settle()
+    await t.request("POST", f"/applications/{app}/subscription", eventSource=f"channel:{call}", fields=SUBSCRIBED)
+    await t.request("DELETE", f"/applications/{app}/subscription", eventSource=f"channel:{call}", fields=SUBSCRIBED)
+    await t.request("DELETE", f"/applications/{app}/subscription", eventSource=f"channel:{call}", fields=SUBSCRIBED)
+    await t.request("DELETE", f"/applications/{app}/subscription", eventSource="channel:no-such-channel")
+    await t.request("DELETE", f"/applications/{app}/subscription", eventSource="bridge:no-such-bridge")
+    await t.request("DELETE", f"/applications/{app}/subscription", eventSource="nonsense:x")
+    await t.request("DELETE", f"/applications/{app}/subscription")
+    await t.request("DELETE", "/applications/no-such-application/subscription", eventSource=f"channel:{call}")
+    await t.request("DELETE", f"/channels/{call}")
+
+
+@scenario
+async def user_events(t: Transcript, b: Backend) -> None:
+    app = b.config.app
+    call = await b.call()
+    await t.settle()
+    await t.request("POST", "/events/user/fid-plain", application=app)
+    await t.request("POST", "/events/user/fid-on-a-call", application=app, source=f"channel:{call}")
+    await t.request("POST", "/events/user/fid-body", application=app, body='{"variables": {"case": "42", "n": 1}}')
+    await t.request("POST", "/events/user/fid-bad-body", application=app, body='{"variables": "not an object"}')
+    await t.request("POST", "/events/user/fid-none")
+    await t.request("POST", "/events/user/fid-none", application="no-such-application")
+    await t.request("POST", "/events/user/fid-none", application=app, source="channel:no-such-channel")
+    await t.request("POST", "/events/user/fid-none", application=app, source="nonsense:x")
+    await t.request("DELETE", f"/channels/{call}")
+
+
+@scenario
+async def asterisk_info(t: Transcript, b: Backend) -> None:
+    await t.request("GET", "/asterisk/info")
+    await t.request("GET", "/asterisk/info", only="system")
+    await t.request("GET", "/asterisk/info", only="build,status")
+    await t.request("GET", "/asterisk/info", only="nonsense")
+    await t.request("GET", "/asterisk/ping")
+
+
+@scenario
+async def endpoints_that_do_not_exist(t: Transcript, b: Backend) -> None:
+    # The real tier's endpoints are its configuration, not the simulator's: only what is not there.
+    await t.request("GET", "/endpoints/Nope")
+    await t.request("GET", "/endpoints/pjsip")  # a technology's name is as registered
+    await t.request("GET", "/endpoints/Local")
+    await t.request("GET", "/endpoints/PJSIP/fid-nobody")
+    # `from` is a word of Python's: these queries are written out.
+    await t.request("PUT", "/endpoints/sendMessage?from=fid")
+    await t.request("PUT", "/endpoints/sendMessage?to=pjsip:fid-nobody&from=fid")
+    await t.request("PUT", "/endpoints/sendMessage?to=fid-nobody&from=fid")
+    await t.request("PUT", "/endpoints/PJSIP/fid-nobody/sendMessage?from=fid")
+
+
+@scenario
+async def mailboxes_are_not_in_this_build(t: Transcript, b: Backend) -> None:
+    # Debian builds Asterisk without res_mwi_external, and so without ARI's mailboxes.
+    await t.request("GET", "/mailboxes")
+    await t.request("PUT", "/mailboxes/fid-box", oldMessages=1, newMessages=2)
+    await t.request("GET", "/mailboxes/fid-box")
+    await t.request("DELETE", "/mailboxes/fid-box")
+
+
+@scenario
+async def hold_mute_silence_and_ringing(t: Transcript, b: Backend) -> None:
+    call = await b.call()
+    await t.settle()
+    await t.request("POST", f"/channels/{call}/ring")
+    await t.request("DELETE", f"/channels/{call}/ring")
+    await t.request("POST", f"/channels/{call}/progress")
+    await t.request("POST", f"/channels/{call}/answer")
+    await t.request("POST", f"/channels/{call}/hold")
+    await t.request("DELETE", f"/channels/{call}/hold")
+    await t.request("POST", f"/channels/{call}/mute")
+    await t.request("DELETE", f"/channels/{call}/mute", direction="in")
+    await t.request("POST", f"/channels/{call}/mute", direction="sideways")
+    await t.request("DELETE", f"/channels/{call}/mute", direction="sideways")
+    await t.request("POST", f"/channels/{call}/silence")
+    await t.request("DELETE", f"/channels/{call}/silence")
+    await t.request("POST", f"/channels/{call}/moh", mohClass="no-such-class")
+    await t.request("DELETE", f"/channels/{call}/moh")
+    for action in ("ring", "progress", "hold", "mute", "silence"):
+        await t.request("POST", f"/channels/no-such-channel/{action}")
+    await t.request("DELETE", f"/channels/{call}")
+    await t.request("POST", f"/channels/{call}/hold")
+
+
 # -- the tier ------------------------------------------------------------------------------------
 
 

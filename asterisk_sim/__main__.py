@@ -10,8 +10,9 @@ import os
 import signal
 from pathlib import Path
 
+from asterisk_sim.objects import AgentScript
 from asterisk_sim.server import Simulator
-from asterisk_sim.world import AgentScript, contexts_of
+from asterisk_sim.world import contexts_of
 
 
 async def serve(args: argparse.Namespace, password: str) -> None:

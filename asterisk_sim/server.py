@@ -24,8 +24,9 @@ from typing import Any
 from aiohttp import WSCloseCode, web
 
 from asterisk_sim.answers import VERSION, AriFault, Json, now_text, ok
+from asterisk_sim.objects import AgentScript
 from asterisk_sim.resources import resource_routes
-from asterisk_sim.world import AgentScript, World
+from asterisk_sim.world import World
 
 log = logging.getLogger(__name__)
 

@@ -30,157 +30,21 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from asterisk_sim.answers import AriFault, Json, now_text
-from asterisk_sim.devices import ALL_DEVICES, DeviceStates
-
-# Q.850 causes Asterisk reports, with its texts.
-CAUSES = {
-    16: "Normal Clearing",
-    17: "User busy",
-    19: "User alerting, no answer",
-    20: "Subscriber absent",
-    21: "Call Rejected",
-    32: "Circuit/channel congestion",
-}
-
-# The sounds a fresh Debian Asterisk knows (a sample of asterisk-core-sounds-en), plus what tests add.
-CORE_SOUNDS = {
-    "hello-world",
-    "vm-goodbye",
-    "tt-monkeys",
-    "beep",
-    "queue-thereare",
-    "queue-callswaiting",
-    "pls-hold-while-try",
-    "vm-intro",
-    "vm-msgsaved",
-    "silence/1",
-    "digits/1",
-}
-
-
-@dataclass
-class AgentScript:
-    """How a simulated phone behind an endpoint reacts when rung."""
-
-    behaviour: str = "answer"  # answer | no-answer | busy | reject | offline
-    answer_after: float = 0.05
-    on_own_call: bool = False  # on a call that is not the app's (a direct line): its endpoint lists a channel
-    hang_up_after: float | None = None  # the agent puts the phone down this long after answering (0: at once)
-
-
-@dataclass
-class Channel:
-    id: str
-    name: str
-    caller: Json
-    context: str
-    exten: str
-    originated: bool
-    state: str = "Ring"
-    app: str | None = None  # the Stasis application it is in, if any
-    app_data: str = ""
-    bridge: str | None = None
-    endpoint: str | None = None  # "PJSIP/agent1" for originated channels
-    created: str = field(default_factory=now_text)
-    started: float = field(default_factory=time.monotonic)  # for measuring how soon a caller hears something
-    heard: list[Json] = field(default_factory=list)  # what the caller would hear, in order
-    gone: bool = False
-    dialplan_after: Json | None = None  # where `continue` sent it
-    continue_after_playback: Json | None = None  # `continue` waiting for the channel's playback to end
-    silent: bool = False  # the caller says nothing (ends a recording after maxSilenceSeconds)
-    variables: dict[str, str] = field(default_factory=dict)  # set by the application
-    # Its application took back the subscription Stasis gave it (DELETE .../subscription): it is told
-    # only StasisEnd, which Asterisk sends to the application itself, not on the channel's topic.
-    released: bool = False
-
-    @property
-    def owner(self) -> str:
-        """The application told about this channel: the one it is in, else the one it was sent to."""
-        return self.app or self.app_data.split(",")[0]
-
-    def json(self) -> Json:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "state": self.state,
-            "protocol_id": "",
-            "caller": self.caller,
-            "connected": {"name": "", "number": ""},
-            "accountcode": "",
-            "dialplan": {
-                "context": self.context,
-                "exten": self.exten,
-                "priority": 2 if not self.originated else 1,
-                "app_name": "Stasis" if self.app else "AppDial2",
-                "app_data": self.app_data,
-            },
-            "creationtime": self.created,
-            "language": "en",
-        }
-
-
-@dataclass
-class Bridge:
-    id: str
-    bridge_type: str
-    name: str
-    channels: list[str] = field(default_factory=list)
-    moh: bool = False
-    created: str = field(default_factory=now_text)
-    subscribed: str | None = None  # the application told of it, since one of its channels entered it
-
-    def json(self) -> Json:
-        technology = "holding_bridge" if self.bridge_type == "holding" else "simple_bridge"
-        return {
-            "id": self.id,
-            "technology": technology,
-            "bridge_type": self.bridge_type,
-            "bridge_class": "stasis",
-            "creator": "Stasis",
-            "name": self.name,
-            "channels": list(self.channels),
-            "creationtime": self.created,
-            "video_mode": "talker",
-        }
-
-
-@dataclass
-class Playback:
-    id: str
-    media: list[str]
-    target_uri: str
-    index: int = 0
-    state: str = "queued"
-    task: asyncio.Task[None] | None = None
-    restarted: bool = False  # `restart` asked: the current media plays again from its start
-    controlled: asyncio.Event = field(default_factory=asyncio.Event)  # set by pause, unpause, restart
-
-    def json(self) -> Json:
-        data: Json = {"id": self.id, "media_uri": self.media[self.index]}
-        if self.index + 1 < len(self.media):
-            data["next_media_uri"] = self.media[self.index + 1]
-        data.update({"target_uri": self.target_uri, "language": "en", "state": self.state})
-        return data
-
-
-@dataclass
-class LiveRecording:
-    name: str
-    fmt: str
-    channel_id: str
-    terminate_on: str
-    max_duration: float
-    max_silence: float
-    state: str = "queued"
-    started: float = 0.0
-    task: asyncio.Task[None] | None = None
-
-    def json(self) -> Json:
-        return {"name": self.name, "format": self.fmt, "state": self.state, "target_uri": f"channel:{self.channel_id}"}
+from asterisk_sim.applications import Applications
+from asterisk_sim.devices import DeviceStates
+from asterisk_sim.objects import (
+    CAUSES,
+    CORE_SOUNDS,
+    INBOUND_CONTEXT,
+    AgentScript,
+    Bridge,
+    Channel,
+    LiveRecording,
+    Playback,
+)
 
 
 def contexts_of(extensions_conf: str) -> set[str]:
@@ -190,10 +54,9 @@ def contexts_of(extensions_conf: str) -> set[str]:
 
 
 MEDIA_SCHEMES = {"sound", "recording", "number", "digits", "characters", "tone"}
-INBOUND_CONTEXT = "from-citizens"  # where the simulator's calls come from, with Stasis() at priority 2
 
 
-class World:
+class World(Applications):
     """All of the simulated Asterisk's state, and what it does by itself over time."""
 
     def __init__(
@@ -238,14 +101,6 @@ class World:
         self._epoch = int(time.time())
 
     # -- plumbing -----------------------------------------------------------------
-
-    def _emit(self, app: str | None, event_type: str, **body: Any) -> None:
-        """An event on a channel's or bridge's topic: for the application subscribed to it."""
-        if app is None:
-            return
-        if event_type not in ("StasisStart", "StasisEnd") and "channel" in body and not self._hears_channel(app, body):
-            return
-        self._emit_any(app, event_type, **body)
 
     def _spawn(self, coro: Any) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.create_task(coro)
@@ -797,7 +652,7 @@ class World:
             self.stored_recordings[recording.name] = {"name": recording.name, "format": recording.fmt}
         self._emit(app, "RecordingFinished" if state == "done" else "RecordingFailed", recording=body)
 
-    # -- variables and subscriptions ----------------------------------------------------
+    # -- variables ------------------------------------------------------------------------
 
     def channel_variable(self, channel_id: str, name: str) -> str:
         """A channel's variable, or one of the dialplan functions modelled: CALLERID(num), CALLERID(name)."""
@@ -821,195 +676,3 @@ class World:
         channel = self.stasis_channel(channel_id)
         channel.variables[name] = value
         self._emit(channel.app, "ChannelVarset", variable=name, value=value, channel=channel.json())
-
-    def subscribe(self, app: str, source: str) -> Json:
-        """The application hears of `source` (channel:ID, bridge:ID, endpoint:TECH/RESOURCE or
-        deviceState:NAME) too. Only the bookkeeping is modelled: the events of a source outside the
-        application's own channels and bridges are not sent."""
-        if not source:
-            raise AriFault(400, "Missing parameter eventSource")
-        self.application_json(app)  # 404 if there is no such application
-        scheme, _, name = source.partition(":")
-        exists: dict[str, Callable[[], bool]] = {
-            "channel": lambda: name in self.channels and not self.channels[name].gone,
-            "bridge": lambda: name in self.bridges,
-            "endpoint": lambda: name in self.endpoints,
-            "deviceState": lambda: True,
-        }
-        if scheme not in exists:
-            raise AriFault(400, "Invalid event source URI scheme")
-        if not exists[scheme]():
-            raise AriFault(422, "Event source does not exist")
-        counts = self.subscriptions.setdefault(app, Counter())
-        if scheme == "deviceState":  # once, however often asked; with no name, to every device
-            counts[f"deviceState:{name or ALL_DEVICES}"] = 1
-        else:
-            counts[source] += 1
-        return self.application_json(app)
-
-    def unsubscribe(self, app: str, source: str) -> Json:
-        """DELETE /applications/{app}/subscription: one subscription to `source` taken back. With none
-        left but the one Stasis gave the application for its own channel or bridge, that one goes: the
-        application is no longer told of it (res/stasis/app.c counts them alike)."""
-        if not source:
-            raise AriFault(400, "Missing parameter eventSource")
-        self.application_json(app)  # 404 if there is no such application
-        scheme, _, name = source.partition(":")
-        if scheme not in ("channel", "bridge", "endpoint", "deviceState"):
-            raise AriFault(400, "Invalid event source URI scheme")
-        counts = self.subscriptions.setdefault(app, Counter())
-        if scheme == "deviceState":
-            source = f"deviceState:{name or ALL_DEVICES}"
-        own_channel = self.channels.get(name) if scheme == "channel" else None
-        own_bridge = self.bridges.get(name) if scheme == "bridge" else None
-        if counts[source] > 0:
-            counts[source] -= 1
-            if not counts[source]:
-                del counts[source]
-        elif own_channel is not None and not own_channel.gone and own_channel.app == app and not own_channel.released:
-            own_channel.released = True
-        elif own_bridge is not None and own_bridge.subscribed == app:
-            own_bridge.subscribed = None
-        else:
-            raise AriFault(422, "Event source was not subscribed to")
-        return self.application_json(app)
-
-    def _hears_channel(self, app: str, body: Json) -> bool:
-        channel = self.channels.get(str(body["channel"].get("id", "")))
-        if channel is None or not channel.released or channel.app != app:
-            return True
-        return self.subscriptions.get(app, Counter())[f"channel:{channel.id}"] > 0
-
-    def device_state_changed(self, name: str, state: str) -> None:
-        """A `Stasis:` device was set to a new state: its subscribers are told (of it, or of all devices)."""
-        for app, counts in self.subscriptions.items():
-            if counts[f"deviceState:{name}"] or counts[f"deviceState:{ALL_DEVICES}"]:
-                self._emit(app, "DeviceStateChanged", device_state={"name": name, "state": state})
-
-    def device_driver_state(self, technology: str, resource: str) -> str:
-        """The state a channel driver reports for TECH/resource: a PJSIP endpoint's (in use while it has
-        a channel), a Local channel's (NOT_INUSE if its context exists)."""
-        if technology == "PJSIP" and resource in {e.partition("/")[2] for e in self.endpoints}:
-            endpoint = self.endpoint_json(technology, resource)
-            if endpoint["state"] == "offline":
-                return "UNAVAILABLE"
-            return "INUSE" if endpoint["channel_ids"] else "NOT_INUSE"
-        if technology == "Local":
-            context = resource.partition("@")[2].partition("/")[0]
-            return "NOT_INUSE" if context in self.contexts | {INBOUND_CONTEXT} else "INVALID"
-        return "INVALID"
-
-    def user_event(self, app: str, event_name: str, sources: list[str], variables: Any) -> None:
-        """POST /events/user/{eventName} (res/res_stasis.c, stasis_app_user_event): ChannelUserevent to
-        `app`, with the snapshots of the sources named (channel:, bridge:, endpoint:)."""
-        self.application_json(app)  # 404 if there is no such application
-        if variables is not None and not isinstance(variables, dict):
-            raise AriFault(500, "Error processing request")
-        blob = {**(variables or {}), "eventname": event_name}
-        snapshots: Json = {}
-        for uri in sources:
-            scheme, _, name = uri.partition(":")
-            found: Json | None
-            if scheme == "channel":
-                channel = self.channels.get(name)
-                found = channel.json() if channel is not None and not channel.gone else None
-            elif scheme == "bridge":
-                found = self.bridges[name].json() if name in self.bridges else None
-            elif scheme == "endpoint":
-                technology, _, resource = name.partition("/")
-                found = self.endpoint_json(technology, resource) if name in self.endpoints else None
-            else:
-                raise AriFault(400, "Invalid event source URI scheme")
-            if found is None:
-                raise AriFault(422, "Event source was not found")
-            snapshots[scheme] = found
-        self._emit_any(app, "ChannelUserevent", eventname=event_name, userevent=blob, **snapshots)
-
-    def _emit_any(self, app: str, event_type: str, **body: Any) -> None:
-        """An event Asterisk sends to the application itself, whatever it subscribed to."""
-        if self.event_allowed(app, event_type):
-            self._emit_to(
-                app,
-                {
-                    "type": event_type,
-                    "timestamp": now_text(),
-                    **body,
-                    "asterisk_id": self.asterisk_id,
-                    "application": app,
-                },
-            )
-
-    def set_event_filter(self, app: str, body: Any) -> Json:
-        """PUT /applications/{app}/eventFilter as Asterisk 22 does it (res/stasis/app.c): no body resets
-        both lists; an object sets the lists it names ({} resets both); the disallowed list is set
-        before the allowed one, so a bad allowed list leaves a new disallowed list in place; each
-        entry must be an object with a non-empty string "type", kept as given."""
-        self.application_json(app)  # 404 if there is no such application
-        filters = self.event_filters.setdefault(app, {"allowed": [], "disallowed": []})
-        for kind in ("disallowed", "allowed"):
-            chosen = body
-            if isinstance(body, dict) and body:
-                if kind not in body:
-                    continue  # not named: not changed
-                chosen = body[kind]
-            elif isinstance(body, dict):
-                chosen = None
-            if chosen is not None and (
-                not isinstance(chosen, list)
-                or not all(isinstance(e, dict) and isinstance(e.get("type"), str) and e["type"] for e in chosen)
-            ):
-                raise AriFault(400, "Invalid format definition")
-            filters[kind] = list(chosen or ())
-        return self.application_json(app)
-
-    def event_allowed(self, app: str, event_type: str) -> bool:
-        """Disallowed wins; an empty allowed list allows everything."""
-        filters = self.event_filters.get(app)
-        if filters is None:
-            return True
-        disallowed = any(e["type"] == event_type for e in filters["disallowed"])
-        allowed = not filters["allowed"] or any(e["type"] == event_type for e in filters["allowed"])
-        return allowed and not disallowed
-
-    def application_connecting(self, app: str) -> None:
-        """An application's WebSocket opens. If it had none and no channel is left in it, Asterisk
-        had already dropped the application (its last channel left Stasis, or none was there when
-        its WebSocket closed): this is a new one, without the old one's subscriptions or filter."""
-        if app not in self.connected_apps and not any(not c.gone and c.app == app for c in self.channels.values()):
-            self.event_filters.pop(app, None)
-            self.subscriptions.pop(app, None)
-
-    # -- reading --------------------------------------------------------------------
-
-    def endpoint_json(self, technology: str, resource: str) -> Json:
-        key = f"{technology}/{resource}"
-        script = self.endpoints.get(key)
-        if script is None:
-            raise AriFault(404, "Endpoint not found")
-        busy = [c.id for c in self.channels.values() if not c.gone and c.endpoint == key]
-        if script.on_own_call:
-            busy.append(f"direct-{resource}")
-        state = "offline" if script.behaviour == "offline" else "online"
-        return {"technology": technology, "resource": resource, "state": state, "channel_ids": busy}
-
-    def application_json(self, name: str) -> Json:
-        in_it = [c for c in self.channels.values() if not c.gone and c.app == name]
-        # Asterisk keeps an application while channels are in it, even with its WebSocket gone.
-        if name not in self.connected_apps and not in_it:
-            raise AriFault(404, "Application not found")
-        channels = [c.id for c in in_it if not c.released]
-        chosen = self.subscriptions.get(name, Counter())
-
-        def subscribed(scheme: str) -> list[str]:
-            return sorted(s.partition(":")[2] for s in chosen if s.startswith(f"{scheme}:"))
-
-        bridges = [b.id for b in self.bridges.values() if b.subscribed == name]
-        return {
-            "name": name,
-            "channel_ids": channels + [c for c in subscribed("channel") if c not in channels],
-            "bridge_ids": bridges + [b for b in subscribed("bridge") if b not in bridges],
-            "endpoint_ids": subscribed("endpoint"),
-            "device_names": subscribed("deviceState"),
-            "events_allowed": self.event_filters.get(name, {}).get("allowed", []),
-            "events_disallowed": self.event_filters.get(name, {}).get("disallowed", []),
-        }

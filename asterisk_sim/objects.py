@@ -1,0 +1,158 @@
+"""The simulated Asterisk's objects (channels, bridges, playbacks, live recordings, the phones behind
+endpoints), each shown as ARI shows it (`json()`), and the constants of Asterisk's they carry."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from asterisk_sim.answers import Json, now_text
+
+INBOUND_CONTEXT = "from-citizens"  # where the simulator's calls come from, with Stasis() at priority 2
+
+# Q.850 causes Asterisk reports, with its texts.
+CAUSES = {
+    16: "Normal Clearing",
+    17: "User busy",
+    19: "User alerting, no answer",
+    20: "Subscriber absent",
+    21: "Call Rejected",
+    32: "Circuit/channel congestion",
+}
+
+# The sounds a fresh Debian Asterisk knows (a sample of asterisk-core-sounds-en), plus what tests add.
+CORE_SOUNDS = {
+    "hello-world",
+    "vm-goodbye",
+    "tt-monkeys",
+    "beep",
+    "queue-thereare",
+    "queue-callswaiting",
+    "pls-hold-while-try",
+    "vm-intro",
+    "vm-msgsaved",
+    "silence/1",
+    "digits/1",
+}
+
+
+@dataclass
+class AgentScript:
+    """How a simulated phone behind an endpoint reacts when rung."""
+
+    behaviour: str = "answer"  # answer | no-answer | busy | reject | offline
+    answer_after: float = 0.05
+    on_own_call: bool = False  # on a call that is not the app's (a direct line): its endpoint lists a channel
+    hang_up_after: float | None = None  # the agent puts the phone down this long after answering (0: at once)
+
+
+@dataclass
+class Channel:
+    id: str
+    name: str
+    caller: Json
+    context: str
+    exten: str
+    originated: bool
+    state: str = "Ring"
+    app: str | None = None  # the Stasis application it is in, if any
+    app_data: str = ""
+    bridge: str | None = None
+    endpoint: str | None = None  # "PJSIP/agent1" for originated channels
+    created: str = field(default_factory=now_text)
+    started: float = field(default_factory=time.monotonic)  # for measuring how soon a caller hears something
+    heard: list[Json] = field(default_factory=list)  # what the caller would hear, in order
+    gone: bool = False
+    dialplan_after: Json | None = None  # where `continue` sent it
+    continue_after_playback: Json | None = None  # `continue` waiting for the channel's playback to end
+    silent: bool = False  # the caller says nothing (ends a recording after maxSilenceSeconds)
+    variables: dict[str, str] = field(default_factory=dict)  # set by the application
+    # Its application took back the subscription Stasis gave it (DELETE .../subscription): it is told
+    # only StasisEnd, which Asterisk sends to the application itself, not on the channel's topic.
+    released: bool = False
+
+    @property
+    def owner(self) -> str:
+        """The application told about this channel: the one it is in, else the one it was sent to."""
+        return self.app or self.app_data.split(",")[0]
+
+    def json(self) -> Json:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "state": self.state,
+            "protocol_id": "",
+            "caller": self.caller,
+            "connected": {"name": "", "number": ""},
+            "accountcode": "",
+            "dialplan": {
+                "context": self.context,
+                "exten": self.exten,
+                "priority": 2 if not self.originated else 1,
+                "app_name": "Stasis" if self.app else "AppDial2",
+                "app_data": self.app_data,
+            },
+            "creationtime": self.created,
+            "language": "en",
+        }
+
+
+@dataclass
+class Bridge:
+    id: str
+    bridge_type: str
+    name: str
+    channels: list[str] = field(default_factory=list)
+    moh: bool = False
+    created: str = field(default_factory=now_text)
+    subscribed: str | None = None  # the application told of it, since one of its channels entered it
+
+    def json(self) -> Json:
+        technology = "holding_bridge" if self.bridge_type == "holding" else "simple_bridge"
+        return {
+            "id": self.id,
+            "technology": technology,
+            "bridge_type": self.bridge_type,
+            "bridge_class": "stasis",
+            "creator": "Stasis",
+            "name": self.name,
+            "channels": list(self.channels),
+            "creationtime": self.created,
+            "video_mode": "talker",
+        }
+
+
+@dataclass
+class Playback:
+    id: str
+    media: list[str]
+    target_uri: str
+    index: int = 0
+    state: str = "queued"
+    task: asyncio.Task[None] | None = None
+    restarted: bool = False  # `restart` asked: the current media plays again from its start
+    controlled: asyncio.Event = field(default_factory=asyncio.Event)  # set by pause, unpause, restart
+
+    def json(self) -> Json:
+        data: Json = {"id": self.id, "media_uri": self.media[self.index]}
+        if self.index + 1 < len(self.media):
+            data["next_media_uri"] = self.media[self.index + 1]
+        data.update({"target_uri": self.target_uri, "language": "en", "state": self.state})
+        return data
+
+
+@dataclass
+class LiveRecording:
+    name: str
+    fmt: str
+    channel_id: str
+    terminate_on: str
+    max_duration: float
+    max_silence: float
+    state: str = "queued"
+    started: float = 0.0
+    task: asyncio.Task[None] | None = None
+
+    def json(self) -> Json:
+        return {"name": self.name, "format": self.fmt, "state": self.state, "target_uri": f"channel:{self.channel_id}"}

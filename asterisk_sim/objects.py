@@ -107,6 +107,7 @@ class Bridge:
     moh: bool = False
     created: str = field(default_factory=now_text)
     subscribed: str | None = None  # the application told of it, since one of its channels entered it
+    variables: dict[str, str] = field(default_factory=dict)  # POST /bridges/{id}/variable(s)
 
     def json(self) -> Json:
         technology = "holding_bridge" if self.bridge_type == "holding" else "simple_bridge"
@@ -153,6 +154,7 @@ class LiveRecording:
     state: str = "queued"
     started: float = 0.0
     task: asyncio.Task[None] | None = None
+    muted: bool = False  # POST .../mute: silence is recorded in place of the channel's audio
 
     def json(self) -> Json:
         return {"name": self.name, "format": self.fmt, "state": self.state, "target_uri": f"channel:{self.channel_id}"}

@@ -25,7 +25,9 @@ from aiohttp import WSCloseCode, web
 
 from asterisk_sim.answers import VERSION, AriFault, Json, now_text, ok
 from asterisk_sim.objects import AgentScript
+from asterisk_sim.recordings import recording_routes
 from asterisk_sim.resources import resource_routes
+from asterisk_sim.variables import variable_routes
 from asterisk_sim.world import World
 
 log = logging.getLogger(__name__)
@@ -81,6 +83,8 @@ class Simulator:
         app = web.Application(middlewares=[self._ari_middleware])
         app.add_routes(_ari_routes(self))
         app.add_routes(resource_routes(self.world, _json_body))
+        app.add_routes(recording_routes(self.world))
+        app.add_routes(variable_routes(self.world, _json_body))
         app.add_routes(_control_routes(self))
         return app
 
@@ -380,17 +384,16 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
         )
         return ok()
 
-    async def play_on_channel(request: web.Request, playback_id: str) -> web.Response:
-        channel = w.stasis_channel(request.match_info["id"])
-        return ok(w.play(channel, playback_id, _media(request)), status=201)
-
-    @r.post("/ari/channels/{id}/play")
+    # A play on a channel or a bridge, with the playback's id in the path, in the query, or neither.
+    @r.post(r"/ari/{kind:channels|bridges}/{id}/play{tail:(/[^/]+)?}")
     async def play(request: web.Request) -> web.Response:
-        return await play_on_channel(request, request.query.get("playbackId") or f"sim-pb-{time.monotonic_ns()}")
-
-    @r.post("/ari/channels/{id}/play/{playback}")
-    async def play_with_id(request: web.Request) -> web.Response:
-        return await play_on_channel(request, request.match_info["playback"])
+        tail, on_bridge = request.match_info["tail"], request.match_info["kind"] == "bridges"
+        playback_id = tail[1:] or request.query.get("playbackId") or f"sim-pb-{time.monotonic_ns()}"
+        target = w.bridge(request.match_info["id"]) if on_bridge else w.stasis_channel(request.match_info["id"])
+        if on_bridge and not request.query.getall("media", []):
+            # Unlike a channel's: Asterisk's announcer gets no media to play, and that is all it says.
+            return web.json_response({"error": "Allocation failed"}, status=500)
+        return ok(w.play(target, playback_id, _media(request)), status=201)
 
     @r.post("/ari/channels/{id}/record")
     async def record(request: web.Request) -> web.Response:
@@ -458,11 +461,6 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
         w.remove_from_bridge(request.match_info["id"], _param(request, "channel").split(","))
         return ok()
 
-    @r.post("/ari/bridges/{id}/play/{playback}")
-    async def bridge_play(request: web.Request) -> web.Response:
-        bridge = w.bridge(request.match_info["id"])
-        return ok(w.play(bridge, request.match_info["playback"], _media(request)), status=201)
-
     @r.get("/ari/endpoints/{tech}/{resource}")
     async def endpoint(request: web.Request) -> web.Response:
         return ok(w.endpoint_json(request.match_info["tech"], request.match_info["resource"]))
@@ -481,32 +479,6 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
         w.control_playback(request.match_info["id"], request.query.get("operation", ""))
         return ok()
 
-    @r.get("/ari/channels/{id}/variable")
-    async def get_variable(request: web.Request) -> web.Response:
-        name = request.query.get("variable", "")
-        return ok({"value": w.channel_variable(request.match_info["id"], name)})
-
-    @r.post("/ari/channels/{id}/variable")
-    async def set_variable(request: web.Request) -> web.Response:
-        name = request.query.get("variable", "")
-        w.set_channel_variable(request.match_info["id"], name, request.query.get("value", ""))
-        return ok()
-
-    @r.get("/ari/asterisk/variable")
-    async def get_global(request: web.Request) -> web.Response:
-        name = request.query.get("variable", "")
-        if not name:
-            raise AriFault(400, "Variable name is required")
-        return ok({"value": w.globals.get(name, "")})  # an unset global reads as empty, as in Asterisk
-
-    @r.post("/ari/asterisk/variable")
-    async def set_global(request: web.Request) -> web.Response:
-        name = request.query.get("variable", "")
-        if not name:
-            raise AriFault(400, "Variable name is required")
-        w.globals[name] = request.query.get("value", "")
-        return ok()
-
     @r.put("/ari/applications/{name}/eventFilter")
     async def event_filter(request: web.Request) -> web.Response:
         return ok(w.set_event_filter(request.match_info["name"], await _json_body(request)))
@@ -514,44 +486,6 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
     @r.get("/ari/applications/{name}")
     async def application(request: web.Request) -> web.Response:
         return ok(w.application_json(request.match_info["name"]))
-
-    @r.get("/ari/recordings/live/{name}")
-    async def live_recording(request: web.Request) -> web.Response:
-        found = w.live_recordings.get(request.match_info["name"])
-        if found is None or found.state not in ("queued", "recording"):
-            raise AriFault(404, "Recording not found")
-        return ok(found.json())
-
-    @r.post("/ari/recordings/live/{name}/stop")
-    async def stop_recording(request: web.Request) -> web.Response:
-        found = w.live_recordings.get(request.match_info["name"])
-        if found is None or found.state not in ("queued", "recording"):
-            raise AriFault(404, "Recording not found")
-        w.stop_recording(found.name)
-        return ok()
-
-    @r.get("/ari/recordings/stored")
-    async def stored_list(_: web.Request) -> web.Response:
-        return ok(list(w.stored_recordings.values()))
-
-    @r.get("/ari/recordings/stored/{name}")
-    async def stored(request: web.Request) -> web.Response:
-        found = w.stored_recordings.get(request.match_info["name"])
-        if found is None:
-            raise AriFault(404, "Recording not found")
-        return ok(found)
-
-    @r.get("/ari/recordings/stored/{name}/file")
-    async def stored_file(request: web.Request) -> web.Response:
-        if request.match_info["name"] not in w.stored_recordings:
-            raise AriFault(404, "Recording not found")
-        return web.Response(body=_silent_wav(), content_type="audio/wav")
-
-    @r.delete("/ari/recordings/stored/{name}")
-    async def delete_stored(request: web.Request) -> web.Response:
-        if w.stored_recordings.pop(request.match_info["name"], None) is None:
-            raise AriFault(404, "Recording not found")
-        return ok()
 
     @r.get("/ari/sounds/{id:.+}")
     async def sound(request: web.Request) -> web.Response:
@@ -571,16 +505,6 @@ def _no_content(action: Callable[[str], None]) -> Handler:
         return ok()
 
     return handler
-
-
-def _silent_wav(seconds: float = 1.0, rate: int = 8000) -> bytes:
-    frames = int(seconds * rate)
-    data = b"\x00\x00" * frames
-    header = b"RIFF" + (36 + len(data)).to_bytes(4, "little") + b"WAVEfmt "
-    header += (16).to_bytes(4, "little") + (1).to_bytes(2, "little") + (1).to_bytes(2, "little")
-    header += rate.to_bytes(4, "little") + (rate * 2).to_bytes(4, "little") + (2).to_bytes(2, "little")
-    header += (16).to_bytes(2, "little") + b"data" + len(data).to_bytes(4, "little")
-    return header + data
 
 
 # -- the control API: what a test (or a demo) does to the simulated world ------------------

@@ -54,6 +54,7 @@ def contexts_of(extensions_conf: str) -> set[str]:
 
 
 MEDIA_SCHEMES = {"sound", "recording", "number", "digits", "characters", "tone"}
+LIVE = ("queued", "recording", "paused")  # a live recording's states before it ends
 
 
 class World(Applications):
@@ -236,7 +237,7 @@ class World(Applications):
             if playback.target_uri == f"channel:{channel.id}":
                 self._finish_playback(playback, "failed")
         for recording in list(self.live_recordings.values()):
-            if recording.channel_id == channel.id and recording.state in ("queued", "recording"):
+            if recording.channel_id == channel.id and recording.state in LIVE:
                 self._finish_recording(recording, "done")
         if app is not None:
             self._emit(app, "StasisEnd", channel=channel.json())
@@ -495,8 +496,11 @@ class World(Applications):
     def _app_of(self, target: Channel | Bridge | None) -> str | None:
         if isinstance(target, Channel):
             return target.owner
-        if isinstance(target, Bridge):
-            return next(iter(self.connected_apps), None)
+        if isinstance(
+            target, Bridge
+        ):  # on the bridge's topic: the application of a channel that was in it, or one subscribed
+            subscribers = [app for app, counts in self.subscriptions.items() if counts[f"bridge:{target.id}"]]
+            return target.subscribed or next(iter(subscribers), None)
         return None
 
     # -- bridges --------------------------------------------------------------------
@@ -628,12 +632,25 @@ class World(Applications):
         await asyncio.sleep(min(limits))
         self._finish_recording(recording, "done")
 
-    def stop_recording(self, name: str) -> None:
-        """POST /recordings/live/{name}/stop: the recording ends and is kept."""
-        self._finish_recording(self.live_recordings[name], "done")
+    def live_recording(self, name: str) -> LiveRecording:
+        found = self.live_recordings.get(name)
+        if found is None or found.state not in LIVE:
+            raise AriFault(404, "Recording not found")
+        return found
 
-    def _finish_recording(self, recording: LiveRecording, state: str) -> None:
-        if recording.state not in ("queued", "recording"):
+    def stored_recording(self, name: str) -> Json:
+        found = self.stored_recordings.get(name)
+        if found is None:
+            raise AriFault(404, "Recording not found")
+        return found
+
+    def stop_recording(self, name: str, *, keep: bool = True) -> None:
+        """POST /recordings/live/{name}/stop: the recording ends and is kept. Cancelled (DELETE), it ends
+        alike, RecordingFinished and all, but its file is deleted."""
+        self._finish_recording(self.live_recordings[name], "done", keep=keep)
+
+    def _finish_recording(self, recording: LiveRecording, state: str, *, keep: bool = True) -> None:
+        if recording.state not in LIVE:
             return
         duration = max(1, round(time.monotonic() - recording.started)) if recording.started else 0
         channel = self.channels.get(recording.channel_id)
@@ -649,7 +666,8 @@ class World(Applications):
             body["duration"] = duration
             if recording.max_silence > 0:  # Asterisk measures talking and silence only when detecting silence
                 body.update({"talking_duration": duration, "silence_duration": 0})
-            self.stored_recordings[recording.name] = {"name": recording.name, "format": recording.fmt}
+            if keep:
+                self.stored_recordings[recording.name] = {"name": recording.name, "format": recording.fmt}
         self._emit(app, "RecordingFinished" if state == "done" else "RecordingFailed", recording=body)
 
     # -- variables ------------------------------------------------------------------------

@@ -421,6 +421,85 @@ async def hold_mute_silence_and_ringing(t: Transcript, b: Backend) -> None:
     await t.request("POST", f"/channels/{call}/hold")
 
 
+@scenario
+async def a_recording_paused_muted_and_cancelled(t: Transcript, b: Backend) -> None:
+    call = await b.call()
+    await t.settle()
+    await t.request("POST", f"/channels/{call}/answer")
+    await t.request("POST", f"/channels/{call}/record", name="fid-rec-3", format="wav", beep=False, settle=False)
+    await t.until_event("RecordingStarted")
+    live = "/recordings/live/fid-rec-3"
+    await t.request("POST", f"{live}/pause")
+    await t.request("GET", live)
+    await t.request("POST", f"{live}/pause")
+    await t.request("DELETE", f"{live}/pause")
+    await t.request("DELETE", f"{live}/pause")
+    await t.request("POST", f"{live}/mute")
+    await t.request("GET", live)
+    await t.request("DELETE", f"{live}/mute")
+    await t.request("DELETE", live)  # cancelled: nothing is kept
+    await t.request("GET", live)
+    await t.request("GET", "/recordings/stored/fid-rec-3")
+    for action in ("pause", "mute", "stop"):
+        await t.request("POST", f"/recordings/live/no-such-recording/{action}")
+    await t.request("DELETE", "/recordings/live/no-such-recording")
+    await t.request("DELETE", f"/channels/{call}")
+
+
+@scenario
+async def a_stored_recording_copied(t: Transcript, b: Backend) -> None:
+    call = await b.call()
+    await t.settle()
+    await t.request("POST", f"/channels/{call}/answer")
+    await t.request("POST", f"/channels/{call}/record", name="fid-rec-4", format="wav", beep=False, settle=False)
+    await t.until_event("RecordingStarted")
+    await t.request("POST", "/recordings/live/fid-rec-4/stop")
+    try:
+        await t.request("POST", "/recordings/stored/fid-rec-4/copy", destinationRecordingName="fid-rec-5")
+        await t.request("POST", "/recordings/stored/fid-rec-4/copy", destinationRecordingName="fid-rec-5")
+        await t.request("POST", "/recordings/stored/fid-rec-4/copy")
+        await t.request("POST", "/recordings/stored/no-such-recording/copy", destinationRecordingName="fid-rec-6")
+        await t.request("GET", "/recordings/stored/fid-rec-5")
+    finally:
+        for name in ("fid-rec-4", "fid-rec-5"):
+            await t.request("DELETE", f"/recordings/stored/{name}")
+        await t.request("DELETE", f"/channels/{call}")
+
+
+@scenario
+async def variables_of_channels_and_bridges(t: Transcript, b: Backend) -> None:
+    call = await b.call()
+    await t.settle()
+    await t.request("GET", f"/channels/{call}/variables", variables="CALLERID(num),FID_NOT_SET")
+    await t.request("GET", f"/channels/{call}/variables")
+    await t.request("POST", f"/channels/{call}/variables", body='{"variables": {"FID_A": "1", "FID_B": "to"}}')
+    await t.request("GET", f"/channels/{call}/variables", variables="FID_A,FID_B")
+    await t.request("POST", f"/channels/{call}/variables")
+    await t.request("POST", f"/channels/{call}/variables", body='{"variables": {"FID_C": 3}}')
+    await t.request("POST", "/bridges/fid-bridge-v")
+    await t.request("GET", "/bridges/fid-bridge-v/variable", variable="FID_X")
+    await t.request("GET", "/bridges/fid-bridge-v/variable")
+    await t.request("POST", "/bridges/fid-bridge-v/variable", variable="FID_X", value="ja")
+    await t.request("GET", "/bridges/fid-bridge-v/variable", variable="FID_X")
+    await t.request("POST", "/bridges/fid-bridge-v/variables", body='{"variables": {"FID_Y": "nej"}}')
+    await t.request("GET", "/bridges/fid-bridge-v/variables", variables="FID_X,FID_Y")
+    await t.request("GET", "/bridges/no-such-bridge/variable", variable="FID_X")
+    await t.request("DELETE", "/bridges/fid-bridge-v")
+    await t.request("DELETE", f"/channels/{call}")
+
+
+@scenario
+async def a_bridge_plays_without_an_id(t: Transcript, b: Backend) -> None:
+    await t.request("POST", "/bridges/fid-bridge-p")
+    answer = await t.request("POST", "/bridges/fid-bridge-p/play", media="sound:beep", settle=False)
+    await t.until_event("PlaybackFinished")
+    if isinstance(answer, dict):
+        await t.request("GET", f"/playbacks/{answer.get('id')}")
+    await t.request("POST", "/bridges/fid-bridge-p/play")
+    await t.request("POST", "/bridges/no-such-bridge/play", media="sound:beep")
+    await t.request("DELETE", "/bridges/fid-bridge-p")
+
+
 # -- the tier ------------------------------------------------------------------------------------
 
 

@@ -239,3 +239,19 @@ class Applications:
             "events_allowed": self.event_filters.get(name, {}).get("allowed", []),
             "events_disallowed": self.event_filters.get(name, {}).get("disallowed", []),
         }
+
+    def move(self, channel_id: str, app: str, args: list[str]) -> None:
+        """POST /channels/{id}/move: the channel leaves its application (StasisEnd) for `app` (StasisStart,
+        with `args`); its dialplan still says the first. To an application that is not registered, it
+        stays, and its application is told (ApplicationMoveFailed)."""
+        channel = self.channels.get(channel_id)
+        if channel is None or channel.gone:
+            raise AriFault(404, "Channel not found")
+        if channel.app is None:
+            raise AriFault(409, "Channel not in Stasis application")
+        if app not in self.connected_apps:
+            self._emit(channel.app, "ApplicationMoveFailed", destination=app, args=args, channel=channel.json())
+            return
+        self._emit(channel.app, "StasisEnd", channel=channel.json())
+        channel.app, channel.released = app, False
+        self._emit(app, "StasisStart", args=args, channel=channel.json())

@@ -71,6 +71,10 @@ class Channel:
     # Its application took back the subscription Stasis gave it (DELETE .../subscription): it is told
     # only StasisEnd, which Asterisk sends to the application itself, not on the channel's topic.
     released: bool = False
+    # Where it is in the dialplan, for a channel that is not a call's (a snoop starts at default,s,1, with
+    # no application until it enters Stasis).
+    priority: int | None = None
+    outside_stasis: str = "AppDial2"
 
     @property
     def owner(self) -> str:
@@ -89,8 +93,8 @@ class Channel:
             "dialplan": {
                 "context": self.context,
                 "exten": self.exten,
-                "priority": 2 if not self.originated else 1,
-                "app_name": "Stasis" if self.app else "AppDial2",
+                "priority": self.priority or (2 if not self.originated else 1),
+                "app_name": "Stasis" if self.app else self.outside_stasis,
                 "app_data": self.app_data,
             },
             "creationtime": self.created,

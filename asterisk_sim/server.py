@@ -24,6 +24,7 @@ from typing import Any
 from aiohttp import WSCloseCode, web
 
 from asterisk_sim.answers import VERSION, AriFault, Json, now_text, ok
+from asterisk_sim.channel_routes import channel_routes
 from asterisk_sim.objects import AgentScript
 from asterisk_sim.recordings import recording_routes
 from asterisk_sim.resources import resource_routes
@@ -71,6 +72,7 @@ class Simulator:
         self.faults: list[Fault] = []
         self.event_delay = 0.0
         self.available = True
+        self.crashes: list[Json] = []  # requests the real Asterisk would have died of (channel_routes.py)
         self._rng = random.Random(seed)
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
@@ -85,6 +87,7 @@ class Simulator:
         app.add_routes(resource_routes(self.world, _json_body))
         app.add_routes(recording_routes(self.world))
         app.add_routes(variable_routes(self.world, _json_body))
+        app.add_routes(channel_routes(self.world, self._crash))
         app.add_routes(_control_routes(self))
         return app
 
@@ -118,6 +121,16 @@ class Simulator:
             self.sockets.pop(app, None)
             self.world.connected_apps.discard(app)
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"simulated drop")
+
+    async def _crash(self, request: web.Request, why: str) -> web.StreamResponse:
+        """Asterisk falls over on this request: its connection closes unanswered, and everything live is
+        gone (channel_routes.py says which request, and why)."""
+        log.warning("simulated Asterisk crash: %s (Asterisk 22.10.1 dies on it)", why)
+        self.crashes.append({"request": f"{request.method} {request.path}", "why": why, "at": time.time()})
+        if request.transport is not None:
+            request.transport.close()
+        await self.restart()
+        return web.Response(status=500)  # never reaches the client: its connection is closed
 
     async def restart(self) -> None:
         """Asterisk restarts: the WebSockets drop, and every channel and bridge is gone without
@@ -614,6 +627,7 @@ def _control_routes(sim: Simulator) -> web.RouteTableDef:
                 "fallbacks": w.fallbacks,
                 "stored_recordings": sorted(w.stored_recordings),
                 "messages": w.messages,
+                "crashes": sim.crashes,
             }
         )
 

@@ -280,6 +280,32 @@ class World(Applications):
             # left the application, which hears nothing of it.
             channel.gone = True
 
+    def snoop(self, channel_id: str, snoop_id: str | None, app: str, args: list[str]) -> Json:
+        """POST /channels/{id}/snoop: a Snoop channel on `channel_id`, answered, entering `app`. The answer
+        shows it before it entered Stasis, as Asterisk's does. What it hears is not modelled."""
+        spied = self.channels.get(channel_id)
+        if spied is None or spied.gone:
+            raise AriFault(404, "Provided channel was not found")
+        uid = snoop_id or self._next_unique_id()
+        if uid in self.channels and not self.channels[uid].gone:
+            raise AriFault(500, "Snoop channel could not be created")
+        channel = Channel(
+            id=uid,
+            name=f"Snoop/{spied.id}-{next(self._ids):08x}",
+            caller={"name": "", "number": ""},
+            context="default",
+            exten="s",
+            originated=False,
+            state="Up",
+            priority=1,
+            outside_stasis="",
+        )
+        self.channels[uid] = channel
+        answer = channel.json()
+        channel.app, channel.app_data = app, ",".join([app, *args])
+        self._emit(app, "StasisStart", args=args, channel=channel.json())
+        return answer
+
     def start_moh(self, channel_id: str) -> None:
         channel = self.stasis_channel(channel_id)
         channel.heard.append({"moh": "start", "at": time.monotonic()})

@@ -500,6 +500,58 @@ async def a_bridge_plays_without_an_id(t: Transcript, b: Backend) -> None:
     await t.request("DELETE", "/bridges/fid-bridge-p")
 
 
+@scenario
+async def a_channel_moved_to_another_application(t: Transcript, b: Backend) -> None:
+    other = await t.open_events("other", "app=fid-other")
+    call = await b.call()
+    await t.settle()
+    await t.request("POST", f"/channels/{call}/move", app="fid-no-such-application")
+    # Not `move` without an app: Asterisk 22.10.1 crashes on it (strlen of a NULL name in
+    # stasis_app_control_move); tests/test_sim_standalone.py has what the simulator does instead.
+    await t.request("POST", f"/channels/{call}/move", app="fid-other", appArgs="a,b")
+    if other is not None:
+        await t.frames(other)
+    await t.request("POST", f"/channels/{call}/answer")
+    await t.request("DELETE", f"/channels/{call}")
+    if other is not None:
+        await t.close_events(other)
+    await t.request("POST", "/channels/no-such-channel/move", app="fid-other")
+
+
+@scenario
+async def a_channel_snooped(t: Transcript, b: Backend) -> None:
+    app = b.config.app
+    call = await b.call()
+    await t.settle()
+    await t.request("POST", f"/channels/{call}/snoop")
+    await t.request("POST", f"/channels/{call}/snoop", spy="both")
+    await t.request("POST", f"/channels/{call}/snoop", spy="sideways", app=app)
+    await t.request("POST", f"/channels/{call}/snoop/fid-snoop-1", spy="in", app=app, appArgs="listening")
+    await t.request("POST", f"/channels/{call}/snoop/fid-snoop-1", spy="in", app=app)
+    await t.request("POST", "/channels/no-such-channel/snoop", spy="in", app=app)
+    await t.request("DELETE", "/channels/fid-snoop-1")
+    await t.request("DELETE", f"/channels/{call}")
+
+
+@scenario
+async def what_a_local_channel_cannot_do(t: Transcript, b: Backend) -> None:
+    call = await b.call()
+    await t.settle()
+    await t.request("GET", f"/channels/{call}/rtp_statistics")
+    await t.request("GET", "/channels/no-such-channel/rtp_statistics")
+    await t.request("POST", f"/channels/{call}/transfer_progress")
+    await t.request("POST", f"/channels/{call}/transfer_progress", states="nonsense")
+    await t.request("POST", f"/channels/{call}/transfer_progress", states="channel_answered")
+    await t.request("POST", f"/channels/{call}/redirect")
+    await t.request("POST", f"/channels/{call}/redirect", endpoint="nonsense")
+    await t.request("POST", f"/channels/{call}/redirect", endpoint="PJSIP/")
+    await t.request("POST", f"/channels/{call}/redirect", endpoint="PJSIP/fid-nobody")
+    await t.request("POST", "/events/claim")
+    await t.request("POST", "/events/claim", channelId=call)
+    await t.request("POST", "/events/claim", channelId=call, application=b.config.app)
+    await t.request("DELETE", f"/channels/{call}")
+
+
 # -- the tier ------------------------------------------------------------------------------------
 
 

@@ -10,7 +10,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
+import pytest
 
+from asterisk_sim import Simulator
 from router.ari import AriConfig, AriRest
 from tests.conftest import ROOT
 
@@ -110,3 +112,31 @@ async def test_callrouter_run_takes_a_call_and_stops_on_sigterm(tmp_path: Path) 
             if process is not None and process.returncode is None:
                 process.kill()
                 await process.wait()
+
+
+async def test_a_move_without_an_application_falls_over_as_asterisk_22_does() -> None:
+    # Seen on Debian's Asterisk 22.10.1 (the real tier's): POST /channels/{id}/move with no `app` kills
+    # the process (strlen(NULL) in stasis_app_control_move); the client's connection closes unanswered
+    # and every WebSocket with it. A harness on the simulator learns it as it would on Asterisk.
+    sim = Simulator("router", "s3cret")
+    await sim.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            config = AriConfig(url=sim.url, app="router", user="router", password="s3cret")
+            headers = {"Authorization": config.authorization}
+            async with session.ws_connect(f"{config.events_url}?app=router", headers=headers) as ws:
+                channel = sim.world.place_call("12345678", "1818", "router")
+                assert (await ws.receive_json(timeout=5))["type"] == "StasisStart"
+                async with session.post(f"{sim.url}/ari/channels/no-such-channel/move", headers=headers) as missing:
+                    assert missing.status == 404  # the channel is looked for first: no crash without one
+                with pytest.raises(aiohttp.ServerDisconnectedError):
+                    async with session.post(f"{sim.url}/ari/channels/{channel.id}/move", headers=headers):
+                        pass
+                closed = await ws.receive(timeout=5)
+                assert closed.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
+            async with session.get(f"{sim.url}/_sim/state") as answer:
+                state = await answer.json()
+            assert state["channels"] == []
+            assert [c["why"] for c in state["crashes"]] == ["POST /channels/{id}/move without app"]
+    finally:
+        await sim.stop()

@@ -67,9 +67,7 @@ def channel_routes(w: World, crash: Callable[[web.Request, str], Awaitable[web.S
 
     @r.post("/ari/channels/{id}/transfer_progress")
     async def transfer_progress(request: web.Request) -> web.Response:
-        channel = w.channels.get(request.match_info["id"])
-        if channel is None or channel.gone:
-            raise AriFault(404, "Callee not found")
+        channel = w.stasis_channel(request.match_info["id"])
         states = request.query.get("states", "")
         if not states:
             raise AriFault(400, "states must not be empty")

@@ -109,6 +109,30 @@ def resource_routes(w: World, json_body: Any) -> web.RouteTableDef:
         known = [name.split("/", 1) for name in w.endpoints]
         return ok([w.endpoint_json(tech, resource) for tech, resource in known if tech == technology])
 
+    @r.get("/ari/applications")
+    async def applications(_: web.Request) -> web.Response:
+        registered = w.connected_apps | {c.app for c in w.channels.values() if c.app and not c.gone}
+        return ok([w.application_json(name) for name in sorted(registered)])
+
+    @r.get("/ari/sounds")
+    async def sounds(request: web.Request) -> web.Response:
+        language, fmt = request.query.get("lang"), request.query.get("format")
+        if (language or "en") != "en" or (fmt or "gsm") != "gsm":
+            return ok([])  # every sound of the simulator's is in English, as GSM
+        return ok([{"id": s, "formats": [{"language": "en", "format": "gsm"}]} for s in sorted(w.sounds)])
+
+    @r.post("/ari/endpoints/refer")
+    async def refer(request: web.Request) -> web.Response:
+        to = request.query.get("to", "")
+        if not to:
+            raise AriFault(400, "To must be specified")
+        technology, _, resource = to.partition(":")
+        return _message(w, technology, resource.partition("@")[0], request, kind="refer")
+
+    @r.post("/ari/endpoints/{tech}/{resource}/refer")
+    async def refer_to(request: web.Request) -> web.Response:
+        return _message(w, request.match_info["tech"], request.match_info["resource"], request, kind="refer")
+
     @r.put("/ari/endpoints/sendMessage")
     async def send_message(request: web.Request) -> web.Response:
         to = request.query.get("to", "")
@@ -148,10 +172,12 @@ def resource_routes(w: World, json_body: Any) -> web.RouteTableDef:
     return r
 
 
-def _message(w: World, technology: str, resource: str, request: web.Request) -> web.Response:
-    """A text message to an endpoint's phone (SIP MESSAGE): accepted only for one the simulator has."""
+def _message(w: World, technology: str, resource: str, request: web.Request, kind: str = "message") -> web.Response:
+    """A text message or a REFER to an endpoint's phone (SIP MESSAGE, REFER): accepted only for an
+    endpoint the simulator has, and written down (/_sim/state, `messages`)."""
     if f"{technology.upper()}/{resource}" not in w.endpoints or not resource:
         raise AriFault(404, "Endpoint not found")
-    message = {"from": request.query.get("from", ""), "body": request.query.get("body", "")}
+    what = "refer_to" if kind == "refer" else "body"
+    message = {"kind": kind, "from": request.query.get("from", ""), what: request.query.get(what, "")}
     w.messages.append({"to": f"{technology.upper()}/{resource}", **message})
     return web.Response(status=202)  # Accepted, with no body

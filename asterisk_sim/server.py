@@ -23,6 +23,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, web
 
+from asterisk_sim.administration import administration_routes
 from asterisk_sim.answers import VERSION, AriFault, Json, now_text, ok
 from asterisk_sim.channel_routes import channel_routes
 from asterisk_sim.objects import AgentScript
@@ -88,6 +89,7 @@ class Simulator:
         app.add_routes(recording_routes(self.world))
         app.add_routes(variable_routes(self.world, _json_body))
         app.add_routes(channel_routes(self.world, self._crash))
+        app.add_routes(administration_routes())
         app.add_routes(_control_routes(self))
         return app
 

@@ -386,6 +386,9 @@ async def endpoints_that_do_not_exist(t: Transcript, b: Backend) -> None:
     await t.request("PUT", "/endpoints/sendMessage?to=pjsip:fid-nobody&from=fid")
     await t.request("PUT", "/endpoints/sendMessage?to=fid-nobody&from=fid")
     await t.request("PUT", "/endpoints/PJSIP/fid-nobody/sendMessage?from=fid")
+    await t.request("POST", "/endpoints/refer?from=fid&refer_to=fid-elsewhere")
+    await t.request("POST", "/endpoints/refer?to=pjsip:fid-nobody&from=fid&refer_to=fid-elsewhere")
+    await t.request("POST", "/endpoints/PJSIP/fid-nobody/refer?from=fid&refer_to=fid-elsewhere")
 
 
 @scenario
@@ -542,6 +545,7 @@ async def what_a_local_channel_cannot_do(t: Transcript, b: Backend) -> None:
     await t.request("POST", f"/channels/{call}/transfer_progress")
     await t.request("POST", f"/channels/{call}/transfer_progress", states="nonsense")
     await t.request("POST", f"/channels/{call}/transfer_progress", states="channel_answered")
+    await t.request("POST", "/channels/no-such-channel/transfer_progress", states="channel_answered")
     await t.request("POST", f"/channels/{call}/redirect")
     await t.request("POST", f"/channels/{call}/redirect", endpoint="nonsense")
     await t.request("POST", f"/channels/{call}/redirect", endpoint="PJSIP/")
@@ -550,6 +554,32 @@ async def what_a_local_channel_cannot_do(t: Transcript, b: Backend) -> None:
     await t.request("POST", "/events/claim", channelId=call)
     await t.request("POST", "/events/claim", channelId=call, application=b.config.app)
     await t.request("DELETE", f"/channels/{call}")
+
+
+@scenario
+async def modules_logging_and_dynamic_configuration(t: Transcript, b: Backend) -> None:
+    # Nothing here changes the shared real Asterisk but a log channel of the scenario's own, which no
+    # request can delete again (see asterisk_sim/administration.py); one per run: each run's Asterisk is new.
+    for name in ("app_stasis.so", "res_ari_sounds.so", "res_ari_mailboxes.so", "no_such_module.so"):
+        await t.request("GET", f"/asterisk/modules/{name}")
+    await t.request("POST", "/asterisk/modules/res_ari_sounds.so")
+    await t.request("PUT", "/asterisk/modules/res_ari_sounds.so")
+    for method in ("POST", "PUT", "DELETE"):
+        await t.request(method, "/asterisk/modules/no_such_module.so")
+    await t.request("POST", "/asterisk/logging/fid-log")
+    await t.request("POST", "/asterisk/logging/fid-log", configuration="error,Debug,nonsense")
+    await t.request("POST", "/asterisk/logging/fid-log", configuration="warning")
+    await t.request("GET", "/asterisk/logging")
+    await t.request("PUT", "/asterisk/logging/fid-log/rotate")
+    await t.request("PUT", "/asterisk/logging/no-such-log/rotate")
+    await t.request("DELETE", "/asterisk/logging/fid-log")
+    await t.request("DELETE", "/asterisk/logging/no-such-log")
+    await t.request("GET", "/asterisk/config/dynamic/res_pjsip/endpoint/fid-nobody")
+    await t.request("GET", "/asterisk/config/dynamic/res_pjsip/aor/fid-nobody")
+    await t.request("PUT", "/asterisk/config/dynamic/res_pjsip/endpoint/fid-nobody")
+    await t.request("DELETE", "/asterisk/config/dynamic/res_pjsip/endpoint/fid-nobody")
+    await t.request("GET", "/asterisk/config/dynamic/res_pjsip/no_such_type/fid-nobody")
+    await t.request("GET", "/asterisk/config/dynamic/no_such_class/endpoint/fid-nobody")
 
 
 # -- the tier ------------------------------------------------------------------------------------

@@ -16,9 +16,19 @@ VERSION = "22.10.1+dfsg+~cs6.17.60671434-1"
 class AriFault(Exception):
     """A REST request that Asterisk would refuse: status and Asterisk's message."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, *, key: str = "message") -> None:
         super().__init__(message)
         self.status, self.message = status, message
+        self.key = key  # "error" for ast_ari_response_alloc_failed's answer, {"error": "Allocation failed"}
+
+    def json(self) -> Json:
+        return {self.key: self.message}
+
+
+def allocation_failed() -> AriFault:
+    """What Asterisk answers when it could not make what was asked (ast_ari_response_alloc_failed), for
+    instance a channel to an endpoint that does not exist."""
+    return AriFault(500, "Allocation failed", key="error")
 
 
 def now_text() -> str:

@@ -94,6 +94,39 @@ def channel_routes(w: World, crash: Callable[[web.Request, str], Awaitable[web.S
         channel.heard.append({"redirect": endpoint})
         return ok()
 
+    @r.post("/ari/channels/create")
+    async def create(request: web.Request) -> web.Response:
+        args = [a for a in request.query.get("appArgs", "").split(",") if a]
+        endpoint, app = request.query.get("endpoint", ""), request.query.get("app", "")
+        return ok(w.create(endpoint, request.query.get("channelId"), app, args))
+
+    @r.post("/ari/channels/{id}/dial")
+    async def dial(request: web.Request) -> web.Response:
+        w.dial(request.match_info["id"], _atoi(request.query.get("timeout", "0")))
+        return ok()
+
+    @r.post("/ari/channels/externalMedia")
+    async def external_media(request: web.Request) -> web.Response:
+        return ok(w.external_media(_external_media_parameters(request)))
+
+    @r.post("/ari/bridges/{id}/videoSource/{channel}")
+    async def video_source(request: web.Request) -> web.Response:
+        bridge = w.bridge(request.match_info["id"])
+        channel = w.channels.get(request.match_info["channel"])
+        if channel is None or channel.gone:  # resource_bridges.c's own lookup: 400, not 404
+            raise AriFault(400, "Channel not found")
+        if channel.app is None:
+            raise AriFault(422, "Channel not in Stasis application")
+        if channel.id not in bridge.channels:
+            raise AriFault(422, "Channel not in this bridge")
+        bridge.video_source = request.match_info["channel"]
+        return ok()
+
+    @r.delete("/ari/bridges/{id}/videoSource")
+    async def clear_video_source(request: web.Request) -> web.Response:
+        w.bridge(request.match_info["id"]).video_source = None
+        return ok()
+
     @r.post("/ari/events/claim")
     async def claim(request: web.Request) -> web.Response:
         if not request.query.get("channelId"):
@@ -103,3 +136,41 @@ def channel_routes(w: World, crash: Callable[[web.Request, str], Awaitable[web.S
         raise AriFault(404, "Channel not found or not in broadcast state")  # the simulator broadcasts nothing
 
     return r
+
+
+def _atoi(text: str) -> int:
+    digits = text.strip().lstrip("+")
+    return int(digits) if digits.isdigit() else 0
+
+
+def _external_media_parameters(request: web.Request) -> dict[str, str]:
+    """POST /channels/externalMedia's parameters checked in Asterisk's order (ast_ari_channels_external_media)."""
+    q = request.query
+    app = q.get("app", "")
+    if not app:
+        raise AriFault(400, "app cannot be empty")
+    transport, encapsulation = q.get("transport") or "udp", q.get("encapsulation") or "rtp"
+    if transport == "websocket" and encapsulation != "none":
+        raise AriFault(400, "encapsulation must be 'none' for websocket transport")
+    if encapsulation == "rtp" and transport != "udp":
+        raise AriFault(400, "transport must be 'udp' for rtp encapsulation")
+    if encapsulation == "audiosocket" and transport != "tcp":
+        raise AriFault(400, "transport must be 'tcp' for audiosocket encapsulation")
+    connection = q.get("connection_type") or "client"
+    host = q.get("external_host", "")
+    if transport != "websocket" and connection == "server":
+        raise AriFault(400, "'server' connection_type can only be used with the websocket transport")
+    if not host and connection == "client":
+        raise AriFault(400, "external_host is required for all but websocket server connections")
+    if transport == "websocket":
+        raise AriFault(400, "external_host must be a valid websocket_client connection id.")  # none configured
+    address, colon, port = host.rpartition(":")
+    if not colon or not address or not port.isdigit():
+        raise AriFault(400, "external_host must be <host>:<port> for all transports other than websocket")
+    fmt = q.get("format", "")
+    if not fmt:
+        raise AriFault(400, "format cannot be empty")
+    direction = q.get("direction", "both")
+    if direction not in ("both", "in", "out"):
+        raise AriFault(400, "Invalid direction specified")
+    return {"app": app, "host": host, "encapsulation": encapsulation, "channel_id": q.get("channelId", "")}

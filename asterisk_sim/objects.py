@@ -112,6 +112,7 @@ class Bridge:
     created: str = field(default_factory=now_text)
     subscribed: str | None = None  # the application told of it, since one of its channels entered it
     variables: dict[str, str] = field(default_factory=dict)  # POST /bridges/{id}/variable(s)
+    video_source: str | None = None  # the channel whose video everyone sees (POST .../videoSource)
 
     def json(self) -> Json:
         technology = "holding_bridge" if self.bridge_type == "holding" else "simple_bridge"

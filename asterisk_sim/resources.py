@@ -121,29 +121,21 @@ def resource_routes(w: World, json_body: Any) -> web.RouteTableDef:
             return ok([])  # every sound of the simulator's is in English, as GSM
         return ok([{"id": s, "formats": [{"language": "en", "format": "gsm"}]} for s in sorted(w.sounds)])
 
-    @r.post("/ari/endpoints/refer")
-    async def refer(request: web.Request) -> web.Response:
-        to = request.query.get("to", "")
-        if not to:
-            raise AriFault(400, "To must be specified")
-        technology, _, resource = to.partition(":")
-        return _message(w, technology, resource.partition("@")[0], request, kind="refer")
+    # A text message (PUT .../sendMessage) or a REFER (POST .../refer), to `to` or to the endpoint named.
+    for method, kind, action in (("PUT", "message", "sendMessage"), ("POST", "refer", "refer")):
 
-    @r.post("/ari/endpoints/{tech}/{resource}/refer")
-    async def refer_to(request: web.Request) -> web.Response:
-        return _message(w, request.match_info["tech"], request.match_info["resource"], request, kind="refer")
+        async def to_anyone(request: web.Request, kind: str = kind) -> web.Response:
+            to = request.query.get("to", "")
+            if not to:
+                raise AriFault(400, "To must be specified")
+            technology, _, resource = to.partition(":")
+            return _message(w, technology, resource.partition("@")[0], request, kind)
 
-    @r.put("/ari/endpoints/sendMessage")
-    async def send_message(request: web.Request) -> web.Response:
-        to = request.query.get("to", "")
-        if not to:
-            raise AriFault(400, "To must be specified")
-        technology, _, resource = to.partition(":")
-        return _message(w, technology, resource.partition("@")[0], request)
+        async def to_endpoint(request: web.Request, kind: str = kind) -> web.Response:
+            return _message(w, request.match_info["tech"], request.match_info["resource"], request, kind)
 
-    @r.put("/ari/endpoints/{tech}/{resource}/sendMessage")
-    async def send_message_to(request: web.Request) -> web.Response:
-        return _message(w, request.match_info["tech"], request.match_info["resource"], request)
+        r.route(method, f"/ari/endpoints/{action}")(to_anyone)
+        r.route(method, f"/ari/endpoints/{{tech}}/{{resource}}/{action}")(to_endpoint)
 
     # -- a channel's indications ---------------------------------------------------------------
 
@@ -172,7 +164,7 @@ def resource_routes(w: World, json_body: Any) -> web.RouteTableDef:
     return r
 
 
-def _message(w: World, technology: str, resource: str, request: web.Request, kind: str = "message") -> web.Response:
+def _message(w: World, technology: str, resource: str, request: web.Request, kind: str) -> web.Response:
     """A text message or a REFER to an endpoint's phone (SIP MESSAGE, REFER): accepted only for an
     endpoint the simulator has, and written down (/_sim/state, `messages`)."""
     if f"{technology.upper()}/{resource}" not in w.endpoints or not resource:

@@ -24,7 +24,7 @@ from typing import Any
 from aiohttp import WSCloseCode, web
 
 from asterisk_sim.administration import administration_routes
-from asterisk_sim.answers import VERSION, AriFault, Json, now_text, ok
+from asterisk_sim.answers import VERSION, AriFault, Json, allocation_failed, now_text, ok
 from asterisk_sim.channel_routes import channel_routes
 from asterisk_sim.objects import AgentScript
 from asterisk_sim.recordings import recording_routes
@@ -195,7 +195,7 @@ class Simulator:
             response = await handler(request)
         except AriFault as e:
             entry["status"] = e.status
-            return _error(e.status, e.message)
+            return web.json_response(e.json(), status=e.status)
         except web.HTTPNotFound:  # no such route: Asterisk's own words
             entry["status"] = 404
             return _error(404, "Resource not found")
@@ -371,19 +371,28 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
     async def channels(request: web.Request) -> web.Response:
         return ok([c.json() for c in w.channels.values() if not c.gone])
 
-    @r.post("/ari/channels")
-    async def originate(request: web.Request) -> web.Response:
+    async def originate(request: web.Request, channel_id: str | None) -> web.Response:
         app = _param(request, "app")
         args = [a for a in request.query.get("appArgs", "").split(",") if a]
         channel = w.originate(
             _param(request, "endpoint"),
-            request.query.get("channelId"),
+            channel_id,
             app,
             args,
             _number(request, "timeout", 30),
             request.query.get("callerId", ""),
         )
         return ok(channel.json())
+
+    @r.post("/ari/channels")
+    async def originate_without_id(request: web.Request) -> web.Response:
+        return await originate(request, request.query.get("channelId"))
+
+    # Not /channels/create nor /channels/externalMedia (channel_routes.py): Asterisk's path tree prefers a
+    # literal segment to an id.
+    @r.post(r"/ari/channels/{id:(?!create$|externalMedia$)[^/]+}")
+    async def originate_with_id(request: web.Request) -> web.Response:
+        return await originate(request, request.match_info["id"])
 
     @r.get("/ari/channels/{id}")
     async def get_channel(request: web.Request) -> web.Response:
@@ -406,8 +415,7 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
         playback_id = tail[1:] or request.query.get("playbackId") or f"sim-pb-{time.monotonic_ns()}"
         target = w.bridge(request.match_info["id"]) if on_bridge else w.stasis_channel(request.match_info["id"])
         if on_bridge and not request.query.getall("media", []):
-            # Unlike a channel's: Asterisk's announcer gets no media to play, and that is all it says.
-            return web.json_response({"error": "Allocation failed"}, status=500)
+            raise allocation_failed()  # unlike a channel's: Asterisk's announcer gets no media to play
         return ok(w.play(target, playback_id, _media(request)), status=201)
 
     @r.post("/ari/channels/{id}/record")

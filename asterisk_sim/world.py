@@ -32,7 +32,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from asterisk_sim.answers import AriFault, Json, now_text
+from asterisk_sim.answers import AriFault, Json, allocation_failed, now_text
 from asterisk_sim.applications import Applications
 from asterisk_sim.devices import DeviceStates
 from asterisk_sim.objects import (
@@ -306,6 +306,36 @@ class World(Applications):
         self._emit(app, "StasisStart", args=args, channel=channel.json())
         return answer
 
+    def external_media(self, parameters: dict[str, str]) -> Json:
+        """POST /channels/externalMedia: a channel whose media goes to a host outside (RTP over UDP, or
+        AudioSocket over TCP), entering its application. No media flows in the simulator."""
+        uid = parameters["channel_id"] or self._next_unique_id()
+        if uid in self.channels and not self.channels[uid].gone:
+            raise AriFault(409, "Channel with given unique ID already exists")
+        technology = "AudioSocket" if parameters["encapsulation"] == "audiosocket" else "UnicastRTP"
+        channel = Channel(
+            id=uid,
+            name=f"{technology}/{parameters['host']}-0x{next(self._ids):012x}",
+            caller={"name": "", "number": ""},
+            context="default",
+            exten="s",
+            originated=True,
+            state="Down",
+            app_data="(Outgoing Line)",
+        )
+        self.channels[uid] = channel
+        answer = channel.json()
+        if technology == "UnicastRTP":
+            answer["channelvars"] = {"UNICASTRTP_LOCAL_PORT": str(10000 + next(self._ids) % 10000 * 2),
+                                     "UNICASTRTP_LOCAL_ADDRESS": "127.0.0.1"}  # fmt: skip
+        app = parameters["app"]
+        if app in self.connected_apps:
+            channel.app, channel.app_data = app, app
+            self._emit(app, "StasisStart", args=[], channel=channel.json())
+        else:  # the dialplan's Stasis() finds no application, and the channel is hung up
+            channel.gone = True
+        return answer
+
     def start_moh(self, channel_id: str) -> None:
         channel = self.stasis_channel(channel_id)
         channel.heard.append({"moh": "start", "at": time.monotonic()})
@@ -322,12 +352,12 @@ class World(Applications):
             raise AriFault(400, "Invalid parameters for originating a channel.")
         # Asterisk 22 finds an existing channel by id *prefix* here: "call-1" conflicts with a
         # live "call-1-phone". Ids chosen by a client must never be prefixes of one another.
+        if endpoint not in self.endpoints:  # Asterisk cannot make a channel to it: that comes first
+            raise allocation_failed()
         if channel_id and any(c.id.startswith(channel_id) for c in self.channels.values() if not c.gone):
-            raise AriFault(409, "Channel with given unique ID already exists.")
+            raise AriFault(409, "Channel with given unique ID already exists")
         if channel_id and channel_id in self.channels:
-            raise AriFault(409, "Channel with given unique ID already exists.")
-        if endpoint not in self.endpoints:
-            raise AriFault(400, f"Endpoint not found: {endpoint}")
+            raise AriFault(409, "Channel with given unique ID already exists")
         name, _, number = caller_id.partition("<")
         channel = Channel(
             id=channel_id or self._next_unique_id(),
@@ -344,8 +374,50 @@ class World(Applications):
         self._spawn(self._ring_agent(channel, app, app_args, self.endpoints[endpoint], ring_for=timeout))
         return channel
 
+    def create(self, endpoint: str, channel_id: str | None, app: str, app_args: list[str]) -> Json:
+        """POST /channels/create: a channel to `endpoint`, not yet dialled, in `app` at once (Down). The
+        answer shows it before it entered Stasis, as Asterisk's does."""
+        if not endpoint:
+            raise AriFault(400, "Endpoint must be specified")
+        if endpoint not in self.endpoints:
+            raise allocation_failed()
+        if channel_id and channel_id in self.channels and not self.channels[channel_id].gone:
+            raise AriFault(409, "Channel with given unique ID already exists")
+        channel = Channel(
+            id=channel_id or self._next_unique_id(),
+            name=f"{endpoint}-{next(self._ids):08x}",
+            caller={"name": "", "number": ""},
+            context="default",
+            exten="s",
+            originated=True,
+            state="Down",
+            endpoint=endpoint,
+            outside_stasis="",
+        )
+        self.channels[channel.id] = channel
+        answer = channel.json()
+        if app:
+            channel.app, channel.app_data = app, ",".join([app, *app_args])
+            self._emit(app, "StasisStart", args=app_args, channel=channel.json())
+        return answer
+
+    def dial(self, channel_id: str, timeout: float) -> None:
+        """POST /channels/{id}/dial: a created channel rings its endpoint's phone, as an originate's does."""
+        channel = self.stasis_channel(channel_id)
+        if channel.state != "Down" or channel.endpoint not in self.endpoints:
+            raise AriFault(409, "Channel is not in the 'Down' state")
+        script = self.endpoints[channel.endpoint]
+        self._spawn(self._ring_agent(channel, channel.app or "", [], script, ring_for=timeout or 3600, in_stasis=True))
+
     async def _ring_agent(
-        self, channel: Channel, app: str, args: list[str], script: AgentScript, *, ring_for: float
+        self,
+        channel: Channel,
+        app: str,
+        args: list[str],
+        script: AgentScript,
+        *,
+        ring_for: float,
+        in_stasis: bool = False,
     ) -> None:
         await asyncio.sleep(0)  # the REST answer goes out first
         resource = channel.endpoint.split("/", 1)[1] if channel.endpoint else ""
@@ -359,7 +431,7 @@ class World(Applications):
             dial("BUSY")
         if script.behaviour in ("busy", "reject", "offline"):
             cause = {"busy": 17, "reject": 21, "offline": 20}[script.behaviour]
-            return self._destroy_unanswered(channel, app, cause)
+            return self._unanswered(channel, app, cause, in_stasis)
         channel.state = "Ringing"
         self._emit(app, "ChannelStateChange", channel=channel.json())
         dial("RINGING")
@@ -368,16 +440,23 @@ class World(Applications):
         if channel.gone:
             return
         if script.behaviour == "no-answer" or script.answer_after > ring_for:
-            return self._destroy_unanswered(channel, app, 19)
+            return self._unanswered(channel, app, 19, in_stasis)
         channel.state = "Up"
         self._emit(app, "ChannelStateChange", channel=channel.json())
         dial("ANSWER")
-        channel.app = app
-        self._emit(app, "StasisStart", args=args, channel=channel.json())
+        if not in_stasis:
+            channel.app = app
+            self._emit(app, "StasisStart", args=args, channel=channel.json())
         if script.hang_up_after is not None:
             await asyncio.sleep(script.hang_up_after)
             if not channel.gone:
                 self._hang_up(channel, cause=16, soft=False)
+
+    def _unanswered(self, channel: Channel, app: str, cause: int, in_stasis: bool) -> None:
+        if in_stasis:  # a created channel is its application's: it is hung up, with the phone's cause
+            self._hang_up(channel, cause=cause, soft=False)
+        else:
+            self._destroy_unanswered(channel, app, cause)
 
     def _destroy_unanswered(self, channel: Channel, app: str, cause: int) -> None:
         if channel.gone:

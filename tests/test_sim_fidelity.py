@@ -582,6 +582,38 @@ async def modules_logging_and_dynamic_configuration(t: Transcript, b: Backend) -
     await t.request("GET", "/asterisk/config/dynamic/no_such_class/endpoint/fid-nobody")
 
 
+@scenario
+async def channels_created_and_media_sent_out_refused(t: Transcript, b: Backend) -> None:
+    # What is refused; a created channel that is dialled differs by the tiers' agents (Local ones on the
+    # real Asterisk, whose second half runs the dialplan), so it is not here.
+    app = b.config.app
+    await t.request("POST", "/channels/create", app=app)
+    await t.request("POST", "/channels/no-such-channel/dial")
+    call = await b.call()
+    await t.settle()
+    await t.request("POST", "/channels/create", endpoint="PJSIP/fid-nobody", app=app, channelId=call)
+    await t.request("POST", f"/channels/{call}", endpoint="PJSIP/fid-nobody", app=app)
+    await t.request("POST", "/channels", endpoint="PJSIP/fid-nobody", app=app, channelId=call)
+    await t.request("POST", f"/channels/{call}/dial")  # not created: it is not Down
+    await t.request("POST", "/channels/externalMedia")
+    await t.request("POST", "/channels/externalMedia", app=app)
+    await t.request("POST", "/channels/externalMedia", app=app, external_host="127.0.0.1")
+    await t.request("POST", "/channels/externalMedia", app=app, external_host="127.0.0.1:40000")
+    await t.request("POST", "/channels/externalMedia", app=app, external_host="127.0.0.1:40000", format="ulaw",
+                    direction="sideways")  # fmt: skip
+    await t.request("POST", "/channels/externalMedia", app=app, transport="tcp", external_host="127.0.0.1:40000")
+    await t.request("POST", "/channels/externalMedia", app=app, encapsulation="audiosocket",
+                    external_host="127.0.0.1:40000")  # fmt: skip
+    await t.request("POST", "/channels/externalMedia", app=app, connection_type="server", external_host="x:1")
+    await t.request("POST", "/bridges/fid-bridge-video")
+    await t.request("POST", f"/bridges/fid-bridge-video/videoSource/{call}")
+    await t.request("POST", "/bridges/fid-bridge-video/videoSource/no-such-channel")
+    await t.request("POST", f"/bridges/no-such-bridge/videoSource/{call}")
+    await t.request("DELETE", "/bridges/fid-bridge-video/videoSource")
+    await t.request("DELETE", "/bridges/fid-bridge-video")
+    await t.request("DELETE", f"/channels/{call}")
+
+
 # -- the tier ------------------------------------------------------------------------------------
 
 

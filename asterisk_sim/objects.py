@@ -75,6 +75,7 @@ class Channel:
     # no application until it enters Stasis).
     priority: int | None = None
     outside_stasis: str = "AppDial2"
+    connected_changed: bool = False  # a Local half's connected line, once something else was bridged with it
 
     @property
     def owner(self) -> str:
@@ -160,6 +161,8 @@ class LiveRecording:
     started: float = 0.0
     task: asyncio.Task[None] | None = None
     muted: bool = False  # POST .../mute: silence is recorded in place of the channel's audio
+    bridge_id: str | None = None  # a bridge's recording (POST /bridges/{id}/record): channel_id is ""
 
     def json(self) -> Json:
-        return {"name": self.name, "format": self.fmt, "state": self.state, "target_uri": f"channel:{self.channel_id}"}
+        target = f"bridge:{self.bridge_id}" if self.bridge_id else f"channel:{self.channel_id}"
+        return {"name": self.name, "format": self.fmt, "state": self.state, "target_uri": target}

@@ -484,6 +484,13 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
         w.remove_from_bridge(request.match_info["id"], _param(request, "channel").split(","))
         return ok()
 
+    @r.post("/ari/bridges/{id}/record")
+    async def record_bridge(request: web.Request) -> web.Response:
+        query = request.query
+        answer = w.record_bridge(request.match_info["id"], query.get("name", ""), query.get("format", ""),
+                                 query.get("ifExists", "fail"))  # fmt: skip
+        return ok(answer, status=201)
+
     @r.get("/ari/endpoints/{tech}/{resource}")
     async def endpoint(request: web.Request) -> web.Response:
         return ok(w.endpoint_json(request.match_info["tech"], request.match_info["resource"]))

@@ -55,6 +55,7 @@ def contexts_of(extensions_conf: str) -> set[str]:
 
 MEDIA_SCHEMES = {"sound", "recording", "number", "digits", "characters", "tone"}
 LIVE = ("queued", "recording", "paused")  # a live recording's states before it ends
+RECORDING_FORMATS = ("wav", "gsm", "ulaw", "alaw", "sln", "g722")
 
 
 class World(Applications):
@@ -99,6 +100,7 @@ class World(Applications):
         self.fallbacks: list[Json] = []  # calls that found no application: STASISSTATUS=FAILED
         self._tasks: set[asyncio.Task[None]] = set()
         self._ids = itertools.count(1)
+        self._recorders = itertools.count(1)  # Recorder/ARI-00000001;2, ...: the channels bridges record with
         self._epoch = int(time.time())
 
     # -- plumbing -----------------------------------------------------------------
@@ -121,7 +123,8 @@ class World(Applications):
             live.clear()
         self.running.clear()
         self.started_at = self.reloaded_at = now_text()
-        self._epoch += 1  # a restarted Asterisk's unique ids start from a new time
+        self._epoch += 1
+        self._recorders = itertools.count(1)  # a restarted Asterisk's unique ids start from a new time
 
     def _next_unique_id(self) -> str:
         return f"{self._epoch}.{next(self._ids)}"
@@ -289,22 +292,18 @@ class World(Applications):
         uid = snoop_id or self._next_unique_id()
         if uid in self.channels and not self.channels[uid].gone:
             raise AriFault(500, "Snoop channel could not be created")
-        channel = Channel(
-            id=uid,
-            name=f"Snoop/{spied.id}-{next(self._ids):08x}",
-            caller={"name": "", "number": ""},
-            context="default",
-            exten="s",
-            originated=False,
-            state="Up",
-            priority=1,
-            outside_stasis="",
-        )
-        self.channels[uid] = channel
+        name = f"Snoop/{spied.id}-{next(self._ids):08x}"
+        channel = self._new_channel(uid, name, originated=False, state="Up", priority=1, outside_stasis="")
         answer = channel.json()
         channel.app, channel.app_data = app, ",".join([app, *args])
         self._emit(app, "StasisStart", args=args, channel=channel.json())
         return answer
+
+    def _new_channel(self, uid: str, name: str, **fields: Any) -> Channel:
+        """A channel that is not a call's: nobody calls on it, and it starts at default,s."""
+        channel = Channel(id=uid, name=name, caller={"name": "", "number": ""}, context="default", exten="s", **fields)
+        self.channels[uid] = channel
+        return channel
 
     def external_media(self, parameters: dict[str, str]) -> Json:
         """POST /channels/externalMedia: a channel whose media goes to a host outside (RTP over UDP, or
@@ -313,17 +312,8 @@ class World(Applications):
         if uid in self.channels and not self.channels[uid].gone:
             raise AriFault(409, "Channel with given unique ID already exists")
         technology = "AudioSocket" if parameters["encapsulation"] == "audiosocket" else "UnicastRTP"
-        channel = Channel(
-            id=uid,
-            name=f"{technology}/{parameters['host']}-0x{next(self._ids):012x}",
-            caller={"name": "", "number": ""},
-            context="default",
-            exten="s",
-            originated=True,
-            state="Down",
-            app_data="(Outgoing Line)",
-        )
-        self.channels[uid] = channel
+        name = f"{technology}/{parameters['host']}-0x{next(self._ids):012x}"
+        channel = self._new_channel(uid, name, originated=True, state="Down", app_data="(Outgoing Line)")
         answer = channel.json()
         if technology == "UnicastRTP":
             answer["channelvars"] = {"UNICASTRTP_LOCAL_PORT": str(10000 + next(self._ids) % 10000 * 2),
@@ -671,7 +661,13 @@ class World(Applications):
         channel.bridge = None
         if bridge.moh:
             channel.heard.append({"moh": "stop", "at": time.monotonic(), "bridge": bridge.id})
+        if channel.variables.get("BRIDGEPEER"):  # it had a peer in the bridge: it has none now
+            self._set_by_asterisk(channel, "BRIDGEPEER", "")
         self._emit(channel.app, "ChannelLeftBridge", bridge=bridge.json(), channel=channel.json())
+
+    def _set_by_asterisk(self, channel: Channel, name: str, value: str) -> None:
+        channel.variables[name] = value
+        self._emit(channel.app, "ChannelVarset", variable=name, value=value, channel=channel.json())
 
     def destroy_bridge(self, bridge_id: str) -> None:
         """As seen on Asterisk 22: an application hears BridgeDestroyed only for a bridge one of its
@@ -710,17 +706,43 @@ class World(Applications):
         channel = self.stasis_channel(channel_id)
         if not name or not fmt:
             raise AriFault(400, "Invalid parameters")
-        if fmt not in ("wav", "gsm", "ulaw", "alaw", "sln", "g722"):
+        if fmt not in RECORDING_FORMATS:
             raise AriFault(422, "specified format is unknown on this system")
-        busy = name in self.live_recordings
-        if busy or (name in self.stored_recordings and if_exists == "fail"):
-            raise AriFault(409, f"Recording '{name}' already exists and can not be overwritten")
+        self._check_recording_name(name, if_exists)
         recording = LiveRecording(name, fmt, channel.id, terminate_on or "none", max_duration, max_silence)
         self.live_recordings[name] = recording
         if beep:
             channel.heard.append({"media": "sound:beep", "recording": name})
         recording.task = self._spawn(self._run_recording(recording, channel))
         return recording
+
+    def record_bridge(self, bridge_id: str, name: str, fmt: str, if_exists: str) -> Json:
+        """POST /bridges/{id}/record: Asterisk puts a Recorder channel into the bridge (each channel there
+        has it as BRIDGEPEER; a Local one's connected line changes the first time), and records what
+        the bridge mixes. It checks the name only once the recorder is in."""
+        bridge = self.bridge(bridge_id)
+        if fmt not in RECORDING_FORMATS:
+            raise AriFault(422, "specified format is unknown on this system")
+        recorder = f"Recorder/ARI-{next(self._recorders):08x};2"
+        for channel in [self.channels[c] for c in bridge.channels]:
+            self._set_by_asterisk(channel, "BRIDGEPEER", recorder)
+            if channel.name.startswith("Local/") and not channel.connected_changed:
+                channel.connected_changed = True  # its connected line was the other half's caller
+                self._emit(channel.app, "ChannelConnectedLine", channel=channel.json())
+        if not name:
+            raise AriFault(500, "Error parsing request")
+        self._check_recording_name(name, if_exists)
+        recording = LiveRecording(name, fmt, "", "none", 0, 0, bridge_id=bridge.id)
+        self.live_recordings[name] = recording
+        answer = recording.json()  # queued, as Asterisk answers
+        recording.state, recording.started = "recording", time.monotonic()
+        self._emit(self._app_of(bridge), "RecordingStarted", recording=recording.json())
+        return answer
+
+    def _check_recording_name(self, name: str, if_exists: str) -> None:
+        busy = name in self.live_recordings
+        if busy or (name in self.stored_recordings and if_exists == "fail"):
+            raise AriFault(409, f"Recording '{name}' already exists and can not be overwritten")
 
     async def _run_recording(self, recording: LiveRecording, channel: Channel) -> None:
         await asyncio.sleep(0)
@@ -759,13 +781,15 @@ class World(Applications):
             return
         duration = max(1, round(time.monotonic() - recording.started)) if recording.started else 0
         channel = self.channels.get(recording.channel_id)
-        if channel is not None and channel.name.startswith("Local/"):
+        bridge = self.bridges.get(recording.bridge_id or "")
+        heard = [channel] if channel is not None else [self.channels[c] for c in bridge.channels] if bridge else []
+        if all(c.name.startswith("Local/") for c in heard):
             duration = 0  # nobody sends audio into the harness's Local half: no frames were recorded
         recording.state = state
         self.live_recordings.pop(recording.name, None)
         if recording.task is not None and recording.task is not asyncio.current_task():
             recording.task.cancel()
-        app = channel.owner if channel else None
+        app = channel.owner if channel else self._app_of(bridge)
         body = recording.json()
         if state == "done":
             body["duration"] = duration

@@ -25,6 +25,9 @@ from router.ari import AriConfig, Event
 
 QUIET = 0.3  # events have settled after this long without one
 LONGEST = 4.0  # at most this long after a step
+# A channel's name where a value carries one (BRIDGEPEER's "Recorder/ARI-0000001b;2"): Asterisk numbers its
+# own channels from one sequence for the whole process, so the number depends on what ran before.
+_CHANNEL_NAME = re.compile(r"^[A-Za-z]+/\S+-[0-9a-f]{8}(;[12])?$")
 _TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([+-]\d{4}|Z)?$")
 # Fields whose values name things that differ between two Asterisks by nature (who calls, how).
 _IDS = {"id", "channel_id", "bridge_id", "playback_id", "target_uri", "channels", "asterisk_id", "entity_id",
@@ -225,6 +228,6 @@ def _normalise(value: Any, names: dict[str, str], key: str = "") -> Any:
     if isinstance(value, str):
         if _TIME.match(value):
             return "<time>"
-        if key in _IDS and value:
+        if (key in _IDS or _CHANNEL_NAME.match(value)) and value:
             return _name(value, names)
     return value

@@ -614,6 +614,42 @@ async def channels_created_and_media_sent_out_refused(t: Transcript, b: Backend)
     await t.request("DELETE", f"/channels/{call}")
 
 
+@scenario
+async def a_bridge_recorded(t: Transcript, b: Backend) -> None:
+    call = await b.call()
+    await t.settle()
+    await t.request("POST", f"/channels/{call}/answer")
+    await t.request("POST", "/bridges/fid-bridge-r")
+    await t.request("POST", "/bridges/fid-bridge-r/addChannel", channel=call)
+    await t.request("POST", "/bridges/fid-bridge-r/record", format="wav")
+    await t.request("POST", "/bridges/fid-bridge-r/record", name="fid-rec-b", format="nonsense")
+    await t.request("POST", "/bridges/no-such-bridge/record", name="fid-rec-b", format="wav")
+    await t.request("POST", "/bridges/fid-bridge-r/record", name="fid-rec-b", format="wav", settle=False)
+    await t.until_event("RecordingStarted")
+    await t.request("GET", "/recordings/live/fid-rec-b")
+    await t.request("POST", "/recordings/live/fid-rec-b/stop", settle=False)
+    await t.until_event("RecordingFinished")
+    await t.request("GET", "/recordings/stored/fid-rec-b")
+    await t.request("DELETE", "/recordings/stored/fid-rec-b")
+    await t.request("DELETE", f"/channels/{call}")
+    await t.request("DELETE", "/bridges/fid-bridge-r")
+
+
+@scenario
+async def an_application_taken_over_then_its_first_websocket_closed(t: Transcript, b: Backend) -> None:
+    first = await t.open_events("first", "app=fid-g")
+    second = await t.open_events("second", "app=fid-g")
+    if first is None or second is None:
+        return
+    await t.frames(first)
+    await t.close_events(first)
+    await t.request("GET", "/applications/fid-g", fields=FRESH)
+    await t.request("POST", "/events/user/fid-after", application="fid-g")
+    await t.frames(second)
+    await t.close_events(second)
+    await t.request("GET", "/applications/fid-g", fields=FRESH)
+
+
 # -- the tier ------------------------------------------------------------------------------------
 
 

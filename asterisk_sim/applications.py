@@ -10,9 +10,10 @@ subscriptions, so as many DELETEs as POSTs take them back, and one more takes ba
 the application is then told only the channel's StasisEnd. A device state is subscribed to once.
 An application's event filter (allowed, disallowed) applies to every event it is sent.
 
-What is modelled of the events of sources outside the application's own: a device state's
-(DeviceStateChanged). A subscribed channel, bridge or endpoint that is not the application's is
-kept and listed, but its events are not sent (README, "Modelled but partly").
+An application subscribed by name to a channel or a bridge that is not its own hears its events
+(and those of what plays to it or records it), up to the end of an inbound call's channel, which its
+own application no longer hears after StasisEnd; and a device state's (DeviceStateChanged). Not
+modelled: the events of a subscribed endpoint, and subscribeAll's (README, "Modelled but partly").
 
 `World` (world.py) has this as its part; what it uses of the world is declared below.
 """
@@ -26,6 +27,8 @@ from typing import Any
 from asterisk_sim.answers import AriFault, Json, now_text
 from asterisk_sim.devices import ALL_DEVICES, DeviceStates
 from asterisk_sim.objects import INBOUND_CONTEXT, AgentScript, Bridge, Channel
+
+OWN = ("StasisStart", "StasisEnd", "ApplicationMoveFailed")  # to the application itself, not on a topic
 
 
 class Applications:
@@ -43,12 +46,24 @@ class Applications:
     devices: DeviceStates
 
     def _emit(self, app: str | None, event_type: str, **body: Any) -> None:
-        """An event on a channel's or bridge's topic: for the application subscribed to it."""
-        if app is None:
-            return
-        if event_type not in ("StasisStart", "StasisEnd") and "channel" in body and not self._hears_channel(app, body):
-            return
-        self._emit_any(app, event_type, **body)
+        """An event on a channel's or bridge's topic: for `app` (the channel's or bridge's own application)
+        unless it took its subscription back, and for every other application subscribed to the channel
+        or the bridge. StasisStart and StasisEnd are the application's own: only `app` is told."""
+        told: list[str] = []
+        if app is not None and (event_type in OWN or "channel" not in body or self._hears_channel(app, body)):
+            told.append(app)
+        if event_type not in OWN:
+            told += [other for other in self._watchers(body) if other not in told]
+        for each in told:
+            self._emit_any(each, event_type, **body)
+
+    def _watchers(self, body: Json) -> list[str]:
+        """The applications subscribed by name to a channel or bridge the event is about."""
+        sources = [f"{kind}:{body[kind]['id']}" for kind in ("channel", "bridge") if isinstance(body.get(kind), dict)]
+        for kind in ("playback", "recording"):  # on the topic of what it plays to or records
+            if isinstance(body.get(kind), dict):
+                sources.append(str(body[kind].get("target_uri", "")))
+        return [app for app, counts in self.subscriptions.items() if any(counts[source] for source in sources)]
 
     def _emit_any(self, app: str, event_type: str, **body: Any) -> None:
         """An event Asterisk sends to the application itself, whatever it subscribed to."""

@@ -244,6 +244,8 @@ class World(Applications):
                 self._finish_recording(recording, "done")
         if app is not None:
             self._emit(app, "StasisEnd", channel=channel.json())
+        if not channel.originated and self._watchers({"channel": {"id": channel.id}}):
+            self._after_stasis_for_watchers(channel)
         if channel.originated:
             self._emit(
                 channel.owner,
@@ -253,6 +255,16 @@ class World(Applications):
                 channel=channel.json(),
             )
         channel.app = None
+
+    def _after_stasis_for_watchers(self, channel: Channel) -> None:
+        """An inbound call's channel after StasisEnd: its dialplan's Stasis() returns, the PBX hangs it up
+        and it is destroyed. Its application has left it; an application subscribed to it by name hears
+        all of it (as seen on Asterisk 22 after a DELETE)."""
+        channel.variables["STASISSTATUS"] = "SUCCESS"
+        self._emit(None, "ChannelVarset", variable="STASISSTATUS", value="SUCCESS", channel=channel.json())
+        self._emit(None, "ChannelHangupRequest", cause=16, soft=True, channel=channel.json())
+        gone = {**channel.json(), "dialplan": {**channel.json()["dialplan"], "app_name": "", "app_data": ""}}
+        self._emit(None, "ChannelDestroyed", cause=16, cause_txt=CAUSES[16], channel=gone)
 
     def continue_in_dialplan(self, channel_id: str, context: str | None, extension: str | None, priority: int) -> None:
         """Where Asterisk's `continue` sends the channel (res/ari/resource_channels.c): a context

@@ -650,6 +650,32 @@ async def an_application_taken_over_then_its_first_websocket_closed(t: Transcrip
     await t.request("GET", "/applications/fid-g", fields=FRESH)
 
 
+@scenario
+async def a_call_watched_by_another_application(t: Transcript, b: Backend) -> None:
+    # fid-watch, on a WebSocket of its own, subscribes to the router's call and to a bridge: it hears
+    # their events too (not the router's StasisStart and StasisEnd: those are the router's own).
+    watch = await t.open_events("watch", "app=fid-watch")
+    if watch is None:
+        return
+    call = await b.call()
+    await t.settle()
+    await t.request("POST", "/applications/fid-watch/subscription", eventSource=f"channel:{call}", fields=SUBSCRIBED)
+    await t.request("POST", f"/channels/{call}/answer")
+    await t.request("POST", f"/channels/{call}/variable", variable="FID_W", value="1")
+    await t.request("POST", f"/channels/{call}/play/fid-play-w", media="sound:beep", settle=False)
+    await t.until_event("PlaybackFinished")
+    await t.frames(watch)
+    await t.request("POST", "/bridges/fid-bridge-w")
+    await t.request("POST", "/applications/fid-watch/subscription", eventSource="bridge:fid-bridge-w",
+                    fields=("bridge_ids",))  # fmt: skip
+    await t.request("POST", "/bridges/fid-bridge-w/addChannel", channel=call)
+    await t.frames(watch)
+    await t.request("DELETE", f"/channels/{call}")
+    await t.frames(watch)
+    await t.request("DELETE", "/bridges/fid-bridge-w")
+    await t.close_events(watch)
+
+
 # -- the tier ------------------------------------------------------------------------------------
 
 

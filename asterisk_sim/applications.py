@@ -3,11 +3,12 @@
 Theory of operation
 -------------------
 An event about a channel or a bridge goes out on its topic, and reaches the applications subscribed
-to it (`_emit`); a few Asterisk sends to the application itself, whatever it subscribed to
-(`_emit_any`: StasisStart, StasisEnd, user events, ApplicationReplaced). An application is subscribed to
-its own channels by Stasis, and to more by POST /applications/{name}/subscription; Asterisk counts
-subscriptions, so as many DELETEs as POSTs take them back, and one more takes back the one Stasis gave:
-the application is then told only the channel's StasisEnd. A device state is subscribed to once.
+to it (`_emit`); a few Asterisk sends to the application itself, whatever it subscribed to (StasisStart,
+StasisEnd and ApplicationMoveFailed to the channel's application only; user events by `_emit_any`).
+An application is subscribed to its own channels by Stasis, and to more by POST
+/applications/{name}/subscription; Asterisk counts subscriptions, so as many DELETEs as POSTs take
+them back, and one more takes back the one Stasis gave: the application is then told only the
+channel's StasisEnd. A device state is subscribed to once.
 An application's event filter (allowed, disallowed) applies to every event it is sent.
 
 An application subscribed by name to a channel or a bridge that is not its own hears its events
@@ -87,8 +88,7 @@ class Applications:
 
     def subscribe(self, app: str, source: str) -> Json:
         """The application hears of `source` (channel:ID, bridge:ID, endpoint:TECH/RESOURCE or
-        deviceState:NAME) too. Only the bookkeeping is modelled: the events of a source outside the
-        application's own channels and bridges are not sent."""
+        deviceState:NAME) too: see the module's docstring for which events are sent."""
         if not source:
             raise AriFault(400, "Missing parameter eventSource")
         self.application_json(app)  # 404 if there is no such application

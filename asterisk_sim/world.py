@@ -123,8 +123,8 @@ class World(Applications):
             live.clear()
         self.running.clear()
         self.started_at = self.reloaded_at = now_text()
-        self._epoch += 1
-        self._recorders = itertools.count(1)  # a restarted Asterisk's unique ids start from a new time
+        self._epoch += 1  # a restarted Asterisk's unique ids start from a new time
+        self._recorders = itertools.count(1)
 
     def _next_unique_id(self) -> str:
         return f"{self._epoch}.{next(self._ids)}"
@@ -603,9 +603,8 @@ class World(Applications):
     def _app_of(self, target: Channel | Bridge | None) -> str | None:
         if isinstance(target, Channel):
             return target.owner
-        if isinstance(
-            target, Bridge
-        ):  # on the bridge's topic: the application of a channel that was in it, or one subscribed
+        if isinstance(target, Bridge):
+            # On the bridge's topic: the application of a channel that was in it, or one subscribed to it.
             subscribers = [app for app, counts in self.subscriptions.items() if counts[f"bridge:{target.id}"]]
             return target.subscribed or next(iter(subscribers), None)
         return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,3 +42,14 @@ def ok(data: Any = None, status: int = 200) -> web.Response:
     if data is None:
         return web.Response(status=204)
     return web.json_response(data, status=status)
+
+
+def atoi(text: str) -> int:
+    """An integer parameter as Asterisk reads one (atoi): its leading digits, else 0."""
+    found = re.match(r"^\s*([+-]?\d+)", text)
+    return int(found.group(1)) if found else 0
+
+
+def app_args(request: web.Request) -> list[str]:
+    """`appArgs`: the arguments an application is started with, comma-separated, none empty."""
+    return [arg for arg in request.query.get("appArgs", "").split(",") if arg]

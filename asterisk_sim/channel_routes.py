@@ -16,10 +16,10 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from asterisk_sim.answers import AriFault, ok
+from asterisk_sim.answers import AriFault, app_args, atoi, ok
 from asterisk_sim.world import World
 
-DIRECTIONS = ("none", "both", "out", "in")
+SNOOP_DIRECTIONS = ("none", "both", "out", "in")  # of spy and of whisper
 TRANSFER_STATES = ("channel_progress", "channel_answered", "channel_unavailable", "channel_declined")
 
 
@@ -33,21 +33,21 @@ def channel_routes(w: World, crash: Callable[[web.Request, str], Awaitable[web.S
         if app is None:
             w.channel(request.match_info["id"])  # Asterisk finds the channel first, then falls over
             return await crash(request, "POST /channels/{id}/move without app")
-        args = [a for a in request.query.get("appArgs", "").split(",") if a]
+        args = app_args(request)
         w.move(request.match_info["id"], app, args)
         return ok()
 
     async def snoop(request: web.Request, snoop_id: str | None) -> web.Response:
         spy, whisper = request.query.get("spy", "") or "none", request.query.get("whisper", "") or "none"
         for name, value in (("spy", spy), ("whisper", whisper)):
-            if value not in DIRECTIONS:
+            if value not in SNOOP_DIRECTIONS:
                 raise AriFault(400, f"Invalid direction specified for {name}")
         if spy == whisper == "none":
             raise AriFault(400, "Direction must be specified for at least spy or whisper")
         app = request.query.get("app", "")
         if not app:
             raise AriFault(400, "Application name is required")
-        args = [a for a in request.query.get("appArgs", "").split(",") if a]
+        args = app_args(request)
         return ok(w.snoop(request.match_info["id"], snoop_id or request.query.get("snoopId"), app, args))
 
     @r.post("/ari/channels/{id}/snoop")
@@ -96,13 +96,13 @@ def channel_routes(w: World, crash: Callable[[web.Request, str], Awaitable[web.S
 
     @r.post("/ari/channels/create")
     async def create(request: web.Request) -> web.Response:
-        args = [a for a in request.query.get("appArgs", "").split(",") if a]
+        args = app_args(request)
         endpoint, app = request.query.get("endpoint", ""), request.query.get("app", "")
         return ok(w.create(endpoint, request.query.get("channelId"), app, args))
 
     @r.post("/ari/channels/{id}/dial")
     async def dial(request: web.Request) -> web.Response:
-        w.dial(request.match_info["id"], _atoi(request.query.get("timeout", "0")))
+        w.dial(request.match_info["id"], atoi(request.query.get("timeout", "0")))
         return ok()
 
     @r.post("/ari/channels/externalMedia")
@@ -136,11 +136,6 @@ def channel_routes(w: World, crash: Callable[[web.Request, str], Awaitable[web.S
         raise AriFault(404, "Channel not found or not in broadcast state")  # the simulator broadcasts nothing
 
     return r
-
-
-def _atoi(text: str) -> int:
-    digits = text.strip().lstrip("+")
-    return int(digits) if digits.isdigit() else 0
 
 
 def _external_media_parameters(request: web.Request) -> dict[str, str]:

@@ -155,9 +155,9 @@ def resource_routes(w: World, json_body: Any) -> web.RouteTableDef:
 
         return handler
 
-    r.delete("/ari/channels/{id}/ring")(indication("ringing"))
     r.post("/ari/channels/{id}/progress")(indication("progress"))
     for verb in ("post", "delete"):
+        getattr(r, verb)("/ari/channels/{id}/ring")(indication("ringing"))
         getattr(r, verb)("/ari/channels/{id}/hold")(indication("hold"))
         getattr(r, verb)("/ari/channels/{id}/mute")(indication("mute", check_direction=True))
         getattr(r, verb)("/ari/channels/{id}/silence")(indication("silence"))

@@ -24,7 +24,7 @@ from typing import Any
 from aiohttp import WSCloseCode, web
 
 from asterisk_sim.administration import administration_routes
-from asterisk_sim.answers import VERSION, AriFault, Json, allocation_failed, now_text, ok
+from asterisk_sim.answers import VERSION, AriFault, Json, allocation_failed, app_args, atoi, now_text, ok
 from asterisk_sim.channel_routes import channel_routes
 from asterisk_sim.objects import AgentScript
 from asterisk_sim.recordings import recording_routes
@@ -255,12 +255,6 @@ HANGUP_REASONS = frozenset({
 })  # fmt: skip
 
 
-def _atoi(text: str) -> int:
-    """An integer parameter as Asterisk reads one (atoi): its leading digits, else 0."""
-    found = re.match(r"^\s*([+-]?\d+)", text)
-    return int(found.group(1)) if found else 0
-
-
 def _media(request: web.Request) -> list[str]:
     media = [m for m in request.query.getall("media", []) for m in m.split(",") if m]
     if not media:  # Asterisk queues nothing, and says so
@@ -342,7 +336,6 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
     # The many requests that do one thing to one resource and answer 204 No Content.
     no_content: list[tuple[str, str, Callable[[str], None]]] = [
         ("POST", "/ari/channels/{id}/answer", w.answer),
-        ("POST", "/ari/channels/{id}/ring", w.ring),
         ("POST", "/ari/channels/{id}/moh", w.start_moh),
         ("DELETE", "/ari/channels/{id}/moh", w.stop_moh),
         ("DELETE", "/ari/playbacks/{id}", w.stop_playback),
@@ -373,7 +366,7 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
 
     async def originate(request: web.Request, channel_id: str | None) -> web.Response:
         app = _param(request, "app")
-        args = [a for a in request.query.get("appArgs", "").split(",") if a]
+        args = app_args(request)
         channel = w.originate(
             _param(request, "endpoint"),
             channel_id,
@@ -404,7 +397,7 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
             request.match_info["id"],
             request.query.get("context"),
             request.query.get("extension"),
-            _atoi(request.query.get("priority", "")),
+            atoi(request.query.get("priority", "")),
         )
         return ok()
 

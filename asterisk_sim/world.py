@@ -211,10 +211,6 @@ class World(Applications):
             channel.state = "Up"
             self._emit(channel.app, "ChannelStateChange", channel=channel.json())
 
-    def ring(self, channel_id: str) -> None:
-        channel = self.stasis_channel(channel_id)
-        channel.heard.append({"ringing": True})
-
     def hangup(self, channel_id: str) -> None:
         channel = self.channel(channel_id)
         if channel.originated and channel.app is None:

@@ -1,20 +1,20 @@
 """The router on a real Asterisk 22 (the test tier's): what a caller waits for, and how many calls it carries.
 
 1. INVITE to first audio. A real SIP phone (baresip) dials 1818, which goes to the router
-   (`callrouter run` at a closed hour: the guidance), and 1817, a pure-dialplan 1818 on the
+   (`callrouter run` with 1818 closed by an override: the guidance), and 1817, a pure-dialplan 1818 on the
    same Asterisk (GotoIfTime over the same hours, Answer, Playback of the same first prompt).
    Measured from writing `/dial` to the phone until the first audible sample it records: the
    phone's recording file appears with the first audio frame (looked for every 2 ms), plus the
    silence at its start. The same phone, prompt and measurement for both: the difference is
    the router.
-2. New calls a second. Local channels into 1818 at a closed hour, ten seconds at each rate, each
+2. New calls a second. Local channels into 1818 while it is closed, ten seconds at each rate, each
    caller listening for 3 s: how many the router took, shed or lost, its setup time, and the
    cores Asterisk and the router used. The highest rate with nothing shed or lost is what this
    Asterisk sustains with the router. Then, with the router stopped, the smallest hand-written
-   aiohttp ARI loop (answer, play the same 28 prompts) at the same rates: the floor any ARI
+   aiohttp ARI loop (answer, play the same prompts) at the same rates: the floor any ARI
    application gets from this Asterisk. It sheds nothing: it shows what the calls the router
    shed would have waited.
-3. Concurrent calls. Local channels into 1818 at a closed hour, placed at 20 a second (below
+3. Concurrent calls. Local channels into 1818 while it is closed, placed at 20 a second (below
    the router's limit of calls in setup), each caller listening to the guidance for a minute.
    At each level, the CPU of Asterisk and of the router over ten seconds once every call is in,
    and the router's memory: when Asterisk uses the machine's cores, Asterisk is the limit.
@@ -26,6 +26,8 @@ Run: .venv/bin/python bench/bench_real.py   (about eight minutes)
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import os
 import platform
 import statistics
@@ -33,8 +35,13 @@ import sys
 import tempfile
 import time
 import wave
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 from bench_floor import read_events  # this folder: the script runs as bench/bench_real.py
@@ -43,16 +50,55 @@ from bench_router import guidance_media
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the real-Asterisk tier's harness lives with the tests
 
+from router.office.overrides import OverrideStore  # noqa: E402
+from router.office.store import StoreConfig, open_store  # noqa: E402
+from router.schedule import Override  # noqa: E402
 from tests import real_asterisk  # noqa: E402
 from tests.router_process import RouterProcess, router_process  # noqa: E402
 from tests.sip_phone import Phone, silence  # noqa: E402
 
-CLOSED_UTC = "2024-01-04 11:30:00"  # Thursday 12:30 in Copenhagen
 ENTRY = "Local/20240104123000@router-down/n"
 SAMPLES = 15
 LEVELS = (50, 100, 200, 300)
 RATE_STEPS = (10, 20, 30, 40, 60)
 AUDIBLE = 300  # of 32767: above the line noise of a silent recording
+
+
+# The router runs on the machine's own clock, 1818 closed by an override as the office's staff close it
+# (`closed_now()`), not under faketime as the tests' routers are. Debian 12's libfaketime (0.9.10) with
+# FAKETIME_DONT_FAKE_MONOTONIC=1, which Python's threads need with it, breaks CPython's timed waits on
+# the monotonic clock: `time.sleep()` fails with EINVAL, and a thread waiting for the GIL spins instead
+# of sleeping (two Python threads taking turns: 1.45 CPU seconds a second, five times slower than
+# without faketime). The router hands work to threads (the call log's writes) and the smallest loop has
+# none, so under faketime the router alone paid for it: bursts of a core for a second or more, while
+# Asterisk needed both. The calls' own time (ENTRY) only sets the dialplan fallback's clock (TESTTIME).
+_routers = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Closed:
+    override: Override  # 1818 closed from the benchmark's start until a day later
+    media: str  # what the router plays a caller meanwhile, in one play request: the loop plays the same
+
+
+@cache
+def closed_now() -> Closed:
+    """1818 closed for the benchmark, as staff close it (an override), from now: the same for every phase."""
+    now = datetime.now(ZoneInfo("Europe/Copenhagen")).replace(microsecond=0)
+    override = Override("1818", open=False, reason="staff_shortage", since=now, until=now + timedelta(days=1))
+    return Closed(override, guidance_media(now, [override]))
+
+
+@contextlib.asynccontextmanager
+async def closed_router(url: str, folder: Path, env: Mapping[str, str] = {}) -> AsyncIterator[RouterProcess]:
+    """`callrouter run` on the machine's clock with 1818 closed (`closed_now()`), connected to Asterisk."""
+    data = folder / f"data-{next(_routers)}"
+    closed = closed_now()
+    with open_store(StoreConfig(), data) as store:
+        OverrideStore(store).set(closed.override, closed.override.since)
+    async with router_process(url, ROOT / "schedule.yaml", data, None, env) as process:
+        await process.wait_for_line(r"ARI events: connected", within=20)
+        yield process
 
 
 def first_audible_seconds(path: Path) -> float:
@@ -247,7 +293,7 @@ async def rates(router: RouterProcess, asterisk: real_asterisk.RealAsterisk) -> 
 async def floor_rates(url: str) -> None:
     """The smallest hand-written aiohttp ARI loop in the router's place (on StasisStart: answer, play the
     same guidance), at the same rates: what any ARI application gets from this Asterisk."""
-    media = guidance_media()
+    media = closed_now().media
     setups: list[float] = []
     failures = 0
     tasks: set[asyncio.Task[None]] = set()
@@ -293,17 +339,16 @@ async def main() -> None:
     reason = real_asterisk.unavailable_reason()
     if reason is not None:
         sys.exit(f"bench_real: {reason}")
-    print(f"{platform.node()}: real Asterisk 22 on loopback; router = `callrouter run` at a closed hour (faketime)")
+    print(f"{platform.node()}: real Asterisk 22 on loopback; router = `callrouter run`, 1818 closed (an override)")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         asterisk = real_asterisk.RealAsterisk(folder / "asterisk")
         asterisk.start()
         try:
             async with (
-                router_process(asterisk.url, ROOT / "schedule.yaml", folder / "data", CLOSED_UTC) as router,
+                closed_router(asterisk.url, folder) as router,
                 Phone(folder / "phone", "citizen", 5070, silence(folder / "quiet.wav", 30)) as phone,
             ):
-                await router.wait_for_line(r"ARI events: connected", within=20)
                 times: dict[str, list[float]] = {"router (1818)": [], "dialplan (1817)": []}
                 for _ in range(SAMPLES):  # alternated, so that both see the same machine
                     times["router (1818)"].append(await invite_to_audio(phone, "1818"))

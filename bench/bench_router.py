@@ -16,6 +16,7 @@ import resource
 import statistics
 import tempfile
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -26,7 +27,7 @@ from router.ari import AriConfig
 from router.calls import flow
 from router.calls.guidance import closed_guidance
 from router.calls.prompts import DEFAULT_MANIFEST, load_manifest
-from router.schedule import decide, load_schedule
+from router.schedule import Override, decide, load_schedule
 
 ROOT = Path(__file__).resolve().parent.parent
 # These benchmarks measure what the router itself can carry: load shedding (which a simulator in the
@@ -35,10 +36,13 @@ NO_SHEDDING = 1_000_000
 CLOSED = datetime(2024, 1, 4, 12, 30, tzinfo=ZoneInfo("Europe/Copenhagen"))  # Thursday: opens at 15
 
 
-def guidance_media() -> str:
-    """The prompts the router plays a caller at CLOSED (a play request of 28 sounds): the floors play the same."""
+def guidance_media(at: datetime = CLOSED, overrides: Sequence[Override] = ()) -> str:
+    """The prompts the router plays a caller at `at` while 1818 is closed (a play request of 28 sounds at
+    CLOSED): the floors play the same."""
     schedule = load_schedule(ROOT / "schedule.yaml")
-    guidance = closed_guidance(schedule, "1818", decide(schedule, "1818", CLOSED), load_manifest().texts)
+    decision = decide(schedule, "1818", at, overrides)
+    assert not decision.open, f"1818 is open at {at}"
+    guidance = closed_guidance(schedule, "1818", decision, load_manifest().texts)
     return ",".join(f"sound:callrouter/{name}" for name in (*guidance.prompts, "offer-message"))
 
 

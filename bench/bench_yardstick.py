@@ -1,11 +1,11 @@
 """One yardstick for the router and the smallest ARI loop, on the same real Asterisk 22, measured from outside.
 
 Both run as their own process under the same ARI application name, one after the other at each rate
-(the order alternating, so that noise on this shared machine hits both): `callrouter run` at a closed
-hour (faketime), and bench/smallest_loop.py, which answers and plays the same 28 prompts. Neither is
-asked anything: an observer ARI application, subscribed to every call's channel, sees when the call
-arrives, when its first prompt starts and when its channel ends, all by Asterisk's own event timestamps.
-So both sides are measured by the same clock, the same way, with real percentiles.
+(the order alternating, so that noise on this shared machine hits both): `callrouter run` with 1818
+closed, and bench/smallest_loop.py, which answers and plays the same prompts. Neither is asked
+anything: an observer ARI application, subscribed to every call's channel, sees when the call
+arrives, when its first prompt starts and when its channel ends, all by Asterisk's own event
+timestamps. So both sides are measured by the same clock, the same way, with real percentiles.
 
 The observer can subscribe to a channel only once it exists, that is once the originate is answered,
 and by then a quick application may have started the first prompt: the observer then saw the second
@@ -20,6 +20,9 @@ Per call: arrival -> first PlaybackStarted (first audio) and -> the channel's en
 counts its own); and the CPU seconds per 1,000 calls of Asterisk, of the application, and of the load
 generator with the observer (this process). A call without PlaybackStarted was not served by the
 application (the router shed it to the dialplan fallback, or nothing answered it).
+
+Both run on the machine's own clock, with 1818 closed by an override as the office's staff close it;
+bench_real.py says why the router does not run under faketime here, as the tests' routers do.
 
 Then INVITE to first audio through a real SIP phone (baresip), as bench_real.py measures it: 1818
 served by the router, by the smallest loop, and 1817, a pure-dialplan 1818, alternated.
@@ -48,22 +51,20 @@ from datetime import datetime
 from pathlib import Path
 
 import aiohttp
-from bench_real import CLOSED_UTC, cpu_seconds, group, invite_to_audio
-from bench_router import guidance_media
+from bench_real import closed_now, closed_router, cpu_seconds, group, invite_to_audio
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests import real_asterisk  # noqa: E402
-from tests.router_process import router_process  # noqa: E402
 from tests.sip_phone import Phone, silence  # noqa: E402
 
-RATES = (4, 8, 12, 16, 24)  # this Asterisk (2 cores) saturates near 12 calls/s playing these 28 prompts
+RATES = (4, 8, 12, 16, 24)  # this Asterisk (2 cores) saturates near 16 calls/s playing the guidance
 WARM_UP = 5  # calls placed, and ended, before each phase is measured: the first calls after a start are slow
 SECONDS = 10
 SIP_SAMPLES = 10
 _ids = itertools.count(1)
-ENTRY = "Local/20240104123000@observed-arrival/n"  # bench_real's call at CLOSED_UTC, its arrival marked
+ENTRY = "Local/20240104123000@observed-arrival/n"  # bench_real's call (its time is only the fallback's), arrival marked
 
 
 @dataclass
@@ -134,8 +135,7 @@ class App:
 
 @contextlib.asynccontextmanager
 async def router_app(url: str, folder: Path) -> AsyncIterator[App]:
-    async with router_process(url, ROOT / "schedule.yaml", folder / f"data-{next(_ids)}", CLOSED_UTC) as process:
-        await process.wait_for_line(r"ARI events: connected", within=20)
+    async with closed_router(url, folder) as process:
         api = (await process.wait_for_line(r"HTTP API on (\S+)", within=5)).group(1)
 
         async def requests() -> int:
@@ -150,7 +150,7 @@ async def router_app(url: str, folder: Path) -> AsyncIterator[App]:
 async def loop_app(url: str) -> AsyncIterator[App]:
     env = {**os.environ, "ARI_USER": real_asterisk.USER, "ARI_PASSWORD": real_asterisk.PASSWORD}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, str(ROOT / "bench" / "smallest_loop.py"), url, guidance_media(),
+        sys.executable, str(ROOT / "bench" / "smallest_loop.py"), url, closed_now().media,
         env=env, stdout=asyncio.subprocess.PIPE, start_new_session=True,
     )  # fmt: skip
     assert process.stdout is not None

@@ -42,7 +42,7 @@ async def main(rate: int, seconds: int) -> None:
 
     bench_yardstick.SECONDS = seconds
     async with observed_asterisk() as w, router_app(w.asterisk.url, w.folder) as app:
-        python = max(app.pids)  # faketime execs python: the group's newest process
+        python = max(app.pids)  # the router's process (the newest in its group)
         out = w.folder / "profile.txt"
         spy = await asyncio.create_subprocess_exec(
             str(ROOT / ".venv/bin/py-spy"), "record", "--pid", str(python), "--format", "raw",

@@ -1,9 +1,10 @@
 """Where the router's own time goes between a caller's StasisStart and its first prompt, on the real
-Asterisk 22: `callrouter run` with bench/trace_setup/sitecustomize.py loaded, which times each step
-(the frame read, the router's work before its answer request, the answer's and the play's round trips,
-with the slowest calls), the garbage collector's passes, the event loop's lateness with a watchdog that
-says what the main thread ran during a stall, and each thread's CPU; the yardstick's calls at RATE for
-SECONDS, and then what it timed.
+Asterisk 22: `callrouter run` (1818 closed, as in bench_yardstick.py) with
+bench/trace_setup/sitecustomize.py loaded, which times each step (the frame read, the router's work
+before its answer request, the answer's and the play's round trips, with the slowest calls), the
+garbage collector's passes, the event loop's lateness with a watchdog that says what the main thread
+ran during a stall, and each thread's CPU; the yardstick's calls at RATE for SECONDS, and then what
+it timed.
 
 Needs root and the Asterisk root that scripts/asterisk-root builds.
 Run: .venv/bin/python bench/trace_setup.py [RATE] [SECONDS]     (default 4 calls/s for 20 s)
@@ -14,9 +15,8 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from bench_yardstick import CLOSED_UTC, ROOT, App, group, observed_asterisk, offer
-
-from tests.router_process import router_process
+from bench_real import closed_router, group
+from bench_yardstick import ROOT, App, observed_asterisk, offer
 
 
 async def main(rate: int, seconds: int) -> None:
@@ -26,8 +26,7 @@ async def main(rate: int, seconds: int) -> None:
     traced = {"PYTHONPATH": str(ROOT / "bench" / "trace_setup")}
     async with observed_asterisk() as w:
         url = w.asterisk.url
-        async with router_process(url, ROOT / "schedule.yaml", w.folder / "data", CLOSED_UTC, env=traced) as router:
-            await router.wait_for_line(r"ARI events: connected", within=20)
+        async with closed_router(url, w.folder, traced) as router:
 
             async def no_count() -> int:
                 return 0

@@ -37,16 +37,20 @@ class RouterProcess:
 FAKETIME_ENV = {"TZ": "UTC", "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
 
 
-def callrouter_at(at_utc: str, *args: str) -> list[str]:
-    """The command line of `callrouter ARGS` with the clock at `at_utc` (run it with FAKETIME_ENV)."""
+def callrouter_at(at_utc: str | None, *args: str) -> list[str]:
+    """The command line of `callrouter ARGS` with the clock at `at_utc` (run it with FAKETIME_ENV), or
+    on the machine's own clock if None."""
+    if at_utc is None:
+        return [sys.executable, "-m", "router", *args]
     return ["faketime", "-f", f"@{at_utc}", sys.executable, "-m", "router", *args]
 
 
 @contextlib.asynccontextmanager
 async def router_process(
-    url: str, schedule: Path, data: Path, at_utc: str, env: Mapping[str, str] = {}
+    url: str, schedule: Path, data: Path, at_utc: str | None, env: Mapping[str, str] = {}
 ) -> AsyncIterator[RouterProcess]:
-    """`callrouter run` with the clock at `at_utc` ("YYYY-MM-DD HH:MM:SS", UTC), until the block ends."""
+    """`callrouter run` with the clock at `at_utc` ("YYYY-MM-DD HH:MM:SS", UTC), or on the machine's
+    own clock if None (no faketime: see FAKETIME_ENV), until the block ends."""
     environment = {
         **os.environ,
         **FAKETIME_ENV,

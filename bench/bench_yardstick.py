@@ -22,7 +22,8 @@ generator with the observer (this process). A call without PlaybackStarted was n
 application (the router shed it to the dialplan fallback, or nothing answered it).
 
 Both run on the machine's own clock, with 1818 closed by an override as the office's staff close it;
-bench_real.py says why the router does not run under faketime here, as the tests' routers do.
+bench_real.py and bench_faketime.py say why the router does not run under faketime here, as the tests'
+routers do.
 
 Then INVITE to first audio through a real SIP phone (baresip), as bench_real.py measures it: 1818
 served by the router, by the smallest loop, and 1817, a pure-dialplan 1818, alternated.

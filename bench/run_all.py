@@ -39,6 +39,11 @@ BENCHES = [
         "event-loop lag while 100, 1,000 and 5,000 wait.",
     ),
     (
+        "bench/bench_faketime.py",
+        "Why the real-Asterisk benchmarks run the router on its own clock, not under faketime as the tests do: "
+        "two Python threads taking turns for the GIL, with and without faketime (FAKETIME_DONT_FAKE_MONOTONIC=1).",
+    ),
+    (
         "bench/bench_real.py",
         "On the real Asterisk 22: INVITE to first audio through the router and through a pure-dialplan 1818 "
         "(GotoIfTime, Answer, Playback of the same prompt) with a real SIP phone, as a ratio; new calls a second "

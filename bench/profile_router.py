@@ -2,7 +2,7 @@
 calls arrive (the yardstick's closed-hour calls), and the busiest functions are printed.
 
 Needs root (py-spy reads the process's memory) and the Asterisk root. Run:
-    .venv/bin/python bench/profile_router.py [RATE] [SECONDS]     (default 40 calls/s for 15 s)
+    .venv/bin/python bench/profile_router.py [RATE] [SECONDS]     (default 16 calls/s for 15 s)
 """
 
 from __future__ import annotations
@@ -57,4 +57,4 @@ async def main(rate: int, seconds: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 40, int(sys.argv[2]) if len(sys.argv) > 2 else 15))
+    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 16, int(sys.argv[2]) if len(sys.argv) > 2 else 15))

@@ -257,9 +257,10 @@ class World(Applications):
         and it is destroyed. Its application has left it; an application subscribed to it by name hears
         all of it (as seen on Asterisk 22 after a DELETE)."""
         channel.variables["STASISSTATUS"] = "SUCCESS"
-        self._emit(None, "ChannelVarset", variable="STASISSTATUS", value="SUCCESS", channel=channel.json())
-        self._emit(None, "ChannelHangupRequest", cause=16, soft=True, channel=channel.json())
-        gone = {**channel.json(), "dialplan": {**channel.json()["dialplan"], "app_name": "", "app_data": ""}}
+        seen = channel.json()
+        self._emit(None, "ChannelVarset", variable="STASISSTATUS", value="SUCCESS", channel=seen)
+        self._emit(None, "ChannelHangupRequest", cause=16, soft=True, channel=seen)
+        gone = {**seen, "dialplan": {**seen["dialplan"], "app_name": "", "app_data": ""}}
         self._emit(None, "ChannelDestroyed", cause=16, cause_txt=CAUSES[16], channel=gone)
 
     def continue_in_dialplan(self, channel_id: str, context: str | None, extension: str | None, priority: int) -> None:

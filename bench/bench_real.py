@@ -65,13 +65,10 @@ AUDIBLE = 300  # of 32767: above the line noise of a silent recording
 
 
 # The router runs on the machine's own clock, 1818 closed by an override as the office's staff close it
-# (`closed_now()`), not under faketime as the tests' routers are. Debian 12's libfaketime (0.9.10) with
-# FAKETIME_DONT_FAKE_MONOTONIC=1, which Python's threads need with it, gets CPython's waits on the
-# monotonic clock wrong: `time.sleep()` fails with EINVAL, and two threads taking turns for the GIL
-# cost several times the CPU and wall time they do without it (bench/bench_faketime.py). The router
-# hands work to threads (the call log's writes) and the smallest loop has none, so under faketime the
-# router alone paid for it: bursts of a core for a second or more, while Asterisk needed both. The
-# calls' own time (ENTRY) only sets the dialplan fallback's clock (TESTTIME).
+# (`closed_now()`), not under faketime as the tests' routers are: faketime makes Python threads taking
+# turns for the GIL cost several times their CPU (bench/bench_faketime.py says how and why), which the
+# router, with its worker threads, would pay and the smallest loop, with none, would not. The calls' own
+# time (ENTRY) only sets the dialplan fallback's clock (TESTTIME).
 _routers = itertools.count(1)
 
 

@@ -1,8 +1,9 @@
-"""`callrouter run` as its own process against the real Asterisk, at a chosen instant (faketime).
+"""`callrouter run` as its own process against the real Asterisk, at a chosen instant (faketime), or on
+the machine's own clock (the benchmarks: bench/bench_faketime.py says why).
 
 TZ=UTC on purpose: a router that read the machine's zone instead of Europe/Copenhagen would
-decide wrongly. The process runs in a session of its own (faketime is its parent), so that a
-signal reaches the whole group: SIGKILL in the tests that kill it, SIGTERM at the end.
+decide wrongly. The process runs in a session of its own (faketime, if used, is its parent), so
+that a signal reaches the whole group: SIGKILL in the tests that kill it, SIGTERM at the end.
 """
 
 from __future__ import annotations

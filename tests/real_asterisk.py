@@ -298,8 +298,11 @@ class RealAsterisk:
                 f"chroot {merged} chown -R asterisk:asterisk /var/spool/asterisk /etc/asterisk"
                 " /var/lib/asterisk/moh-callrouter",
                 # The music's folder above made /var/lib/asterisk root's in the upper layer: Asterisk's
-                # own database (astdb: device states, for one) must be able to write there.
-                f"chroot {merged} chown asterisk:asterisk /var/lib/asterisk /var/lib/asterisk/astdb.sqlite3",
+                # own database (astdb: device states, for one) must be able to write there. A root
+                # just built has no astdb yet: Asterisk makes it at its first start.
+                f"chroot {merged} chown asterisk:asterisk /var/lib/asterisk",
+                f"{{ [ ! -e {merged}/var/lib/asterisk/astdb.sqlite3 ] ||"
+                f" chroot {merged} chown asterisk:asterisk /var/lib/asterisk/astdb.sqlite3; }}",
                 f"exec chroot {merged} /usr/sbin/asterisk -U asterisk -G asterisk -f -n",
             ]
         )

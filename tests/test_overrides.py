@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import delete
 
 from asterisk_sim import Simulator
 from router.app import RouterConfig, running
@@ -15,6 +17,7 @@ from router.ari import AriConfig
 from router.calls.prompts import DEFAULT_MANIFEST, load_manifest
 from router.office.overrides import OverrideError, OverrideStore
 from router.office.store import Store
+from router.office.tables import calls
 from router.schedule import Override, Reason, Schedule, decide
 from tests import real_asterisk
 from tests.ari_helpers import outcome_of, until
@@ -74,6 +77,48 @@ def test_a_copy_for_the_calls_follows_changes_made_elsewhere(store: Store) -> No
     assert router.all() == (SICK,)
     assert not router.clear("1818", MONDAY - timedelta(hours=1))  # not yet in force then, but gone
     assert router.all() == ()
+
+
+def test_the_copy_is_read_again_only_after_something_was_written(store: Store) -> None:
+    """An idle router does not read the same rows twice a second: the embedded store tells whether
+    anything was committed since (PostgreSQL has no such thing, and is read each time)."""
+    OverrideStore(store).set(SICK, MONDAY)
+    router = OverrideStore(store, cached=True)
+    router.refresh()
+    copy = router.all()
+    router.refresh()
+    assert (router.all() is copy) == (not store.shared)  # the same copy: not read again
+    assert OverrideStore(store).clear("1818", MONDAY)  # another process's write
+    router.refresh()
+    assert router.all() == ()
+
+
+def test_a_refresh_does_not_wait_for_a_writer(tmp_path: Path) -> None:
+    """The event loop reads the overrides: a write transaction held open elsewhere (the call log's, a
+    command's) must not hold up the calls. (A read that took the write lock waited for it, and after
+    the store's 5 s timeout failed with "database is locked".)"""
+    with embedded(tmp_path) as store:
+        router = OverrideStore(store, cached=True)
+        router.refresh()
+        OverrideStore(store).set(SICK, MONDAY)  # committed: the next refresh must read
+        holding, release = threading.Event(), threading.Event()
+
+        def writer() -> None:
+            with store.begin() as db:
+                db.execute(delete(calls))  # the write lock, held until released
+                holding.set()
+                release.wait(10)
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        try:
+            assert holding.wait(5)
+            router.refresh()
+            assert router.all() == (SICK,)
+            assert thread.is_alive()  # the writer still holds its transaction
+        finally:
+            release.set()
+            thread.join()
 
 
 async def test_the_running_copy_follows_another_process_within_a_second(store: Store) -> None:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -33,6 +35,7 @@ from sqlalchemy.exc import ArgumentError
 EMBEDDED_FILE = "callrouter.sqlite3"
 MIGRATIONS = Path(__file__).with_name("migrations")
 _UPGRADE_LOCK = 0x63616C6C  # pg_advisory_xact_lock key: one upgrade at a time across a site's nodes
+_READ_ONLY = "callrouter_read_only"  # an execution option: this transaction only reads
 
 
 class StoreError(Exception):
@@ -78,16 +81,38 @@ class StoreConfig:
 class Store:
     """A connection pool to the office's database, and the few things that differ between backends."""
 
-    def __init__(self, engine: Engine, *, described: str) -> None:
+    def __init__(self, engine: Engine, *, described: str, file: Path | None = None) -> None:
         self.engine = engine
         self.described = described
         self.shared = engine.dialect.name == "postgresql"
+        self._file = file  # the embedded database's
+        self._watch: sqlite3.Connection | None = None  # kept for data_version(), which is per connection
+        self._watch_lock = threading.Lock()
 
     @contextlib.contextmanager
     def begin(self) -> Iterator[Connection]:
         """A transaction: committed when the block ends, rolled back on an exception."""
         with self.engine.begin() as connection:
             yield connection
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A transaction that only reads. In SQLite it begins deferred: in WAL mode a reader never waits
+        for a writer, where begin()'s BEGIN IMMEDIATE waits for the write lock like a writer."""
+        with self.engine.connect().execution_options(**{_READ_ONLY: True}) as connection, connection.begin():
+            yield connection
+
+    def data_version(self) -> int | None:
+        """A number that changes whenever another connection commits to the embedded database
+        (SQLite's PRAGMA data_version, asked on a connection kept for it: under 0.1 ms, and it never
+        waits for a writer), so that a reader can skip a read that would find nothing new. None for
+        PostgreSQL, which has no such number: read again."""
+        if self._file is None:
+            return None
+        with self._watch_lock:
+            if self._watch is None:
+                self._watch = sqlite3.connect(self._file, timeout=5, isolation_level=None, check_same_thread=False)
+            return int(self._watch.execute("PRAGMA data_version").fetchone()[0])
 
     def insert_ignoring_duplicates(self, table: Table) -> Insert:
         """INSERT ... ON CONFLICT DO NOTHING, in this backend's words."""
@@ -121,6 +146,10 @@ class Store:
         while getattr(self.engine.pool, "checkedout", lambda: 0)() and time.monotonic() < deadline:
             time.sleep(0.02)
         self.engine.dispose()
+        with self._watch_lock:
+            if self._watch is not None:
+                self._watch.close()
+                self._watch = None
 
     def __enter__(self) -> Store:
         return self
@@ -170,9 +199,10 @@ def _embedded(path: Path) -> Store:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        reads_only = connection.get_execution_options().get(_READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if reads_only else "BEGIN IMMEDIATE")
 
-    return Store(engine, described=f"embedded ({path})")
+    return Store(engine, described=f"embedded ({path})", file=path)
 
 
 def _alembic_config() -> Config:

@@ -57,12 +57,16 @@ MODULES = [
 ]
 
 
-def administration_routes() -> web.RouteTableDef:
+def configured_log_channels() -> list[Json]:
+    """The log channels of a started Asterisk: logger.conf's (the console's). One added through ARI
+    lives until Asterisk restarts (seen on 22.10.1: gone after a restart, and not written anywhere)."""
+    return [{"channel": "", "type": "Console", "status": "Enabled", "configuration": "NOTICE WARNING ERROR VERBOSE "}]
+
+
+def administration_routes(log_channels: list[Json]) -> web.RouteTableDef:
+    """The routes, on the world's `log_channels` (a restart sets them back to `configured_log_channels()`)."""
     r = web.RouteTableDef()
     modules = {m.name: m for m in MODULES}
-    log_channels: list[Json] = [
-        {"channel": "", "type": "Console", "status": "Enabled", "configuration": "NOTICE WARNING ERROR VERBOSE "}
-    ]
 
     @r.get("/ari/asterisk/modules")
     async def list_modules(_: web.Request) -> web.Response:

@@ -89,7 +89,7 @@ class Simulator:
         app.add_routes(recording_routes(self.world))
         app.add_routes(variable_routes(self.world, _json_body))
         app.add_routes(channel_routes(self.world, self._crash))
-        app.add_routes(administration_routes())
+        app.add_routes(administration_routes(self.world.log_channels))
         app.add_routes(_control_routes(self))
         return app
 

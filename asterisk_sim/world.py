@@ -32,6 +32,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from asterisk_sim.administration import configured_log_channels
 from asterisk_sim.answers import AriFault, Json, allocation_failed, now_text
 from asterisk_sim.applications import Applications
 from asterisk_sim.devices import DeviceStates
@@ -78,7 +79,10 @@ class World(Applications):
         # modelled: every extension of a declared context exists. Calls come from INBOUND_CONTEXT,
         # whose dialplan ends after Stasis(). Any other context does not exist: the channel is hung up.
         self.contexts: set[str] = set(contexts)
-        self.globals: dict[str, str] = {}  # the dialplan's global variables (GET/POST /asterisk/variable)
+        # The dialplan's global variables (GET/POST /asterisk/variable). extensions.conf's [globals] is
+        # not modelled: every one is set through ARI, and lives until Asterisk restarts.
+        self.globals: dict[str, str] = {}
+        self.log_channels = configured_log_channels()  # GET/POST /asterisk/logging
         # application -> the event sources it subscribed to, each with how many times (Asterisk counts
         # them: as many DELETEs as POSTs take one back; a device state is subscribed to once).
         self.subscriptions: dict[str, Counter[str]] = {}
@@ -117,10 +121,13 @@ class World(Applications):
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def restart(self) -> None:
-        """Everything live is gone at once, without an event; what is on disk or configured stays."""
+        """Everything live is gone at once, without an event; what is on disk or configured stays. As a
+        real Asterisk 22 restarted: the globals and log channels set through ARI are gone (they were
+        only in its memory), device states stay (Asterisk keeps them in its astdb)."""
         await self.close()
-        for live in (self.channels, self.bridges, self.playbacks, self.live_recordings):
+        for live in (self.channels, self.bridges, self.playbacks, self.live_recordings, self.globals):
             live.clear()
+        self.log_channels[:] = configured_log_channels()
         self.running.clear()
         self.started_at = self.reloaded_at = now_text()
         self._epoch += 1  # a restarted Asterisk's unique ids start from a new time

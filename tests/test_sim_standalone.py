@@ -140,3 +140,34 @@ async def test_a_move_without_an_application_falls_over_as_asterisk_22_does() ->
             assert [c["why"] for c in state["crashes"]] == ["POST /channels/{id}/move without app"]
     finally:
         await sim.stop()
+
+
+async def test_a_restart_forgets_what_only_lived_in_asterisks_memory() -> None:
+    # Seen on the real tier's Asterisk 22.10.1, stopped and started again on the same files: a global set
+    # through ARI reads empty afterwards and a log channel added through ARI is gone (both were only in
+    # its memory); a device state set through ARI stays (Asterisk keeps it in its astdb).
+    sim = Simulator("router", "s3cret")
+    await sim.start()
+    try:
+        config = AriConfig(url=sim.url, app="router", user="router", password="s3cret")
+        async with aiohttp.ClientSession(headers={"Authorization": config.authorization}) as s:
+            ari = f"{sim.url}/ari"
+            for method, path in [
+                ("POST", "/asterisk/variable?variable=FIDGLOBAL&value=kept"),
+                ("PUT", "/deviceStates/Stasis:desk?deviceState=BUSY"),
+                ("POST", "/asterisk/logging/mine?configuration=notice"),
+            ]:
+                async with s.request(method, ari + path) as answer:
+                    assert answer.status == 204, await answer.text()
+            async with s.post(f"{sim.url}/_sim/restart") as answer:
+                assert answer.status < 300
+            async with s.get(f"{ari}/asterisk/variable?variable=FIDGLOBAL") as answer:
+                assert await answer.json() == {"value": ""}
+            async with s.get(f"{ari}/deviceStates/Stasis:desk") as answer:
+                assert await answer.json() == {"name": "Stasis:desk", "state": "BUSY"}
+            async with s.get(f"{ari}/asterisk/logging") as answer:
+                assert [c["type"] for c in await answer.json()] == ["Console"]
+            async with s.put(f"{ari}/asterisk/logging/mine/rotate") as answer:
+                assert answer.status == 404
+    finally:
+        await sim.stop()

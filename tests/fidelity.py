@@ -70,12 +70,15 @@ class Transcript:
         settle: bool = True,
         body: str | None = None,
         fields: tuple[str, ...] = (),
+        listed: tuple[str, ...] = (),
         **params: str | int | bool,
     ) -> Any:
         """Send one ARI request; write it, its answer and (unless not `settle`) the events after it.
         Returns the answer's body. `body`: sent as application/json, as written (so that a malformed
         one can be sent too). `fields`: of an object answer, only these are written (where the rest
-        depends on what earlier tests left on the shared real Asterisk)."""
+        depends on what earlier tests left on the shared real Asterisk). `listed`: of a list answer,
+        only the items with these ids (or names), in this order (and of each, only `fields`): the rest
+        of the list is what earlier tests left, and Asterisk lists in the order of its hash tables."""
         query = urlencode({k: _text(v) for k, v in params.items()})
         url = f"{self.config.url.rstrip('/')}/ari{path}" + (f"?{query}" if query else "")
         headers = self._authorization()
@@ -89,8 +92,11 @@ class Transcript:
         except ValueError:
             answered = raw.decode(errors="replace")
         written = answered
-        if fields and isinstance(answered, dict) and status < 300:
-            written = {k: v for k, v in answered.items() if k in fields}
+        if isinstance(answered, dict) and status < 300:
+            written = _only(answered, fields)
+        if listed and isinstance(answered, list) and status < 300:
+            by_key = {_key(item): item for item in answered if isinstance(item, dict)}
+            written = [_only(by_key[key], fields) for key in listed if key in by_key]
         self.lines.append(f"> {method} {path}" + (f"?{query}" if query else "") + (f" {body}" if body else ""))
         self.lines.append(f"< {status} {json.dumps(written, sort_keys=True)}")
         if settle:
@@ -173,6 +179,15 @@ class Transcript:
     def normalised(self) -> list[str]:
         names: dict[str, str] = {}
         return [_normalise_line(line, names) for line in self.lines]
+
+
+def _only(answer: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    return {k: v for k, v in answer.items() if k in fields} if fields else answer
+
+
+def _key(item: dict[str, Any]) -> Any:
+    """What a listed resource is known by: its id, or, for those without one, its name."""
+    return item.get("id", item.get("name"))
 
 
 def _text(value: str | int | bool) -> str:

@@ -676,6 +676,30 @@ async def a_call_watched_by_another_application(t: Transcript, b: Backend) -> No
     await t.close_events(watch)
 
 
+@scenario
+async def lists_of_what_a_scenario_made(t: Transcript, b: Backend) -> None:
+    # The lists as a client reads them back: of what this scenario made (the rest is earlier tests').
+    bridges = ("fid-list-a", "fid-list-b")
+    await t.request("POST", "/bridges", bridgeId=bridges[1], type="mixing")
+    await t.request("POST", "/bridges", bridgeId=bridges[0], type="holding", name="queue")
+    await t.request("GET", "/bridges", listed=bridges)
+    call = await b.call()
+    await t.settle()
+    await t.request("POST", f"/bridges/{bridges[1]}/addChannel", channel=call)
+    await t.request("GET", "/channels", listed=(call,))
+    await t.request("GET", "/bridges", listed=bridges)
+    await t.request("PUT", "/deviceStates/Stasis:fid-list-desk", deviceState="ONHOLD")
+    await t.request("GET", "/deviceStates", listed=("Stasis:fid-list-desk",))
+    await t.request("DELETE", "/deviceStates/Stasis:fid-list-desk")
+    await t.request("GET", "/deviceStates", listed=("Stasis:fid-list-desk",))
+    await t.request("GET", "/applications", listed=(b.config.app,), fields=("name", "bridge_ids"))
+    await t.request("DELETE", f"/channels/{call}")
+    await t.request("GET", "/channels", listed=(call,))
+    for bridge in bridges:
+        await t.request("DELETE", f"/bridges/{bridge}")
+    await t.request("GET", "/bridges", listed=bridges)
+
+
 # -- the tier ------------------------------------------------------------------------------------
 
 

@@ -40,7 +40,7 @@ def summary(collapsed: Path, top: int = 25) -> None:
 async def main(rate: int, seconds: int) -> None:
     import bench_yardstick
 
-    bench_yardstick.SECONDS = seconds
+    bench_yardstick.BLOCK_SECONDS, bench_yardstick.BLOCK_CALLS = seconds, 0  # one block, this long
     async with observed_asterisk() as w, router_app(w.asterisk.url, w.folder) as app:
         python = max(app.pids)  # the router's process (the newest in its group)
         out = w.folder / "profile.txt"

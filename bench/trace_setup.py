@@ -22,7 +22,7 @@ from bench_yardstick import ROOT, App, observed_asterisk, offer
 async def main(rate: int, seconds: int) -> None:
     import bench_yardstick
 
-    bench_yardstick.SECONDS = seconds
+    bench_yardstick.BLOCK_SECONDS, bench_yardstick.BLOCK_CALLS = seconds, 0  # one block, this long
     traced = {"PYTHONPATH": str(ROOT / "bench" / "trace_setup")}
     async with observed_asterisk() as w:
         url = w.asterisk.url

@@ -39,6 +39,12 @@ BENCHES = [
         "event-loop lag while 100, 1,000 and 5,000 wait.",
     ),
     (
+        "bench/bench_overrides.py",
+        "The overrides' refresh, which the router runs in its event loop twice a second, while the call log writes "
+        "in a thread: read every time in a write-lock transaction (as before) against the data version and a "
+        "deferred read after a commit (now).",
+    ),
+    (
         "bench/bench_faketime.py",
         "Why the real-Asterisk benchmarks run the router on its own clock, not under faketime as the tests do: "
         "two Python threads taking turns for the GIL, with and without faketime (FAKETIME_DONT_FAKE_MONOTONIC=1).",

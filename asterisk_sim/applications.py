@@ -13,8 +13,16 @@ An application's event filter (allowed, disallowed) applies to every event it is
 
 An application subscribed by name to a channel or a bridge that is not its own hears its events
 (and those of what plays to it or records it), up to the end of an inbound call's channel, which its
-own application no longer hears after StasisEnd; and a device state's (DeviceStateChanged). Not
-modelled: the events of a subscribed endpoint, and subscribeAll's (README, "Modelled but partly").
+own application no longer hears after StasisEnd; and a device state's (DeviceStateChanged).
+
+A source without a name (`channel:`, `bridge:`, `endpoint:`) is every one of its kind, as
+res/stasis/app.c has it (listed as Asterisk's "all" topics), and `subscribeAll=true` on the
+WebSocket subscribes the application to all four kinds: it hears BridgeCreated and the events of
+every bridge, DeviceStateChanged of every device, a global variable's ChannelVarset (which has no
+channel), and the events the simulator sends of every channel. Not modelled: the events of the
+dialplan's own doing that a real Asterisk sends such an application too (ChannelCreated,
+ChannelDialplan, Dial, a Local channel's other half, a Local device's state), and those of a
+subscribed endpoint (README, "Modelled but partly").
 
 `World` (world.py) has this as its part; what it uses of the world is declared below.
 """
@@ -30,6 +38,12 @@ from asterisk_sim.devices import ALL_DEVICES, DeviceStates
 from asterisk_sim.objects import INBOUND_CONTEXT, AgentScript, Bridge, Channel
 
 OWN = ("StasisStart", "StasisEnd", "ApplicationMoveFailed")  # to the application itself, not on a topic
+# How Asterisk lists a subscription to every channel, bridge or endpoint (res/stasis/app.c).
+ALL_TOPICS = {
+    "channel": "__AST_CHANNEL_ALL_TOPIC",
+    "bridge": "__AST_BRIDGE_ALL_TOPIC",
+    "endpoint": "__AST_ENDPOINT_ALL_TOPIC",
+}
 
 
 class Applications:
@@ -64,7 +78,25 @@ class Applications:
         for kind in ("playback", "recording"):  # on the topic of what it plays to or records
             if isinstance(body.get(kind), dict):
                 sources.append(str(body[kind].get("target_uri", "")))
-        return [app for app, counts in self.subscriptions.items() if any(counts[source] for source in sources)]
+        kinds = {source.partition(":")[0] + ":" for source in sources}  # and every one of its kind
+        return [
+            app
+            for app, counts in self.subscriptions.items()
+            if any(counts[source] for source in sources) or any(counts[kind] for kind in kinds)
+        ]
+
+    def _emit_to_all(self, kind: str, event_type: str, **body: Any) -> None:
+        """An event only applications subscribed to every `kind` hear (BridgeCreated, a global's set)."""
+        for app, counts in list(self.subscriptions.items()):
+            if counts[f"{kind}:"]:
+                self._emit_any(app, event_type, **body)
+
+    def subscribe_all(self, app: str) -> None:
+        """`subscribeAll=true` on the application's WebSocket: every channel, bridge, endpoint and device."""
+        counts = self.subscriptions.setdefault(app, Counter())
+        for kind in ALL_TOPICS:
+            counts[f"{kind}:"] = max(counts[f"{kind}:"], 1)
+        counts[f"deviceState:{ALL_DEVICES}"] = 1
 
     def _emit_any(self, app: str, event_type: str, **body: Any) -> None:
         """An event Asterisk sends to the application itself, whatever it subscribed to."""
@@ -101,11 +133,13 @@ class Applications:
         }
         if scheme not in exists:
             raise AriFault(400, "Invalid event source URI scheme")
-        if not exists[scheme]():
+        if name and not exists[scheme]():  # no name: every one of its kind
             raise AriFault(422, "Event source does not exist")
         counts = self.subscriptions.setdefault(app, Counter())
         if scheme == "deviceState":  # once, however often asked; with no name, to every device
             counts[f"deviceState:{name or ALL_DEVICES}"] = 1
+        elif name and counts[f"{scheme}:"]:
+            pass  # subscribed to all of them: Asterisk does not subscribe to one again
         else:
             counts[source] += 1
         return self.application_json(app)
@@ -123,6 +157,12 @@ class Applications:
         counts = self.subscriptions.setdefault(app, Counter())
         if scheme == "deviceState":
             source = f"deviceState:{name or ALL_DEVICES}"
+        elif not name:
+            # Every one of a kind is taken back under its topic's name, but Asterisk looks for it under
+            # the empty name it was given and fails in a way ARI has no answer for (res/stasis/app.c).
+            if counts[source]:
+                raise AriFault(501, "Method not implemented")
+            raise AriFault(422, "Event source was not subscribed to")
         own_channel = self.channels.get(name) if scheme == "channel" else None
         own_bridge = self.bridges.get(name) if scheme == "bridge" else None
         if counts[source] > 0:
@@ -176,6 +216,10 @@ class Applications:
         if app not in self.connected_apps and not any(not c.gone and c.app == app for c in self.channels.values()):
             self.event_filters.pop(app, None)
             self.subscriptions.pop(app, None)
+
+    def global_variable_set(self, name: str, value: str) -> None:
+        """A global's ChannelVarset, without a channel, on the topic of all channels."""
+        self._emit_to_all("channel", "ChannelVarset", variable=name, value=value)
 
     def device_state_changed(self, name: str, state: str) -> None:
         """A `Stasis:` device was set to a new state: its subscribers are told (of it, or of all devices)."""
@@ -242,7 +286,8 @@ class Applications:
         chosen = self.subscriptions.get(name, Counter())
 
         def subscribed(scheme: str) -> list[str]:
-            return sorted(s.partition(":")[2] for s in chosen if s.startswith(f"{scheme}:"))
+            names = sorted(s.partition(":")[2] for s in chosen if s.startswith(f"{scheme}:") and chosen[s])
+            return [name or ALL_TOPICS[scheme] for name in names]
 
         bridges = [b.id for b in self.bridges.values() if b.subscribed == name]
         return {

@@ -313,6 +313,8 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
         names = [name.strip() for name in raw.split(",")]
         if any(not name or len(name) > MAX_APP_NAME for name in names):
             return _http_error(500, "Internal Server Error", "Stasis app registration failed")
+        # ast_true(): the words Asterisk takes for yes.
+        every = request.query.get("subscribeAll", "").lower() in ("yes", "true", "y", "t", "1", "on")
         ws = web.WebSocketResponse(heartbeat=None)
         await ws.prepare(request)
         for name in dict.fromkeys(names):
@@ -323,6 +325,8 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
                 replaced = {"type": "ApplicationReplaced", "application": name, "timestamp": now_text()}
                 await old.send_str(json.dumps({**replaced, "asterisk_id": w.asterisk_id}))
             w.application_connecting(name)
+            if every:
+                w.subscribe_all(name)
             sim.sockets[name] = ws
             w.connected_apps.add(name)
         async for _ in ws:

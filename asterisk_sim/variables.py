@@ -99,7 +99,8 @@ def variable_routes(w: World, json_body: ReadBody) -> web.RouteTableDef:
     @r.post("/ari/asterisk/variable")
     async def set_global(request: web.Request) -> web.Response:
         name = _name(request)
-        w.globals[name] = request.query.get("value", "")
+        w.globals[name] = value = request.query.get("value", "")
+        w.global_variable_set(name, value)
         return ok()
 
     return r

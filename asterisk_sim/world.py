@@ -627,6 +627,7 @@ class World(Applications):
         kind = "holding" if "holding" in types else "mixing"
         bridge = Bridge(bridge_id, kind, name)
         self.bridges[bridge_id] = bridge
+        self._emit_to_all("bridge", "BridgeCreated", bridge=bridge.json())
         return bridge
 
     def add_to_bridge(self, bridge_id: str, channel_ids: list[str]) -> None:

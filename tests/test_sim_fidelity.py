@@ -700,6 +700,45 @@ async def lists_of_what_a_scenario_made(t: Transcript, b: Backend) -> None:
     await t.request("GET", "/bridges", listed=bridges)
 
 
+@scenario
+async def every_bridge_device_and_global(t: Transcript, b: Backend) -> None:
+    # subscribeAll, and an event source without a name: every one of its kind (res/stasis/app.c's "all"
+    # topics). Without calls: on a real Asterisk a call's dialplan has events of its own that such an
+    # application hears too (README, "Modelled but partly").
+    every = await t.open_events("all", "app=fid-all&subscribeAll=true")
+    if every is None:
+        return
+    await t.request("GET", "/applications/fid-all")
+    await t.request("POST", "/bridges", bridgeId="fid-all-b", type="mixing")
+    await t.frames(every)
+    await t.request("PUT", "/deviceStates/Stasis:fid-all-desk", deviceState="BUSY")
+    await t.frames(every)
+    await t.request("POST", "/asterisk/variable", variable="FID_ALL", value="1")
+    await t.frames(every)
+    await t.request("DELETE", "/deviceStates/Stasis:fid-all-desk")
+    await t.request("DELETE", "/bridges/fid-all-b")
+    await t.frames(every)
+    await t.request("POST", "/applications/fid-all/subscription", eventSource="bridge:")
+    await t.request("DELETE", "/applications/fid-all/subscription", eventSource="channel:")
+    await t.close_events(every)
+    some = await t.open_events("some", "app=fid-all")  # without subscribeAll: an application anew
+    if some is None:
+        return
+    await t.request("GET", "/applications/fid-all")
+    await t.request("DELETE", "/applications/fid-all/subscription", eventSource="bridge:")
+    await t.request("POST", "/applications/fid-all/subscription", eventSource="bridge:")
+    await t.request("POST", "/bridges", bridgeId="fid-all-c", type="holding")
+    await t.frames(some)
+    await t.request("POST", "/applications/fid-all/subscription", eventSource="bridge:fid-all-c")
+    await t.request("DELETE", "/applications/fid-all/subscription", eventSource="bridge:fid-all-c")
+    await t.request("POST", "/asterisk/variable", variable="FID_ALL", value="2")  # not of a bridge
+    await t.request("DELETE", "/bridges/fid-all-c")
+    await t.frames(some)
+    await t.request("POST", "/applications/fid-all/subscription", eventSource="endpoint:")
+    await t.request("DELETE", "/applications/fid-all/subscription", eventSource="bridge:")
+    await t.close_events(some)
+
+
 # -- the tier ------------------------------------------------------------------------------------
 
 

@@ -4,8 +4,8 @@ Both run as their own process under the same ARI application name, in four block
 order router, loop, loop, router (the next rate loop, router, router, loop), so that noise on this shared
 machine, and its drift over a rate's minute or two, hits both alike: `callrouter run` with 1818 closed, and
 bench/smallest_loop.py, which answers and plays the same prompts. A block is at least BLOCK_SECONDS of new
-calls and at least BLOCK_CALLS calls, so that even at 4/s a side's p99 is not just its slowest call. Neither is asked
-anything: an observer ARI application, subscribed to every call's channel, sees when the call
+calls and at least BLOCK_CALLS calls, so that even at 4/s a side's p99 is not just its slowest call.
+Neither is asked anything: an observer ARI application, subscribed to every call's channel, sees when the call
 arrives, when its first prompt starts and when its channel ends, all by Asterisk's own event
 timestamps. So both sides are measured by the same clock, the same way, with real percentiles.
 
@@ -332,13 +332,14 @@ def print_split(results: list[tuple[Phase, Phase]]) -> None:
     print("first PlaybackStarted; and the slowest call's two parts.\n")
     print("| calls/s | router: to answer | answer to audio | slowest | loop: to answer | answer to audio | slowest |")
     print("| --- " * 7 + "|")
+
+    def p50_p99(phase: Phase, values: list[float]) -> str:
+        return f"{phase.cut(values, 50) * 1000:.1f} / {phase.cut(values, 99) * 1000:.1f}"
+
     for router, loop in results:
         cells = [str(router.rate)]
         for phase in (router, loop):
-            cells.append(f"{phase.cut(phase.to_answer, 50) * 1000:.1f} / {phase.cut(phase.to_answer, 99) * 1000:.1f}")
-            cells.append(
-                f"{phase.cut(phase.answer_to_audio, 50) * 1000:.1f} / {phase.cut(phase.answer_to_audio, 99) * 1000:.1f}"
-            )
+            cells += [p50_p99(phase, phase.to_answer), p50_p99(phase, phase.answer_to_audio)]
             if phase.to_answer:
                 worst = max(range(len(phase.to_answer)), key=lambda k: phase.to_answer[k] + phase.answer_to_audio[k])
                 cells.append(f"{phase.to_answer[worst] * 1000:.0f} + {phase.answer_to_audio[worst] * 1000:.0f}")

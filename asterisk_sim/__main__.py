@@ -23,6 +23,7 @@ async def serve(args: argparse.Namespace, password: str) -> None:
         asterisk_id=args.asterisk_id,
         contexts=args.contexts,
         api_docs=Path(args.api_docs) if args.api_docs else None,
+        sounds=Path(args.sounds) if args.sounds else None,
     )
     await sim.start(args.host, args.port)
     for agent in args.agent:
@@ -54,6 +55,10 @@ def main() -> None:
     parser.add_argument(
         "--api-docs", metavar="DIR", help="Asterisk's rest-api directory, served under /ari/api-docs/ (swagger clients)"
     )
+    parser.add_argument(
+        "--sounds", metavar="DIR",
+        help="a sounds directory as Asterisk's (<language>/<name>.<extension>): its files are sounds too",
+    )  # fmt: skip
     args = parser.parse_args()
     args.contexts = set(args.context)
     for path in args.dialplan:

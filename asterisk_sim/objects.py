@@ -21,7 +21,9 @@ CAUSES = {
     32: "Circuit/channel congestion",
 }
 
-# The sounds a fresh Debian Asterisk knows (a sample of asterisk-core-sounds-en), plus what tests add.
+# The sounds a fresh Debian Asterisk knows (a sample of asterisk-core-sounds-en), plus what tests add, in
+# GSM in three languages: Debian's sounds/en and sounds/en_US are links to sounds/en_US_f_Allison.
+CORE_SOUND_LANGUAGES = ("en", "en_US", "en_US_f_Allison")
 CORE_SOUNDS = {
     "hello-world",
     "vm-goodbye",
@@ -67,6 +69,10 @@ class Channel:
     dialplan_after: Json | None = None  # where `continue` sent it
     continue_after_playback: Json | None = None  # `continue` waiting for the channel's playback to end
     silent: bool = False  # the caller says nothing (ends a recording after maxSilenceSeconds)
+    silent_since: float = 0.0
+    speech: bytes = b""  # what the caller last said (recorder.py): 8 kHz, 16-bit samples
+    said_at: float = 0.0
+    spoke: asyncio.Event = field(default_factory=asyncio.Event)  # set when the caller's talking changes
     variables: dict[str, str] = field(default_factory=dict)  # set by the application
     # Its application took back the subscription Stasis gave it (DELETE .../subscription): it is told
     # only StasisEnd, which Asterisk sends to the application itself, not on the channel's topic.
@@ -76,6 +82,7 @@ class Channel:
     priority: int | None = None
     outside_stasis: str = "AppDial2"
     connected_changed: bool = False  # a Local half's connected line, once something else was bridged with it
+    language: str = "en"  # asterisk.conf's defaultlanguage; a play without `lang` looks for sounds in it
 
     @property
     def owner(self) -> str:
@@ -99,7 +106,7 @@ class Channel:
                 "app_data": self.app_data,
             },
             "creationtime": self.created,
-            "language": "en",
+            "language": self.language,
         }
 
 
@@ -135,6 +142,7 @@ class Playback:
     id: str
     media: list[str]
     target_uri: str
+    language: str = "en"  # the `lang` asked, else the channel's
     index: int = 0
     state: str = "queued"
     task: asyncio.Task[None] | None = None
@@ -145,7 +153,7 @@ class Playback:
         data: Json = {"id": self.id, "media_uri": self.media[self.index]}
         if self.index + 1 < len(self.media):
             data["next_media_uri"] = self.media[self.index + 1]
-        data.update({"target_uri": self.target_uri, "language": "en", "state": self.state})
+        data.update({"target_uri": self.target_uri, "language": self.language, "state": self.state})
         return data
 
 
@@ -160,8 +168,14 @@ class LiveRecording:
     state: str = "queued"
     started: float = 0.0
     task: asyncio.Task[None] | None = None
-    muted: bool = False  # POST .../mute: silence is recorded in place of the channel's audio
     bridge_id: str | None = None  # a bridge's recording (POST /bridges/{id}/record): channel_id is ""
+    # POST .../mute: silence is recorded in place of the channel's audio, since then, and in these spans
+    muted_since: float | None = None
+    muted_spans: list[tuple[float, float]] = field(default_factory=list)
+
+    @property
+    def muted(self) -> bool:
+        return self.muted_since is not None
 
     def json(self) -> Json:
         target = f"bridge:{self.bridge_id}" if self.bridge_id else f"channel:{self.channel_id}"

@@ -3,7 +3,8 @@ ones (list, GET, the file, copy, DELETE), as Asterisk 22 answers them (res/ari/r
 
 A live recording is paused and unpaused (its state `paused`, then `recording` again) and muted without
 a change of state; cancelling one (DELETE) ends it as Asterisk does, with RecordingFinished, and keeps
-no file. What a recording holds is not modelled: a stored recording's file is a second of silence.
+no file. A stored recording's file holds what the caller said (recorder.py); one a test put into
+`World.stored_recordings` itself is a second of silence.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from asterisk_sim.answers import AriFault, ok
+from asterisk_sim.speech import RATE, wav
 from asterisk_sim.world import World
 
 
@@ -41,7 +43,7 @@ def recording_routes(w: World) -> web.RouteTableDef:
             if recording.state in ("recording", "paused"):
                 recording.state = "paused" if on else "recording"
         else:
-            recording.muted = on
+            w.mute_recording(recording, on)
         return ok()
 
     @r.get("/ari/recordings/stored")
@@ -54,8 +56,9 @@ def recording_routes(w: World) -> web.RouteTableDef:
 
     @r.get("/ari/recordings/stored/{name}/file")
     async def stored_file(request: web.Request) -> web.Response:
-        w.stored_recording(request.match_info["name"])
-        return web.Response(body=_silent_wav(), content_type="audio/wav")
+        name = request.match_info["name"]
+        w.stored_recording(name)
+        return web.Response(body=w.recorded_audio.get(name) or wav(bytes(2 * RATE)), content_type="audio/wav")
 
     @r.post("/ari/recordings/stored/{name}/copy")
     async def copy_stored(request: web.Request) -> web.Response:
@@ -66,22 +69,15 @@ def recording_routes(w: World) -> web.RouteTableDef:
         if destination in w.stored_recordings:
             raise AriFault(409, "A recording with the same name already exists on the system")
         w.stored_recordings[destination] = {**source, "name": destination}
+        if source["name"] in w.recorded_audio:
+            w.recorded_audio[destination] = w.recorded_audio[source["name"]]
         return ok(w.stored_recordings[destination])
 
     @r.delete("/ari/recordings/stored/{name}")
     async def delete_stored(request: web.Request) -> web.Response:
         if w.stored_recordings.pop(request.match_info["name"], None) is None:
             raise AriFault(404, "Recording not found")
+        w.recorded_audio.pop(request.match_info["name"], None)
         return ok()
 
     return r
-
-
-def _silent_wav(seconds: float = 1.0, rate: int = 8000) -> bytes:
-    frames = int(seconds * rate)
-    data = b"\x00\x00" * frames
-    header = b"RIFF" + (36 + len(data)).to_bytes(4, "little") + b"WAVEfmt "
-    header += (16).to_bytes(4, "little") + (1).to_bytes(2, "little") + (1).to_bytes(2, "little")
-    header += rate.to_bytes(4, "little") + (rate * 2).to_bytes(4, "little") + (2).to_bytes(2, "little")
-    header += (16).to_bytes(2, "little") + b"data" + len(data).to_bytes(4, "little")
-    return header + data

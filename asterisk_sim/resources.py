@@ -117,9 +117,10 @@ def resource_routes(w: World, json_body: Any) -> web.RouteTableDef:
     @r.get("/ari/sounds")
     async def sounds(request: web.Request) -> web.Response:
         language, fmt = request.query.get("lang"), request.query.get("format")
-        if (language or "en") != "en" or (fmt or "gsm") != "gsm":
-            return ok([])  # every sound of the simulator's is in English, as GSM
-        return ok([{"id": s, "formats": [{"language": "en", "format": "gsm"}]} for s in sorted(w.sounds)])
+        found = w.sounds.listing(language, fmt)
+        if not found:
+            raise AriFault(404, "No sounds found that matched the query")
+        return ok(found)
 
     # A text message (PUT .../sendMessage) or a REFER (POST .../refer), to `to` or to the endpoint named.
     for method, kind, action in (("PUT", "message", "sendMessage"), ("POST", "refer", "refer")):

@@ -29,6 +29,7 @@ from asterisk_sim.channel_routes import channel_routes
 from asterisk_sim.objects import AgentScript
 from asterisk_sim.recordings import recording_routes
 from asterisk_sim.resources import resource_routes
+from asterisk_sim.speech import NotSpeech, samples_of
 from asterisk_sim.variables import variable_routes
 from asterisk_sim.world import World
 
@@ -62,12 +63,15 @@ class Simulator:
         asterisk_id: str | None = None,
         contexts: Iterable[str] = (),
         api_docs: Path | None = None,
+        sounds: Path | None = None,
     ) -> None:
         self.user, self.password = user, password
         # Asterisk's own description of ARI (its rest-api directory, e.g. /usr/share/asterisk/rest-api),
         # served under /ari/api-docs/ as Asterisk serves it, for clients that build themselves from it.
         self.api_docs = api_docs
-        self.world = World(self._send, sound_seconds=sound_seconds, asterisk_id=asterisk_id, contexts=contexts)
+        self.world = World(
+            self._send, sound_seconds=sound_seconds, asterisk_id=asterisk_id, contexts=contexts, sounds=sounds
+        )
         self.sockets: dict[str, web.WebSocketResponse] = {}
         self.requests: list[Json] = []
         self.faults: list[Fault] = []
@@ -413,7 +417,7 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
         target = w.bridge(request.match_info["id"]) if on_bridge else w.stasis_channel(request.match_info["id"])
         if on_bridge and not request.query.getall("media", []):
             raise allocation_failed()  # unlike a channel's: Asterisk's announcer gets no media to play
-        return ok(w.play(target, playback_id, _media(request)), status=201)
+        return ok(w.play(target, playback_id, _media(request), request.query.get("lang")), status=201)
 
     @r.post("/ari/channels/{id}/record")
     async def record(request: web.Request) -> web.Response:
@@ -518,10 +522,10 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
     async def sound(request: web.Request) -> web.Response:
         if "/" in request.raw_path.split("?")[0].removeprefix("/ari/sounds/"):
             raise AriFault(404, "Resource not found")  # Asterisk has no route for a raw slash
-        sound_id = request.match_info["id"]
-        if sound_id not in w.sounds:
+        sound = w.sounds.json(request.match_info["id"])
+        if sound is None:
             raise AriFault(404, "Sound not found")
-        return ok({"id": sound_id, "formats": [{"language": "en", "format": "gsm"}]})
+        return ok(sound)
 
     return r
 
@@ -570,16 +574,22 @@ def _control_routes(sim: Simulator) -> web.RouteTableDef:
 
     @r.post("/_sim/channels/{id}/{action}")
     async def channel_action(request: web.Request) -> web.Response:
-        data = await body(request)
         channel_id, action = request.match_info["id"], request.match_info["action"]
         try:
+            if action == "say":  # the body is a WAV file, not JSON
+                try:
+                    w.say(channel_id, samples_of(await request.read()))
+                except NotSpeech as e:
+                    return _error(400, str(e))
+                return ok()
+            data = await body(request)
             if action == "hangup":
                 w.caller_hangs_up(channel_id)
             elif action == "dtmf":
                 for digit in str(data.get("digits", "")):
                     w.send_dtmf(channel_id, digit)
             elif action == "silent":
-                w.channel(channel_id).silent = bool(data.get("silent", True))
+                w.set_silent(channel_id, bool(data.get("silent", True)))
             else:
                 raise web.HTTPNotFound(text=f"unknown action {action!r}")
         except AriFault as e:
@@ -628,7 +638,11 @@ def _control_routes(sim: Simulator) -> web.RouteTableDef:
 
     @r.post("/_sim/sounds")
     async def sounds(request: web.Request) -> web.Response:
-        w.sounds.update(str(s) for s in (await body(request)).get("names", []))
+        """Sounds Asterisk has from now on: `names`, in `language` (default en) and `format` (default gsm)."""
+        given = await body(request)
+        w.sounds.update(
+            (str(s) for s in given.get("names", [])), str(given.get("language", "en")), str(given.get("format", "gsm"))
+        )
         return ok()
 
     @r.get("/_sim/state")

@@ -30,6 +30,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from asterisk_sim.administration import configured_log_channels
@@ -38,6 +39,7 @@ from asterisk_sim.applications import Applications
 from asterisk_sim.devices import DeviceStates
 from asterisk_sim.objects import (
     CAUSES,
+    CORE_SOUND_LANGUAGES,
     CORE_SOUNDS,
     INBOUND_CONTEXT,
     AgentScript,
@@ -46,6 +48,8 @@ from asterisk_sim.objects import (
     LiveRecording,
     Playback,
 )
+from asterisk_sim.recorder import LIVE, Recorder
+from asterisk_sim.sounds import DEFAULT_LANGUAGE, Sounds
 
 
 def contexts_of(extensions_conf: str) -> set[str]:
@@ -55,11 +59,9 @@ def contexts_of(extensions_conf: str) -> set[str]:
 
 
 MEDIA_SCHEMES = {"sound", "recording", "number", "digits", "characters", "tone"}
-LIVE = ("queued", "recording", "paused")  # a live recording's states before it ends
-RECORDING_FORMATS = ("wav", "gsm", "ulaw", "alaw", "sln", "g722")
 
 
-class World(Applications):
+class World(Applications, Recorder):
     """All of the simulated Asterisk's state, and what it does by itself over time."""
 
     def __init__(
@@ -69,6 +71,7 @@ class World(Applications):
         sound_seconds: float = 0.2,
         asterisk_id: str | None = None,
         contexts: Iterable[str] = (),
+        sounds: Path | None = None,
     ) -> None:
         self._emit_to = emit  # (application, event) -> None
         # Asterisk's entity id (asterisk.conf's entityid; by default a MAC address of the machine):
@@ -91,13 +94,16 @@ class World(Applications):
         # application -> {"allowed": [...], "disallowed": [...]}: PUT /applications/{name}/eventFilter
         self.event_filters: dict[str, dict[str, list[Any]]] = {}
         self.sound_seconds = sound_seconds
-        self.sounds = set(CORE_SOUNDS)
+        self.sounds = Sounds(sounds)  # and a fresh Debian Asterisk's core sounds, in English
+        for language in CORE_SOUND_LANGUAGES:
+            self.sounds.update(CORE_SOUNDS, language)
         self.channels: dict[str, Channel] = {}
         self.bridges: dict[str, Bridge] = {}
         self.playbacks: dict[str, Playback] = {}  # by id: the newest with that id
         self.running: list[Playback] = []  # every playback not yet finished, duplicates of an id included
         self.live_recordings: dict[str, LiveRecording] = {}
         self.stored_recordings: dict[str, Json] = {}
+        self.recorded_audio: dict[str, bytes] = {}  # a stored recording's file, by name
         self.endpoints: dict[str, AgentScript] = {}
         self.messages: list[Json] = []  # text messages sent to endpoints' phones (PUT .../sendMessage)
         self.connected_apps: set[str] = set()
@@ -481,13 +487,15 @@ class World(Applications):
 
     # -- playbacks ------------------------------------------------------------------
 
-    def play(self, target: Channel | Bridge, playback_id: str, media: list[str]) -> Json:
-        """Start a playback; the answer shows it queued, as Asterisk's does."""
+    def play(self, target: Channel | Bridge, playback_id: str, media: list[str], language: str | None = None) -> Json:
+        """Start a playback; the answer shows it queued, as Asterisk's does. Its sounds are looked for in
+        `language`, else the channel's (a bridge's announcer channel has the default language)."""
         if not media or not all(media):
             raise AriFault(400, "media: required")
         # Asterisk does not refuse an id in use: both playbacks play, and the id finds the newer.
         target_uri = f"channel:{target.id}" if isinstance(target, Channel) else f"bridge:{target.id}"
-        playback = Playback(playback_id, media, target_uri)
+        language = language or (target.language if isinstance(target, Channel) else DEFAULT_LANGUAGE)
+        playback = Playback(playback_id, media, target_uri, language)
         self.playbacks[playback_id] = playback
         self.running.append(playback)
         answer = playback.json()
@@ -518,7 +526,7 @@ class World(Applications):
                     del self.playbacks[playback.id]
                 self.running.remove(playback)
                 return None
-            if not self._media_exists(uri):
+            if not self._media_exists(uri, playback.language):
                 if index + 1 < len(playback.media):
                     continue  # a missing sound in a list is skipped: Continuing, then the next one
                 return self._finish_playback(playback, "failed")  # the last (or only) one fails
@@ -593,10 +601,10 @@ class World(Applications):
             raise AriFault(404, "Playback not found")
         self._finish_playback(playback, "done")
 
-    def _media_exists(self, uri: str) -> bool:
+    def _media_exists(self, uri: str, language: str) -> bool:
         kind, _, value = uri.partition(":")
         if kind == "sound":
-            return value in self.sounds
+            return self.sounds.playable(value, language)
         if kind == "recording":
             return value in self.stored_recordings
         return kind in ("number", "digits", "characters", "tone")
@@ -705,115 +713,6 @@ class World(Applications):
         for channel_id in bridge.channels:
             entry = {"moh": "start" if on else "stop", "at": time.monotonic(), "bridge": bridge.id}
             self.channels[channel_id].heard.append(entry)
-
-    # -- recordings -----------------------------------------------------------------
-
-    def record(
-        self,
-        channel_id: str,
-        name: str,
-        fmt: str,
-        max_duration: float,
-        max_silence: float,
-        terminate_on: str,
-        beep: bool,
-        if_exists: str,
-    ) -> LiveRecording:
-        channel = self.stasis_channel(channel_id)
-        if not name or not fmt:
-            raise AriFault(400, "Invalid parameters")
-        if fmt not in RECORDING_FORMATS:
-            raise AriFault(422, "specified format is unknown on this system")
-        self._check_recording_name(name, if_exists)
-        recording = LiveRecording(name, fmt, channel.id, terminate_on or "none", max_duration, max_silence)
-        self.live_recordings[name] = recording
-        if beep:
-            channel.heard.append({"media": "sound:beep", "recording": name})
-        recording.task = self._spawn(self._run_recording(recording, channel))
-        return recording
-
-    def record_bridge(self, bridge_id: str, name: str, fmt: str, if_exists: str) -> Json:
-        """POST /bridges/{id}/record: Asterisk puts a Recorder channel into the bridge (each channel there
-        has it as BRIDGEPEER; a Local one's connected line changes the first time), and records what
-        the bridge mixes. It checks the name only once the recorder is in."""
-        bridge = self.bridge(bridge_id)
-        if fmt not in RECORDING_FORMATS:
-            raise AriFault(422, "specified format is unknown on this system")
-        recorder = f"Recorder/ARI-{next(self._recorders):08x};2"
-        for channel in [self.channels[c] for c in bridge.channels]:
-            self._set_by_asterisk(channel, "BRIDGEPEER", recorder)
-            if channel.name.startswith("Local/") and not channel.connected_changed:
-                channel.connected_changed = True  # its connected line was the other half's caller
-                self._emit(channel.app, "ChannelConnectedLine", channel=channel.json())
-        if not name:
-            raise AriFault(500, "Error parsing request")
-        self._check_recording_name(name, if_exists)
-        recording = LiveRecording(name, fmt, "", "none", 0, 0, bridge_id=bridge.id)
-        self.live_recordings[name] = recording
-        answer = recording.json()  # queued, as Asterisk answers
-        recording.state, recording.started = "recording", time.monotonic()
-        self._emit(self._app_of(bridge), "RecordingStarted", recording=recording.json())
-        return answer
-
-    def _check_recording_name(self, name: str, if_exists: str) -> None:
-        busy = name in self.live_recordings
-        if busy or (name in self.stored_recordings and if_exists == "fail"):
-            raise AriFault(409, f"Recording '{name}' already exists and can not be overwritten")
-
-    async def _run_recording(self, recording: LiveRecording, channel: Channel) -> None:
-        await asyncio.sleep(0)
-        if recording.state != "queued" or channel.gone:
-            return
-        if channel.state != "Up":  # Asterisk answers the channel to record it (ast_auto_answer)
-            self.answer(channel.id)
-        recording.state = "recording"
-        recording.started = time.monotonic()
-        self._emit(channel.app, "RecordingStarted", recording=recording.json())
-        limits = [t for t in (recording.max_duration, recording.max_silence if channel.silent else 0) if t > 0]
-        if not limits:
-            return  # until DTMF or hangup
-        await asyncio.sleep(min(limits))
-        self._finish_recording(recording, "done")
-
-    def live_recording(self, name: str) -> LiveRecording:
-        found = self.live_recordings.get(name)
-        if found is None or found.state not in LIVE:
-            raise AriFault(404, "Recording not found")
-        return found
-
-    def stored_recording(self, name: str) -> Json:
-        found = self.stored_recordings.get(name)
-        if found is None:
-            raise AriFault(404, "Recording not found")
-        return found
-
-    def stop_recording(self, name: str, *, keep: bool = True) -> None:
-        """POST /recordings/live/{name}/stop: the recording ends and is kept. Cancelled (DELETE), it ends
-        alike, RecordingFinished and all, but its file is deleted."""
-        self._finish_recording(self.live_recordings[name], "done", keep=keep)
-
-    def _finish_recording(self, recording: LiveRecording, state: str, *, keep: bool = True) -> None:
-        if recording.state not in LIVE:
-            return
-        duration = max(1, round(time.monotonic() - recording.started)) if recording.started else 0
-        channel = self.channels.get(recording.channel_id)
-        bridge = self.bridges.get(recording.bridge_id or "")
-        heard = [channel] if channel is not None else [self.channels[c] for c in bridge.channels] if bridge else []
-        if all(c.name.startswith("Local/") for c in heard):
-            duration = 0  # nobody sends audio into the harness's Local half: no frames were recorded
-        recording.state = state
-        self.live_recordings.pop(recording.name, None)
-        if recording.task is not None and recording.task is not asyncio.current_task():
-            recording.task.cancel()
-        app = channel.owner if channel else self._app_of(bridge)
-        body = recording.json()
-        if state == "done":
-            body["duration"] = duration
-            if recording.max_silence > 0:  # Asterisk measures talking and silence only when detecting silence
-                body.update({"talking_duration": duration, "silence_duration": 0})
-            if keep:
-                self.stored_recordings[recording.name] = {"name": recording.name, "format": recording.fmt}
-        self._emit(app, "RecordingFinished" if state == "done" else "RecordingFailed", recording=body)
 
     # -- variables ------------------------------------------------------------------------
 

@@ -44,7 +44,7 @@ async def read_events(
 async def floor_burst(calls: int, rate: float) -> tuple[float, float]:
     media = guidance_media()
     sim = Simulator("router", "bench", sound_seconds=30)
-    sim.world.sounds.update(m.removeprefix("sound:") for m in media.split(","))
+    sim.world.sounds.update((m.removeprefix("sound:") for m in media.split(",")), "da", "slin")
     await sim.start()
     auth = {"Authorization": "Basic " + base64.b64encode(b"router:bench").decode()}
     async with aiohttp.ClientSession(headers=auth) as http:

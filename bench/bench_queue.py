@@ -76,7 +76,7 @@ async def fill(n: int, traced: bool) -> None:
     sched = schedule()
     texts = load_manifest().texts_for(sched, range(2023, 2026))
     sim = Simulator("router", "bench", sound_seconds=0.2)
-    sim.world.sounds.update(f"callrouter/{name}" for name in texts)
+    sim.world.sounds.update((f"callrouter/{name}" for name in texts), "da", "slin")
     sim.world.set_endpoint("PJSIP/agent1", AgentScript("answer", on_own_call=True))
     await sim.start()
     with tempfile.TemporaryDirectory() as data:

@@ -69,7 +69,7 @@ async def burst(calls: int, rate: float) -> tuple[float, float]:
     schedule = load_schedule(ROOT / "schedule.yaml")
     texts = load_manifest().texts_for(schedule, range(2023, 2026))
     sim = Simulator("router", "bench", sound_seconds=30)  # callers stay in the guidance meanwhile
-    sim.world.sounds.update(f"callrouter/{name}" for name in texts)
+    sim.world.sounds.update((f"callrouter/{name}" for name in texts), "da", "slin")
     await sim.start()
     with tempfile.TemporaryDirectory() as data:
         config = RouterConfig(

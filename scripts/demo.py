@@ -36,7 +36,7 @@ async def demo(at: datetime | None, line: str) -> None:
     instant = at or datetime.now(UTC)
     texts = manifest.texts_for(schedule, range(instant.year - 1, instant.year + 2))
     sim = Simulator("router", "demo", sound_seconds=0.01)
-    sim.world.sounds.update(f"callrouter/{name}" for name in texts)
+    sim.world.sounds.update((f"callrouter/{name}" for name in texts), "da", "slin")
     # The shipped schedule's example agents: one answers after a second, one is away, one is busy.
     sim.world.set_endpoint("PJSIP/agent1", AgentScript("answer", 1.0))
     sim.world.set_endpoint("PJSIP/agent2", AgentScript("no-answer"))

@@ -35,7 +35,8 @@ _IDS = {"id", "channel_id", "bridge_id", "playback_id", "target_uri", "channels"
         "channel_ids", "bridge_ids", "endpoint_ids", "device_names"}  # fmt: skip
 # Dropped: times, and what the harness's calls differ in by their technology. The real tier's callers
 # are Local channels, whose connected line is the other half's caller; the simulator's are inbound
-# calls, whose connected line is empty until someone answers. The language is the real tier's config.
+# calls, whose connected line is empty until someone answers. A channel's language is the real tier's
+# config (a playback's and a sound's are compared).
 _DROP = {"timestamp", "creationtime", "last_activity", "startup_time", "last_reload_time", "language", "connected"}
 
 
@@ -201,10 +202,10 @@ def _normalise_line(line: str, names: dict[str, str]) -> str:
     if kind == "<":
         status, _, body = rest.partition(" ")
         answer = _normalise(json.loads(body), names)
-        if status == "201" and isinstance(answer, dict) and answer.get("state") in ("queued", "playing"):
+        if status == "201" and isinstance(answer, dict) and answer.get("state") in ("queued", "playing", "failed"):
             # Timing only: Asterisk answers a play with the playback's state at that moment, and an idle
-            # channel may have started it already.
-            answer["state"] = "queued|playing"
+            # channel may have started it already, or (a sound it has not got) already failed it.
+            answer["state"] = "queued|playing|failed"
         return f"< {status} {json.dumps(answer, sort_keys=True)}"
     if kind.startswith("!"):  # "!": the backend application's events; "!label": an EventSocket's
         return f"{kind} {json.dumps(_normalise(json.loads(rest), names), sort_keys=True)}"
@@ -237,9 +238,14 @@ def _name_in_value(value: str, raw: str, names: dict[str, str]) -> str:
 
 def _normalise(value: Any, names: dict[str, str], key: str = "") -> Any:
     if isinstance(value, dict):
-        return {k: _normalise(v, names, k) for k, v in value.items() if k not in _DROP}
+        # A playback's language and a sound's are what the application asked for, or the sound files'.
+        kept = {"language"} if key in ("formats", "playback") or "media_uri" in value else set()
+        return {k: _normalise(v, names, k) for k, v in value.items() if k not in _DROP - kept}
     if isinstance(value, list):
-        return [_normalise(v, names, key) for v in value]
+        items = [_normalise(v, names, key) for v in value]
+        if key == "formats":  # a sound's: Asterisk lists its languages in the order of a hash table
+            items.sort(key=lambda f: json.dumps(f, sort_keys=True))
+        return items
     if isinstance(value, str):
         if _TIME.match(value):
             return "<time>"

@@ -215,6 +215,17 @@ def fallback_dialplans() -> dict[str, str]:
     }
 
 
+def prompt_texts() -> dict[str, str]:
+    """The Danish prompts this tier's Asterisk has (sounds/da/callrouter/<name>.wav), by name."""
+    return load_manifest().texts_for(load_schedule(REPO / "schedule.yaml"), range(2023, 2027))
+
+
+def prompt_sounds() -> list[str]:
+    """Those prompts as Asterisk names the sounds: the simulators of the tests are given the same,
+    in Danish as slin (a .wav file's format), so that a play finds there what it finds here."""
+    return [f"callrouter/{name}" for name in prompt_texts()]
+
+
 def dialplan_contexts() -> set[str]:
     """The contexts of this tier's dialplan (extensions.conf and what it includes): the simulators of
     the tests are given the same, so that `continue` finds there what it finds here."""
@@ -276,9 +287,7 @@ class RealAsterisk:
             (self.folder / name).mkdir(parents=True, exist_ok=True)
         # The Danish prompts, built before Asterisk starts: it indexes its sounds at start-up.
         manifest = load_manifest()
-        shipped = load_schedule(REPO / "schedule.yaml")
-        texts = manifest.texts_for(shipped, range(2023, 2027))
-        build(texts, self.upper / "usr/share/asterisk/sounds", manifest.language, manifest.voice)
+        build(prompt_texts(), self.upper / "usr/share/asterisk/sounds", manifest.language, manifest.voice)
         etc = self.upper / "etc/asterisk"
         etc.mkdir(parents=True, exist_ok=True)
         for name, text in {**CONFIG, **fallback_dialplans()}.items():

@@ -97,6 +97,7 @@ class SimBackend(Backend):
         self.sim = sim
         for behaviour in ("answer", "no-answer", "busy"):
             sim.world.set_endpoint(f"PJSIP/{behaviour}", AgentScript(behaviour, answer_after=0.05))
+        sim.world.sounds.update(real_asterisk.prompt_sounds(), "da", "slin")  # the real tier's prompts
 
     async def call(self, caller: str = "12345678") -> str:
         # As the real tier's callers: a Local channel's half, with a name.
@@ -137,6 +138,8 @@ class RemoteSimBackend(Backend):
                 )
             for context in sorted(real_asterisk.dialplan_contexts()):  # the real tier's dialplan
                 await self._control("PUT", f"/dialplan/{context}")
+            sounds = {"names": real_asterisk.prompt_sounds(), "language": "da", "format": "slin"}
+            await self._control("POST", "/sounds", sounds)  # and its prompts
         await super().connect()
 
     async def _control(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:

@@ -162,7 +162,7 @@ def test_cli_requires_an_expiry(tmp_path: Path) -> None:
 async def test_the_router_obeys_an_override_for_new_calls(tmp_path: Path, shipped: Schedule) -> None:
     texts = load_manifest().texts_for(shipped, range(2023, 2026))
     sim = Simulator("router", "secret", sound_seconds=0.01, contexts=real_asterisk.dialplan_contexts())
-    sim.world.sounds.update(f"callrouter/{name}" for name in texts)
+    sim.world.sounds.update((f"callrouter/{name}" for name in texts), "da", "slin")
     await sim.start()
     with embedded(tmp_path) as data:
         OverrideStore(data).set(SICK, MONDAY)

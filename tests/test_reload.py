@@ -93,7 +93,7 @@ async def test_the_running_router_uses_the_new_schedule_for_the_next_call(schedu
     shipped = load_schedule(schedule_file)
     texts = load_manifest().texts_for(shipped, range(2023, 2026))
     sim = Simulator("router", "secret", sound_seconds=0.01, contexts=real_asterisk.dialplan_contexts())
-    sim.world.sounds.update(f"callrouter/{name}" for name in texts)
+    sim.world.sounds.update((f"callrouter/{name}" for name in texts), "da", "slin")
     await sim.start()
     source = ScheduleSource(schedule_file, settle_seconds=0.01)
     config = RouterConfig(

@@ -93,7 +93,8 @@ async def test_router_killed_and_restarted_with_calls_in_flight(tmp_path: Path) 
                 pass
         year = datetime.now(UTC).year
         texts = load_manifest().texts_for(load_schedule(SCHEDULE), range(year - 1, year + 2))
-        await post("/_sim/sounds", {"names": [f"callrouter/{n}" for n in [*texts, "closure-test"]]})
+        names = [f"callrouter/{n}" for n in [*texts, "closure-test"]]
+        await post("/_sim/sounds", {"names": names, "language": "da", "format": "slin"})
         router_command = [sys.executable, "-m", "router", "--schedule", SCHEDULE, "run", "--data", str(data)]
         router_env = {**env, "ARI_URL": url}
 

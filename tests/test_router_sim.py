@@ -84,7 +84,7 @@ async def simulator(
 ) -> AsyncIterator[Simulator]:
     """The simulated Asterisk, running, with every prompt the schedule can ask for; each lasts `sound_seconds`."""
     sim = Simulator(user, password, sound_seconds=sound_seconds, contexts=real_asterisk.dialplan_contexts())
-    sim.world.sounds.update(prompt_sounds(schedule))
+    sim.world.sounds.update(prompt_sounds(schedule), "da", "slin")
     await sim.start()
     try:
         yield sim

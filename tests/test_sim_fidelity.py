@@ -744,6 +744,38 @@ async def every_bridge_device_and_global(t: Transcript, b: Backend) -> None:
     await t.close_events(some)
 
 
+@scenario
+async def sounds_by_language_and_format(t: Transcript, b: Backend) -> None:
+    # The tier's sounds: Debian's English core sounds, and the router's Danish prompts (.wav files).
+    await t.request("GET", "/sounds/hello-world")
+    await t.request("GET", "/sounds/callrouter%2Fgoodbye")
+    await t.request("GET", "/sounds/callrouter%2Fno-such-prompt")
+    await t.request("GET", "/sounds", lang="da", listed=("callrouter/goodbye", "callrouter/welcome", "hello-world"))
+    await t.request("GET", "/sounds", lang="da", format="slin", listed=("callrouter/goodbye",))
+    await t.request("GET", "/sounds", lang="da", format="gsm")
+    await t.request("GET", "/sounds", lang="no-such-language")
+    await t.request("GET", "/sounds", format="no-such-format")
+    await t.request("GET", "/sounds", format="gsm", listed=("callrouter/goodbye", "hello-world"))
+
+
+@scenario
+async def a_prompt_played_in_a_language(t: Transcript, b: Backend) -> None:
+    # A play looks for its sound in its language (`lang`, else the channel's), then English.
+    call = await b.call()
+    await t.settle()
+    await t.request("POST", f"/channels/{call}/answer")
+    plays = [("callrouter/goodbye", "da"), ("callrouter/goodbye", ""), ("callrouter/goodbye", "en")]
+    plays += [("callrouter/goodbye", "da_DK"), ("beep", "da")]
+    for n, (sound, lang) in enumerate(plays, 1):
+        path, media = f"/channels/{call}/play/fid-lang-{n}", f"sound:{sound}"
+        if lang:
+            await t.request("POST", path, settle=False, media=media, lang=lang)
+        else:
+            await t.request("POST", path, settle=False, media=media)
+        await t.until_event("PlaybackFinished")  # one after another, each to its end
+    await t.request("DELETE", f"/channels/{call}")
+
+
 # -- the tier ------------------------------------------------------------------------------------
 
 

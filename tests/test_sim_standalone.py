@@ -58,8 +58,12 @@ async def test_run_it_and_place_a_call_with_the_control_api() -> None:
 async def test_callrouter_run_takes_a_call_and_stops_on_sigterm(tmp_path: Path) -> None:
     api = "127.0.0.1:18189"
     env = {**os.environ, "ARI_PASSWORD": "s3cret", "ARI_USER": "router", "TZ": "UTC", "CALLROUTER_API": api}
+    sounds = tmp_path / "sounds"  # the router's prompts, where `callrouter prompts build` puts them
+    (sounds / "da" / "callrouter").mkdir(parents=True)
+    for name in ("line-unknown", "goodbye"):
+        (sounds / "da" / "callrouter" / f"{name}.wav").write_bytes(b"")
     sim = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "asterisk_sim", "--port", "0", "--sound-seconds", "0.05",
+        sys.executable, "-m", "asterisk_sim", "--port", "0", "--sound-seconds", "0.05", "--sounds", str(sounds),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=env,
     )  # fmt: skip
     router: asyncio.subprocess.Process | None = None
@@ -68,8 +72,6 @@ async def test_callrouter_run_takes_a_call_and_stops_on_sigterm(tmp_path: Path) 
         banner = (await asyncio.wait_for(sim.stdout.readline(), 20)).decode()
         url = banner.split("ARI on ")[1].split("/ari")[0]
         async with aiohttp.ClientSession() as session:
-            names = [f"callrouter/{name}" for name in ("line-unknown", "goodbye")]
-            await (await session.post(f"{url}/_sim/sounds", json={"names": names})).release()
             router = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "router", "--schedule", str(ROOT / "schedule.yaml"), "run",
                 "--data", str(tmp_path / "data"),

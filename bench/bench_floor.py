@@ -18,6 +18,7 @@ import base64
 import json
 import platform
 import statistics
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -41,7 +42,7 @@ async def read_events(
         task.add_done_callback(tasks.discard)
 
 
-async def floor_burst(calls: int, rate: float) -> tuple[float, float]:
+async def floor_burst(calls: int, rate: float) -> tuple[float, float, float]:
     media = guidance_media()
     sim = Simulator("router", "bench", sound_seconds=30)
     sim.world.sounds.update((m.removeprefix("sound:") for m in media.split(",")), "da", "slin")
@@ -65,12 +66,17 @@ async def floor_burst(calls: int, rate: float) -> tuple[float, float]:
                 await asyncio.sleep(0.01)
 
             reader = asyncio.create_task(read_events(ws, handle, tasks))
+            cpu = time.process_time()
             setup = await place_and_measure(sim, calls, rate)
+            cpu = (time.process_time() - cpu) / calls
             reader.cancel()
     await sim.stop()
     cuts = statistics.quantiles(setup, n=100) if len(setup) > 1 else [setup[0]] * 99
-    print(f"floor: {calls:5d} calls at {rate:5.0f}/s: setup p50 {cuts[49] * 1000:.1f} ms, p99 {cuts[98] * 1000:.1f} ms")
-    return cuts[49], cuts[98]
+    print(
+        f"floor: {calls:5d} calls at {rate:5.0f}/s: setup p50 {cuts[49] * 1000:.1f} ms, p99 {cuts[98] * 1000:.1f} ms; "
+        f"CPU {cpu * 1000:.2f} ms a call (the simulator's included)"
+    )
+    return cuts[49], cuts[98], cpu
 
 
 async def main() -> None:
@@ -78,7 +84,10 @@ async def main() -> None:
     for calls, rate in RATES:
         floor = await floor_burst(calls, rate)
         router = await burst(calls, rate)
-        print(f"  -> router / floor at {rate:.0f}/s: p50 {router[0] / floor[0]:.1f}x, p99 {router[1] / floor[1]:.1f}x")
+        print(
+            f"  -> router / floor at {rate:.0f}/s: p50 {router[0] / floor[0]:.1f}x, p99 {router[1] / floor[1]:.1f}x; "
+            f"CPU a call {router[2] / floor[2]:.2f}x"
+        )
 
 
 if __name__ == "__main__":

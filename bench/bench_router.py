@@ -64,8 +64,9 @@ async def place_and_measure(sim: Simulator, calls: int, rate: float) -> list[flo
     return [c.heard[0]["at"] - c.started for c in channels if c.heard]
 
 
-async def burst(calls: int, rate: float) -> tuple[float, float]:
-    """Place `calls` at `rate` per second; print and return setup p50 and p99 in seconds."""
+async def burst(calls: int, rate: float) -> tuple[float, float, float]:
+    """Place `calls` at `rate` per second; print and return setup p50 and p99 in seconds, and the
+    process's CPU seconds a call meanwhile (the simulator's included)."""
     schedule = load_schedule(ROOT / "schedule.yaml")
     texts = load_manifest().texts_for(schedule, range(2023, 2026))
     sim = Simulator("router", "bench", sound_seconds=30)  # callers stay in the guidance meanwhile
@@ -84,17 +85,18 @@ async def burst(calls: int, rate: float) -> tuple[float, float]:
             while "router" not in sim.world.connected_apps:  # noqa: ASYNC110
                 await asyncio.sleep(0.01)
             before = rss_mib()
-            start = time.monotonic()
+            start, cpu = time.monotonic(), time.process_time()
             setup = await place_and_measure(sim, calls, rate)
-            elapsed = time.monotonic() - start
+            elapsed, cpu = time.monotonic() - start, (time.process_time() - cpu) / calls
             cuts = statistics.quantiles(setup, n=100) if len(setup) > 1 else [setup[0]] * 99
             print(
                 f"{calls:5d} calls at {rate:5.0f}/s: {len(setup)} hearing the guidance after {elapsed:.1f} s; "
                 f"setup p50 {cuts[49] * 1000:.1f} ms, p99 {cuts[98] * 1000:.1f} ms; "
-                f"{len(router.runtime.calls)} calls live in the router; peak RSS {before:.0f} -> {rss_mib():.0f} MiB"
+                f"{len(router.runtime.calls)} calls live in the router; peak RSS {before:.0f} -> {rss_mib():.0f} MiB; "
+                f"CPU {cpu * 1000:.2f} ms a call (the simulator's included)"
             )
     await sim.stop()
-    return cuts[49], cuts[98]
+    return cuts[49], cuts[98], cpu
 
 
 async def main() -> None:

@@ -1,6 +1,6 @@
 """Run every benchmark and write BENCHMARKS.md: the machine, the commands, and what each printed.
 
-Run: .venv/bin/python bench/run_all.py   (about forty-five minutes on the 2-core development machine;
+Run: .venv/bin/python bench/run_all.py   (thirty to forty-five minutes on the 2-core development machine;
                                          as root: bench_real.py runs the real Asterisk)
      .venv/bin/python bench/run_all.py bench/bench_faults.py ...   (only these, in place in BENCHMARKS.md)
 

@@ -121,6 +121,9 @@ class Bridge:
     subscribed: str | None = None  # the application told of it, since one of its channels entered it
     variables: dict[str, str] = field(default_factory=dict)  # POST /bridges/{id}/variable(s)
     video_source: str | None = None  # the channel whose video everyone sees (POST .../videoSource)
+    # A mixing bridge that has played something holds Asterisk's announcer channel from then on: not
+    # listed in `channels`, but deleting the bridge then sends no BridgeDestroyed (it still holds one).
+    announcer: bool = False
 
     def json(self) -> Json:
         technology = "holding_bridge" if self.bridge_type == "holding" else "simple_bridge"

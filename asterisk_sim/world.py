@@ -110,7 +110,8 @@ class World(Applications, Recorder):
         self.fallbacks: list[Json] = []  # calls that found no application: STASISSTATUS=FAILED
         self._tasks: set[asyncio.Task[None]] = set()
         self._ids = itertools.count(1)
-        self._recorders = itertools.count(1)  # Recorder/ARI-00000001;2, ...: the channels bridges record with
+        # Recorder/ARI-00000001;2, Announcer/ARI-00000002;2, ...: the channels a bridge records and plays with
+        self._recorders = itertools.count(1)
         self._epoch = int(time.time())
 
     # -- plumbing -----------------------------------------------------------------
@@ -515,7 +516,15 @@ class World(Applications, Recorder):
                 self._emit(app, "PlaybackContinuing", playback=playback.json())
                 playback.index = index
             playback.state = "playing"
+            announced = self._announce(target) if index == 0 and isinstance(target, Bridge) else []
             self._emit(app, "PlaybackStarted", playback=playback.json())
+            if announced:
+                # A Local half hears of its new connected line through its other half, a hop later: on
+                # Asterisk its ChannelConnectedLine comes after the PlaybackStarted.
+                await asyncio.sleep(0.01)
+                for channel in announced:
+                    if not channel.gone:
+                        self._emit(channel.app, "ChannelConnectedLine", channel=channel.json())
             if isinstance(target, Bridge) and target.moh:  # a bridge-wide play on a holding bridge with MOH
                 return self._finish_playback(playback, "failed")
             if uri.partition(":")[0] not in MEDIA_SCHEMES:
@@ -549,6 +558,22 @@ class World(Applications, Recorder):
                 playback.restarted, left = False, seconds
             elif not paused:
                 left -= loop.time() - began
+
+    def _announce(self, bridge: Bridge) -> list[Channel]:
+        """A mixing bridge's play, as seen on Asterisk 22: a new announcer channel joins the bridge for
+        it, each channel there has it as BRIDGEPEER, and stays in the bridge. Returns the Local halves
+        whose connected line it changes (the first time something else joined them)."""
+        if bridge.bridge_type != "mixing":
+            return []
+        bridge.announcer = True
+        announcer = f"Announcer/ARI-{next(self._recorders):08x};2"
+        changed = []
+        for channel in [self.channels[c] for c in bridge.channels]:
+            self._set_by_asterisk(channel, "BRIDGEPEER", announcer)
+            if channel.name.startswith("Local/") and not channel.connected_changed:
+                channel.connected_changed = True
+                changed.append(channel)
+        return changed
 
     def _finish_playback(self, playback: Playback, state: str) -> None:
         if playback.state in ("done", "failed", "canceled"):
@@ -696,13 +721,14 @@ class World(Applications, Recorder):
     def destroy_bridge(self, bridge_id: str) -> None:
         """As seen on Asterisk 22: an application hears BridgeDestroyed only for a bridge one of its
         channels was in and that was empty when deleted; a bridge deleted with channels in it sends
-        them ChannelLeftBridge and nothing more, and one no channel entered sends nothing."""
+        them ChannelLeftBridge and nothing more, and one no channel entered sends nothing. One that holds
+        the announcer of a play (`_announce`) still holds a channel."""
         bridge = self.bridge(bridge_id)
         held = list(bridge.channels)
         for channel_id in held:
             self._leave_bridge(self.channels[channel_id], bridge)
         del self.bridges[bridge_id]
-        if not held:
+        if not held and not bridge.announcer:
             self._emit(bridge.subscribed, "BridgeDestroyed", bridge=bridge.json())
 
     def bridge_moh(self, bridge_id: str, on: bool) -> None:

@@ -179,7 +179,13 @@ class Transcript:
 
     def normalised(self) -> list[str]:
         names: dict[str, str] = {}
-        return [_normalise_line(line, names) for line in self.lines]
+        lines = [_normalise_line(line, names) for line in self.lines]
+        # A Local half's ChannelConnectedLine and a playback's PlaybackStarted come from two threads of
+        # Asterisk's (the connected line through the other half): in either order, from run to run.
+        for i in range(len(lines) - 1):
+            if '"type": "ChannelConnectedLine"' in lines[i] and '"type": "PlaybackStarted"' in lines[i + 1]:
+                lines[i], lines[i + 1] = lines[i + 1], lines[i]
+        return lines
 
 
 def _only(answer: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:

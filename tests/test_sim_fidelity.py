@@ -776,6 +776,26 @@ async def a_prompt_played_in_a_language(t: Transcript, b: Backend) -> None:
     await t.request("DELETE", f"/channels/{call}")
 
 
+@scenario
+async def a_bridge_with_a_caller_plays(t: Transcript, b: Backend) -> None:
+    # Asterisk plays to a bridge through an announcer channel of its own, which joins the bridge.
+    call = await b.call()
+    await t.settle()
+    await t.request("POST", f"/channels/{call}/answer")
+    await t.request("POST", "/bridges", bridgeId="fid-announce", type="mixing")
+    await t.request("POST", "/bridges/fid-announce/addChannel", channel=call)
+    await t.request("POST", "/bridges/fid-announce/play/fid-announce-1", settle=False, media="sound:beep")
+    await t.until_event("PlaybackFinished")
+    await t.request("GET", "/bridges/fid-announce")
+    await t.request("POST", "/bridges/fid-announce/play/fid-announce-2", settle=False, media="sound:beep")
+    await t.until_event("PlaybackFinished")
+    await t.request("GET", "/bridges/fid-announce")
+    await t.request("POST", "/bridges/fid-announce/removeChannel", channel=call)
+    await t.request("GET", "/bridges/fid-announce")
+    await t.request("DELETE", "/bridges/fid-announce")
+    await t.request("DELETE", f"/channels/{call}")
+
+
 # -- the tier ------------------------------------------------------------------------------------
 
 

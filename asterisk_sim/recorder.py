@@ -185,7 +185,8 @@ def _recording_ends(recording: LiveRecording, channel: Channel) -> float | None:
         if channel.silent:
             ends.append(max(recording.started, channel.silent_since) + recording.max_silence)
         elif channel.speech:
-            ends.append(channel.said_at + seconds_of(channel.speech) + recording.max_silence)
+            spoken = channel.said_at + seconds_of(channel.speech)  # silent since: the speech's end
+            ends.append(max(recording.started, spoken) + recording.max_silence)
     return min(ends) if ends else None
 
 

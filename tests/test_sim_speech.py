@@ -108,6 +108,12 @@ async def test_a_recording_holds_what_the_caller_said_and_ends_after_their_silen
     assert loud(samples, 0.75, len(samples) / 8000) == 0.0  # silence after it
     assert (await line.ari("POST", "/recordings/stored/msg/copy", destinationRecordingName="copy")).status == 200
     assert (await line.stored("copy")) == samples
+    # Long after the speech, the caller is silent: a new recording ends its maxSilenceSeconds after its start.
+    await line.ari("POST", f"/channels/{line.channel}/record", name="later", format="wav", maxSilenceSeconds=1)
+    await line.event("RecordingStarted")
+    began = time.monotonic()
+    await line.event("RecordingFinished")
+    assert 0.8 < time.monotonic() - began < 1.6
 
 
 async def test_what_is_said_while_muted_is_not_recorded(line: Line) -> None:

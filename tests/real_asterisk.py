@@ -285,7 +285,7 @@ class RealAsterisk:
             )
         for name in ("upper", "work", "root"):
             (self.folder / name).mkdir(parents=True, exist_ok=True)
-        # The Danish prompts, built before Asterisk starts: it indexes its sounds at start-up.
+        # The Danish prompts, in place before Asterisk starts and before any test plays one.
         manifest = load_manifest()
         build(prompt_texts(), self.upper / "usr/share/asterisk/sounds", manifest.language, manifest.voice)
         etc = self.upper / "etc/asterisk"

@@ -14,7 +14,6 @@ and while muted; the durations are whole seconds, as Asterisk's, and are not mea
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 from array import array
 from collections.abc import Callable, Coroutine
@@ -22,7 +21,7 @@ from typing import Any
 
 from asterisk_sim.answers import AriFault, Json
 from asterisk_sim.objects import Bridge, Channel, LiveRecording
-from asterisk_sim.speech import RATE, recorded, seconds_of, wav
+from asterisk_sim.speech import recorded, seconds_of, wav
 
 LIVE = ("queued", "recording", "paused")  # a live recording's states before it ends
 RECORDING_FORMATS = ("wav", "gsm", "ulaw", "alaw", "sln", "g722")
@@ -35,7 +34,7 @@ class Recorder:
     live_recordings: dict[str, LiveRecording]
     stored_recordings: dict[str, Json]
     recorded_audio: dict[str, bytes]  # a stored recording's file, by name
-    _recorders: itertools.count[int]
+    _joined_by_asterisk: Callable[[Bridge, str], list[Channel]]
     _emit: Callable[..., None]
     _spawn: Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]
     channel: Callable[[str], Channel]
@@ -76,12 +75,8 @@ class Recorder:
         bridge = self.bridge(bridge_id)
         if fmt not in RECORDING_FORMATS:
             raise AriFault(422, "specified format is unknown on this system")
-        recorder = f"Recorder/ARI-{next(self._recorders):08x};2"
-        for channel in [self.channels[c] for c in bridge.channels]:
-            self._set_by_asterisk(channel, "BRIDGEPEER", recorder)
-            if channel.name.startswith("Local/") and not channel.connected_changed:
-                channel.connected_changed = True  # its connected line was the other half's caller
-                self._emit(channel.app, "ChannelConnectedLine", channel=channel.json())
+        for channel in self._joined_by_asterisk(bridge, "Recorder"):
+            self._emit(channel.app, "ChannelConnectedLine", channel=channel.json())
         if not name:
             raise AriFault(500, "Error parsing request")
         self._check_recording_name(name, if_exists)
@@ -197,7 +192,7 @@ def _what_was_recorded(recording: LiveRecording, heard: list[Channel]) -> bytes:
     began = recording.started or ended
     tracks = [recorded(began, ended, c.speech, c.said_at, muted) for c in heard if c.speech]
     if len(tracks) <= 1:
-        return tracks[0] if tracks else bytes(2 * round((ended - began) * RATE))
+        return tracks[0] if tracks else recorded(began, ended, b"", began, muted)  # nobody said anything
     mixed = array("h", bytes(len(tracks[0])))
     for track in tracks:
         for i, sample in enumerate(array("h", track)):

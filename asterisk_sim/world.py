@@ -566,10 +566,16 @@ class World(Applications, Recorder):
         if bridge.bridge_type != "mixing":
             return []
         bridge.announcer = True
-        announcer = f"Announcer/ARI-{next(self._recorders):08x};2"
+        return self._joined_by_asterisk(bridge, "Announcer")
+
+    def _joined_by_asterisk(self, bridge: Bridge, kind: str) -> list[Channel]:
+        """A channel of Asterisk's own (`kind`/ARI-<n>;2: a Recorder, an Announcer) joins `bridge`: each
+        channel there has it as BRIDGEPEER. Returns the Local halves whose connected line it changes,
+        the first time something else joined them (it was the other half's caller)."""
+        joining = f"{kind}/ARI-{next(self._recorders):08x};2"
         changed = []
         for channel in [self.channels[c] for c in bridge.channels]:
-            self._set_by_asterisk(channel, "BRIDGEPEER", announcer)
+            self._set_by_asterisk(channel, "BRIDGEPEER", joining)
             if channel.name.startswith("Local/") and not channel.connected_changed:
                 channel.connected_changed = True
                 changed.append(channel)

@@ -208,10 +208,13 @@ def _normalise_line(line: str, names: dict[str, str]) -> str:
     if kind == "<":
         status, _, body = rest.partition(" ")
         answer = _normalise(json.loads(body), names)
-        if status == "201" and isinstance(answer, dict) and answer.get("state") in ("queued", "playing", "failed"):
-            # Timing only: Asterisk answers a play with the playback's state at that moment, and an idle
-            # channel may have started it already, or (a sound it has not got) already failed it.
-            answer["state"] = "queued|playing|failed"
+        if status == "201" and isinstance(answer, dict) and "media_uri" in answer:
+            if answer.get("state") in ("queued", "playing", "failed"):
+                # Timing only: Asterisk answers a play with the playback's state at that moment, and an idle
+                # channel may have started it already, or (a sound it has not got) already failed it.
+                answer["state"] = "queued|playing|failed"
+        elif status == "201" and isinstance(answer, dict) and answer.get("state") in ("queued", "playing"):
+            answer["state"] = "queued|playing"  # as it always was for other answers (a recording's)
         return f"< {status} {json.dumps(answer, sort_keys=True)}"
     if kind.startswith("!"):  # "!": the backend application's events; "!label": an EventSocket's
         return f"{kind} {json.dumps(_normalise(json.loads(rest), names), sort_keys=True)}"

@@ -60,6 +60,8 @@ def main() -> None:
         help="a sounds directory as Asterisk's (<language>/<name>.<extension>): its files are sounds too",
     )  # fmt: skip
     args = parser.parse_args()
+    if args.sounds and not Path(args.sounds).is_dir():
+        parser.error(f"--sounds: {args.sounds} is not a directory")
     args.contexts = set(args.context)
     for path in args.dialplan:
         args.contexts |= contexts_of(Path(path).read_text(encoding="utf-8"))

@@ -70,6 +70,8 @@ class Sounds:
     with a `folder`, the files in it, read again at each question as Asterisk reads its directory."""
 
     def __init__(self, folder: Path | None = None) -> None:
+        if folder is not None and not folder.is_dir():  # a mistyped path would make every play fail
+            raise NotADirectoryError(f"sounds: {folder} is not a directory")
         self.folder = folder
         self._added: dict[str, dict[str, list[str]]] = {}
 

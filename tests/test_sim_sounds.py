@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from asterisk_sim import Simulator
 from asterisk_sim.sounds import Sounds
@@ -43,6 +44,11 @@ def test_a_folder_is_read_as_asterisk_reads_its_sounds_directory(tmp_path: Path)
     (tmp_path / "da" / "callrouter" / "welcome.wav").write_bytes(b"")  # read again at the next question
     assert "callrouter/welcome" in sounds
     assert sounds.json("../da/callrouter/goodbye") is None
+
+
+def test_a_sounds_folder_that_is_not_there_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(NotADirectoryError, match="is not a directory"):
+        Sounds(tmp_path / "no-such-folder")
 
 
 def test_a_play_looks_in_its_language_then_without_its_dialect_then_in_english() -> None:

@@ -590,6 +590,8 @@ def _control_routes(sim: Simulator) -> web.RouteTableDef:
                     w.send_dtmf(channel_id, digit)
             elif action == "silent":
                 w.set_silent(channel_id, bool(data.get("silent", True)))
+            elif action == "pick-up":
+                w.phone_picks_up(channel_id)
             else:
                 raise web.HTTPNotFound(text=f"unknown action {action!r}")
         except AriFault as e:

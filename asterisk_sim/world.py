@@ -105,6 +105,7 @@ class World(Applications, Recorder):
         self.stored_recordings: dict[str, Json] = {}
         self.recorded_audio: dict[str, bytes] = {}  # a stored recording's file, by name
         self.endpoints: dict[str, AgentScript] = {}
+        self._picked_up: dict[str, asyncio.Event] = {}  # a ringing phone's, by channel: set when it answers now
         self.messages: list[Json] = []  # text messages sent to endpoints' phones (PUT .../sendMessage)
         self.connected_apps: set[str] = set()
         self.fallbacks: list[Json] = []  # calls that found no application: STASISSTATUS=FAILED
@@ -216,6 +217,14 @@ class World(Applications, Recorder):
 
     def set_endpoint(self, endpoint: str, script: AgentScript) -> None:
         self.endpoints[endpoint] = script
+
+    def phone_picks_up(self, channel_id: str) -> None:
+        """The phone a channel is ringing is answered now, whatever its endpoint's script says."""
+        channel = self.channel(channel_id)
+        picked_up = self._picked_up.get(channel_id)
+        if picked_up is None or channel.gone or channel.state != "Ringing":
+            raise AriFault(409, f"Channel is not ringing (state {channel.state})")
+        picked_up.set()
 
     # -- channels -------------------------------------------------------------------
 
@@ -449,10 +458,15 @@ class World(Applications, Recorder):
         self._emit(app, "ChannelStateChange", channel=channel.json())
         dial("RINGING")
         wait = ring_for if script.behaviour == "no-answer" else min(script.answer_after, ring_for)
-        await asyncio.sleep(wait)
+        picked_up = self._picked_up[channel.id] = asyncio.Event()
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(picked_up.wait(), wait)
+        finally:
+            del self._picked_up[channel.id]
         if channel.gone:
             return
-        if script.behaviour == "no-answer" or script.answer_after > ring_for:
+        if not picked_up.is_set() and (script.behaviour == "no-answer" or script.answer_after > ring_for):
             return self._unanswered(channel, app, 19, in_stasis)
         channel.state = "Up"
         self._emit(app, "ChannelStateChange", channel=channel.json())

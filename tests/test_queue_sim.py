@@ -318,3 +318,19 @@ async def test_a_ring_from_before_a_restart_answered_after_it_gets_its_caller(of
         await until(lambda: restarted.runtime.calls[call].call.settled)
         office.sim.world.caller_hangs_up(call)
         assert await outcome_of(restarted.runtime, call) == "answered"
+
+
+async def test_a_ring_answered_while_the_restarted_router_waits_to_reconcile_gets_its_caller(office: Office) -> None:
+    """The agent picks up in the moment after a restart, before the reconciler has taken the caller
+    up again (its grace period): the caller is taken up then, not the agent hung up and rung again."""
+    office.agents(agent1=AgentScript("no-answer"), agent2=AgentScript("busy"), agent3=AgentScript("busy"))
+    async with office.router(replace(QUICK, ring_seconds=10)):
+        call = office.call()
+        await until(lambda: len(office.legs("agent1")) == 1)
+    async with office.router(replace(QUICK, ring_seconds=10)) as restarted:
+        assert restarted.runtime.reconciler.grace >= 1.0, "the answer below comes within the grace period"
+        office.sim.world.phone_picks_up(office.legs("agent1")[0])
+        await until(lambda: office.bridged_with(call) == ["PJSIP/agent1"], within=5)
+        assert len(office.legs("agent1")) == 1, "the answered ring was taken, not hung up and rung again"
+        office.sim.world.caller_hangs_up(call)
+        assert await outcome_of(restarted.runtime, call) == "answered"

@@ -57,6 +57,10 @@ CALL_BRIDGE_PREFIX = "callrouter-call-"
 Deliver = Callable[[str, flow.Event], Awaitable[bool]]  # False: no such call (any more)
 
 
+async def _nobody_waits(call_id: str) -> bool:
+    return False
+
+
 def call_bridge_id(call_id: str) -> str:
     return f"{CALL_BRIDGE_PREFIX}{call_id}"
 
@@ -82,6 +86,9 @@ class QueueRunner:
         self.legs: dict[str, tuple[str, str]] = {}  # leg id -> (line, caller's channel id)
         self._tasks: set[asyncio.Task[None]] = set()
         self._salt = secrets.token_hex(4)  # this run's leg ids differ from any earlier run's
+        # After a restart: take up now a caller Asterisk still holds in our holding bridge (True if
+        # they wait in our queue now). The runtime sets it to the reconciler's.
+        self.take_up_waiting: Callable[[str], Awaitable[bool]] = _nobody_waits
 
     # -- for the caller's call --------------------------------------------------------
 
@@ -201,8 +208,15 @@ class QueueRunner:
     async def _adopt(self, leg_id: str, args: tuple[str, ...], name: str) -> tuple[str, str] | None:
         line, call_id = args[1], args[2]
         agent = args[3] if len(args) > 3 else name.partition("/")[2].rpartition("-")[0]
+        if not agent:
+            return None
+        waiting = self.position(line, call_id) is not None
+        # Answered in the moment after a restart, before the reconciler took the caller up again:
+        # take them up now rather than hang up on the agent and ring them again.
+        if not waiting and not await self.take_up_waiting(call_id):
+            return None
         state = self.lines.get(line)
-        if state is None or not agent:
+        if state is None:
             return None
         async with state.lock:
             state.queue = queue.adopt_leg(state.queue, leg_id, agent, call_id)

@@ -90,6 +90,20 @@ class Reconciler:
                     with contextlib.suppress(*CALL_MOVED_ON):
                         await self._settle(channel_id)
 
+    async def take_up_waiting(self, channel_id: str) -> bool:
+        """A ring from before a restart was answered for `channel_id` before the grace period ended:
+        if Asterisk holds that caller in one of our holding bridges, they wait on in our queue now
+        (True), so that the agent who answered is theirs."""
+        if self._claimed(channel_id):
+            return channel_id in self._runtime.calls
+        app = await self._rest.get_application()
+        if channel_id not in app.channel_ids:
+            return False
+        held = await self._held(app.bridge_ids, [channel_id])
+        if held:
+            await self._requeue(held)
+        return channel_id in self._runtime.calls
+
     async def keep_reconciling(self, connected: Callable[[], bool], every: float = RECONCILE_SECONDS) -> None:
         """Reconcile every so often while connected: a hangup that failed even after its retries, or
         an event that never came, is put right within a minute, not at the next reconnect."""
@@ -151,6 +165,8 @@ class Reconciler:
         """Callers Asterisk kept waiting while we were away wait on in the queue, in the order they came."""
         clocks = await self._clocks()
         for channel, bridge in held:
+            if self._claimed(channel.id):  # taken up meanwhile (its agent answered, `take_up_waiting`)
+                continue
             with contextlib.suppress(*CALL_MOVED_ON):
                 if not await self._runtime.resume_queued(channel, bridge, self._arrival(channel, clocks)):
                     await self._hand_on(channel)

@@ -144,6 +144,7 @@ class Runtime:
         self._tasks: set[asyncio.Task[None]] = set()
         self.queues = QueueRunner(rest, app, clock, self.deliver)
         self.reconciler = Reconciler(self)
+        self.queues.take_up_waiting = self.reconciler.take_up_waiting
         self.on_message_saved: Callable[[], None] = lambda: None  # e.g. wakes the e-mail sender
         # Two Asterisks may give two calls the same channel id (its time and a counter); where their
         # routers share a store, a message's id also names the Asterisk ("@<its entity id>").

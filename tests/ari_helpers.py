@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from router.ari import Event
+from router.ari.events import Dispatcher
 from router.calls.runtime import Runtime
 
 # Events every call produces that say nothing about call flow.
@@ -57,3 +58,17 @@ async def outcome_of(runtime: Runtime, call_id: str, within: float = 10) -> str:
     async with asyncio.timeout(within), runtime.finished:
         await runtime.finished.wait_for(lambda: any(o.call_id == call_id for o in runtime.outcomes))
     return next(o.outcome for o in runtime.outcomes if o.call_id == call_id)
+
+
+class ArrivalOrder(Dispatcher):
+    """The router's per-key dispatcher, which also writes down every event in the order it came off
+    the WebSocket: across channels the handler may see a burst of events in another order (each
+    channel's in turn), and the differential tier compares what Asterisk sent."""
+
+    def __init__(self, handler: Callable[[Event], Awaitable[None]], arrived: list[Event]) -> None:
+        super().__init__(handler)
+        self.arrived = arrived
+
+    def put(self, event: Event) -> None:
+        self.arrived.append(event)
+        super().put(event)

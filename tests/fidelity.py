@@ -185,7 +185,37 @@ class Transcript:
         for i in range(len(lines) - 1):
             if '"type": "ChannelConnectedLine"' in lines[i] and '"type": "PlaybackStarted"' in lines[i + 1]:
                 lines[i], lines[i + 1] = lines[i + 1], lines[i]
+            if _SNOOP.match(lines[i]) and lines[i + 1].startswith("< 200 "):
+                lines[i + 1] = _before_or_in_stasis(lines[i + 1])
+            if _PLAY_OF_A_LIST.match(lines[i]) and lines[i + 1].startswith("< 201 "):
+                lines[i + 1] = _somewhere_in_its_list(lines[i + 1])
         return lines
+
+
+_PLAY_OF_A_LIST = re.compile(r"> POST /(channels|bridges)/[^?]+/play\b.*[?&]media=[^&]*,")
+
+
+def _somewhere_in_its_list(line: str) -> str:
+    """A play of a list of media answers with the playback as it is then (as its state): an idle
+    channel may have skipped a missing first sound already, and be at the next."""
+    answer = json.loads(line.removeprefix("< 201 "))
+    answer.pop("next_media_uri", None)
+    answer["media_uri"] = "<one of the list>"
+    return f"< 201 {json.dumps(answer, sort_keys=True)}"
+
+
+_SNOOP = re.compile(r"> POST /channels/[^/?]+/snoop\b")
+
+
+def _before_or_in_stasis(line: str) -> str:
+    """A snoop's 200 answer shows its channel's dialplan before or after it entered Stasis: Asterisk
+    starts the snoop channel's Stasis thread, then takes the snapshot it answers with
+    (res_stasis_snoop.c, resource_channels.c), so which comes first is timing."""
+    answer = json.loads(line.removeprefix("< 200 "))
+    dialplan = answer.get("dialplan", {})
+    if dialplan.get("app_name") in ("", "Stasis"):
+        dialplan["app_name"] = dialplan["app_data"] = "<before or in Stasis>"
+    return f"< 200 {json.dumps(answer, sort_keys=True)}"
 
 
 def _only(answer: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
@@ -213,8 +243,10 @@ def _normalise_line(line: str, names: dict[str, str]) -> str:
                 # Timing only: Asterisk answers a play with the playback's state at that moment, and an idle
                 # channel may have started it already, or (a sound it has not got) already failed it.
                 answer["state"] = "queued|playing|failed"
-        elif status == "201" and isinstance(answer, dict) and answer.get("state") in ("queued", "playing"):
-            answer["state"] = "queued|playing"  # as it always was for other answers (a recording's)
+        elif status == "201" and isinstance(answer, dict) and answer.get("state") in ("queued", "recording"):
+            # Timing only (a recording's answer): Asterisk makes it `queued`, hands its start to the
+            # channel's thread, and answers with its state then (res_stasis_recording.c).
+            answer["state"] = "queued|recording"
         return f"< {status} {json.dumps(answer, sort_keys=True)}"
     if kind.startswith("!"):  # "!": the backend application's events; "!label": an EventSocket's
         return f"{kind} {json.dumps(_normalise(json.loads(rest), names), sort_keys=True)}"
@@ -236,7 +268,11 @@ def _name_ids_in_path(path: str, names: dict[str, str]) -> str:
 
 
 def _name_in_value(value: str, raw: str, names: dict[str, str]) -> str:
-    """A query's value: an id named before, or an event source naming one (`channel:<id>`)."""
+    """A query's value: an id named before, an event source naming one (`channel:<id>`), or a list
+    of either (`channel=<id>,<id>`)."""
+    if "," in value:
+        parts = value.split(",")
+        return ",".join(_name_in_value(part, part, names) for part in parts)
     if value in names:
         return _name(value, names)
     scheme, colon, rest = value.partition(":")
@@ -254,6 +290,8 @@ def _normalise(value: Any, names: dict[str, str], key: str = "") -> Any:
         items = [_normalise(v, names, key) for v in value]
         if key == "formats":  # a sound's: Asterisk lists its languages in the order of a hash table
             items.sort(key=lambda f: json.dumps(f, sort_keys=True))
+        if key == "channels" and all(isinstance(c, str) for c in items):
+            items.sort()  # a bridge's: sorted by id (main/stasis_bridges.c), and the two name them apart
         return items
     if isinstance(value, str):
         if _TIME.match(value):

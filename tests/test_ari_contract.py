@@ -31,7 +31,7 @@ from router.ari import (
     EventStream,
 )
 from tests import real_asterisk
-from tests.ari_helpers import AsteriskQuirk, Recorder
+from tests.ari_helpers import ArrivalOrder, AsteriskQuirk, Recorder
 
 _ids = itertools.count(1)
 # Set, the simulator scenarios run against that simulated Asterisk (its own process, or its container)
@@ -49,6 +49,8 @@ class Backend:
         self.rest = AriRest(session, config)
         self.events = Recorder()
         self.stream = EventStream(session, config, self.events)
+        self.arrived: list[Event] = []  # every event, in the order Asterisk sent it
+        self.stream.dispatcher = ArrivalOrder(self.events, self.arrived)
         self.router_task: asyncio.Task[None] | None = None
         self._helpers: list[asyncio.Task[None]] = []  # the harness's own connections
 

@@ -826,7 +826,7 @@ def transcripts() -> dict[str, dict[str, list[str]]]:
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
 async def test_scenario(name: str, backend: Backend, transcripts: dict[str, dict[str, list[str]]]) -> None:  # noqa: F811
-    transcript = Transcript(backend.session, backend.config, backend.events.events)
+    transcript = Transcript(backend.session, backend.config, backend.arrived)
     await SCENARIOS[name](transcript, backend)
     await transcript.settle()
     taken = transcripts.setdefault(name, {})

@@ -171,8 +171,8 @@ class Applications:
                 del counts[source]
         elif own_channel is not None and not own_channel.gone and own_channel.app == app and not own_channel.released:
             own_channel.released = True
-        elif own_bridge is not None and own_bridge.subscribed == app:
-            own_bridge.subscribed = None
+        elif own_bridge is not None and own_bridge.watching[app] > 0:
+            own_bridge.watching[app] -= 1
         else:
             raise AriFault(422, "Event source was not subscribed to")
         return self.application_json(app)

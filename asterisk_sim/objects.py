@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 from asterisk_sim.answers import Json, now_text
@@ -116,17 +117,26 @@ class Bridge:
     bridge_type: str
     name: str
     channels: list[str] = field(default_factory=list)
+    members: list[str] = field(default_factory=list)  # `channels` in Asterisk's own order (bridging.py)
+    technology: str = "simple_bridge"  # a mixing bridge's: softmix while it has more than two members
     moh: bool = False
     created: str = field(default_factory=now_text)
-    subscribed: str | None = None  # the application told of it, since one of its channels entered it
+    # app -> how often its channels' entering subscribed it to the bridge, less the leavings that
+    # took one back (bridging.py): while above nought, the application is told of the bridge.
+    watching: Counter[str] = field(default_factory=Counter)
     variables: dict[str, str] = field(default_factory=dict)  # POST /bridges/{id}/variable(s)
     video_source: str | None = None  # the channel whose video everyone sees (POST .../videoSource)
     # A mixing bridge that has played something holds Asterisk's announcer channel from then on: not
     # listed in `channels`, but deleting the bridge then sends no BridgeDestroyed (it still holds one).
     announcer: bool = False
 
+    @property
+    def subscribed(self) -> str | None:
+        """The application told of the bridge because one of its channels entered it."""
+        return next((app for app, times in self.watching.items() if times > 0), None)
+
     def json(self) -> Json:
-        technology = "holding_bridge" if self.bridge_type == "holding" else "simple_bridge"
+        technology = "holding_bridge" if self.bridge_type == "holding" else self.technology
         return {
             "id": self.id,
             "technology": technology,
@@ -134,7 +144,7 @@ class Bridge:
             "bridge_class": "stasis",
             "creator": "Stasis",
             "name": self.name,
-            "channels": list(self.channels),
+            "channels": sorted(self.channels),  # Asterisk's snapshot holds them in a sorted container
             "creationtime": self.created,
             "video_mode": "talker",
         }

@@ -36,6 +36,7 @@ from typing import Any
 from asterisk_sim.administration import configured_log_channels
 from asterisk_sim.answers import AriFault, Json, allocation_failed, now_text
 from asterisk_sim.applications import Applications
+from asterisk_sim.bridging import Bridging
 from asterisk_sim.devices import DeviceStates
 from asterisk_sim.objects import (
     CAUSES,
@@ -61,7 +62,7 @@ def contexts_of(extensions_conf: str) -> set[str]:
 MEDIA_SCHEMES = {"sound", "recording", "number", "digits", "characters", "tone"}
 
 
-class World(Applications, Recorder):
+class World(Applications, Bridging, Recorder):
     """All of the simulated Asterisk's state, and what it does by itself over time."""
 
     def __init__(
@@ -254,7 +255,7 @@ class World(Applications, Recorder):
             request = {"cause": cause, "soft": True, "channel": channel.json()}
         self._emit(app, "ChannelHangupRequest", **request)
         if channel.bridge is not None:
-            self._leave_bridge(channel, self.bridges[channel.bridge])
+            self._leave_bridge(channel, self.bridges[channel.bridge], leaving_stasis=True)
         for playback in list(self.running):
             if playback.target_uri == f"channel:{channel.id}":
                 self._finish_playback(playback, "failed")
@@ -306,7 +307,7 @@ class World(Applications, Recorder):
         channel.dialplan_after = target
         channel.heard.append({"dialplan": channel.dialplan_after})
         if channel.bridge is not None:
-            self._leave_bridge(channel, self.bridges[channel.bridge])
+            self._leave_bridge(channel, self.bridges[channel.bridge], leaving_stasis=True)
         self._emit(channel.app, "StasisEnd", channel=channel.json())  # its snapshot still in Stasis
         channel.app = None
         if target["context"] == INBOUND_CONTEXT or target["context"] not in self.contexts:
@@ -573,28 +574,6 @@ class World(Applications, Recorder):
             elif not paused:
                 left -= loop.time() - began
 
-    def _announce(self, bridge: Bridge) -> list[Channel]:
-        """A mixing bridge's play, as seen on Asterisk 22: a new announcer channel joins the bridge for
-        it, each channel there has it as BRIDGEPEER, and stays in the bridge. Returns the Local halves
-        whose connected line it changes (the first time something else joined them)."""
-        if bridge.bridge_type != "mixing":
-            return []
-        bridge.announcer = True
-        return self._joined_by_asterisk(bridge, "Announcer")
-
-    def _joined_by_asterisk(self, bridge: Bridge, kind: str) -> list[Channel]:
-        """A channel of Asterisk's own (`kind`/ARI-<n>;2: a Recorder, an Announcer) joins `bridge`: each
-        channel there has it as BRIDGEPEER. Returns the Local halves whose connected line it changes,
-        the first time something else joined them (it was the other half's caller)."""
-        joining = f"{kind}/ARI-{next(self._recorders):08x};2"
-        changed = []
-        for channel in [self.channels[c] for c in bridge.channels]:
-            self._set_by_asterisk(channel, "BRIDGEPEER", joining)
-            if channel.name.startswith("Local/") and not channel.connected_changed:
-                channel.connected_changed = True
-                changed.append(channel)
-        return changed
-
     def _finish_playback(self, playback: Playback, state: str) -> None:
         if playback.state in ("done", "failed", "canceled"):
             return
@@ -666,101 +645,16 @@ class World(Applications, Recorder):
             return target.subscribed or next(iter(subscribers), None)
         return None
 
-    # -- bridges --------------------------------------------------------------------
-
-    def create_bridge(self, bridge_id: str | None, bridge_type: str, name: str, *, with_id: bool = False) -> Bridge:
-        if bridge_id and bridge_id in self.bridges:
-            raise AriFault(409, f"Bridge with id '{bridge_id}' already exists")
-        types = {t.strip() for t in (bridge_type or "mixing").split(",")}
-        if not types & {"mixing", "holding", "video_sfu"}:  # other words are ignored: no capability left
-            if with_id:
-                raise AriFault(500, "Unable to create bridge")
-            raise AriFault(500, f"Unable to create bridge. Possible duplicate bridge id '{bridge_id or '(null)'}'")
-        bridge_id = bridge_id or f"sim-bridge-{next(self._ids)}"
-        kind = "holding" if "holding" in types else "mixing"
-        bridge = Bridge(bridge_id, kind, name)
-        self.bridges[bridge_id] = bridge
-        self._emit_to_all("bridge", "BridgeCreated", bridge=bridge.json())
-        return bridge
-
-    def add_to_bridge(self, bridge_id: str, channel_ids: list[str]) -> None:
-        bridge = self.bridge(bridge_id)
-        channels = []
-        for channel_id in channel_ids:
-            channel = self.channels.get(channel_id)
-            if channel is None or channel.gone:
-                raise AriFault(400, "Channel not found")
-            if channel.app is None:
-                raise AriFault(422, "Channel not in Stasis application")
-            channels.append(channel)
-        for channel in channels:
-            if channel.bridge == bridge.id:
-                continue
-            if channel.bridge is not None:
-                self._leave_bridge(channel, self.bridges[channel.bridge])
-            channel.bridge = bridge.id
-            bridge.channels.append(channel.id)
-            bridge.subscribed = bridge.subscribed or channel.app
-            self._emit(channel.app, "ChannelEnteredBridge", bridge=bridge.json(), channel=channel.json())
-            self._note_bridged(bridge)
-            if bridge.moh:
-                channel.heard.append({"moh": "start", "at": time.monotonic(), "bridge": bridge.id})
-
-    def _note_bridged(self, bridge: Bridge) -> None:
-        if bridge.bridge_type != "mixing":
-            return
-        for channel_id in bridge.channels:
-            others = [c for c in bridge.channels if c != channel_id]
-            if others:
-                self.channels[channel_id].heard.append({"bridged": bridge.id, "with": others})
-
-    def remove_from_bridge(self, bridge_id: str, channel_ids: list[str]) -> None:
-        bridge = self.bridge(bridge_id)
-        for channel_id in channel_ids:
-            channel = self.channels.get(channel_id)
-            if channel is None or channel.gone:
-                raise AriFault(400, "Channel not found")
-            if channel.bridge != bridge.id:
-                raise AriFault(422, "Channel not in this bridge")
-        for channel_id in channel_ids:
-            self._leave_bridge(self.channels[channel_id], bridge)
-
-    def _leave_bridge(self, channel: Channel, bridge: Bridge) -> None:
-        bridge.channels.remove(channel.id)
-        channel.bridge = None
-        if bridge.moh:
-            channel.heard.append({"moh": "stop", "at": time.monotonic(), "bridge": bridge.id})
-        if channel.variables.get("BRIDGEPEER"):  # it had a peer in the bridge: it has none now
-            self._set_by_asterisk(channel, "BRIDGEPEER", "")
-        self._emit(channel.app, "ChannelLeftBridge", bridge=bridge.json(), channel=channel.json())
+    # -- variables ------------------------------------------------------------------------
 
     def _set_by_asterisk(self, channel: Channel, name: str, value: str) -> None:
         channel.variables[name] = value
         self._emit(channel.app, "ChannelVarset", variable=name, value=value, channel=channel.json())
 
-    def destroy_bridge(self, bridge_id: str) -> None:
-        """As seen on Asterisk 22: an application hears BridgeDestroyed only for a bridge one of its
-        channels was in and that was empty when deleted; a bridge deleted with channels in it sends
-        them ChannelLeftBridge and nothing more, and one no channel entered sends nothing. One that holds
-        the announcer of a play (`_announce`) still holds a channel."""
-        bridge = self.bridge(bridge_id)
-        held = list(bridge.channels)
-        for channel_id in held:
-            self._leave_bridge(self.channels[channel_id], bridge)
-        del self.bridges[bridge_id]
-        if not held and not bridge.announcer:
-            self._emit(bridge.subscribed, "BridgeDestroyed", bridge=bridge.json())
-
-    def bridge_moh(self, bridge_id: str, on: bool) -> None:
-        bridge = self.bridge(bridge_id)
-        if bridge.moh == on:
-            return
-        bridge.moh = on
-        for channel_id in bridge.channels:
-            entry = {"moh": "start" if on else "stop", "at": time.monotonic(), "bridge": bridge.id}
-            self.channels[channel_id].heard.append(entry)
-
-    # -- variables ------------------------------------------------------------------------
+    def _clear_by_asterisk(self, channel: Channel, name: str) -> None:
+        """Asterisk unsets a variable: a ChannelVarset with no value only if it had one."""
+        if channel.variables.pop(name, ""):
+            self._emit(channel.app, "ChannelVarset", variable=name, value="", channel=channel.json())
 
     def channel_variable(self, channel_id: str, name: str) -> str:
         """A channel's variable, or one of the dialplan functions modelled: CALLERID(num), CALLERID(name)."""

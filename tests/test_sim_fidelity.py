@@ -796,6 +796,55 @@ async def a_bridge_with_a_caller_plays(t: Transcript, b: Backend) -> None:
     await t.request("DELETE", f"/channels/{call}")
 
 
+@scenario
+async def two_callers_talk_in_a_mixing_bridge(t: Transcript, b: Backend) -> None:
+    # What the router does with a caller and the agent who answered: each has the other as BRIDGEPEER.
+    first = await b.call()
+    await t.settle()
+    second = await b.call()
+    await t.settle()
+    await t.request("POST", f"/channels/{first}/answer")
+    await t.request("POST", f"/channels/{second}/answer")
+    await t.request("POST", "/bridges/fid-talk", type="mixing")
+    await t.request("POST", "/bridges/fid-talk/addChannel", channel=f"{first},{second}")
+    await t.request("GET", f"/channels/{first}/variable", variable="BRIDGEPEER")
+    await t.request("GET", f"/channels/{second}/variable", variable="BRIDGEPEER")
+    await t.request("GET", "/bridges/fid-talk")
+    await t.request("DELETE", f"/channels/{first}")
+    await t.request("GET", f"/channels/{second}/variable", variable="BRIDGEPEER")
+    await t.request("GET", "/bridges/fid-talk")
+    await t.request("DELETE", f"/channels/{second}")
+    await t.request("DELETE", "/bridges/fid-talk")
+
+
+@scenario
+async def three_callers_in_a_mixing_bridge_then_a_holding_one(t: Transcript, b: Backend) -> None:
+    # In a bridge of three, each has the other two as BRIDGEPEER; in a holding bridge, nobody has one.
+    calls = []
+    for _ in range(3):
+        calls.append(await b.call())
+        await t.settle()
+    await t.request("POST", "/bridges/fid-three", type="mixing")
+    await t.request("POST", "/bridges/fid-three/addChannel", channel=",".join(calls[:2]))
+    await t.request("POST", "/bridges/fid-three/addChannel", channel=calls[2])
+    await t.request("GET", "/bridges/fid-three")
+    for call in calls:
+        await t.request("GET", f"/channels/{call}/variable", variable="BRIDGEPEER")
+    await t.request("POST", "/bridges/fid-three/removeChannel", channel=calls[0])
+    await t.request("GET", "/bridges/fid-three")
+    await t.request("GET", f"/channels/{calls[0]}/variable", variable="BRIDGEPEER")
+    await t.request("POST", "/bridges/fid-hold", type="holding")
+    await t.request("POST", "/bridges/fid-hold/addChannel", channel=",".join(calls[1:]))
+    for call in calls:
+        await t.request("GET", f"/channels/{call}/variable", variable="BRIDGEPEER")
+    # Hung up one by one: a bridge deleted with two in it lets them go in either order (each channel's
+    # own thread sends its ChannelLeftBridge).
+    for call in calls:
+        await t.request("DELETE", f"/channels/{call}")
+    await t.request("DELETE", "/bridges/fid-three")
+    await t.request("DELETE", "/bridges/fid-hold")
+
+
 # -- the tier ------------------------------------------------------------------------------------
 
 

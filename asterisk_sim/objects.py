@@ -82,6 +82,7 @@ class Channel:
     # no application until it enters Stasis).
     priority: int | None = None
     outside_stasis: str = "AppDial2"
+    outside_data: str | None = None  # its dialplan app's data outside Stasis, where not `app_data`
     connected_changed: bool = False  # a Local half's connected line, once something else was bridged with it
     language: str = "en"  # asterisk.conf's defaultlanguage; a play without `lang` looks for sounds in it
 
@@ -104,7 +105,7 @@ class Channel:
                 "exten": self.exten,
                 "priority": self.priority or (2 if not self.originated else 1),
                 "app_name": "Stasis" if self.app else self.outside_stasis,
-                "app_data": self.app_data,
+                "app_data": self.app_data if self.app or self.outside_data is None else self.outside_data,
             },
             "creationtime": self.created,
             "language": self.language,

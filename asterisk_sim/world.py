@@ -11,9 +11,10 @@ order seen in recordings of a real Asterisk 22.10 with SIP phones:
   ChannelDestroyed only for channels we originated (an inbound caller gets none after StasisEnd);
 - a playback of several media: PlaybackStarted, PlaybackContinuing, PlaybackStarted, ...,
   PlaybackFinished(done); a missing sound: PlaybackStarted then PlaybackFinished(failed);
-- originate: Dial(""), then Ringing and Dial(RINGING), then Up, Dial(ANSWER) and StasisStart
-  with the appArgs; or, unanswered/busy/rejected/offline, ChannelDestroyed with its cause and
-  no StasisStart.
+- originate: Dial(""), then Ringing and Dial(RINGING), then Up, Dial(ANSWER), STASISSTATUS
+  cleared and StasisStart with the appArgs (hung up later: StasisEnd, STASISSTATUS=SUCCESS,
+  ChannelDestroyed); or, unanswered/busy/rejected/offline, ChannelDestroyed with its cause and
+  no StasisStart. A Local channel rings only if its dialplan would (`no-answer`).
 
 REST answers are produced by raising `AriFault(status, message)` with Asterisk's own messages.
 Events are sent *before* the REST answer returns, as Asterisk does: a client must be ready to
@@ -267,8 +268,12 @@ class World(Applications, Bridging, Recorder):
         if not channel.originated and self._watchers({"channel": {"id": channel.id}}):
             self._after_stasis_for_watchers(channel)
         if channel.originated:
+            owner = channel.owner
+            if app is not None:  # Stasis() returns; the application is still subscribed to its own channel
+                self._set_by_asterisk(channel, "STASISSTATUS", "SUCCESS")
+            channel.app = None  # destroyed where it was before Stasis
             self._emit(
-                channel.owner,
+                owner,
                 "ChannelDestroyed",
                 cause=16 if cause == 32 else cause,
                 cause_txt=CAUSES.get(16 if cause == 32 else cause, ""),
@@ -392,6 +397,7 @@ class World(Applications, Bridging, Recorder):
             state="Down",
             endpoint=endpoint,
             app_data=",".join([app, *app_args]),
+            outside_data="(Outgoing Line)",  # Dial()'s, as the SIP traces of Asterisk 22 show it
         )
         self.channels[channel.id] = channel
         self._spawn(self._ring_agent(channel, app, app_args, self.endpoints[endpoint], ring_for=timeout))
@@ -406,23 +412,41 @@ class World(Applications, Bridging, Recorder):
             raise allocation_failed()
         if channel_id and channel_id in self.channels and not self.channels[channel_id].gone:
             raise AriFault(409, "Channel with given unique ID already exists")
+        technology, _, resource = endpoint.partition("/")
+        # A Local channel's first half starts where it leads (`exten@context`), as Asterisk's does.
+        exten, _, context = resource.partition("/")[0].partition("@") if technology == "Local" else ("s", "", "")
         channel = Channel(
             id=channel_id or self._next_unique_id(),
-            name=f"{endpoint}-{next(self._ids):08x}",
+            name=f"{endpoint}-{next(self._ids):08x}" + (";1" if technology == "Local" else ""),
             caller={"name": "", "number": ""},
-            context="default",
-            exten="s",
+            context=context or "default",
+            exten=exten,
             originated=True,
             state="Down",
             endpoint=endpoint,
             outside_stasis="",
+            outside_data="",
         )
         self.channels[channel.id] = channel
         answer = channel.json()
         if app:
-            channel.app, channel.app_data = app, ",".join([app, *app_args])
-            self._emit(app, "StasisStart", args=app_args, channel=channel.json())
+            channel.app_data = ",".join([app, *app_args])
+            # Asterisk runs Stasis() on it at once (res/ari/resource_channels.c): its application,
+            # already subscribed, hears the dialplan change.
+            snapshot = {**channel.json(), "dialplan": {**answer["dialplan"], "app_name": "Stasis"}}
+            snapshot["dialplan"]["app_data"] = channel.app_data
+            self._emit(
+                app, "ChannelDialplan", dialplan_app="Stasis", dialplan_app_data=channel.app_data, channel=snapshot
+            )
+            self._into_stasis(channel, app, app_args)
         return answer
+
+    def _into_stasis(self, channel: Channel, app: str, args: list[str]) -> None:
+        """A channel of the application's (originated or created) enters Stasis(): app_stasis.c clears
+        STASISSTATUS first, which the application, subscribed already, hears."""
+        channel.app = app
+        self._set_by_asterisk(channel, "STASISSTATUS", "")
+        self._emit(app, "StasisStart", args=args, channel=channel.json())
 
     def dial(self, channel_id: str, timeout: float) -> None:
         """POST /channels/{id}/dial: a created channel rings its endpoint's phone, as an originate's does."""
@@ -445,9 +469,13 @@ class World(Applications, Bridging, Recorder):
         await asyncio.sleep(0)  # the REST answer goes out first
         resource = channel.endpoint.split("/", 1)[1] if channel.endpoint else ""
 
+        local = channel.name.startswith("Local/")
+
         def dial(status: str) -> None:
             peer = channel.json()
-            self._emit(app, "Dial", dialstatus=status, forward="", dialstring=resource, peer=peer)
+            # A Local channel's answer is its other half's, which says no dial string (seen on Asterisk 22).
+            dialstring = "" if local and status == "ANSWER" else resource
+            self._emit(app, "Dial", dialstatus=status, forward="", dialstring=dialstring, peer=peer)
 
         dial("")
         if script.behaviour == "busy":
@@ -455,9 +483,10 @@ class World(Applications, Bridging, Recorder):
         if script.behaviour in ("busy", "reject", "offline"):
             cause = {"busy": 17, "reject": 21, "offline": 20}[script.behaviour]
             return self._unanswered(channel, app, cause, in_stasis)
-        channel.state = "Ringing"
-        self._emit(app, "ChannelStateChange", channel=channel.json())
-        dial("RINGING")
+        if not local or script.behaviour == "no-answer":  # a Local channel rings if its dialplan says Ringing()
+            channel.state = "Ringing"
+            self._emit(app, "ChannelStateChange", channel=channel.json())
+            dial("RINGING")
         wait = ring_for if script.behaviour == "no-answer" else min(script.answer_after, ring_for)
         picked_up = self._picked_up[channel.id] = asyncio.Event()
         try:
@@ -473,8 +502,7 @@ class World(Applications, Bridging, Recorder):
         self._emit(app, "ChannelStateChange", channel=channel.json())
         dial("ANSWER")
         if not in_stasis:
-            channel.app = app
-            self._emit(app, "StasisStart", args=args, channel=channel.json())
+            self._into_stasis(channel, app, args)
         if script.hang_up_after is not None:
             await asyncio.sleep(script.hang_up_after)
             if not channel.gone:

@@ -99,6 +99,7 @@ class SimBackend(Backend):
         self.sim = sim
         for behaviour in ("answer", "no-answer", "busy"):
             sim.world.set_endpoint(f"PJSIP/{behaviour}", AgentScript(behaviour, answer_after=0.05))
+        sim.world.set_endpoint("Local/answer@agents", AgentScript("answer", answer_after=0))  # as its dialplan
         sim.world.sounds.update(real_asterisk.prompt_sounds(), "da", "slin")  # the real tier's prompts
 
     async def call(self, caller: str = "12345678") -> str:
@@ -138,6 +139,7 @@ class RemoteSimBackend(Backend):
                 await self._control(
                     "PUT", f"/endpoints/PJSIP/{behaviour}", {"behaviour": behaviour, "answer_after": 0.05}
                 )
+            await self._control("PUT", "/endpoints/Local/answer@agents", {"behaviour": "answer", "answer_after": 0})
             for context in sorted(real_asterisk.dialplan_contexts()):  # the real tier's dialplan
                 await self._control("PUT", f"/dialplan/{context}")
             sounds = {"names": real_asterisk.prompt_sounds(), "language": "da", "format": "slin"}

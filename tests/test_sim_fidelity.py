@@ -48,6 +48,7 @@ async def unknown_resources(t: Transcript, b: Backend) -> None:
     await t.request("GET", "/no-such-resource")
 
 
+LOCAL_AGENT = "Local/answer@agents"  # the real tier's dialplan answers it at once; the simulator is told so
 LONG = "sound:tt-monkeys"  # one of Asterisk's core sounds, 16 s: it plays until stopped
 
 
@@ -584,8 +585,7 @@ async def modules_logging_and_dynamic_configuration(t: Transcript, b: Backend) -
 
 @scenario
 async def channels_created_and_media_sent_out_refused(t: Transcript, b: Backend) -> None:
-    # What is refused; a created channel that is dialled differs by the tiers' agents (Local ones on the
-    # real Asterisk, whose second half runs the dialplan), so it is not here.
+    # What is refused (a created channel that is dialled: a_created_channel_dialled).
     app = b.config.app
     await t.request("POST", "/channels/create", app=app)
     await t.request("POST", "/channels/no-such-channel/dial")
@@ -843,6 +843,19 @@ async def three_callers_in_a_mixing_bridge_then_a_holding_one(t: Transcript, b: 
         await t.request("DELETE", f"/channels/{call}")
     await t.request("DELETE", "/bridges/fid-three")
     await t.request("DELETE", "/bridges/fid-hold")
+
+
+@scenario
+async def a_created_channel_dialled(t: Transcript, b: Backend) -> None:
+    # A channel made with /channels/create, then dialled: an agent's phone that answers at once (on
+    # the real Asterisk a Local channel into the tier's dialplan, whose [agents] answer does so).
+    app = b.config.app
+    await t.request("POST", "/channels/create", endpoint=LOCAL_AGENT, app=app, channelId="fid-created-1")
+    await t.request("GET", "/channels/fid-created-1")
+    await t.request("POST", "/channels/fid-created-1/dial", timeout=5)
+    await t.request("GET", "/channels/fid-created-1")
+    await t.request("POST", "/channels/fid-created-1/dial")
+    await t.request("DELETE", "/channels/fid-created-1")
 
 
 # -- the tier ------------------------------------------------------------------------------------

@@ -168,4 +168,10 @@ def _external_media_parameters(request: web.Request) -> dict[str, str]:
     direction = q.get("direction", "both")
     if direction not in ("both", "in", "out"):
         raise AriFault(400, "Invalid direction specified")
-    return {"app": app, "host": host, "encapsulation": encapsulation, "channel_id": q.get("channelId", "")}
+    return {
+        "app": app,
+        "host": host,
+        "format": fmt,
+        "encapsulation": encapsulation,
+        "channel_id": q.get("channelId", ""),
+    }

@@ -348,20 +348,31 @@ class World(Applications, Bridging, Recorder):
         AudioSocket over TCP), entering its application. No media flows in the simulator."""
         uid = parameters["channel_id"] or self._next_unique_id()
         if uid in self.channels and not self.channels[uid].gone:
-            raise AriFault(409, "Channel with given unique ID already exists")
+            # Asterisk's 409 for the id is overwritten by the 500 of a failed external media channel.
+            raise AriFault(500, "An internal error prevented this request from being handled")
         technology = "AudioSocket" if parameters["encapsulation"] == "audiosocket" else "UnicastRTP"
         name = f"{technology}/{parameters['host']}-0x{next(self._ids):012x}"
-        channel = self._new_channel(uid, name, originated=True, state="Down", app_data="(Outgoing Line)")
+        channel = self._new_channel(
+            uid, name, originated=True, state="Down", app_data="(Outgoing Line)", outside_data="(Outgoing Line)"
+        )
+        app = parameters["app"]
+        if technology == "UnicastRTP":
+            port = str(10000 + next(self._ids) % 5000 * 2)  # Asterisk's: a free even port of rtp.conf's range
+            channel.variables.update({"UNICASTRTP_LOCAL_ADDRESS": "127.0.0.1", "UNICASTRTP_LOCAL_PORT": port})
         answer = channel.json()
         if technology == "UnicastRTP":
-            answer["channelvars"] = {"UNICASTRTP_LOCAL_PORT": str(10000 + next(self._ids) % 10000 * 2),
-                                     "UNICASTRTP_LOCAL_ADDRESS": "127.0.0.1"}  # fmt: skip
-        app = parameters["app"]
-        if app in self.connected_apps:
-            channel.app, channel.app_data = app, app
-            self._emit(app, "StasisStart", args=[], channel=channel.json())
-        else:  # the dialplan's Stasis() finds no application, and the channel is hung up
+            answer["channelvars"] = dict(sorted(channel.variables.items()))
+        if app not in self.connected_apps:  # the dialplan's Stasis() finds no application: hung up
             channel.gone = True
+            return answer
+        channel.app_data = app
+        if technology == "UnicastRTP":  # dialled and up at once, as seen on Asterisk 22
+            dialstring = f"{parameters['host']}/c({parameters['format']})"
+            self._emit(app, "Dial", dialstatus="", forward="", dialstring=dialstring, peer=channel.json())
+            channel.state = "Up"
+            self._emit(app, "ChannelStateChange", channel=channel.json())
+            self._emit(app, "Dial", dialstatus="ANSWER", forward="", dialstring=dialstring, peer=channel.json())
+        self._into_stasis(channel, app, [])
         return answer
 
     def start_moh(self, channel_id: str) -> None:

@@ -296,6 +296,8 @@ def _normalise(value: Any, names: dict[str, str], key: str = "") -> Any:
     if isinstance(value, str):
         if _TIME.match(value):
             return "<time>"
+        if key == "UNICASTRTP_LOCAL_PORT":  # Asterisk picks a free port of rtp.conf's range at random
+            return "<port>"
         if (key in _IDS or _CHANNEL_NAME.match(value)) and value:
             return _name(value, names)
     return value

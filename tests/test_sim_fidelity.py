@@ -858,6 +858,19 @@ async def a_created_channel_dialled(t: Transcript, b: Backend) -> None:
     await t.request("DELETE", "/channels/fid-created-1")
 
 
+@scenario
+async def media_sent_out_to_a_host(t: Transcript, b: Backend) -> None:
+    # An external media channel (RTP to a host on loopback; nothing needs to listen there).
+    app = b.config.app
+    await t.request("POST", "/channels/externalMedia", app=app, external_host="127.0.0.1:40000", format="ulaw",
+                    channelId="fid-media-1")  # fmt: skip
+    await t.request("GET", "/channels/fid-media-1")
+    await t.request("GET", "/channels/fid-media-1/variable", variable="UNICASTRTP_LOCAL_ADDRESS")
+    await t.request("POST", "/channels/externalMedia", app=app, external_host="127.0.0.1:40000", format="ulaw",
+                    channelId="fid-media-1")  # fmt: skip
+    await t.request("DELETE", "/channels/fid-media-1")
+
+
 # -- the tier ------------------------------------------------------------------------------------
 
 

@@ -79,6 +79,23 @@ def test_a_copy_for_the_calls_follows_changes_made_elsewhere(store: Store) -> No
     assert router.all() == ()
 
 
+def test_the_router_says_when_an_override_from_elsewhere_comes_into_its_copy(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    router = OverrideStore(store, cached=True)
+    router.refresh()
+    caplog.set_level("INFO", logger="router.office.overrides")
+    OverrideStore(store).set(SICK, MONDAY)
+    router.refresh()
+    router.refresh()  # nothing new: nothing said
+    assert OverrideStore(store).clear("1818", MONDAY)
+    router.refresh()
+    assert caplog.messages == [
+        "overrides: line 1818 closed until 2024-01-08T11:00:00+00:00 (staff_shortage), read from the store",
+        "overrides: line 1818 has none any more, read from the store",
+    ]
+
+
 def test_the_copy_is_read_again_only_after_something_was_written(store: Store) -> None:
     """An idle router does not read the same rows twice a second: the embedded store tells whether
     anything was committed since (PostgreSQL has no such thing, and is read each time)."""

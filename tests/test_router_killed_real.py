@@ -94,6 +94,8 @@ async def test_router_killed_with_real_calls_in_flight(real_asterisk_url: str) -
                 env = {**os.environ, **FAKETIME_ENV}
                 overriding = await asyncio.create_subprocess_exec(*callrouter_at(THURSDAY_OPEN_UTC, *close), env=env)
                 assert await asyncio.wait_for(overriding.wait(), 30) == 0
+                # The router reads the store's overrides twice a second: the next caller waits for that.
+                await router.wait_for_line(r"overrides: line 1818 closed until", within=10)
                 await asterisk.call("22222222")
                 guidance = await call_of(router, "22")
                 async with asyncio.timeout(20):  # after the welcome, the waiting callers hear the music

@@ -73,7 +73,9 @@ class OverrideStore:
         version = self._store.data_version()  # before the read: a commit in between is read next time
         if version is not None and version == self._copy_version and self._copy is not None:
             return
-        self._copy, self._copy_version = self._read(), version
+        before, self._copy, self._copy_version = self._copy, self._read(), version
+        if self._cached and before is not None:
+            _log_changes(before, self._copy)
 
     async def keep_refreshing(self, every: float = REFRESH_SECONDS) -> None:
         """Renew the copy every `every` seconds until cancelled; a failure keeps the last copy.
@@ -145,3 +147,14 @@ class OverrideStore:
         with self._store.read() as db:
             rows = db.execute(select(overrides).order_by(overrides.c.line)).all()
         return tuple(Override(r.line, bool(r.open), r.reason, r.since, r.until, r.note) for r in rows)
+
+
+def _log_changes(before: tuple[Override, ...], after: tuple[Override, ...]) -> None:
+    """Say when this router starts or stops deciding by an override: an operator who set one on any
+    node (or from the console) sees in this node's log that it is in force here."""
+    for override in sorted(set(after) - set(before), key=lambda o: o.line):
+        state = "open" if override.open else "closed"
+        log.info("overrides: line %s %s until %s (%s), read from the store", override.line, state,
+                 override.until.isoformat(), override.reason)  # fmt: skip
+    for line in sorted({o.line for o in before} - {o.line for o in after}):
+        log.info("overrides: line %s has none any more, read from the store", line)

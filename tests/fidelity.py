@@ -247,10 +247,19 @@ def _normalise_line(line: str, names: dict[str, str]) -> str:
             # Timing only (a recording's answer): Asterisk makes it `queued`, hands its start to the
             # channel's thread, and answers with its state then (res_stasis_recording.c).
             answer["state"] = "queued|recording"
+        elif status == "200" and isinstance(answer, dict) and _clears_stasisstatus(answer.get("channelvars", {})):
+            # Timing only (an external media channel's answer): Asterisk reads the channel's variables
+            # after it has handed the channel to its originate thread, whose Stasis() clears STASISSTATUS
+            # as it starts (resource_channels.c external_media_rtp_udp, app_stasis.c): there or not yet.
+            del answer["channelvars"]["STASISSTATUS"]
         return f"< {status} {json.dumps(answer, sort_keys=True)}"
     if kind.startswith("!"):  # "!": the backend application's events; "!label": an EventSocket's
         return f"{kind} {json.dumps(_normalise(json.loads(rest), names), sort_keys=True)}"
     return line
+
+
+def _clears_stasisstatus(variables: dict[str, str]) -> bool:
+    return "UNICASTRTP_LOCAL_ADDRESS" in variables and variables.get("STASISSTATUS") == ""
 
 
 def _name(value: str, names: dict[str, str]) -> str:

@@ -871,6 +871,22 @@ async def media_sent_out_to_a_host(t: Transcript, b: Backend) -> None:
     await t.request("DELETE", "/channels/fid-media-1")
 
 
+@scenario
+async def a_holding_bridge_with_a_caller_plays(t: Transcript, b: Backend) -> None:
+    # A holding bridge's play (without music on hold, which makes it fail): what its announcer does there.
+    call = await b.call()
+    await t.settle()
+    await t.request("POST", f"/channels/{call}/answer")
+    await t.request("POST", "/bridges", bridgeId="fid-hold-play", type="holding")
+    await t.request("POST", "/bridges/fid-hold-play/addChannel", channel=call)
+    await t.request("POST", "/bridges/fid-hold-play/play/fid-hold-play-1", settle=False, media="sound:beep")
+    await t.until_event("PlaybackFinished")
+    await t.request("GET", "/bridges/fid-hold-play")
+    await t.request("GET", f"/channels/{call}/variable", variable="BRIDGEPEER")
+    await t.request("DELETE", f"/channels/{call}")
+    await t.request("DELETE", "/bridges/fid-hold-play")
+
+
 # -- the tier ------------------------------------------------------------------------------------
 
 

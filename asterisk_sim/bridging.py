@@ -4,10 +4,18 @@ channels in them.
 Asterisk sets BRIDGEPEER whenever a bridge's members change (main/bridge.c, set_bridge_peer_vars): in
 a bridge of two, each has the other's channel name and, for a SIP channel, BRIDGEPVTCALLID its Call-ID;
 in a bigger one, each has the others' names, comma-separated (the first eleven members'); in a
-holding bridge, nobody has one. A channel that leaves has neither any more. Each change is a
-ChannelVarset; clearing a variable that was not set sends none. Asterisk's own channels in a bridge
-(an announcer for a play, a recorder) are not members here: each channel there just has the newest
-one as its BRIDGEPEER (`_joined_by_asterisk`).
+holding bridge, nobody has one; with fewer than two, nothing changes. A channel that leaves has
+neither any more. Each change is a ChannelVarset; clearing a variable that was not set sends none.
+
+Asterisk's own channels are members too, though a bridge never lists them: music on hold's
+(Announcer/ARI_MOH-...;2, POST /bridges/{id}/moh, until DELETE), a play's announcer (Announcer/ARI-...;2,
+until its queue is empty: playbacks.py) and a recording's (Recorder/ARI-...;2, until it ends). They
+count for BRIDGEPEER and for softmix, and a Local half's connected line changes the first time one of
+them joins a mixing bridge. Each joins with AST_BRIDGE_CHANNEL_FLAG_LONELY (res/res_stasis.c,
+res/ari/resource_bridges.c): once only such channels are left in a bridge, they all leave, so music
+stops, a play fails and a recording ends when the last caller leaves. All of this was seen on
+Asterisk 22 (tests/test_sim_fidelity.py: music_on_hold_in_bridges and
+a_bridge_plays_over_its_music_then_its_caller_leaves).
 
 `World` (world.py) has this as its part; what it uses of the world is declared below.
 """
@@ -20,7 +28,7 @@ import time
 from collections.abc import Callable
 
 from asterisk_sim.answers import AriFault
-from asterisk_sim.objects import Bridge, Channel
+from asterisk_sim.objects import Bridge, Channel, LiveRecording
 
 MAX_BRIDGEPEER_NAMES = 10  # Asterisk's MAX_BRIDGEPEER_CHANS, less the channel itself
 
@@ -39,30 +47,51 @@ class Bridging:
     _emit: Callable[..., None]
     _emit_to_all: Callable[..., None]
     bridge: Callable[[str], Bridge]
+    live_recordings: dict[str, LiveRecording]
     _set_by_asterisk: Callable[[Channel, str, str], None]
     _clear_by_asterisk: Callable[[Channel, str], None]
+    _playing_channel_gone: Callable[[str], None]
+    _finish_recording: Callable[..., None]
 
     def _announce(self, bridge: Bridge) -> list[Channel]:
-        """A mixing bridge's play, as seen on Asterisk 22: a new announcer channel joins the bridge for
-        it, each channel there has it as BRIDGEPEER, and stays in the bridge. Returns the Local halves
-        whose connected line it changes (the first time something else joined them)."""
-        if bridge.bridge_type != "mixing":
+        """A bridge's play: Asterisk's announcer joins it unless it is there already (then the play waits
+        in its queue). Returns the Local halves whose connected line it changes (`_joined_by_asterisk`)."""
+        if "announcer" in bridge.own:
             return []
-        bridge.announcer = True
-        return self._joined_by_asterisk(bridge, "Announcer")
+        return self._joined_by_asterisk(bridge, "announcer", "Announcer/ARI")
 
-    def _joined_by_asterisk(self, bridge: Bridge, kind: str) -> list[Channel]:
-        """A channel of Asterisk's own (`kind`/ARI-<n>;2: a Recorder, an Announcer) joins `bridge`: each
-        channel there has it as BRIDGEPEER. Returns the Local halves whose connected line it changes,
-        the first time something else joined them (it was the other half's caller)."""
-        joining = f"{kind}/ARI-{next(self._recorders):08x};2"
+    def _joined_by_asterisk(self, bridge: Bridge, role: str, kind: str) -> list[Channel]:
+        """A channel of Asterisk's own (`kind`-<n>;2) joins `bridge` as its `role`: a member, so BRIDGEPEER
+        changes as for any other. Returns the Local halves whose connected line it changes in a mixing
+        bridge, the first time something else joined them (it was the other half's caller)."""
+        joining = f"{kind}-{next(self._recorders):08x};2"
+        bridge.own[role] = joining
+        self._members_joined(bridge, [joining])
         changed = []
         for channel in [self.channels[c] for c in bridge.channels]:
-            self._set_by_asterisk(channel, "BRIDGEPEER", joining)
-            if channel.name.startswith("Local/") and not channel.connected_changed:
+            if bridge.bridge_type == "mixing" and channel.name.startswith("Local/") and not channel.connected_changed:
                 channel.connected_changed = True
                 changed.append(channel)
         return changed
+
+    def _left_by_asterisk(self, bridge: Bridge, role: str) -> None:
+        """Asterisk's channel of `role` hangs up and leaves `bridge` (if it is there)."""
+        leaving = bridge.own.pop(role, None)
+        if leaving is not None:
+            bridge.members.remove(leaving)
+            self._reconfigured(bridge)
+
+    def _alone_with_asterisk(self, bridge: Bridge) -> None:
+        """Only Asterisk's own channels are left in `bridge` (or it is being taken apart): each was
+        LONELY, so all go. Music stops, the announcer's playbacks fail, recordings end."""
+        if bridge.channels:
+            return
+        for role in list(bridge.own):
+            self._left_by_asterisk(bridge, role)
+            if role == "announcer":
+                self._playing_channel_gone(f"bridge:{bridge.id}")
+            for recording in [r for r in self.live_recordings.values() if r.recorder == role]:
+                self._finish_recording(recording, "done")
 
     def create_bridge(self, bridge_id: str | None, bridge_type: str, name: str, *, with_id: bool = False) -> Bridge:
         if bridge_id and bridge_id in self.bridges:
@@ -104,14 +133,18 @@ class Bridging:
             self._note_bridged(bridge)
             if bridge.moh:
                 channel.heard.append({"moh": "start", "at": time.monotonic(), "bridge": bridge.id})
-        if not joined:
-            return
-        if bridge.bridge_type == "mixing" and len(members_before) <= 2 < len(bridge.channels):
+        bridge.members = members_before
+        if joined:
+            self._members_joined(bridge, joined)
+
+    def _members_joined(self, bridge: Bridge, joined: list[str]) -> None:
+        before = bridge.members
+        if bridge.bridge_type == "mixing" and len(before) <= 2 < len(before) + len(joined):
             # Asterisk moves from a two-party technology to softmix, taking the members it had out and
             # putting them back behind those just joined (main/bridge.c, smart_bridge_operation).
-            bridge.members = joined + members_before
+            bridge.members = joined + before
         else:
-            bridge.members = members_before + joined
+            bridge.members = before + joined
         self._reconfigured(bridge)
 
     def _note_bridged(self, bridge: Bridge) -> None:
@@ -150,6 +183,7 @@ class Bridging:
         self._emit(channel.app, "ChannelLeftBridge", bridge=bridge.json(), channel=channel.json())
         if not dissolving:  # Asterisk does not reconfigure a bridge it is taking apart
             self._reconfigured(bridge)
+            self._alone_with_asterisk(bridge)
 
     def _reconfigured(self, bridge: Bridge) -> None:
         """After its members changed (their events are sent): a mixing bridge of more than two mixes
@@ -159,53 +193,67 @@ class Bridging:
         self._peers_changed(bridge)
 
     def destroy_bridge(self, bridge_id: str) -> None:
-        """As seen on Asterisk 22: an application hears BridgeDestroyed only while it is subscribed to
-        the bridge, which after its channels entered it means one of them left it by leaving Stasis
-        (`_leave_bridge`): channels still in it when it is deleted are sent ChannelLeftBridge, and
-        take their subscriptions back first. An application subscribed to it (or to every bridge)
-        hears of an empty one. One that holds the announcer of a play (`_announce`) sends none."""
+        """As seen on Asterisk 22: an application hears BridgeDestroyed while it is subscribed to the
+        bridge: by name (or to every bridge), or through a channel of its that entered the bridge and
+        left it by leaving Stasis (`_leave_bridge`). Channels still in it when it is deleted are sent
+        ChannelLeftBridge, and take their subscriptions back first."""
         bridge = self.bridge(bridge_id)
-        held = list(bridge.channels)
-        for channel_id in held:
+        for channel_id in list(bridge.channels):
             self._leave_bridge(self.channels[channel_id], bridge, dissolving=True)
+        self._alone_with_asterisk(bridge)
         del self.bridges[bridge_id]
-        if (bridge.subscribed or not held) and not bridge.announcer:  # and to those subscribed to bridges
-            self._emit(bridge.subscribed, "BridgeDestroyed", bridge=bridge.json())
+        self._emit(bridge.subscribed, "BridgeDestroyed", bridge=bridge.json())
 
-    def bridge_moh(self, bridge_id: str, on: bool) -> None:
+    def start_bridge_moh(self, bridge_id: str) -> None:
+        """POST /bridges/{id}/moh: music on hold's channel joins the bridge, once (res/res_stasis.c,
+        stasis_app_bridge_moh_channel); asked again, the same channel plays on. The class is not modelled."""
         bridge = self.bridge(bridge_id)
-        if bridge.moh == on:
+        if bridge.moh:
             return
-        bridge.moh = on
+        for channel in self._joined_by_asterisk(bridge, "moh", "Announcer/ARI_MOH"):
+            self._emit(channel.app, "ChannelConnectedLine", channel=channel.json())
         for channel_id in bridge.channels:
-            entry = {"moh": "start" if on else "stop", "at": time.monotonic(), "bridge": bridge.id}
-            self.channels[channel_id].heard.append(entry)
+            self.channels[channel_id].heard.append({"moh": "start", "at": time.monotonic(), "bridge": bridge.id})
+
+    def stop_bridge_moh(self, bridge_id: str) -> None:
+        """DELETE /bridges/{id}/moh: its channel hangs up and leaves; 409 if none is playing (any more)."""
+        bridge = self.bridge(bridge_id)
+        if not bridge.moh:
+            raise AriFault(409, "Bridge isn't playing music")
+        for channel_id in bridge.channels:
+            self.channels[channel_id].heard.append({"moh": "stop", "at": time.monotonic(), "bridge": bridge.id})
+        self._left_by_asterisk(bridge, "moh")
 
     # -- BRIDGEPEER ------------------------------------------------------------------
 
     def _peers_changed(self, bridge: Bridge) -> None:
-        """Asterisk's set_bridge_peer_vars (main/bridge.c), run when a bridge's members change."""
-        members = [self.channels[c] for c in bridge.members]
+        """Asterisk's set_bridge_peer_vars (main/bridge.c), run when a bridge's members change. Only the
+        bridge's listed channels are given variables here: Asterisk's own are not modelled further."""
+        members = bridge.members
+        channels = {m: self.channels[m] for m in members if m in bridge.channels}
+        names = [channels[m].name if m in channels else m for m in members]
         if bridge.bridge_type == "holding":
-            for channel in members:
+            for channel in channels.values():
                 self._clear_peer(channel)
         elif len(members) == 2:
-            first, second = members
-            self._set_peer(first, second)
-            self._set_peer(second, first)
+            for member, other in ((members[0], members[1]), (members[1], members[0])):
+                if member in channels:
+                    self._set_peer(channels[member], channels.get(other), names[members.index(other)])
         elif len(members) > 2:
-            names = [c.name for c in members[: MAX_BRIDGEPEER_NAMES + 1]]
+            named = names[: MAX_BRIDGEPEER_NAMES + 1]
             others = ""
-            for i, channel in enumerate(members):
-                if i < len(names):  # past the first eleven, each has the last list made
-                    others = ",".join(n for j, n in enumerate(names) if j != i)
-                self._set_by_asterisk(channel, "BRIDGEPEER", others)
-                self._clear_by_asterisk(channel, "BRIDGEPVTCALLID")
+            for i, member in enumerate(members):
+                if i < len(named):  # past the first eleven, each has the last list made
+                    others = ",".join(n for j, n in enumerate(named) if j != i)
+                if member in channels:
+                    self._set_by_asterisk(channels[member], "BRIDGEPEER", others)
+                    self._clear_by_asterisk(channels[member], "BRIDGEPVTCALLID")
 
-    def _set_peer(self, channel: Channel, peer: Channel) -> None:
-        """Two in a bridge: each has the other's name, and its SIP Call-ID where it has one."""
-        self._set_by_asterisk(channel, "BRIDGEPEER", peer.name)
-        if peer.name.startswith("PJSIP/"):
+    def _set_peer(self, channel: Channel, peer: Channel | None, peer_name: str) -> None:
+        """Two in a bridge: each has the other's name, and its SIP Call-ID where it has one (`peer` is
+        None for a channel of Asterisk's own)."""
+        self._set_by_asterisk(channel, "BRIDGEPEER", peer_name)
+        if peer is not None and peer.name.startswith("PJSIP/"):
             self._set_by_asterisk(channel, "BRIDGEPVTCALLID", sip_call_id(peer))
         else:
             self._clear_by_asterisk(channel, "BRIDGEPVTCALLID")

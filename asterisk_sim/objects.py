@@ -120,16 +120,20 @@ class Bridge:
     channels: list[str] = field(default_factory=list)
     members: list[str] = field(default_factory=list)  # `channels` in Asterisk's own order (bridging.py)
     technology: str = "simple_bridge"  # a mixing bridge's: softmix while it has more than two members
-    moh: bool = False
+    # Asterisk's own channels in it, by what they do ("moh", "announcer", "recorder <n>") -> their
+    # names: members of the bridge (in `members`, for BRIDGEPEER and its technology), never listed.
+    own: dict[str, str] = field(default_factory=dict)
     created: str = field(default_factory=now_text)
     # app -> how often its channels' entering subscribed it to the bridge, less the leavings that
     # took one back (bridging.py): while above nought, the application is told of the bridge.
     watching: Counter[str] = field(default_factory=Counter)
     variables: dict[str, str] = field(default_factory=dict)  # POST /bridges/{id}/variable(s)
     video_source: str | None = None  # the channel whose video everyone sees (POST .../videoSource)
-    # A mixing bridge that has played something holds Asterisk's announcer channel from then on: not
-    # listed in `channels`, but deleting the bridge then sends no BridgeDestroyed (it still holds one).
-    announcer: bool = False
+
+    @property
+    def moh(self) -> bool:
+        """Music on hold is playing in it (POST /bridges/{id}/moh): its channel is in the bridge."""
+        return "moh" in self.own
 
     @property
     def subscribed(self) -> str | None:
@@ -167,7 +171,9 @@ class Playback:
         data: Json = {"id": self.id, "media_uri": self.media[self.index]}
         if self.index + 1 < len(self.media):
             data["next_media_uri"] = self.media[self.index + 1]
-        data.update({"target_uri": self.target_uri, "language": self.language, "state": self.state})
+        # A playback stopped while it was queued is `done` to ARI (res_stasis_playback.c, state_to_string).
+        state = "done" if self.state == "canceled" else self.state
+        data.update({"target_uri": self.target_uri, "language": self.language, "state": state})
         return data
 
 
@@ -183,6 +189,7 @@ class LiveRecording:
     started: float = 0.0
     task: asyncio.Task[None] | None = None
     bridge_id: str | None = None  # a bridge's recording (POST /bridges/{id}/record): channel_id is ""
+    recorder: str | None = None  # and the role of Asterisk's channel that records it there (bridging.py)
     # POST .../mute: silence is recorded in place of the channel's audio, since then, and in these spans
     muted_since: float | None = None
     muted_spans: list[tuple[float, float]] = field(default_factory=list)

@@ -14,6 +14,7 @@ and while muted; the durations are whole seconds, as Asterisk's, and are not mea
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from array import array
 from collections.abc import Callable, Coroutine
@@ -34,7 +35,9 @@ class Recorder:
     live_recordings: dict[str, LiveRecording]
     stored_recordings: dict[str, Json]
     recorded_audio: dict[str, bytes]  # a stored recording's file, by name
-    _joined_by_asterisk: Callable[[Bridge, str], list[Channel]]
+    _joined_by_asterisk: Callable[[Bridge, str, str], list[Channel]]
+    _left_by_asterisk: Callable[[Bridge, str], None]
+    _ids: itertools.count[int]
     _emit: Callable[..., None]
     _spawn: Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]
     channel: Callable[[str], Channel]
@@ -75,12 +78,17 @@ class Recorder:
         bridge = self.bridge(bridge_id)
         if fmt not in RECORDING_FORMATS:
             raise AriFault(422, "specified format is unknown on this system")
-        for channel in self._joined_by_asterisk(bridge, "Recorder"):
+        role = f"recorder {next(self._ids)}"
+        for channel in self._joined_by_asterisk(bridge, role, "Recorder/ARI"):
             self._emit(channel.app, "ChannelConnectedLine", channel=channel.json())
-        if not name:
-            raise AriFault(500, "Error parsing request")
-        self._check_recording_name(name, if_exists)
-        recording = LiveRecording(name, fmt, "", "none", 0, 0, bridge_id=bridge.id)
+        try:
+            if not name:
+                raise AriFault(500, "Error parsing request")
+            self._check_recording_name(name, if_exists)
+        except AriFault:
+            self._left_by_asterisk(bridge, role)  # its recording never started: it hangs up
+            raise
+        recording = LiveRecording(name, fmt, "", "none", 0, 0, bridge_id=bridge.id, recorder=role)
         self.live_recordings[name] = recording
         answer = recording.json()  # queued, as Asterisk answers
         recording.state, recording.started = "recording", time.monotonic()
@@ -155,7 +163,8 @@ class Recorder:
         channel = self.channels.get(recording.channel_id)
         bridge = self.bridges.get(recording.bridge_id or "")
         heard = [channel] if channel is not None else [self.channels[c] for c in bridge.channels] if bridge else []
-        if all(c.name.startswith("Local/") and not c.speech for c in heard):
+        no_frames = all(c.name.startswith("Local/") and not c.speech for c in heard)
+        if no_frames:
             duration = 0  # nobody sends audio into the harness's Local half: no frames were recorded
         recording.state = state
         self.live_recordings.pop(recording.name, None)
@@ -169,8 +178,11 @@ class Recorder:
                 body.update({"talking_duration": duration, "silence_duration": 0})
             if keep:
                 self.stored_recordings[recording.name] = {"name": recording.name, "format": recording.fmt}
-                self.recorded_audio[recording.name] = wav(_what_was_recorded(recording, heard))
+                # No frames, no samples: Asterisk writes the file's header alone (seen on Asterisk 22).
+                self.recorded_audio[recording.name] = wav(b"" if no_frames else _what_was_recorded(recording, heard))
         self._emit(app, "RecordingFinished" if state == "done" else "RecordingFailed", recording=body)
+        if bridge is not None and recording.recorder is not None:
+            self._left_by_asterisk(bridge, recording.recorder)  # the recorder hangs up
 
 
 def _recording_ends(recording: LiveRecording, channel: Channel) -> float | None:

@@ -348,8 +348,8 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
         ("DELETE", "/ari/channels/{id}/moh", w.stop_moh),
         ("DELETE", "/ari/playbacks/{id}", w.stop_playback),
         ("DELETE", "/ari/bridges/{id}", w.destroy_bridge),
-        ("POST", "/ari/bridges/{id}/moh", lambda bridge_id: w.bridge_moh(bridge_id, True)),
-        ("DELETE", "/ari/bridges/{id}/moh", lambda bridge_id: w.bridge_moh(bridge_id, False)),
+        ("POST", "/ari/bridges/{id}/moh", w.start_bridge_moh),
+        ("DELETE", "/ari/bridges/{id}/moh", w.stop_bridge_moh),
     ]
     for method, path, action in no_content:
         r.route(method, path)(_no_content(action))
@@ -640,10 +640,17 @@ def _control_routes(sim: Simulator) -> web.RouteTableDef:
 
     @r.post("/_sim/sounds")
     async def sounds(request: web.Request) -> web.Response:
-        """Sounds Asterisk has from now on: `names`, in `language` (default en) and `format` (default gsm)."""
+        """Sounds Asterisk has from now on: `names`, in `language` (default en) and `format` (default gsm),
+        each playing for `seconds` if given (else the simulator's `sound_seconds`)."""
         given = await body(request)
+        seconds = given.get("seconds")
+        if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0):
+            raise web.HTTPBadRequest(text=f"seconds must be a number of seconds, 0 or more, not {seconds!r}")
         w.sounds.update(
-            (str(s) for s in given.get("names", [])), str(given.get("language", "en")), str(given.get("format", "gsm"))
+            (str(s) for s in given.get("names", [])),
+            str(given.get("language", "en")),
+            str(given.get("format", "gsm")),
+            None if seconds is None else float(seconds),
         )
         return ok()
 

@@ -74,13 +74,23 @@ class Sounds:
             raise NotADirectoryError(f"sounds: {folder} is not a directory")
         self.folder = folder
         self._added: dict[str, dict[str, list[str]]] = {}
+        self._seconds: dict[str, float] = {}  # how long a sound plays, where a harness said so
 
-    def add(self, name: str, language: str = DEFAULT_LANGUAGE, fmt: str = "gsm") -> None:
+    def add(self, name: str, language: str = DEFAULT_LANGUAGE, fmt: str = "gsm", seconds: float | None = None) -> None:
         _note(self._added, name, language, fmt)
+        if seconds is not None:
+            self._seconds[name] = seconds
 
-    def update(self, names: Iterable[str], language: str = DEFAULT_LANGUAGE, fmt: str = "gsm") -> None:
+    def update(
+        self, names: Iterable[str], language: str = DEFAULT_LANGUAGE, fmt: str = "gsm", seconds: float | None = None
+    ) -> None:
         for name in names:
-            self.add(name, language, fmt)
+            self.add(name, language, fmt, seconds)
+
+    def seconds(self, name: str) -> float | None:
+        """How long `name` plays, if it was given a length of its own (else every sound plays the
+        simulator's `sound_seconds`: its files' lengths are not read, so tests stay quick)."""
+        return self._seconds.get(name)
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name in self._all(name)

@@ -10,7 +10,8 @@ order seen in recordings of a real Asterisk 22.10 with SIP phones:
 - hangup: ChannelHangupRequest, ChannelLeftBridge, PlaybackFinished(failed), StasisEnd, and
   ChannelDestroyed only for channels we originated (an inbound caller gets none after StasisEnd);
 - a playback of several media: PlaybackStarted, PlaybackContinuing, PlaybackStarted, ...,
-  PlaybackFinished(done); a missing sound: PlaybackStarted then PlaybackFinished(failed);
+  PlaybackFinished(done); a missing sound: PlaybackStarted then PlaybackFinished(failed); a
+  channel's playbacks one at a time, the others queued (playbacks.py);
 - originate: Dial(""), then Ringing and Dial(RINGING), then Up, Dial(ANSWER), STASISSTATUS
   cleared and StasisStart with the appArgs (hung up later: StasisEnd, STASISSTATUS=SUCCESS,
   ChannelDestroyed); or, unanswered/busy/rejected/offline, ChannelDestroyed with its cause and
@@ -50,8 +51,9 @@ from asterisk_sim.objects import (
     LiveRecording,
     Playback,
 )
+from asterisk_sim.playbacks import Playbacks
 from asterisk_sim.recorder import LIVE, Recorder
-from asterisk_sim.sounds import DEFAULT_LANGUAGE, Sounds
+from asterisk_sim.sounds import Sounds
 
 
 def contexts_of(extensions_conf: str) -> set[str]:
@@ -60,10 +62,7 @@ def contexts_of(extensions_conf: str) -> set[str]:
     return found - {"general", "globals"}
 
 
-MEDIA_SCHEMES = {"sound", "recording", "number", "digits", "characters", "tone"}
-
-
-class World(Applications, Bridging, Recorder):
+class World(Applications, Bridging, Playbacks, Recorder):
     """All of the simulated Asterisk's state, and what it does by itself over time."""
 
     def __init__(
@@ -257,9 +256,7 @@ class World(Applications, Bridging, Recorder):
         self._emit(app, "ChannelHangupRequest", **request)
         if channel.bridge is not None:
             self._leave_bridge(channel, self.bridges[channel.bridge], leaving_stasis=True)
-        for playback in list(self.running):
-            if playback.target_uri == f"channel:{channel.id}":
-                self._finish_playback(playback, "failed")
+        self._playing_channel_gone(f"channel:{channel.id}")
         for recording in list(self.live_recordings.values()):
             if recording.channel_id == channel.id and recording.state in LIVE:
                 self._finish_recording(recording, "done")
@@ -540,140 +537,7 @@ class World(Applications, Bridging, Recorder):
             self._emit(channel.owner, "ChannelHangupRequest", cause=32, soft=True, channel=channel.json())
             self._emit(channel.owner, "ChannelDestroyed", cause=16, cause_txt=CAUSES[16], channel=channel.json())
 
-    # -- playbacks ------------------------------------------------------------------
-
-    def play(self, target: Channel | Bridge, playback_id: str, media: list[str], language: str | None = None) -> Json:
-        """Start a playback; the answer shows it queued, as Asterisk's does. Its sounds are looked for in
-        `language`, else the channel's (a bridge's announcer channel has the default language)."""
-        if not media or not all(media):
-            raise AriFault(400, "media: required")
-        # Asterisk does not refuse an id in use: both playbacks play, and the id finds the newer.
-        target_uri = f"channel:{target.id}" if isinstance(target, Channel) else f"bridge:{target.id}"
-        language = language or (target.language if isinstance(target, Channel) else DEFAULT_LANGUAGE)
-        playback = Playback(playback_id, media, target_uri, language)
-        self.playbacks[playback_id] = playback
-        self.running.append(playback)
-        answer = playback.json()
-        playback.task = self._spawn(self._run_playback(playback, target))
-        return answer
-
-    async def _run_playback(self, playback: Playback, target: Channel | Bridge) -> None:
-        await asyncio.sleep(0)
-        app = self._app_of(target)
-        for index, uri in enumerate(playback.media):
-            if playback.state in ("done", "failed", "canceled"):
-                return
-            playback.index = index
-            if index > 0:
-                playback.state = "continuing"
-                playback.index = index - 1
-                self._emit(app, "PlaybackContinuing", playback=playback.json())
-                playback.index = index
-            playback.state = "playing"
-            announced = self._announce(target) if index == 0 and isinstance(target, Bridge) else []
-            self._emit(app, "PlaybackStarted", playback=playback.json())
-            if announced:
-                # A Local half hears of its new connected line through its other half, a hop later: on
-                # Asterisk its ChannelConnectedLine comes after the PlaybackStarted.
-                await asyncio.sleep(0.01)
-                for channel in announced:
-                    if not channel.gone:
-                        self._emit(channel.app, "ChannelConnectedLine", channel=channel.json())
-            if isinstance(target, Bridge) and target.moh:  # a bridge-wide play on a holding bridge with MOH
-                return self._finish_playback(playback, "failed")
-            if uri.partition(":")[0] not in MEDIA_SCHEMES:
-                # Asterisk starts it, finds no player for the scheme, and drops the playback without
-                # a PlaybackFinished (not even at hangup): an application waiting for one waits for ever.
-                playback.state = "canceled"
-                if self.playbacks.get(playback.id) is playback:
-                    del self.playbacks[playback.id]
-                self.running.remove(playback)
-                return None
-            if not self._media_exists(uri, playback.language):
-                if index + 1 < len(playback.media):
-                    continue  # a missing sound in a list is skipped: Continuing, then the next one
-                return self._finish_playback(playback, "failed")  # the last (or only) one fails
-            for channel_id in self._listeners(target):
-                self.channels[channel_id].heard.append({"media": uri, "playback": playback.id, "at": time.monotonic()})
-            await self._play_for(playback, self.sound_seconds)
-        self._finish_playback(playback, "done")
-
-    async def _play_for(self, playback: Playback, seconds: float) -> None:
-        """A media's length of playing time: a paused playback does not advance, a restarted one
-        starts its media again."""
-        loop = asyncio.get_running_loop()
-        left = seconds
-        while left > 0:
-            began, paused = loop.time(), playback.state == "paused"
-            playback.controlled.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(playback.controlled.wait(), None if paused else left)
-            if playback.restarted:
-                playback.restarted, left = False, seconds
-            elif not paused:
-                left -= loop.time() - began
-
-    def _finish_playback(self, playback: Playback, state: str) -> None:
-        if playback.state in ("done", "failed", "canceled"):
-            return
-        playback.state = state
-        if self.playbacks.get(playback.id) is playback:
-            del self.playbacks[playback.id]
-        self.running.remove(playback)
-        if playback.task is not None and playback.task is not asyncio.current_task():
-            playback.task.cancel()
-        target_kind, _, target_id = playback.target_uri.partition(":")
-        target = self.channels.get(target_id) if target_kind == "channel" else self.bridges.get(target_id)
-        self._emit(self._app_of(target), "PlaybackFinished", playback=playback.json())
-        if isinstance(target, Channel) and target.continue_after_playback is not None and not target.gone:
-            self._continue_when_quiet(target)
-
-    def _continue_when_quiet(self, channel: Channel) -> None:
-        """A `continue` that waited for the channel's playbacks: carry it out once none is left."""
-        if channel.continue_after_playback is None:
-            return
-        if not any(p.target_uri == f"channel:{channel.id}" for p in self.running):
-            then, channel.continue_after_playback = channel.continue_after_playback, None
-            self._leave_for_dialplan(channel, then)
-
-    def control_playback(self, playback_id: str, operation: str) -> None:
-        """POST /playbacks/{id}/control, as Asterisk 22 answered it: pause and unpause (which announces
-        itself as PlaybackStarted again), restart; forward and reverse are accepted (skipping within
-        a media is not modelled)."""
-        playback = self.playbacks.get(playback_id)
-        if playback is None:
-            raise AriFault(404, "Playback not found")
-        if not operation:
-            raise AriFault(400, "Missing operation")
-        if operation not in ("pause", "unpause", "restart", "reverse", "forward"):
-            raise AriFault(400, f"Invalid operation {operation}")
-        target_kind, _, target_id = playback.target_uri.partition(":")
-        target = self.channels.get(target_id) if target_kind == "channel" else self.bridges.get(target_id)
-        if operation == "pause" and playback.state == "playing":
-            playback.state = "paused"
-        elif operation == "unpause" and playback.state == "paused":
-            playback.state = "playing"
-            self._emit(self._app_of(target), "PlaybackStarted", playback=playback.json())
-        elif operation == "restart":
-            playback.restarted = True
-        playback.controlled.set()
-
-    def stop_playback(self, playback_id: str) -> None:
-        playback = self.playbacks.get(playback_id)
-        if playback is None:
-            raise AriFault(404, "Playback not found")
-        self._finish_playback(playback, "done")
-
-    def _media_exists(self, uri: str, language: str) -> bool:
-        kind, _, value = uri.partition(":")
-        if kind == "sound":
-            return self.sounds.playable(value, language)
-        if kind == "recording":
-            return value in self.stored_recordings
-        return kind in ("number", "digits", "characters", "tone")
-
-    def _listeners(self, target: Channel | Bridge) -> list[str]:
-        return [target.id] if isinstance(target, Channel) else list(target.channels)
+    # -- playbacks: playbacks.py; on whose topic ------------------------------------
 
     def _app_of(self, target: Channel | Bridge | None) -> str | None:
         if isinstance(target, Channel):

@@ -53,9 +53,20 @@ LONG = "sound:tt-monkeys"  # one of Asterisk's core sounds, 16 s: it plays until
 
 
 def long_sounds(b: Backend) -> None:
-    """The harness's setup, not an expectation: the simulator plays its prompts as long as they last."""
+    """The harness's setup, not an expectation: the simulator plays LONG long enough to be stopped (the
+    real one lasts 16 s); other sounds play as briefly as the fixture has them."""
     if isinstance(b, SimBackend):
-        b.sim.world.sound_seconds = 5.0
+        b.sim.world.sounds.add("tt-monkeys", seconds=5.0)
+
+
+async def answered_in_a_bridge(t: Transcript, b: Backend, bridge_id: str, kind: str) -> str:
+    """A scenario's opening: a caller, answered, put into a new bridge (each request written as any)."""
+    call = await b.call()
+    await t.settle()
+    await t.request("POST", f"/channels/{call}/answer")
+    await t.request("POST", "/bridges", bridgeId=bridge_id, type=kind)
+    await t.request("POST", f"/bridges/{bridge_id}/addChannel", channel=call)
+    return call
 
 
 @scenario
@@ -464,6 +475,10 @@ async def a_stored_recording_copied(t: Transcript, b: Backend) -> None:
         await t.request("POST", "/recordings/stored/fid-rec-4/copy")
         await t.request("POST", "/recordings/stored/no-such-recording/copy", destinationRecordingName="fid-rec-6")
         await t.request("GET", "/recordings/stored/fid-rec-5")
+        # The whole list holds what earlier tests left on the shared real Asterisk: only these two.
+        await t.request("GET", "/recordings/stored", listed=("fid-rec-4", "fid-rec-5"))
+        await t.request("GET", "/recordings/stored/fid-rec-5/file")
+        await t.request("GET", "/recordings/stored/no-such-recording/file")
     finally:
         for name in ("fid-rec-4", "fid-rec-5"):
             await t.request("DELETE", f"/recordings/stored/{name}")
@@ -563,6 +578,12 @@ async def modules_logging_and_dynamic_configuration(t: Transcript, b: Backend) -
     # request can delete again (see asterisk_sim/administration.py); one per run: each run's Asterisk is new.
     for name in ("app_stasis.so", "res_ari_sounds.so", "res_ari_mailboxes.so", "no_such_module.so"):
         await t.request("GET", f"/asterisk/modules/{name}")
+    # The whole list is the real tier's modules.conf: ARI's own modules, which both have.
+    modules = ("app_stasis.so", "res_ari.so", "res_ari_bridges.so", "res_ari_channels.so", "res_stasis.so")
+    # A module's use_count is how many use it now, on the real tier: left out.
+    await t.request(
+        "GET", "/asterisk/modules", listed=modules, fields=("name", "description", "status", "support_level")
+    )
     await t.request("POST", "/asterisk/modules/res_ari_sounds.so")
     await t.request("PUT", "/asterisk/modules/res_ari_sounds.so")
     for method in ("POST", "PUT", "DELETE"):
@@ -779,11 +800,7 @@ async def a_prompt_played_in_a_language(t: Transcript, b: Backend) -> None:
 @scenario
 async def a_bridge_with_a_caller_plays(t: Transcript, b: Backend) -> None:
     # Asterisk plays to a bridge through an announcer channel of its own, which joins the bridge.
-    call = await b.call()
-    await t.settle()
-    await t.request("POST", f"/channels/{call}/answer")
-    await t.request("POST", "/bridges", bridgeId="fid-announce", type="mixing")
-    await t.request("POST", "/bridges/fid-announce/addChannel", channel=call)
+    call = await answered_in_a_bridge(t, b, "fid-announce", "mixing")
     await t.request("POST", "/bridges/fid-announce/play/fid-announce-1", settle=False, media="sound:beep")
     await t.until_event("PlaybackFinished")
     await t.request("GET", "/bridges/fid-announce")
@@ -874,17 +891,107 @@ async def media_sent_out_to_a_host(t: Transcript, b: Backend) -> None:
 @scenario
 async def a_holding_bridge_with_a_caller_plays(t: Transcript, b: Backend) -> None:
     # A holding bridge's play (without music on hold, which makes it fail): what its announcer does there.
-    call = await b.call()
-    await t.settle()
-    await t.request("POST", f"/channels/{call}/answer")
-    await t.request("POST", "/bridges", bridgeId="fid-hold-play", type="holding")
-    await t.request("POST", "/bridges/fid-hold-play/addChannel", channel=call)
+    call = await answered_in_a_bridge(t, b, "fid-hold-play", "holding")
     await t.request("POST", "/bridges/fid-hold-play/play/fid-hold-play-1", settle=False, media="sound:beep")
     await t.until_event("PlaybackFinished")
     await t.request("GET", "/bridges/fid-hold-play")
     await t.request("GET", f"/channels/{call}/variable", variable="BRIDGEPEER")
     await t.request("DELETE", f"/channels/{call}")
     await t.request("DELETE", "/bridges/fid-hold-play")
+
+
+@scenario
+async def music_on_hold_in_bridges(t: Transcript, b: Backend) -> None:
+    # Asterisk plays a bridge's music through a channel of its own that joins the bridge.
+    call = await answered_in_a_bridge(t, b, "fid-moh-mix", "mixing")
+    await t.request("DELETE", "/bridges/fid-moh-mix/moh")  # none playing
+    await t.request("POST", "/bridges/fid-moh-mix/moh")
+    await t.request("POST", "/bridges/fid-moh-mix/moh", mohClass="default")  # again: the same channel
+    await t.request("GET", "/bridges/fid-moh-mix")
+    await t.request("GET", f"/channels/{call}/variable", variable="BRIDGEPEER")
+    await t.request("DELETE", "/bridges/fid-moh-mix/moh")
+    await t.request("GET", f"/channels/{call}/variable", variable="BRIDGEPEER")
+    await t.request("DELETE", "/bridges/fid-moh-mix/moh")
+    await t.request("POST", "/bridges/no-such-bridge/moh")
+    await t.request("DELETE", "/bridges/no-such-bridge/moh")
+    await t.request("POST", "/bridges", bridgeId="fid-moh-hold", type="holding")
+    await t.request("POST", "/bridges/fid-moh-hold/addChannel", channel=call)
+    await t.request("POST", "/bridges/fid-moh-hold/moh")
+    await t.request("GET", "/bridges/fid-moh-hold")
+    await t.request("DELETE", f"/channels/{call}")
+    await t.request("DELETE", "/bridges/fid-moh-hold/moh")
+    await t.request("DELETE", "/bridges/fid-moh-hold")
+    await t.request("DELETE", "/bridges/fid-moh-mix")
+
+
+@scenario
+async def plays_queued_on_a_channel(t: Transcript, b: Backend) -> None:
+    # A channel plays one thing at a time: the others wait their turn, queued, and can be stopped there.
+    long_sounds(b)
+    call = await b.call()
+    await t.settle()
+    await t.request("POST", f"/channels/{call}/answer")
+    await t.request("POST", f"/channels/{call}/play/fid-queued-1", settle=False, media=LONG)
+    await t.request("POST", f"/channels/{call}/play/fid-queued-2", settle=False, media="sound:beep")
+    await t.request("POST", f"/channels/{call}/play/fid-queued-3", media="sound:beep")
+    await t.request("GET", "/playbacks/fid-queued-2")
+    await t.request("DELETE", "/playbacks/fid-queued-2")
+    await t.request("GET", "/playbacks/fid-queued-2")
+    await t.request("DELETE", "/playbacks/fid-queued-2")
+    for operation in ("pause", "unpause", "restart", "forward", "reverse"):
+        await t.request("POST", "/playbacks/fid-queued-3/control", operation=operation)
+    await t.request("POST", "/playbacks/fid-queued-2/control", operation="pause")
+    await t.request("POST", "/playbacks/no-such-playback/control", operation="sideways")
+    await t.request("DELETE", "/playbacks/fid-queued-1", settle=False)
+    await t.until_event("PlaybackFinished", count=3)
+    await t.request("POST", f"/channels/{call}/play/fid-queued-4", settle=False, media=LONG)
+    await t.request("POST", f"/channels/{call}/play/fid-queued-5", media="sound:beep,sound:beep")
+    await t.request("DELETE", f"/channels/{call}")
+    await t.request("GET", "/playbacks/fid-queued-5")
+
+
+@scenario
+async def a_bridge_plays_over_its_music_then_its_caller_leaves(t: Transcript, b: Backend) -> None:
+    # Asterisk's own channels in a bridge (music on hold, a play's announcer, a recorder) are members:
+    # they count for BRIDGEPEER and the bridge's technology, and all leave when nobody else is left.
+    long_sounds(b)
+    call = await answered_in_a_bridge(t, b, "fid-over-music", "mixing")
+    # Subscribed by name: the events after the caller leaves (the lonely ones' going) then reach the
+    # application for sure; through its channel alone, Asterisk may take the subscription back first.
+    app = b.config.app
+    await t.request("POST", f"/applications/{app}/subscription", eventSource="bridge:fid-over-music", fields=("name",))
+    await t.request("POST", "/bridges/fid-over-music/moh")
+    await t.request("POST", "/bridges/fid-over-music/play/fid-over-1", settle=False, media=LONG)
+    await t.request("POST", "/bridges/fid-over-music/play/fid-over-2", media="sound:beep")
+    await t.request("GET", "/bridges/fid-over-music")
+    await t.request("GET", f"/channels/{call}/variable", variable="BRIDGEPEER")
+    await t.request("POST", "/bridges/fid-over-music/removeChannel", channel=call)
+    await t.request("GET", "/playbacks/fid-over-1")
+    await t.request("GET", "/bridges/fid-over-music")
+    await t.request("DELETE", "/bridges/fid-over-music/moh")
+    await t.request("POST", "/bridges/fid-over-music/addChannel", channel=call)
+    await t.request("POST", "/bridges/fid-over-music/record", name="fid-over-rec-1", format="wav")
+    await t.request("POST", "/bridges/fid-over-music/removeChannel", channel=call)
+    await t.request("GET", "/recordings/live/fid-over-rec-1")
+    await t.request("POST", "/bridges/fid-over-music/addChannel", channel=call)
+    await t.request("POST", "/bridges/fid-over-music/record", name="fid-over-rec-2", format="wav")
+    await t.request("POST", "/recordings/live/fid-over-rec-2/stop")
+    await t.request("GET", f"/channels/{call}/variable", variable="BRIDGEPEER")
+    await t.request("POST", "/bridges/fid-over-music/moh")
+    await t.request("POST", "/bridges/fid-over-music/play/fid-over-3", settle=False, media="sound:beep")
+    await t.until_event("PlaybackFinished")
+    await t.request("GET", f"/channels/{call}/variable", variable="BRIDGEPEER")
+    await t.request("DELETE", "/bridges/fid-over-music")
+    await t.request("GET", f"/channels/{call}/variable", variable="BRIDGEPEER")
+    await t.request("POST", "/bridges", bridgeId="fid-held-music", type="holding")
+    await t.request("POST", "/bridges/fid-held-music/addChannel", channel=call)
+    await t.request("POST", "/bridges/fid-held-music/moh")
+    await t.request("POST", "/bridges/fid-held-music/play/fid-over-4", settle=False, media="sound:beep")
+    await t.until_event("PlaybackFinished")
+    await t.request("DELETE", f"/channels/{call}")
+    await t.request("DELETE", "/bridges/fid-held-music")
+    for name in ("fid-over-rec-1", "fid-over-rec-2"):
+        await t.request("DELETE", f"/recordings/stored/{name}")
 
 
 # -- the tier ------------------------------------------------------------------------------------

@@ -1,0 +1,60 @@
+"""The simulated Asterisk's playbacks on their own (asterisk_sim/playbacks.py): one at a time on a
+channel, and as long as a harness says a sound lasts. What a real Asterisk 22 does with the same
+requests is the fidelity tier's (tests/test_sim_fidelity.py, `plays_queued_on_a_channel`)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from typing import Any
+
+import aiohttp
+
+from asterisk_sim import Simulator
+from asterisk_sim.world import World
+
+
+async def test_a_second_play_waits_for_the_first_and_a_stopped_one_never_starts() -> None:
+    events: list[dict[str, Any]] = []
+    world = World(lambda app, event: events.append(event), sound_seconds=0.05)
+    world.connected_apps.add("router")
+    caller = world.place_call("12345678", "1818")
+    world.answer(caller.id)
+    for playback_id in ("first", "second", "third"):
+        world.play(caller, playback_id, ["sound:beep"])
+    world.stop_playback("second")
+    assert world.playbacks["second"].json()["state"] == "done", "shown done at once"
+    last = world.playbacks["third"].task
+    assert last is not None
+    await asyncio.wait({last})
+    assert not world.running
+    played = [(e["type"], e["playback"]["id"]) for e in events if e["type"].startswith("Playback")]
+    assert played == [
+        ("PlaybackStarted", "first"),
+        ("PlaybackFinished", "first"),
+        ("PlaybackFinished", "second"),  # its turn came: finished, never started
+        ("PlaybackStarted", "third"),
+        ("PlaybackFinished", "third"),
+    ]
+    await world.close()
+
+
+async def test_a_sound_plays_as_long_as_the_harness_says() -> None:
+    sim = Simulator("router", "secret", sound_seconds=0.05)
+    await sim.start()
+    auth = {"Authorization": "Basic " + base64.b64encode(b"router:secret").decode()}
+    try:
+        async with aiohttp.ClientSession(headers=auth) as http:
+            for bad in ("16", -1, True):
+                async with http.post(f"{sim.url}/_sim/sounds", json={"names": ["long"], "seconds": bad}) as answer:
+                    assert answer.status == 400
+                    assert "seconds must be a number of seconds" in await answer.text()
+            assert "long" not in sim.world.sounds, "a refused request adds nothing"
+            async with http.post(f"{sim.url}/_sim/sounds", json={"names": ["long"], "seconds": 16}) as answer:
+                assert answer.status == 204
+        assert sim.world.sounds.seconds("long") == 16.0
+        assert sim.world.sounds.seconds("beep") is None, "the others play sound_seconds"
+        assert sim.world._seconds_of("sound:long") == 16.0
+        assert sim.world._seconds_of("sound:beep") == 0.05
+    finally:
+        await sim.stop()

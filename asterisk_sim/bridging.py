@@ -71,6 +71,7 @@ class Bridging:
         for channel in [self.channels[c] for c in bridge.channels]:
             if bridge.bridge_type == "mixing" and channel.name.startswith("Local/") and not channel.connected_changed:
                 channel.connected_changed = True
+                channel.connected = {"name": "", "number": ""}  # as seen on Asterisk 22: nobody's
                 changed.append(channel)
         return changed
 

@@ -84,6 +84,7 @@ class Channel:
     outside_stasis: str = "AppDial2"
     outside_data: str | None = None  # its dialplan app's data outside Stasis, where not `app_data`
     connected_changed: bool = False  # a Local half's connected line, once something else was bridged with it
+    connected: Json = field(default_factory=lambda: {"name": "", "number": ""})  # the connected line
     language: str = "en"  # asterisk.conf's defaultlanguage; a play without `lang` looks for sounds in it
 
     @property
@@ -98,7 +99,7 @@ class Channel:
             "state": self.state,
             "protocol_id": "",
             "caller": self.caller,
-            "connected": {"name": "", "number": ""},
+            "connected": dict(self.connected),
             "accountcode": "",
             "dialplan": {
                 "context": self.context,

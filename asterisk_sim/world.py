@@ -40,6 +40,14 @@ from asterisk_sim.answers import AriFault, Json, allocation_failed, now_text
 from asterisk_sim.applications import Applications
 from asterisk_sim.bridging import Bridging
 from asterisk_sim.devices import DeviceStates
+from asterisk_sim.dialplan_functions import (
+    PRESENTATION_CODE,
+    PRESENTATION_TEXT,
+    is_function,
+    read_builtin,
+    read_function,
+    write_function,
+)
 from asterisk_sim.objects import (
     CAUSES,
     CORE_SOUND_LANGUAGES,
@@ -193,6 +201,8 @@ class World(Applications, Bridging, Playbacks, Recorder):
             originated=False,
             app_data=",".join([app, *(args or [])]),
         )
+        if technology == "Local":  # a Local half's connected line is the other half's caller: the same
+            channel.connected = dict(channel.caller)
         self.channels[uid] = channel
         if app not in self.connected_apps:
             # Asterisk logs "Stasis app 'router' doesn't exist" and the dialplan goes on.
@@ -560,24 +570,36 @@ class World(Applications, Bridging, Playbacks, Recorder):
             self._emit(channel.app, "ChannelVarset", variable=name, value="", channel=channel.json())
 
     def channel_variable(self, channel_id: str, name: str) -> str:
-        """A channel's variable, or one of the dialplan functions modelled: CALLERID(num), CALLERID(name)."""
+        """A channel's variable, a built-in one or a dialplan function (dialplan_functions.py)."""
         if not name:
             raise AriFault(400, "Variable name is required")
         channel = self.channels.get(channel_id)
         if channel is None or channel.gone:
             raise AriFault(404, "Provided channel was not found")
-        if name.endswith(")"):
-            functions = {"CALLERID(num)": channel.caller["number"], "CALLERID(name)": channel.caller["name"]}
-            if name not in functions:
-                raise AriFault(500, "Unable to read provided function")  # not modelled: see the README
-            return str(functions[name])
-        if name not in channel.variables:
-            raise AriFault(404, "Provided variable was not found")
-        return channel.variables[name]
+        if is_function(name):
+            return read_function(channel, name, self.globals)
+        builtin = read_builtin(channel, name)
+        if builtin is not None:
+            return builtin
+        if name in channel.variables:
+            return channel.variables[name]
+        if name in self.globals:
+            return self.globals[name]
+        raise AriFault(404, "Provided variable was not found")
 
     def set_channel_variable(self, channel_id: str, name: str, value: str) -> None:
         if not name:
             raise AriFault(400, "Variable name is required")
         channel = self.stasis_channel(channel_id)
+        if is_function(name):  # its own events, if any: no ChannelVarset
+            if write_function(channel, name, value):
+                self._emit(
+                    channel.app,
+                    "ChannelCallerId",
+                    caller_presentation=PRESENTATION_CODE,
+                    caller_presentation_txt=PRESENTATION_TEXT,
+                    channel=channel.json(),
+                )
+            return
         channel.variables[name] = value
         self._emit(channel.app, "ChannelVarset", variable=name, value=value, channel=channel.json())

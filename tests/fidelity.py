@@ -356,4 +356,6 @@ def _normalise(value: Any, names: dict[str, str], key: str = "") -> Any:
             return "<port>"
         if (key in _IDS or _CHANNEL_NAME.match(value)) and value:
             return _name(value, names)
+        if key == "value" and value in names:  # a variable's value that is an id seen before (UNIQUEID)
+            return _name(value, names)
     return value

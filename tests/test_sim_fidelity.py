@@ -994,6 +994,40 @@ async def a_bridge_plays_over_its_music_then_its_caller_leaves(t: Transcript, b:
         await t.request("DELETE", f"/recordings/stored/{name}")
 
 
+@scenario
+async def dialplan_functions_and_builtin_variables(t: Transcript, b: Backend) -> None:
+    # Read and written through a channel's variable: what Asterisk computes. Not EPOCH (the clock), nor
+    # CHANNEL(linkedid) and CONNECTEDLINE (the real tier's callers are Local halves: the other half's).
+    call = await b.call()
+    await t.settle()
+    functions = ["CALLERID(all)", "CALLERID(name)", "CALLERID(num)", "CALLERID(ani)", "CALLERID(dnid)",
+                 "CALLERID(rdnis)", "CALLERID(bogus)", "CALLERID()", "CALLERID(name-pres)", "CALLERID(num-pres)",
+                 "CHANNEL(name)", "CHANNEL(uniqueid)", "CHANNEL(state)", "CHANNEL(channeltype)", "CHANNEL(bogus)",
+                 "CHANNEL(musicclass)", "CHANNEL(accountcode)", "CHANNEL(context)", "CHANNEL(exten)",
+                 "CHANNEL(callgroup)", "LEN(hello)", "TOUPPER(abc)", "TOLOWER(ABC)", "NOSUCHFUNC(x)",
+                 "GLOBAL(FID_G)"]  # fmt: skip
+    builtins = ["CALLERID", "CALLERID(num", "EXTEN", "CONTEXT", "PRIORITY", "UNIQUEID", "CHANNEL", "HANGUPCAUSE",
+                "DIALSTATUS", "FID_G"]  # fmt: skip
+    for name in functions + builtins:
+        await t.request("GET", f"/channels/{call}/variable", variable=name)
+    await t.request("POST", "/asterisk/variable", variable="FID_G", value="global")
+    await t.request("GET", f"/channels/{call}/variable", variable="FID_G")  # a global, through the channel
+    await t.request("GET", f"/channels/{call}/variable", variable="GLOBAL(FID_G)")
+    await t.request("POST", f"/channels/{call}/variable", variable="FID_G", value="the channel's")
+    await t.request("GET", f"/channels/{call}/variable", variable="FID_G")
+    await t.request("POST", f"/channels/{call}/variable", variable="CALLERID(name)", value="Ny Borger")
+    await t.request("POST", f"/channels/{call}/variable", variable="CALLERID(num)", value="87654321")
+    await t.request("GET", f"/channels/{call}/variable", variable="CALLERID(all)")
+    await t.request("GET", f"/channels/{call}", fields=("caller",))
+    for name in ("CALLERID(bogus)", "NOSUCHFUNC(x)", "LEN(x)"):
+        await t.request("POST", f"/channels/{call}/variable", variable=name, value="x")
+    await t.request("POST", f"/channels/{call}/variable", variable="CHANNEL(language)", value="da")
+    await t.request("GET", f"/channels/{call}/variable", variable="CHANNEL(language)")
+    await t.request("GET", f"/channels/{call}/variables", variables="CALLERID(all),CHANNEL(name)")
+    await t.request("GET", f"/channels/{call}/variables", variables="CALLERID(all),NOSUCHFUNC(x)")
+    await t.request("DELETE", f"/channels/{call}")
+
+
 # -- the tier ------------------------------------------------------------------------------------
 
 

@@ -109,8 +109,9 @@ class Bridging:
         self._emit_to_all("bridge", "BridgeCreated", bridge=bridge.json())
         return bridge
 
-    def add_to_bridge(self, bridge_id: str, channel_ids: list[str]) -> None:
-        bridge = self.bridge(bridge_id)
+    def joining(self, bridge_id: str, channel_ids: list[str]) -> list[Channel]:
+        """What addChannel checks before it sends any channel its command: the bridge, then each channel."""
+        self.bridge(bridge_id)
         channels = []
         for channel_id in channel_ids:
             channel = self.channels.get(channel_id)
@@ -119,6 +120,11 @@ class Bridging:
             if channel.app is None:
                 raise AriFault(422, "Channel not in Stasis application")
             channels.append(channel)
+        return channels
+
+    def add_to_bridge(self, bridge_id: str, channel_ids: list[str]) -> None:
+        bridge = self.bridge(bridge_id)
+        channels = self.joining(bridge_id, channel_ids)
         members_before, joined = list(bridge.members), []
         for channel in channels:
             if channel.bridge == bridge.id:
@@ -156,7 +162,8 @@ class Bridging:
             if others:
                 self.channels[channel_id].heard.append({"bridged": bridge.id, "with": others})
 
-    def remove_from_bridge(self, bridge_id: str, channel_ids: list[str]) -> None:
+    def leaving(self, bridge_id: str, channel_ids: list[str]) -> None:
+        """What removeChannel checks before it sends any channel its command."""
         bridge = self.bridge(bridge_id)
         for channel_id in channel_ids:
             channel = self.channels.get(channel_id)
@@ -164,6 +171,10 @@ class Bridging:
                 raise AriFault(400, "Channel not found")
             if channel.bridge != bridge.id:
                 raise AriFault(422, "Channel not in this bridge")
+
+    def remove_from_bridge(self, bridge_id: str, channel_ids: list[str]) -> None:
+        bridge = self.bridge(bridge_id)
+        self.leaving(bridge_id, channel_ids)
         for channel_id in channel_ids:
             self._leave_bridge(self.channels[channel_id], bridge)
 

@@ -117,6 +117,7 @@ def channel_routes(w: World, crash: Callable[[web.Request, str], Awaitable[web.S
             raise AriFault(400, "Channel not found")
         if channel.app is None:
             raise AriFault(422, "Channel not in Stasis application")
+        await w.turn(channel.id)  # a command the channel runs in its turn, and Asterisk waits for
         if channel.id not in bridge.channels:
             raise AriFault(422, "Channel not in this bridge")
         bridge.video_source = request.match_info["channel"]

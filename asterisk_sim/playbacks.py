@@ -7,8 +7,9 @@ queued on the channel, so a channel plays one playback at a time and the others 
 the order they were asked for. A bridge plays through an announcer channel of Asterisk's own that
 joins it for the first play and takes every later one in its queue until the queue is empty; then
 it hangs up and leaves (res/ari/resource_bridges.c, bridge_channel_control_thread). Here each
-playback's task waits for the one ahead of it on the same target (`ahead`), then plays its media in
-turn: PlaybackStarted, PlaybackContinuing between media, PlaybackFinished at the end.
+playback's task waits for its turn on its target, then plays its media in turn: PlaybackStarted,
+PlaybackContinuing between media, PlaybackFinished at the end. The queue is the channel's queue of
+commands (control.py), so a recording asked for during a play starts after it, and the reverse.
 
 What a playback answers depends on its state, by Asterisk's table of operations: a queued one can be
 stopped (it is cancelled: it shows `done` at once, and sends its PlaybackFinished only when its turn
@@ -26,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from asterisk_sim.answers import AriFault, Json
@@ -53,7 +54,7 @@ class Playbacks:
     sounds: Sounds
     sound_seconds: float
     stored_recordings: dict[str, Json]
-    _spawn: Callable[[Any], asyncio.Task[None]]
+    _in_turn: Callable[[str, Callable[[], Coroutine[Any, Any, None]]], asyncio.Task[None]]
     _emit: Callable[..., None]
     _app_of: Callable[[Channel | Bridge | None], str | None]
     _announce: Callable[[Bridge], list[Channel]]
@@ -68,21 +69,15 @@ class Playbacks:
         # Asterisk does not refuse an id in use: both playbacks play, and the id finds the newer.
         target_uri = f"channel:{target.id}" if isinstance(target, Channel) else f"bridge:{target.id}"
         language = language or (target.language if isinstance(target, Channel) else DEFAULT_LANGUAGE)
-        ahead = next((p for p in reversed(self.running) if p.target_uri == target_uri), None)
         playback = Playback(playback_id, media, target_uri, language)
         self.playbacks[playback_id] = playback
         self.running.append(playback)
         answer = playback.json()
-        playback.task = self._spawn(self._run_playback(playback, target, ahead.task if ahead else None))
+        playback.task = self._in_turn(target_uri, lambda: self._run_playback(playback, target))
         return answer
 
-    async def _run_playback(
-        self, playback: Playback, target: Channel | Bridge, ahead: asyncio.Task[None] | None
-    ) -> None:
-        if ahead is not None:
-            await asyncio.wait({ahead})  # its turn: the playback ahead of it has finished, one way or another
-        else:
-            await asyncio.sleep(0)
+    async def _run_playback(self, playback: Playback, target: Channel | Bridge) -> None:
+        """Its turn has come (control.py): the commands before it on its target have ended."""
         if playback.state == "canceled":  # stopped while it waited
             return self._finish_playback(playback, "done")
         app = self._app_of(target)

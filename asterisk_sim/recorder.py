@@ -40,6 +40,7 @@ class Recorder:
     _ids: itertools.count[int]
     _emit: Callable[..., None]
     _spawn: Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]
+    _in_turn: Callable[[str, Callable[[], Coroutine[Any, Any, None]]], asyncio.Task[None]]
     channel: Callable[[str], Channel]
     stasis_channel: Callable[[str], Channel]
     bridge: Callable[[str], Bridge]
@@ -68,7 +69,7 @@ class Recorder:
         self.live_recordings[name] = recording
         if beep:
             channel.heard.append({"media": "sound:beep", "recording": name})
-        recording.task = self._spawn(self._run_recording(recording, channel))
+        recording.task = self._in_turn(f"channel:{channel.id}", lambda: self._run_recording(recording, channel))
         return recording
 
     def record_bridge(self, bridge_id: str, name: str, fmt: str, if_exists: str) -> Json:
@@ -101,7 +102,7 @@ class Recorder:
             raise AriFault(409, f"Recording '{name}' already exists and can not be overwritten")
 
     async def _run_recording(self, recording: LiveRecording, channel: Channel) -> None:
-        await asyncio.sleep(0)
+        """Its turn has come on the channel (control.py): a play asked for before it has ended."""
         if recording.state != "queued" or channel.gone:
             return
         if channel.state != "Up":  # Asterisk answers the channel to record it (ast_auto_answer)

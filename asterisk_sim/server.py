@@ -342,8 +342,14 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
         return ws
 
     # The many requests that do one thing to one resource and answer 204 No Content.
+    @r.post("/ari/channels/{id}/answer")
+    async def answer(request: web.Request) -> web.Response:
+        w.stasis_channel(request.match_info["id"])
+        await w.turn(request.match_info["id"])  # a command Asterisk waits for (control.py)
+        w.answer(request.match_info["id"])
+        return ok()
+
     no_content: list[tuple[str, str, Callable[[str], None]]] = [
-        ("POST", "/ari/channels/{id}/answer", w.answer),
         ("POST", "/ari/channels/{id}/moh", w.start_moh),
         ("DELETE", "/ari/channels/{id}/moh", w.stop_moh),
         ("DELETE", "/ari/playbacks/{id}", w.stop_playback),
@@ -475,14 +481,22 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
     async def get_bridge(request: web.Request) -> web.Response:
         return ok(w.bridge(request.match_info["id"]).json())
 
+    # Joining or leaving a bridge is a command each channel runs in its turn, and is waited for (control.py).
     @r.post("/ari/bridges/{id}/addChannel")
     async def add_channel(request: web.Request) -> web.Response:
-        w.add_to_bridge(request.match_info["id"], _param(request, "channel").split(","))
+        bridge_id, channel_ids = request.match_info["id"], _param(request, "channel").split(",")
+        for channel in w.joining(bridge_id, channel_ids):
+            await w.turn(channel.id)
+        w.add_to_bridge(bridge_id, channel_ids)
         return ok()
 
     @r.post("/ari/bridges/{id}/removeChannel")
     async def remove_channel(request: web.Request) -> web.Response:
-        w.remove_from_bridge(request.match_info["id"], _param(request, "channel").split(","))
+        bridge_id, channel_ids = request.match_info["id"], _param(request, "channel").split(",")
+        w.leaving(bridge_id, channel_ids)
+        for channel_id in channel_ids:
+            await w.turn(channel_id)
+        w.remove_from_bridge(bridge_id, channel_ids)
         return ok()
 
     @r.post("/ari/bridges/{id}/record")

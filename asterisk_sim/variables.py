@@ -32,6 +32,8 @@ def variable_routes(w: World, json_body: ReadBody) -> web.RouteTableDef:
     @r.post("/ari/channels/{id}/variable")
     async def set_variable(request: web.Request) -> web.Response:
         name = request.query.get("variable", "")
+        if name and w.channels.get(request.match_info["id"]) is not None:
+            await w.turn(request.match_info["id"])  # a command Asterisk waits for (control.py)
         w.set_channel_variable(request.match_info["id"], name, request.query.get("value", ""))
         return ok()
 
@@ -51,7 +53,9 @@ def variable_routes(w: World, json_body: ReadBody) -> web.RouteTableDef:
         if found is None or found.gone:
             raise AriFault(404, "Provided channel was not found")
         channel = w.stasis_channel(found.id)
-        for name, value in _values(body).items():
+        values = _values(body)
+        await w.turn(channel.id)  # each a command Asterisk waits for (control.py)
+        for name, value in values.items():
             w.set_channel_variable(channel.id, name, value)
         return ok()
 

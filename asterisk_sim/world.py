@@ -7,8 +7,9 @@ answering, a recording stopping at its maximum length) runs as an asyncio task o
 world, so `close()` can end them all. Every change emits the events Asterisk 22 emits, in the
 order seen in recordings of a real Asterisk 22.10 with SIP phones:
 
-- hangup: ChannelHangupRequest, ChannelLeftBridge, PlaybackFinished(failed), StasisEnd, and
-  ChannelDestroyed only for channels we originated (an inbound caller gets none after StasisEnd);
+- hangup: ChannelHangupRequest, PlaybackFinished(failed) for its own play, ChannelLeftBridge,
+  StasisEnd, and ChannelDestroyed only for channels we originated (an inbound caller gets none
+  after StasisEnd);
 - a playback of several media: PlaybackStarted, PlaybackContinuing, PlaybackStarted, ...,
   PlaybackFinished(done); a missing sound: PlaybackStarted then PlaybackFinished(failed); a
   channel's playbacks one at a time, the others queued (playbacks.py);
@@ -39,6 +40,7 @@ from asterisk_sim.administration import configured_log_channels
 from asterisk_sim.answers import AriFault, Json, allocation_failed, now_text
 from asterisk_sim.applications import Applications
 from asterisk_sim.bridging import Bridging
+from asterisk_sim.control import Controls
 from asterisk_sim.devices import DeviceStates
 from asterisk_sim.dialplan_functions import (
     PRESENTATION_CODE,
@@ -70,7 +72,7 @@ def contexts_of(extensions_conf: str) -> set[str]:
     return found - {"general", "globals"}
 
 
-class World(Applications, Bridging, Playbacks, Recorder):
+class World(Applications, Bridging, Controls, Playbacks, Recorder):
     """All of the simulated Asterisk's state, and what it does by itself over time."""
 
     def __init__(
@@ -119,6 +121,7 @@ class World(Applications, Bridging, Playbacks, Recorder):
         self.connected_apps: set[str] = set()
         self.fallbacks: list[Json] = []  # calls that found no application: STASISSTATUS=FAILED
         self._tasks: set[asyncio.Task[None]] = set()
+        self._last_command: dict[str, asyncio.Task[None]] = {}  # by target: what comes next waits for it
         self._ids = itertools.count(1)
         # Recorder/ARI-00000001;2, Announcer/ARI-00000002;2, ...: the channels a bridge records and plays with
         self._recorders = itertools.count(1)
@@ -146,6 +149,7 @@ class World(Applications, Bridging, Playbacks, Recorder):
             live.clear()
         self.log_channels[:] = configured_log_channels()
         self.running.clear()
+        self._last_command.clear()
         self.started_at = self.reloaded_at = now_text()
         self._epoch += 1  # a restarted Asterisk's unique ids start from a new time
         self._recorders = itertools.count(1)
@@ -264,12 +268,17 @@ class World(Applications, Bridging, Playbacks, Recorder):
         if soft:
             request = {"cause": cause, "soft": True, "channel": channel.json()}
         self._emit(app, "ChannelHangupRequest", **request)
+        # Its playbacks end before it leaves its bridge: on Asterisk 22 the play (through the bridge) is
+        # cut short first, then the channel's bridge thread lets go (seen in every run of
+        # commands_wait_their_turn_on_a_channel).
+        self._playing_channel_gone(f"channel:{channel.id}")
         if channel.bridge is not None:
             self._leave_bridge(channel, self.bridges[channel.bridge], leaving_stasis=True)
-        self._playing_channel_gone(f"channel:{channel.id}")
         for recording in list(self.live_recordings.values()):
             if recording.channel_id == channel.id and recording.state in LIVE:
-                self._finish_recording(recording, "done")
+                # One still queued behind a play fails (as Asterisk 22 answered most often; it may also
+                # just have started, and end at once).
+                self._finish_recording(recording, "failed" if recording.state == "queued" else "done")
         if app is not None:
             self._emit(app, "StasisEnd", channel=channel.json())
         if not channel.originated and self._watchers({"channel": {"id": channel.id}}):

@@ -81,6 +81,33 @@ class Transcript:
         depends on what earlier tests left on the shared real Asterisk). `listed`: of a list answer,
         only the items with these ids (or names), in this order (and of each, only `fields`): the rest
         of the list is what earlier tests left, and Asterisk lists in the order of its hash tables."""
+        lines, answered = await self._exchange(method, path, body, fields, listed, params)
+        self.lines += lines
+        if settle:
+            await self.settle()
+        return answered
+
+    def start(self, method: str, path: str, **params: str | int | bool) -> asyncio.Task[tuple[list[str], Any]]:
+        """Send a request that Asterisk answers only in its turn (a synchronous command queued behind a
+        playback on the channel), while the scenario goes on; `finish` writes it when it is answered."""
+        return asyncio.create_task(self._exchange(method, path, None, (), (), params))
+
+    async def finish(self, started: asyncio.Task[tuple[list[str], Any]]) -> Any:
+        """Wait for a request `start`ed; write it and its answer (the events after it are not waited for)."""
+        lines, answered = await started
+        self.lines += lines
+        return answered
+
+    async def _exchange(
+        self,
+        method: str,
+        path: str,
+        body: str | None,
+        fields: tuple[str, ...],
+        listed: tuple[str, ...],
+        params: dict[str, str | int | bool],
+    ) -> tuple[list[str], Any]:
+        """One request and its answer, as the transcript's two lines, and the answer's body."""
         query = urlencode({k: _text(v) for k, v in params.items()})
         url = f"{self.config.url.rstrip('/')}/ari{path}" + (f"?{query}" if query else "")
         headers = self._authorization()
@@ -99,11 +126,8 @@ class Transcript:
         if listed and isinstance(answered, list) and status < 300:
             by_key = {_key(item): item for item in answered if isinstance(item, dict)}
             written = [_only(by_key[key], fields) for key in listed if key in by_key]
-        self.lines.append(f"> {method} {path}" + (f"?{query}" if query else "") + (f" {body}" if body else ""))
-        self.lines.append(f"< {status} {json.dumps(written, sort_keys=True)}")
-        if settle:
-            await self.settle()
-        return answered
+        asked = f"> {method} {path}" + (f"?{query}" if query else "") + (f" {body}" if body else "")
+        return [asked, f"< {status} {json.dumps(written, sort_keys=True)}"], answered
 
     def _authorization(self) -> dict[str, str]:
         token = base64.b64encode(f"{self.config.user}:{self.config.password}".encode()).decode()

@@ -9,6 +9,7 @@ those run on both (tests/conftest.py prints it).
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import os
 from collections.abc import Awaitable, Callable
@@ -1026,6 +1027,48 @@ async def dialplan_functions_and_builtin_variables(t: Transcript, b: Backend) ->
     await t.request("GET", f"/channels/{call}/variables", variables="CALLERID(all),CHANNEL(name)")
     await t.request("GET", f"/channels/{call}/variables", variables="CALLERID(all),NOSUCHFUNC(x)")
     await t.request("DELETE", f"/channels/{call}")
+
+
+@scenario
+async def commands_wait_their_turn_on_a_channel(t: Transcript, b: Backend) -> None:
+    # Asterisk runs a channel's commands one at a time on the channel's thread (res/stasis/control.c): a
+    # recording or a play asked for meanwhile starts when the one before ends, and answer, a variable
+    # set and a bridge joined are answered only then (their requests are `start`ed, then `finish`ed).
+    long_sounds(b)
+    call = await b.call()
+    await t.settle()
+    await t.request("POST", f"/channels/{call}/play/fid-turn-1", settle=False, media=LONG)  # early media
+    await t.until_event("PlaybackStarted")
+    answering = t.start("POST", f"/channels/{call}/answer")
+    await t.request("DELETE", "/playbacks/fid-turn-1", settle=False)
+    await t.finish(answering)
+    await t.settle()
+    await t.request("POST", f"/channels/{call}/play/fid-turn-2", settle=False, media=LONG)
+    await t.until_event("PlaybackStarted")
+    await t.request("POST", f"/channels/{call}/record", name="fid-turn-rec", format="wav", beep=False, settle=False)
+    await t.request("POST", f"/channels/{call}/play/fid-turn-3", settle=False, media="sound:beep")
+    await t.request("DELETE", "/playbacks/fid-turn-2", settle=False)
+    await t.until_event("RecordingStarted")
+    await t.request("POST", "/recordings/live/fid-turn-rec/stop", settle=False)
+    await t.until_event("PlaybackFinished", count=2)
+    await t.request("POST", "/bridges", bridgeId="fid-turn", type="mixing")
+    await t.request("POST", f"/channels/{call}/play/fid-turn-4", settle=False, media=LONG)
+    await t.until_event("PlaybackStarted")
+    setting = t.start("POST", f"/channels/{call}/variable", variable="FID_TURN", value="1")
+    await asyncio.sleep(0.2)  # so that the two wait in this order
+    joining = t.start("POST", "/bridges/fid-turn/addChannel", channel=call)
+    await asyncio.sleep(0.2)
+    await t.request("DELETE", "/playbacks/fid-turn-4", settle=False)
+    await t.finish(setting)
+    await t.finish(joining)
+    await t.settle()
+    # Hung up during its own play in the bridge: the play fails, then the channel leaves the bridge. (Not a
+    # recording queued behind it: Asterisk fails it or starts and ends it, from run to run.)
+    await t.request("POST", f"/channels/{call}/play/fid-turn-5", settle=False, media=LONG)
+    await t.until_event("PlaybackStarted")
+    await t.request("DELETE", f"/channels/{call}")
+    await t.request("DELETE", "/bridges/fid-turn")
+    await t.request("DELETE", "/recordings/stored/fid-turn-rec")
 
 
 # -- the tier ------------------------------------------------------------------------------------

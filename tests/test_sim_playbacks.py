@@ -58,3 +58,38 @@ async def test_a_sound_plays_as_long_as_the_harness_says() -> None:
         assert sim.world._seconds_of("sound:beep") == 0.05
     finally:
         await sim.stop()
+
+
+async def test_a_command_asterisk_waits_for_waits_for_the_play_before_it() -> None:
+    # control.py: answer, a variable set, a bridge joined are answered only in their turn.
+    world = World(lambda app, event: None, sound_seconds=60)
+    world.connected_apps.add("router")
+    caller = world.place_call("12345678", "1818")
+    world.play(caller, "long", ["sound:tt-monkeys"])
+    waiting = asyncio.create_task(world.turn(caller.id))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not waiting.done(), "the play before it is still playing"
+    world.stop_playback("long")
+    await asyncio.wait_for(waiting, 1)
+    await world.turn(caller.id)  # nothing queued: at once
+    await world.close()
+
+
+async def test_a_recording_asked_for_during_a_play_starts_when_it_ends() -> None:
+    events: list[dict[str, Any]] = []
+    world = World(lambda app, event: events.append(event), sound_seconds=60)
+    world.connected_apps.add("router")
+    caller = world.place_call("12345678", "1818")
+    world.answer(caller.id)
+    world.play(caller, "long", ["sound:tt-monkeys"])
+    world.record(caller.id, "message", "wav", 0, 0, "none", False, "fail")
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert world.live_recordings["message"].state == "queued"
+    world.stop_playback("long")
+    for _ in range(20):  # the queue hands on through a few turns of the event loop, not through time
+        await asyncio.sleep(0)
+    kinds = [e["type"] for e in events if e["type"].startswith(("Playback", "Recording"))]
+    assert kinds == ["PlaybackStarted", "PlaybackFinished", "RecordingStarted"]
+    await world.close()

@@ -11,15 +11,22 @@ from typing import Any
 import aiohttp
 
 from asterisk_sim import Simulator
+from asterisk_sim.objects import Channel
 from asterisk_sim.world import World
 
 
-async def test_a_second_play_waits_for_the_first_and_a_stopped_one_never_starts() -> None:
+def a_world_with_a_caller(sound_seconds: float) -> tuple[World, Channel, list[dict[str, Any]]]:
+    """A world whose router is connected, a caller who has been answered, and the events sent."""
     events: list[dict[str, Any]] = []
-    world = World(lambda app, event: events.append(event), sound_seconds=0.05)
+    world = World(lambda app, event: events.append(event), sound_seconds=sound_seconds)
     world.connected_apps.add("router")
     caller = world.place_call("12345678", "1818")
     world.answer(caller.id)
+    return world, caller, events
+
+
+async def test_a_second_play_waits_for_the_first_and_a_stopped_one_never_starts() -> None:
+    world, caller, events = a_world_with_a_caller(0.05)
     for playback_id in ("first", "second", "third"):
         world.play(caller, playback_id, ["sound:beep"])
     world.stop_playback("second")
@@ -62,9 +69,7 @@ async def test_a_sound_plays_as_long_as_the_harness_says() -> None:
 
 async def test_a_command_asterisk_waits_for_waits_for_the_play_before_it() -> None:
     # control.py: answer, a variable set, a bridge joined are answered only in their turn.
-    world = World(lambda app, event: None, sound_seconds=60)
-    world.connected_apps.add("router")
-    caller = world.place_call("12345678", "1818")
+    world, caller, _ = a_world_with_a_caller(60)
     world.play(caller, "long", ["sound:tt-monkeys"])
     waiting = asyncio.create_task(world.turn(caller.id))
     for _ in range(5):
@@ -77,11 +82,7 @@ async def test_a_command_asterisk_waits_for_waits_for_the_play_before_it() -> No
 
 
 async def test_a_recording_asked_for_during_a_play_starts_when_it_ends() -> None:
-    events: list[dict[str, Any]] = []
-    world = World(lambda app, event: events.append(event), sound_seconds=60)
-    world.connected_apps.add("router")
-    caller = world.place_call("12345678", "1818")
-    world.answer(caller.id)
+    world, caller, events = a_world_with_a_caller(60)
     world.play(caller, "long", ["sound:tt-monkeys"])
     world.record(caller.id, "message", "wav", 0, 0, "none", False, "fail")
     for _ in range(5):

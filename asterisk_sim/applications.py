@@ -59,6 +59,7 @@ class Applications:
     subscriptions: dict[str, Counter[str]]
     event_filters: dict[str, dict[str, list[Any]]]  # application -> {"allowed": [...], "disallowed": [...]}
     devices: DeviceStates
+    _in_its_turn: Callable[[str, Callable[[], None]], None]
 
     def _emit(self, app: str | None, event_type: str, **body: Any) -> None:
         """An event on a channel's or bridge's topic: for `app` (the channel's or bridge's own application)
@@ -309,9 +310,15 @@ class Applications:
             raise AriFault(404, "Channel not found")
         if channel.app is None:
             raise AriFault(409, "Channel not in Stasis application")
-        if app not in self.connected_apps:
-            self._emit(channel.app, "ApplicationMoveFailed", destination=app, args=args, channel=channel.json())
-            return
-        self._emit(channel.app, "StasisEnd", channel=channel.json())
-        channel.app, channel.released = app, False
-        self._emit(app, "StasisStart", args=args, channel=channel.json())
+
+        def move() -> None:  # in the channel's turn, after what is queued before it (control.py)
+            if channel.gone or channel.app is None:
+                return
+            if app not in self.connected_apps:
+                self._emit(channel.app, "ApplicationMoveFailed", destination=app, args=args, channel=channel.json())
+                return
+            self._emit(channel.app, "StasisEnd", channel=channel.json())
+            channel.app, channel.released = app, False
+            self._emit(app, "StasisStart", args=args, channel=channel.json())
+
+        self._in_its_turn(channel.id, move)

@@ -14,8 +14,9 @@ a recording asked for then started when it ended.
 Here each target (`channel:<id>`, or `bridge:<id>` for a bridge's announcer) has the last command
 queued on it: a command that takes time is a task that first waits for the one before it
 (`_in_turn`); a command that is waited for waits for the last one queued (`turn`) before it acts.
-The commands that take no time and are not waited for (hold, ring, DTMF, ...) act at once: nothing
-an application hears tells them apart.
+`continue` and `move` are not waited for either, but what they do is heard: they act in their turn
+(`_in_its_turn`). The other commands that take no time and are not waited for (hold, ring, DTMF, ...)
+act at once: nothing an application hears tells them apart.
 
 `World` (world.py) has this as its part.
 """
@@ -55,6 +56,19 @@ class Controls:
     def _forget(self, target_uri: str, done: asyncio.Task[None]) -> None:
         if self._last_command.get(target_uri) is done:
             del self._last_command[target_uri]
+
+    def _in_its_turn(self, channel_id: str, action: Callable[[], None]) -> None:
+        """A command that is answered at once and takes no time (continue, move): carried out now if
+        nothing is queued on the channel, else once what is queued there has ended."""
+        target_uri = f"channel:{channel_id}"
+        if target_uri not in self._last_command:
+            return action()
+
+        async def act() -> None:
+            action()
+
+        self._in_turn(target_uri, act)
+        return None
 
     async def turn(self, channel_id: str) -> None:
         """For a command Asterisk waits for: until the commands queued on the channel before it have run."""

@@ -68,7 +68,6 @@ class Channel:
     heard: list[Json] = field(default_factory=list)  # what the caller would hear, in order
     gone: bool = False
     dialplan_after: Json | None = None  # where `continue` sent it
-    continue_after_playback: Json | None = None  # `continue` waiting for the channel's playback to end
     silent: bool = False  # the caller says nothing (ends a recording after maxSilenceSeconds)
     silent_since: float = 0.0
     speech: bytes = b""  # what the caller last said (recorder.py): 8 kHz, 16-bit samples

@@ -59,7 +59,6 @@ class Playbacks:
     _app_of: Callable[[Channel | Bridge | None], str | None]
     _announce: Callable[[Bridge], list[Channel]]
     _left_by_asterisk: Callable[[Bridge, str], None]
-    _leave_for_dialplan: Callable[[Channel, Json], None]
 
     def play(self, target: Channel | Bridge, playback_id: str, media: list[str], language: str | None = None) -> Json:
         """Queue a playback on `target`; the answer shows it queued, as Asterisk's does. Its sounds are
@@ -151,8 +150,6 @@ class Playbacks:
             playback.task.cancel()
         target = self._target_of(playback)
         self._emit(self._app_of(target), "PlaybackFinished", playback=playback.json())
-        if isinstance(target, Channel) and target.continue_after_playback is not None and not target.gone:
-            self._continue_when_quiet(target)
         self._announcer_done(target)
 
     def _announcer_done(self, target: Channel | Bridge | None) -> None:
@@ -172,14 +169,6 @@ class Playbacks:
                 playback.state = "playing"
                 self._emit(self._app_of(self._target_of(playback)), "PlaybackStarted", playback=playback.json())
             self._finish_playback(playback, "done" if playback.state == "canceled" else "failed")
-
-    def _continue_when_quiet(self, channel: Channel) -> None:
-        """A `continue` that waited for the channel's playbacks: carry it out once none is left."""
-        if channel.continue_after_playback is None:
-            return
-        if not any(p.target_uri == f"channel:{channel.id}" for p in self.running):
-            then, channel.continue_after_playback = channel.continue_after_playback, None
-            self._leave_for_dialplan(channel, then)
 
     def control_playback(self, playback_id: str, operation: str) -> None:
         """POST /playbacks/{id}/control, as res/ari/resource_playbacks.c checks it (the operation first)

@@ -317,12 +317,14 @@ class World(Applications, Bridging, Controls, Playbacks, Recorder):
             target = {"context": context, "extension": extension or "s"}
         else:
             target = {"context": channel.context, "extension": extension or channel.exten}
-        if any(p.target_uri == f"channel:{channel.id}" for p in self.running):
-            # Asterisk runs `continue` after the channel's commands before it: a playback plays to
-            # its end (or until it is stopped) before the channel leaves for the dialplan.
-            channel.continue_after_playback = target
-            return
-        self._leave_for_dialplan(channel, target)
+
+        def leave() -> None:
+            # Asterisk runs `continue` after the channel's commands before it (control.py): a play or a
+            # recording ends (or is stopped) before the channel leaves for the dialplan.
+            if not channel.gone and channel.app is not None:
+                self._leave_for_dialplan(channel, target)
+
+        self._in_its_turn(channel.id, leave)
 
     def _leave_for_dialplan(self, channel: Channel, target: Json) -> None:
         channel.dialplan_after = target

@@ -215,6 +215,10 @@ class Transcript:
         for i in range(len(lines) - 1):
             if '"type": "ChannelConnectedLine"' in lines[i] and '"type": "PlaybackStarted"' in lines[i + 1]:
                 lines[i], lines[i + 1] = lines[i + 1], lines[i]
+            # A move queued behind a play: Asterisk sends ApplicationMoveFailed straight to the application
+            # (res_stasis.c, app_send) and the play's PlaybackFinished through its topic: in either order.
+            if '"type": "ApplicationMoveFailed"' in lines[i] and '"type": "PlaybackFinished"' in lines[i + 1]:
+                lines[i], lines[i + 1] = lines[i + 1], lines[i]
             if _SNOOP.match(lines[i]) and lines[i + 1].startswith("< 200 "):
                 lines[i + 1] = _before_or_in_stasis(lines[i + 1])
             if _PLAY_OF_A_LIST.match(lines[i]) and lines[i + 1].startswith("< 201 "):

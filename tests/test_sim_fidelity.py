@@ -1071,6 +1071,25 @@ async def commands_wait_their_turn_on_a_channel(t: Transcript, b: Backend) -> No
     await t.request("DELETE", "/recordings/stored/fid-turn-rec")
 
 
+@scenario
+async def continue_and_move_wait_their_turn(t: Transcript, b: Backend) -> None:
+    # `continue` and `move` are commands like a play: queued behind a recording or a play, they are
+    # answered at once and carried out when it ends (res/stasis/control.c).
+    long_sounds(b)
+    call = await b.call()
+    await t.settle()
+    await t.request("POST", f"/channels/{call}/answer")
+    await t.request("POST", f"/channels/{call}/play/fid-wait-1", settle=False, media=LONG)
+    await t.until_event("PlaybackStarted")
+    await t.request("POST", f"/channels/{call}/move", app="fid-nobody-listens")
+    await t.request("DELETE", "/playbacks/fid-wait-1")
+    await t.request("POST", f"/channels/{call}/record", name="fid-wait-rec", format="wav", beep=False, settle=False)
+    await t.until_event("RecordingStarted")
+    await t.request("POST", f"/channels/{call}/continue", context="fid-no-such-context")
+    await t.request("POST", "/recordings/live/fid-wait-rec/stop")
+    await t.request("DELETE", "/recordings/stored/fid-wait-rec")
+
+
 # -- the tier ------------------------------------------------------------------------------------
 
 

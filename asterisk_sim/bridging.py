@@ -162,8 +162,8 @@ class Bridging:
             if others:
                 self.channels[channel_id].heard.append({"bridged": bridge.id, "with": others})
 
-    def leaving(self, bridge_id: str, channel_ids: list[str]) -> None:
-        """What removeChannel checks before it sends any channel its command."""
+    def leaving(self, bridge_id: str, channel_ids: list[str]) -> Bridge:
+        """What removeChannel checks before it sends any channel its command; the bridge."""
         bridge = self.bridge(bridge_id)
         for channel_id in channel_ids:
             channel = self.channels.get(channel_id)
@@ -171,10 +171,10 @@ class Bridging:
                 raise AriFault(400, "Channel not found")
             if channel.bridge != bridge.id:
                 raise AriFault(422, "Channel not in this bridge")
+        return bridge
 
     def remove_from_bridge(self, bridge_id: str, channel_ids: list[str]) -> None:
-        bridge = self.bridge(bridge_id)
-        self.leaving(bridge_id, channel_ids)
+        bridge = self.leaving(bridge_id, channel_ids)
         for channel_id in channel_ids:
             self._leave_bridge(self.channels[channel_id], bridge)
 

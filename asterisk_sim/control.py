@@ -62,13 +62,13 @@ class Controls:
         nothing is queued on the channel, else once what is queued there has ended."""
         target_uri = f"channel:{channel_id}"
         if target_uri not in self._last_command:
-            return action()
+            action()
+            return
 
         async def act() -> None:
             action()
 
         self._in_turn(target_uri, act)
-        return None
 
     async def turn(self, channel_id: str) -> None:
         """For a command Asterisk waits for: until the commands queued on the channel before it have run."""

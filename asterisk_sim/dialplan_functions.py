@@ -83,8 +83,8 @@ def _caller_field(caller: dict[str, str], field: str) -> str:
     if not field:
         raise AriFault(500, UNREADABLE)  # CALLERID(): Asterisk needs a field
     name, number = caller.get("name", ""), caller.get("number", "")
-    if field == "all":  # main/callerid.c, ast_callerid_merge
-        return f'"{name}" <{number}>' if name and number else name or number
+    if field == "all":
+        return _merged(name, number)
     if field == "name":
         return name
     if field in ("num", "number"):
@@ -98,9 +98,13 @@ def _connected_field(connected: dict[str, str], field: str) -> str:
     if not field:
         raise AriFault(500, UNREADABLE)
     if field == "all":
-        name, number = connected.get("name", ""), connected.get("number", "")
-        return f'"{name}" <{number}>' if name and number else name or number
+        return _merged(connected.get("name", ""), connected.get("number", ""))
     return {"name": connected.get("name", ""), "num": connected.get("number", "")}.get(field, "")
+
+
+def _merged(name: str, number: str) -> str:
+    """A party's `all`, as main/callerid.c's ast_callerid_merge writes it."""
+    return f'"{name}" <{number}>' if name and number else name or number
 
 
 def _channel_field(channel: Channel, field: str) -> str:

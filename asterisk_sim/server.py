@@ -341,7 +341,6 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
                 w.connected_apps.discard(name)
         return ws
 
-    # The many requests that do one thing to one resource and answer 204 No Content.
     @r.post("/ari/channels/{id}/answer")
     async def answer(request: web.Request) -> web.Response:
         w.stasis_channel(request.match_info["id"])
@@ -349,6 +348,7 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
         w.answer(request.match_info["id"])
         return ok()
 
+    # The many requests that do one thing to one resource and answer 204 No Content.
     no_content: list[tuple[str, str, Callable[[str], None]]] = [
         ("POST", "/ari/channels/{id}/moh", w.start_moh),
         ("DELETE", "/ari/channels/{id}/moh", w.stop_moh),

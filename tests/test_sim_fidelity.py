@@ -60,11 +60,17 @@ def long_sounds(b: Backend) -> None:
         b.sim.world.sounds.add("tt-monkeys", seconds=5.0)
 
 
-async def answered_in_a_bridge(t: Transcript, b: Backend, bridge_id: str, kind: str) -> str:
-    """A scenario's opening: a caller, answered, put into a new bridge (each request written as any)."""
+async def answered_caller(t: Transcript, b: Backend) -> str:
+    """A scenario's opening: a caller calls and is answered (each request written as any other)."""
     call = await b.call()
     await t.settle()
     await t.request("POST", f"/channels/{call}/answer")
+    return call
+
+
+async def answered_in_a_bridge(t: Transcript, b: Backend, bridge_id: str, kind: str) -> str:
+    """A scenario's opening: a caller, answered, put into a new bridge (each request written as any)."""
+    call = await answered_caller(t, b)
     await t.request("POST", "/bridges", bridgeId=bridge_id, type=kind)
     await t.request("POST", f"/bridges/{bridge_id}/addChannel", channel=call)
     return call
@@ -73,9 +79,7 @@ async def answered_in_a_bridge(t: Transcript, b: Backend, bridge_id: str, kind: 
 @scenario
 async def answer_play_stop_and_hang_up_with_a_reason(t: Transcript, b: Backend) -> None:
     long_sounds(b)
-    call = await b.call()
-    await t.settle()
-    await t.request("POST", f"/channels/{call}/answer")
+    call = await answered_caller(t, b)
     await t.request("POST", f"/channels/{call}/play/fid-play-1", media=LONG)
     await t.request("GET", "/playbacks/fid-play-1")
     await t.request("DELETE", "/playbacks/fid-play-1")
@@ -86,9 +90,7 @@ async def answer_play_stop_and_hang_up_with_a_reason(t: Transcript, b: Backend) 
 @scenario
 async def hung_up_during_a_playback(t: Transcript, b: Backend) -> None:
     long_sounds(b)
-    call = await b.call()
-    await t.settle()
-    await t.request("POST", f"/channels/{call}/answer")
+    call = await answered_caller(t, b)
     await t.request("POST", f"/channels/{call}/play/fid-play-2", media=f"{LONG},sound:beep")
     await t.request("DELETE", f"/channels/{call}")
 
@@ -96,9 +98,7 @@ async def hung_up_during_a_playback(t: Transcript, b: Backend) -> None:
 @scenario
 async def a_missing_sound_in_a_list_is_skipped(t: Transcript, b: Backend) -> None:
     long_sounds(b)
-    call = await b.call()
-    await t.settle()
-    await t.request("POST", f"/channels/{call}/answer")
+    call = await answered_caller(t, b)
     await t.request("POST", f"/channels/{call}/play/fid-play-3", media=f"sound:no-such-sound,{LONG}")
     await t.request("DELETE", "/playbacks/fid-play-3")
     await t.request("POST", f"/channels/{call}/play/fid-play-4", media="sound:no-such-sound")
@@ -202,9 +202,7 @@ async def dtmf_sent_to_the_caller(t: Transcript, b: Backend) -> None:
 
 @scenario
 async def a_media_scheme_asterisk_does_not_know(t: Transcript, b: Backend) -> None:
-    call = await b.call()
-    await t.settle()
-    await t.request("POST", f"/channels/{call}/answer")
+    call = await answered_caller(t, b)
     await t.request("POST", f"/channels/{call}/play/fid-play-5", media="nosuch:thing")
     await t.request("GET", "/playbacks/fid-play-5")
     await t.request("DELETE", f"/channels/{call}")
@@ -230,9 +228,7 @@ async def a_recording_stopped_kept_and_deleted(t: Transcript, b: Backend) -> Non
 @scenario
 async def playback_control(t: Transcript, b: Backend) -> None:
     long_sounds(b)
-    call = await b.call()
-    await t.settle()
-    await t.request("POST", f"/channels/{call}/answer")
+    call = await answered_caller(t, b)
     await t.request("POST", f"/channels/{call}/play/fid-play-6", media=LONG)
     for operation in ("pause", "pause", "unpause", "forward", "reverse", "restart", "sideways"):
         await t.request("POST", "/playbacks/fid-play-6/control", operation=operation)
@@ -439,9 +435,7 @@ async def hold_mute_silence_and_ringing(t: Transcript, b: Backend) -> None:
 
 @scenario
 async def a_recording_paused_muted_and_cancelled(t: Transcript, b: Backend) -> None:
-    call = await b.call()
-    await t.settle()
-    await t.request("POST", f"/channels/{call}/answer")
+    call = await answered_caller(t, b)
     await t.request("POST", f"/channels/{call}/record", name="fid-rec-3", format="wav", beep=False, settle=False)
     await t.until_event("RecordingStarted")
     live = "/recordings/live/fid-rec-3"
@@ -464,9 +458,7 @@ async def a_recording_paused_muted_and_cancelled(t: Transcript, b: Backend) -> N
 
 @scenario
 async def a_stored_recording_copied(t: Transcript, b: Backend) -> None:
-    call = await b.call()
-    await t.settle()
-    await t.request("POST", f"/channels/{call}/answer")
+    call = await answered_caller(t, b)
     await t.request("POST", f"/channels/{call}/record", name="fid-rec-4", format="wav", beep=False, settle=False)
     await t.until_event("RecordingStarted")
     await t.request("POST", "/recordings/live/fid-rec-4/stop")
@@ -638,9 +630,7 @@ async def channels_created_and_media_sent_out_refused(t: Transcript, b: Backend)
 
 @scenario
 async def a_bridge_recorded(t: Transcript, b: Backend) -> None:
-    call = await b.call()
-    await t.settle()
-    await t.request("POST", f"/channels/{call}/answer")
+    call = await answered_caller(t, b)
     await t.request("POST", "/bridges/fid-bridge-r")
     await t.request("POST", "/bridges/fid-bridge-r/addChannel", channel=call)
     await t.request("POST", "/bridges/fid-bridge-r/record", format="wav")
@@ -783,9 +773,7 @@ async def sounds_by_language_and_format(t: Transcript, b: Backend) -> None:
 @scenario
 async def a_prompt_played_in_a_language(t: Transcript, b: Backend) -> None:
     # A play looks for its sound in its language (`lang`, else the channel's), then English.
-    call = await b.call()
-    await t.settle()
-    await t.request("POST", f"/channels/{call}/answer")
+    call = await answered_caller(t, b)
     plays = [("callrouter/goodbye", "da"), ("callrouter/goodbye", ""), ("callrouter/goodbye", "en")]
     plays += [("callrouter/goodbye", "da_DK"), ("beep", "da")]
     for n, (sound, lang) in enumerate(plays, 1):
@@ -929,9 +917,7 @@ async def music_on_hold_in_bridges(t: Transcript, b: Backend) -> None:
 async def plays_queued_on_a_channel(t: Transcript, b: Backend) -> None:
     # A channel plays one thing at a time: the others wait their turn, queued, and can be stopped there.
     long_sounds(b)
-    call = await b.call()
-    await t.settle()
-    await t.request("POST", f"/channels/{call}/answer")
+    call = await answered_caller(t, b)
     await t.request("POST", f"/channels/{call}/play/fid-queued-1", settle=False, media=LONG)
     await t.request("POST", f"/channels/{call}/play/fid-queued-2", settle=False, media="sound:beep")
     await t.request("POST", f"/channels/{call}/play/fid-queued-3", media="sound:beep")
@@ -1076,9 +1062,7 @@ async def continue_and_move_wait_their_turn(t: Transcript, b: Backend) -> None:
     # `continue` and `move` are commands like a play: queued behind a recording or a play, they are
     # answered at once and carried out when it ends (res/stasis/control.c).
     long_sounds(b)
-    call = await b.call()
-    await t.settle()
-    await t.request("POST", f"/channels/{call}/answer")
+    call = await answered_caller(t, b)
     await t.request("POST", f"/channels/{call}/play/fid-wait-1", settle=False, media=LONG)
     await t.until_event("PlaybackStarted")
     await t.request("POST", f"/channels/{call}/move", app="fid-nobody-listens")

@@ -19,6 +19,7 @@ from router.office.accounts import AccountStore
 from router.office.messages import Message, MessageStore
 from router.office.overrides import OverrideStore
 from router.schedule import Override, Schedule
+from router.web import audit_text
 from router.web.http_api import ApiConfig
 from tests.conftest import embedded, local, stored_messages
 from tests.console_client import Visitor, make_accounts
@@ -223,3 +224,90 @@ def _overrides(site: Site) -> list[Override]:
     now = CLOSED + timedelta(minutes=5)
     with embedded(site.data) as data:
         return [o for o in OverrideStore(data).all() if o.until > now]
+
+
+async def test_the_audio_answers_a_byte_range_so_a_player_can_seek(site: Site) -> None:
+    visitor = site.visitor()
+    await visitor.sign_in("anna")
+    assert site.router.api_url is not None
+    api = {"Authorization": "Bearer " + "t" * 32}
+    for url, headers in (
+        (
+            site.router.api_url + "/ui/beskeder/m1/lyd",
+            {"Cookie": f"callrouter_session={visitor.cookies['callrouter_session']}"},
+        ),
+        (site.router.api_url + "/messages/m1/audio", api),
+    ):
+        async with site.http.get(url, headers=headers) as response:
+            assert (response.status, response.headers["Accept-Ranges"]) == (200, "bytes"), url
+            whole = await response.read()
+        size = len(whole)
+        assert size > 20
+        for asked, status, part, content_range in (
+            ("bytes=10-19", 206, whole[10:20], f"bytes 10-19/{size}"),
+            ("bytes=10-", 206, whole[10:], f"bytes 10-{size - 1}/{size}"),
+            ("bytes=-5", 206, whole[-5:], f"bytes {size - 5}-{size - 1}/{size}"),
+            (f"bytes=0-{size + 100}", 206, whole, f"bytes 0-{size - 1}/{size}"),
+            (f"bytes={size}-", 416, b"", f"bytes */{size}"),
+            ("bytes=-0", 416, b"", f"bytes */{size}"),
+            ("bytes=9-3", 416, b"", f"bytes */{size}"),
+        ):
+            async with site.http.get(url, headers={**headers, "Range": asked}) as response:
+                assert response.status == status, (url, asked)
+                assert response.headers["Content-Range"] == content_range, (url, asked)
+                assert await response.read() == part, (url, asked)
+        for ignored in (
+            {"Range": "bytes=0-1,5-6"},
+            {"Range": "pages=1-2"},
+            {"Range": "bytes=1-2", "If-Range": '"old"'},
+        ):
+            async with site.http.get(url, headers={**headers, **ignored}) as response:
+                assert (response.status, await response.read()) == (200, whole), (url, ignored)
+
+
+async def test_an_unknown_console_address_answers_a_danish_page_with_a_way_back(site: Site) -> None:
+    visitor = site.visitor()
+    await visitor.sign_in("anna")
+    for path, words in (
+        ("/ui/findes-ikke", "Der er ingen side på denne adresse"),
+        ("/ui/beskeder/m9/slet", "Beskeden findes ikke (den er måske slettet)."),
+    ):
+        status, page, response = await visitor.get(path)
+        assert (status, response.content_type) == (404, "text/html"), path
+        assert words in page, path
+        assert 'href="/ui/nu"' in page, path
+        assert 'lang="da"' in page, path
+    status, _, response = await visitor.get("/ui/beskeder/m9/lyd")  # fetched by a player, not a page
+    assert (status, response.content_type) == (404, "text/plain")
+
+
+async def test_the_log_shows_changes_in_danish_and_copenhagen_time(site: Site) -> None:
+    visitor = site.visitor()
+    await visitor.sign_in("ole")
+    csrf = await visitor.csrf()
+    form = {**CLOSE_FORM, "aarsag": "emergency", "til": "tid", "tidspunkt": "2024-01-04T17:00", "csrf": csrf}
+    assert (await visitor.post("/ui/linje/udfoer", form))[0] == 303
+    status, page, _ = await visitor.get("/ui/log")
+    assert status == 200
+    said = (
+        '1818 til torsdag den 4. januar 2024 kl. 17.00, borgerne hører: "Vi har desværre lukket for telefonen lige nu"'
+    )
+    assert said.replace('"', "&#34;") in page
+    for english in ("2024-01-04T", "(emergency)"):
+        assert english not in page
+
+
+def test_an_audit_detail_written_before_reads_in_danish_local_time() -> None:
+    texts = {"closure-emergency": "Vi har desværre lukket for telefonen lige nu"}
+    tz = local("2024-01-04T12:00").tzinfo
+    assert tz is not None
+    assert audit_text.detail("1818 til 2024-01-04T16:00:00+00:00 (emergency)", tz, texts) == (
+        '1818 til torsdag den 4. januar 2024 kl. 17.00, borgerne hører: "Vi har desværre lukket for telefonen lige nu"'
+    )
+    assert audit_text.detail("1818 til 2024-07-01T08:30:00+00:00 (manual_opening)", tz, texts) == (
+        "1818 til mandag den 1. juli 2024 kl. 10.30"
+    )
+    assert audit_text.detail("1818 til 2024-01-04T16:00:00+00:00 (fire_drill)", tz, texts).endswith(
+        "kl. 17.00, årsag: fire_drill"
+    )
+    assert audit_text.detail("fra 127.0.0.1", tz, texts) == "fra 127.0.0.1"

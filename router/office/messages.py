@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, select, update
 
 from router.office.store import Store
 from router.office.tables import message_audio, messages, outbox
@@ -40,6 +40,12 @@ class Message:
     handled: bool = False
     handled_by: str | None = None
     handled_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class MessagePage:
+    messages: list[Message]
+    total: int  # how many match, on every page
 
 
 @dataclass(frozen=True)
@@ -121,6 +127,20 @@ class MessageStore:
         with self._store.begin() as db:
             rows = db.execute(select(*_COLUMNS).order_by(messages.c.received_at, messages.c.id)).all()
         return [_message(r) for r in rows]
+
+    def listing(self, offset: int, limit: int, unhandled_only: bool = False, line: str | None = None) -> MessagePage:
+        """A page of messages as the console lists them: the unhandled first, newest first in each; with
+        how many there are in all (with the same filter)."""
+        where: list[ColumnElement[bool]] = []
+        if unhandled_only:
+            where.append(messages.c.handled.is_(False))
+        if line is not None:
+            where.append(messages.c.line == line)
+        order = (messages.c.handled, messages.c.received_at.desc(), messages.c.id.desc())
+        with self._store.begin() as db:
+            total = db.execute(select(func.count()).select_from(messages).where(*where)).scalar_one()
+            rows = db.execute(select(*_COLUMNS).where(*where).order_by(*order).offset(offset).limit(limit)).all()
+        return MessagePage([_message(r) for r in rows], total)
 
     def get(self, message_id: str) -> Message | None:
         with self._store.begin() as db:

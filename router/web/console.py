@@ -36,6 +36,7 @@ from router.ari import AriRest
 from router.office.accounts import AccountStore, Session
 from router.office.messages import MessageStore
 from router.office.overrides import OverrideStore
+from router.web import shown
 from router.web.http_api import RouterView
 
 log = logging.getLogger(__name__)
@@ -106,15 +107,7 @@ class Console:
     known_prompts: Mapping[str, str]  # the manifest's own prompts: which closures have a message
     office: str = "Opkrævningskontoret"
     limiter: SignInLimiter = field(default_factory=SignInLimiter)
-    templates: jinja2.Environment = field(
-        default_factory=lambda: jinja2.Environment(
-            loader=jinja2.FileSystemLoader(HERE / "templates"),
-            autoescape=True,
-            undefined=jinja2.StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
-    )
+    templates: jinja2.Environment = field(default_factory=lambda: _templates())
 
     def render(self, request: web.Request, template: str, status: int = 200, **values: Any) -> web.Response:
         session = request.get(SESSION)
@@ -131,6 +124,19 @@ class Console:
         session = request[SESSION]
         await asyncio.to_thread(self.accounts.audit, self.view.clock(), session.user.name, action, detail)
         log.info("console: %s: %s %s", session.user.name, action, detail)
+
+
+def _templates() -> jinja2.Environment:
+    found = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    found.filters.update(shown.FILTERS)  # what a caller sent, shown safely (web/shown.py)
+    found.tests.update(shown.TESTS)
+    return found
 
 
 def add_console(app: web.Application, console: Console) -> None:
@@ -180,6 +186,8 @@ def _guard(console: Console) -> Any:
                     response = await handler(request)
                 except web.HTTPException as e:  # a redirect or an error: it gets the headers too
                     response = web.Response(status=e.status, text=e.text, headers=e.headers)
+                    if e.status >= 400 and request.method == "GET" and not request.path.endswith(NOT_PAGES):
+                        response = _error_page(console, request, e)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         if not request.path.startswith("/ui/static/"):
@@ -190,6 +198,16 @@ def _guard(console: Console) -> Any:
 
 
 NOT_PAGES = ("/indhold", "/lyd", ".ics")  # fetched by a page or a program: they answer 401, not a redirect
+
+
+def _error_page(console: Console, request: web.Request, error: web.HTTPException) -> web.Response:
+    """A page's error as a page of the console, in Danish, with the menu to go on from."""
+    if getattr(request.match_info, "http_exception", None) is not None:  # no such page (or not for GET)
+        title = "Siden findes ikke"
+        message = "Der er ingen side på denne adresse. Måske er linket gammelt, eller adressen er skrevet forkert."
+    else:  # the page's own words (e.g. "Beskeden findes ikke (den er måske slettet).")
+        title, message = "Ikke fundet" if error.status == 404 else "Det gik ikke", error.text or ""
+    return console.render(request, "error.html", error.status, title=title, message=message)
 
 
 def _unauthenticated(request: web.Request) -> web.StreamResponse:

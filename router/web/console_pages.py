@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -25,10 +26,14 @@ from router.office.overrides import OverrideError, resolve_until
 from router.schedule import Decision, Override, QueueConfig, Reason, Schedule, Segment, day_plan, decide
 from router.schedule.ics import phone_hours_calendar
 from router.schedule.localtime import wall
+from router.web import audit_text
+from router.web.byte_range import ranged
 from router.web.console import Console, session_of
 from router.web.http_api import agents_now
 
 CALENDAR_DAYS = 14
+PAGE_SIZE = 50  # messages on a page of Beskeder
+UNHANDLED = "ikke-ringet-op"  # Beskeder's filter: only those not called back yet
 NOTICES = {
     "ringet-op": "Beskeden er markeret som ringet op.",
     "slettet": "Beskeden og dens lydfil er slettet.",
@@ -194,13 +199,78 @@ class MessageRow:
     handled: str | None  # "ringet op af anna torsdag ... kl. 13.05"
 
 
+@dataclass(frozen=True)
+class Paging:
+    """Where a page of Beskeder is in the list, and the links to the others (None: no such page)."""
+
+    first: int  # 1-based positions of the page's first and last message
+    last: int
+    total: int
+    page: int
+    pages: int
+    newest: str | None
+    newer: str | None
+    older: str | None
+    oldest: str | None
+
+
+def _view(request: web.Request, lines: list[str]) -> dict[str, str]:
+    """The list's filter and page as the query has them; anything else is dropped."""
+    view = {}
+    if request.query.get("vis") == UNHANDLED:
+        view["vis"] = UNHANDLED
+    if request.query.get("linje") in lines:
+        view["linje"] = request.query["linje"]
+    page = request.query.get("side", "")
+    if page.isdigit() and int(page) > 1:
+        view["side"] = page
+    return view
+
+
+def _paging(view: dict[str, str], total: int) -> Paging:
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(int(view.get("side", "1")), pages)
+
+    def link(to: int) -> str | None:
+        if to == page or not 1 <= to <= pages:
+            return None
+        return "/ui/beskeder?" + urlencode({**view, "side": str(to)} if to > 1 else view_without(view, "side"))
+
+    first = (page - 1) * PAGE_SIZE
+    return Paging(first + 1, min(first + PAGE_SIZE, total), total, page, pages,
+                  link(1), link(page - 1), link(page + 1), link(pages))  # fmt: skip
+
+
+def view_without(view: dict[str, str], key: str) -> dict[str, str]:
+    return {k: v for k, v in view.items() if k != key}
+
+
 async def _messages(console: Console, request: web.Request) -> web.StreamResponse:
-    tz = console.view.schedule().tz
-    found = await asyncio.to_thread(console.messages.all)
-    # Newest first, the unhandled on top.
-    found.sort(key=lambda m: (m.handled, -m.received_at.timestamp()))
-    rows = [_message_row(m, tz) for m in found]
-    return console.render(request, "messages.html", title="Beskeder", rows=rows, notice=_notice(request))
+    schedule = console.view.schedule()
+    lines = list(schedule.lines)
+    view = _view(request, lines)
+    unhandled, line = view.get("vis") == UNHANDLED, view.get("linje")
+    # A page at a time (the store counts and sorts): with a month's thousands of messages, the page
+    # stays small and its players fetch nothing until one is played (preload="none").
+    asked = int(view.get("side", "1"))
+    found = await asyncio.to_thread(console.messages.listing, (asked - 1) * PAGE_SIZE, PAGE_SIZE, unhandled, line)
+    paging = _paging(view, found.total)
+    if paging.page != asked:  # past the end (messages were deleted since the link was made): the last page
+        offset = (paging.page - 1) * PAGE_SIZE
+        found = await asyncio.to_thread(console.messages.listing, offset, PAGE_SIZE, unhandled, line)
+        view = {**view_without(view, "side"), **({"side": str(paging.page)} if paging.page > 1 else {})}
+    return console.render(
+        request,
+        "messages.html",
+        title="Beskeder",
+        rows=[_message_row(m, schedule.tz) for m in found.messages],
+        paging=paging,
+        view=view,
+        here=urlencode(view),
+        lines=lines,
+        unhandled=UNHANDLED,
+        notice=_notice(request),
+    )
 
 
 def _message_row(message: Message, tz: Any) -> MessageRow:
@@ -236,8 +306,12 @@ async def _audio(console: Console, request: web.Request) -> web.StreamResponse:
         raise web.HTTPBadGateway(text="Telefonsystemet svarede ikke; prøv igen om lidt.") from None
     if data is None:
         raise web.HTTPNotFound(text="Lydfilen findes ikke længere.")
-    await console.audit(request, "afspillede besked", loggable(message.id))
-    return web.Response(body=data, content_type="audio/wav")
+    response = ranged(request, data, "audio/wav")
+    # A player asks for the start when someone presses play (the page's players preload nothing), and
+    # for later parts when they seek: one entry per play, none per seek.
+    if response.status == 200 or response.headers.get("Content-Range", "").startswith("bytes 0-"):
+        await console.audit(request, "afspillede besked", loggable(message.id))
+    return response
 
 
 async def _called_back(console: Console, request: web.Request) -> web.StreamResponse:
@@ -245,7 +319,8 @@ async def _called_back(console: Console, request: web.Request) -> web.StreamResp
     who = session_of(request).user.name
     await asyncio.to_thread(console.messages.mark_handled, message.id, who, console.view.clock())
     await console.audit(request, "markerede ringet op", loggable(message.id))
-    raise web.HTTPSeeOther("/ui/beskeder?besked=ringet-op")
+    view = _view(request, list(console.view.schedule().lines))  # back to the page it was marked on
+    raise web.HTTPSeeOther("/ui/beskeder?" + urlencode({**view, "besked": "ringet-op"}))
 
 
 async def _delete_page(console: Console, request: web.Request) -> web.StreamResponse:
@@ -466,5 +541,6 @@ async def _audit(console: Console, request: web.Request) -> web.StreamResponse:
         return _not_allowed(console, request, "se loggen")
     tz = console.view.schedule().tz
     found = await asyncio.to_thread(console.accounts.audit_log)
-    entries = [(danish.moment(e.at, tz), e.user, e.action, e.detail) for e in found]
+    texts = console.known_prompts
+    entries = [(danish.moment(e.at, tz), e.user, e.action, audit_text.detail(e.detail, tz, texts)) for e in found]
     return console.render(request, "audit.html", title="Log", entries=entries)

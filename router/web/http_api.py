@@ -6,7 +6,7 @@
                                      e-mails pending and failed
     GET  /metrics                    Prometheus text format
     GET  /messages                   callers' messages (token)            ?all=1 includes handled ones
-    GET  /messages/{id}/audio        the recording, as WAV from Asterisk (token)
+    GET  /messages/{id}/audio        the recording, as WAV (token); a Range gets that part
     POST /messages/{id}/handled      the caller was called back (token)
     DELETE /messages/{id}            delete the message and its audio in Asterisk (token)
     GET  /overrides                  emergency overrides in force
@@ -37,6 +37,7 @@ from router.office.messages import Message, MessageStore
 from router.office.overrides import OverrideError, OverrideStore, resolve_until
 from router.schedule import Decision, Override, Schedule, decide
 from router.schedule.reload import FileState
+from router.web.byte_range import ranged
 from router.web.metrics import CONTENT_TYPE, Metrics
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -165,7 +166,7 @@ def make_app(
             raise web.HTTPBadGateway(text=f"Asterisk: {e}") from None
         if data is None:
             raise web.HTTPNotFound(text="the recording is neither in the store nor in Asterisk")
-        return web.Response(body=data, content_type="audio/wav")
+        return ranged(request, data, "audio/wav")
 
     async def handled(request: web.Request) -> web.Response:
         message = await _message(messages, request.match_info["id"])

@@ -45,6 +45,11 @@ BENCHES = [
         "deferred read after a commit (now).",
     ),
     (
+        "bench/bench_console.py",
+        "The console's Beskeder in Chromium with 50 messages (the baseline) and with 5,000: the load event, the "
+        "page's bytes and the audio requests before anyone plays, as ratios to the baseline.",
+    ),
+    (
         "bench/bench_faketime.py",
         "Why the real-Asterisk benchmarks run the router on its own clock, not under faketime as the tests do: "
         "two Python threads taking turns for the GIL, with and without faketime (FAKETIME_DONT_FAKE_MONOTONIC=1).",

@@ -25,6 +25,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -55,6 +56,7 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
 }
+PLAY_AGAIN = timedelta(seconds=30)  # a request for a message's start this soon after the last is the same play
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -108,6 +110,16 @@ class Console:
     office: str = "Opkrævningskontoret"
     limiter: SignInLimiter = field(default_factory=SignInLimiter)
     templates: jinja2.Environment = field(default_factory=lambda: _templates())
+    _plays: dict[tuple[str, str], datetime] = field(default_factory=dict)  # (user, message): last play logged
+
+    def first_play(self, user: str, message_id: str) -> bool:
+        """Whether a player's request for the start of a message is a new play: not if the same person
+        asked for it less than PLAY_AGAIN ago (a player's second request for the start is the same play)."""
+        now = self.view.clock()
+        self._plays = {k: at for k, at in self._plays.items() if now - at < PLAY_AGAIN}
+        new = (user, message_id) not in self._plays
+        self._plays[user, message_id] = now
+        return new
 
     def render(self, request: web.Request, template: str, status: int = 200, **values: Any) -> web.Response:
         session = request.get(SESSION)

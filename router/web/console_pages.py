@@ -308,8 +308,10 @@ async def _audio(console: Console, request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound(text="Lydfilen findes ikke længere.")
     response = ranged(request, data, "audio/wav")
     # A player asks for the start when someone presses play (the page's players preload nothing), and
-    # for later parts when they seek: one entry per play, none per seek.
-    if response.status == 200 or response.headers.get("Content-Range", "").startswith("bytes 0-"):
+    # for later parts when they seek: one entry per play, none per seek. Safari asks for the first two
+    # bytes, then for the start: one play too.
+    start = response.status == 200 or response.headers.get("Content-Range", "").startswith("bytes 0-")
+    if request.method == "GET" and start and console.first_play(session_of(request).user.name, message.id):
         await console.audit(request, "afspillede besked", loggable(message.id))
     return response
 

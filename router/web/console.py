@@ -1,4 +1,5 @@
-"""The office's web console under /ui: sign-in, sessions, CSRF, and the pages (console_pages.py).
+"""The office's web console under /ui: sign-in, sessions, CSRF; the pages are in console_pages.py, what
+both use in console_core.py.
 
 Theory of operation
 -------------------
@@ -21,31 +22,21 @@ import functools
 import hmac
 import logging
 import secrets
-import time
-from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-import jinja2
 from aiohttp import web
 
-from router.ari import AriRest
-from router.office.accounts import AccountStore, Session
-from router.office.messages import MessageStore
-from router.office.overrides import OverrideStore
-from router.web import shown
-from router.web.http_api import RouterView
+from router.web import console_pages
+from router.web.console_core import HERE, SESSION, Console, SignInLimiter, see_other
+
+__all__ = ["Console", "SignInLimiter", "add_console"]  # the composition root's way in (app.py)
 
 log = logging.getLogger(__name__)
 
-SESSION = web.RequestKey("session", Session)
 COOKIE = "callrouter_session"
 LOGIN_COOKIE = "callrouter_login"
-HERE = Path(__file__).parent
 STATIC = {"console.css": "text/css", "console.js": "text/javascript"}
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -56,105 +47,11 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
 }
-PLAY_AGAIN = timedelta(seconds=30)  # a request for a message's start this soon after the last is the same play
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@dataclass
-class SignInLimiter:
-    """At most `per_name` failed sign-ins for a name and `per_address` from an address in `window`
-    seconds; beyond that, sign-in is refused until the oldest failure is older than the window."""
-
-    per_name: int = 5
-    per_address: int = 20
-    window: float = 900.0
-    clock: Callable[[], float] = time.monotonic
-    _failures: dict[str, deque[float]] = field(default_factory=dict)
-
-    def wait_seconds(self, name: str, address: str) -> float:
-        """0 if a sign-in may be tried now, else how long until it may."""
-        now = self.clock()
-        waits = [0.0]
-        for key, limit in ((f"name:{name}", self.per_name), (f"address:{address}", self.per_address)):
-            times = self._recent(key, now)
-            if len(times) >= limit:
-                waits.append(times[0] + self.window - now)
-        return max(waits)
-
-    def failed(self, name: str, address: str) -> None:
-        now = self.clock()
-        for key in (f"name:{name}", f"address:{address}"):
-            self._recent(key, now).append(now)
-
-    def succeeded(self, name: str) -> None:
-        self._failures.pop(f"name:{name}", None)
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        times = self._failures.setdefault(key, deque())
-        while times and times[0] <= now - self.window:
-            times.popleft()
-        return times
-
-
-@dataclass
-class Console:
-    """What the pages read and change."""
-
-    view: RouterView
-    messages: MessageStore
-    overrides: OverrideStore
-    accounts: AccountStore
-    rest: AriRest
-    prompt_texts: Callable[[], Mapping[str, str]]  # every prompt's Danish text (for the schedule in service)
-    known_prompts: Mapping[str, str]  # the manifest's own prompts: which closures have a message
-    office: str = "Opkrævningskontoret"
-    limiter: SignInLimiter = field(default_factory=SignInLimiter)
-    templates: jinja2.Environment = field(default_factory=lambda: _templates())
-    _plays: dict[tuple[str, str], datetime] = field(default_factory=dict)  # (user, message): last play logged
-
-    def first_play(self, user: str, message_id: str) -> bool:
-        """Whether a player's request for the start of a message is a new play: not if the same person
-        asked for it less than PLAY_AGAIN ago (a player's second request for the start is the same play)."""
-        now = self.view.clock()
-        self._plays = {k: at for k, at in self._plays.items() if now - at < PLAY_AGAIN}
-        new = (user, message_id) not in self._plays
-        self._plays[user, message_id] = now
-        return new
-
-    def render(self, request: web.Request, template: str, status: int = 200, **values: Any) -> web.Response:
-        session = request.get(SESSION)
-        page = self.templates.get_template(template).render(
-            office=self.office,
-            user=session.user if session else None,
-            csrf=session.csrf if session else "",
-            path=request.path,
-            **values,
-        )
-        return web.Response(text=page, content_type="text/html", charset="utf-8", status=status)
-
-    async def audit(self, request: web.Request, action: str, detail: str = "") -> None:
-        session = request[SESSION]
-        await asyncio.to_thread(self.accounts.audit, self.view.clock(), session.user.name, action, detail)
-        log.info("console: %s: %s %s", session.user.name, action, detail)
-
-
-def _templates() -> jinja2.Environment:
-    found = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(HERE / "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    found.filters.update(shown.FILTERS)  # what a caller sent, shown safely (web/shown.py)
-    found.tests.update(shown.TESTS)
-    return found
 
 
 def add_console(app: web.Application, console: Console) -> None:
     """The console's routes under /ui, and its guard, on the router's HTTP server."""
-    from router.web import console_pages  # the pages need Console; Console does not need them
-
     app.middlewares.append(_guard(console))
     r = app.router
     r.add_get("/ui/static/{name}", _static)
@@ -162,15 +59,6 @@ def add_console(app: web.Application, console: Console) -> None:
     r.add_post("/ui/log-ind", functools.partial(_sign_in, console))
     r.add_post("/ui/log-ud", functools.partial(_sign_out, console))
     console_pages.add_pages(r, console)
-
-
-def see_other(location: str) -> web.Response:
-    """303 to `location`: after a POST, the browser GETs the page (and a reload repeats nothing)."""
-    return web.Response(status=303, headers={"Location": location})
-
-
-def session_of(request: web.Request) -> Session:
-    return request[SESSION]
 
 
 def _guard(console: Console) -> Any:

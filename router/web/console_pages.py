@@ -28,7 +28,7 @@ from router.schedule.ics import phone_hours_calendar
 from router.schedule.localtime import wall
 from router.web import audit_text
 from router.web.byte_range import ranged
-from router.web.console import Console, session_of
+from router.web.console_core import Console, session_of
 from router.web.http_api import agents_now
 
 CALENDAR_DAYS = 14

@@ -222,8 +222,8 @@ def _view(request: web.Request, lines: list[str]) -> dict[str, str]:
     if request.query.get("linje") in lines:
         view["linje"] = request.query["linje"]
     page = request.query.get("side", "")
-    if page.isdigit() and int(page) > 1:
-        view["side"] = page
+    if page.isascii() and page.isdigit() and 1 < int(page) < 10**6:  # past the last page: the last page
+        view["side"] = str(int(page))
     return view
 
 

@@ -18,6 +18,7 @@ from router.app import Running
 from router.office.accounts import AccountStore
 from router.office.messages import Message, MessageStore
 from router.office.overrides import OverrideStore
+from router.office.store import Store
 from router.schedule import Override, Schedule
 from router.web import audit_text
 from router.web.http_api import ApiConfig
@@ -334,3 +335,19 @@ async def test_beskeder_takes_any_query_without_failing(site: Site) -> None:
         status, page, _ = await visitor.get("/ui/beskeder?" + query)
         assert status == 200, query
         assert "12345678" in page, query  # the one message, on the only page
+
+
+def test_the_store_lists_a_page_of_messages_as_beskeder_shows_them(store: Store) -> None:
+    """Unhandled first, newest first in each, with the count; in SQLite and in PostgreSQL alike."""
+    messages = MessageStore(store)
+    for i in range(7):
+        line = "1818" if i % 2 else "1819"
+        messages.save(Message(f"m{i}", line, f"{i}", local("2024-01-04T08:00") + timedelta(minutes=i), f"r{i}", 3))
+    messages.mark_handled("m6")
+    messages.mark_handled("m1")
+    page = messages.listing(0, 3)
+    assert ([m.id for m in page.messages], page.total) == (["m5", "m4", "m3"], 7)
+    assert [m.id for m in messages.listing(3, 3).messages] == ["m2", "m0", "m6"]
+    assert [m.id for m in messages.listing(6, 3).messages] == ["m1"]
+    assert [m.id for m in messages.listing(0, 9, unhandled_only=True, line="1818").messages] == ["m5", "m3"]
+    assert messages.listing(0, 9, unhandled_only=True).total == 5

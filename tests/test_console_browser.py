@@ -253,6 +253,12 @@ async def test_in_the_browser_staff_cannot_change_the_line_and_nothing_is_open_w
         await page.goto(base + "/ui/log")
         await expect(page.locator(".error")).to_contain_text("Kun operatører kan se loggen")
         await check_page(page, "11-ikke-tilladt")
+        # An address that is no page: a Danish page of the console, with the way back.
+        await page.goto(base + "/ui/findes-ikke")
+        await expect(page.get_by_role("heading", level=1)).to_have_text("Siden findes ikke")
+        await check_page(page, "14-ikke-fundet")
+        await page.get_by_role("link", name="Til forsiden").click()
+        await expect(page).to_have_url(base + "/ui/nu")
         # A form without the CSRF token, from inside the signed-in browser, is refused.
         forged = await page.request.post(base + f"/ui/beskeder/{message_id}/ringet-op", form={"x": "1"})
         assert forged.status == 403

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import os
 import signal
 import sys
@@ -19,6 +18,7 @@ from router.ari import AriConfig, AriConfigError
 from router.ari.events import ApplicationReplacedError
 from router.calls.prompts import load_manifest
 from router.calls.shedding import DEFAULT_LATENCY_LIMIT, DEFAULT_MAX_CALLS_IN_SETUP
+from router.cli import log_format
 from router.cli.common import Commands, UsageError, data_dir, manifest_path, schedule_path
 from router.office.mail import MailConfigError, smtp_config_from_env
 from router.office.outbox import Backoff
@@ -43,7 +43,7 @@ def register(commands: Commands) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_format.configure(os.environ)
     try:
         ari = AriConfig.from_env()
     except AriConfigError as e:

@@ -4,7 +4,7 @@
 ARG PYTHON_IMAGE=python:3.11-slim
 FROM ${PYTHON_IMAGE}
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE THIRD-PARTY.md ./
 COPY router/ router/
 COPY asterisk_sim/ asterisk_sim/
 COPY prompts/manifest.yaml prompts/manifest.yaml

@@ -22,6 +22,11 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCHES = [
     ("bench/bench_schedule.py", "The schedule engine: `decide()` and the calendar over ten years with 500 closures."),
     (
+        "bench/bench_cli.py",
+        "The operator's commands `callrouter at`, `check` and `calendar` as new processes, against "
+        '`python -c "import aiohttp, yaml"` in the same run (the target for `at`: at most 1.5 times that).',
+    ),
+    (
         "bench/bench_floor.py",
         "Call setup (StasisStart to the caller's first sound) for the router and for the smallest hand-written "
         "aiohttp ARI loop (answer, play) on the same simulated Asterisk, at 10, 100 and 1,000 new calls a second; "

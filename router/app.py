@@ -42,7 +42,7 @@ from router.schedule import QueueConfig, Schedule
 from router.schedule.reload import FileState, ScheduleSource
 from router.web.console import Console, add_console
 from router.web.http_api import ApiConfig, RouterView, make_app
-from router.web.metrics import Metrics, counter, gauge, gauge_by
+from router.web.metrics import Metrics, counter, gauge, gauge_by, gauge_by_labels
 
 log = logging.getLogger(__name__)
 
@@ -312,12 +312,31 @@ def _read_metrics(
     yield gauge_by(
         "callrouter_callers_waiting", "Callers waiting in the queue", "line", {n: view.waiting(n) for n in lines}
     )
+    if view.role() == "active":  # a standby rings no one: its agents would all count as free a second time
+        yield gauge_by_labels(
+            "callrouter_agents",
+            "The queue's agents by what the router has them doing: ringing, talking or available",
+            ("line", "state"),
+            _agents_by_state(view, lines),
+        )
     if isinstance(source, ScheduleSource):
         yield counter("callrouter_schedule_reloads", "Changed schedule files put into service", source.reloads)
         yield counter("callrouter_schedule_rejections", "Changed schedule files rejected", source.rejections)
         yield gauge(
             "callrouter_schedule_rejected", "1 while the file on disk is rejected", float(source.rejected is not None)
         )
+
+
+def _agents_by_state(view: RouterView, lines: list[str]) -> dict[tuple[str, ...], float]:
+    counts: dict[tuple[str, ...], float] = {}
+    for line in lines:
+        states = list(view.agents(line).values())
+        if states:  # a line that sends its callers to a dialplan context has no agents of ours
+            counts.update({(line, state): states.count(state) for state in AGENT_STATES})
+    return counts
+
+
+AGENT_STATES = ("ringing", "talking", "available")  # as _view's agents() names them
 
 
 @contextlib.asynccontextmanager

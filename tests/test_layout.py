@@ -216,3 +216,13 @@ def test_the_rules_catch_a_breach() -> None:
     assert here is not None
     assert there is not None
     assert RANK[there] >= RANK[here]
+
+
+def test_no_router_module_is_over_600_lines() -> None:
+    # A module that needs a table of contents is two modules (the project's style: a few hundred lines, never over 600).
+    long = {
+        str(path.relative_to(REPO)): lines
+        for path in sorted((REPO / "router").rglob("*.py"))
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > 600
+    }
+    assert long == {}

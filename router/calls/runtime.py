@@ -434,7 +434,10 @@ class Runtime:
         self.calls.pop(call.id, None)
         self.recent.finished(call.id)
         seconds = (self._clock() - call.arrived).total_seconds()
-        log.info("call %s to %s ended: %s after %.0f s %s", call.id, call.line, outcome, seconds, detail)
+        log.info(
+            "call %s to %s ended: %s after %.0f s %s", call.id, call.line, outcome, seconds, detail,
+            extra={"call_id": call.id, "line": call.line, "outcome": outcome},
+        )  # fmt: skip
         waited = None
         if live.queue is not None:
             waited = call.waited if outcome == "answered" else (call.waited or seconds)

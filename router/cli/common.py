@@ -1,4 +1,9 @@
-"""What the commands share: where the files are, reading times and dates, and printing them."""
+"""What the commands share: where the files are, reading times and dates, and printing them.
+
+The operator's commands that read the schedule (`at`, `check`, `calendar`) answer at once: nothing here
+imports the database, web or ARI libraries at module level; `site_store` loads them when a command
+actually opens the store (tests/test_cli_imports.py holds that).
+"""
 
 from __future__ import annotations
 
@@ -8,15 +13,14 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from router.calls.prompts import DEFAULT_MANIFEST
-from router.office.data_copy import has_embedded_data, open_site_store
-from router.office.store import Store, StoreConfig, StoreError
+from router.office.site_files import has_store
 from router.schedule import FIRST_YEAR, LAST_YEAR, Decision, Override, Reason, Schedule, Segment
 from router.schedule.localtime import wall
 
 if TYPE_CHECKING:  # argparse's subparsers type is generic only to type checkers
+    from router.office.store import Store
+
     Commands = argparse._SubParsersAction[argparse.ArgumentParser]
 else:
     Commands = argparse._SubParsersAction
@@ -69,10 +73,15 @@ def site_store(args: argparse.Namespace, *, must_exist: bool = True) -> Store:
     """The store the router of this data directory uses (CALLROUTER_DATABASE, or the embedded file).
     With `must_exist`, an embedded store that was never made is an error, not a new empty file."""
     directory = data_dir(args)
+    if must_exist and not has_store(directory, os.environ):
+        raise NoData(f"no data in {directory} (is --data the router's data directory?)")
+    from sqlalchemy.exc import SQLAlchemyError  # here, not above: see the module's docstring
+
+    from router.office.data_copy import open_site_store
+    from router.office.store import StoreConfig, StoreError
+
     try:
         config = StoreConfig.from_env()
-        if must_exist and config.url is None and not has_embedded_data(directory):
-            raise NoData(f"no data in {directory} (is --data the router's data directory?)")
         return open_site_store(config, directory)
     except StoreError as e:
         raise UsageError(str(e)) from None

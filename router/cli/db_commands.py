@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 
 from router.cli.common import Commands, UsageError, data_dir, site_store
-from router.office.data_copy import copy_store, has_embedded_data, open_site_store
-from router.office.store import StoreConfig, StoreError
+from router.office.site_files import has_embedded_data
 
 
 def register(commands: Commands) -> None:
@@ -36,6 +35,9 @@ def _db(args: argparse.Namespace) -> int:
 
 
 def _copy(args: argparse.Namespace) -> int:
+    from router.office.data_copy import copy_store, open_site_store  # the store's libraries: when used
+    from router.office.store import StoreConfig, StoreError
+
     try:
         target_config = StoreConfig.from_env()
     except StoreError as e:

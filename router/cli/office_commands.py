@@ -18,11 +18,6 @@ from router.cli.common import (
     site_store,
     when,
 )
-from router.office.call_log import CallLog
-from router.office.messages import MessageStore
-from router.office.overrides import OverrideError, OverrideStore, resolve_until
-from router.office.report import render as render_report
-from router.office.report import report
 from router.schedule import Override, load_schedule
 from router.schedule.localtime import wall
 
@@ -54,6 +49,10 @@ def register(commands: Commands) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from router.office.call_log import CallLog  # the store's libraries: loaded when a command uses them
+    from router.office.report import render as render_report
+    from router.office.report import report
+
     schedule = load_schedule(schedule_path(args))
     first = (
         date.fromisoformat(args.first)
@@ -77,6 +76,8 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _override(args: argparse.Namespace) -> int:
+    from router.office.overrides import OverrideError, OverrideStore, resolve_until
+
     schedule = load_schedule(schedule_path(args))
     line_id = args.line or next(iter(schedule.lines))
     schedule.line(line_id)
@@ -115,6 +116,8 @@ def _override(args: argparse.Namespace) -> int:
 
 
 def _messages(args: argparse.Namespace) -> int:
+    from router.office.messages import MessageStore
+
     schedule = load_schedule(schedule_path(args))
     site = site_store(args)
     store = MessageStore(site)

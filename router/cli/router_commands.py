@@ -3,29 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import logging
 import os
-import signal
 import sys
-import urllib.request
 from pathlib import Path
 
-from sqlalchemy.exc import SQLAlchemyError
-
-from router.app import RouterConfig, serve
-from router.ari import AriConfig, AriConfigError
-from router.ari.events import ApplicationReplacedError
-from router.calls.prompts import load_manifest
-from router.calls.shedding import DEFAULT_LATENCY_LIMIT, DEFAULT_MAX_CALLS_IN_SETUP
+from router.cli import log_format
 from router.cli.common import Commands, UsageError, data_dir, manifest_path, schedule_path
-from router.office.mail import MailConfigError, smtp_config_from_env
-from router.office.outbox import Backoff
-from router.office.standby import LockLost
-from router.office.store import StoreConfig, StoreError
-from router.schedule.reload import ScheduleSource
-from router.web.http_api import ApiConfigError, api_config_from_env
 
 
 def register(commands: Commands) -> None:
@@ -43,7 +27,26 @@ def register(commands: Commands) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The router's libraries (aiohttp, SQLAlchemy, Jinja2, ...) are imported here, when it runs, so that the
+    # operator's other commands do not wait for them (router/cli/common.py).
+    import asyncio
+    import signal
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from router.app import RouterConfig, serve
+    from router.ari import AriConfig, AriConfigError
+    from router.ari.events import ApplicationReplacedError
+    from router.calls.prompts import load_manifest
+    from router.calls.shedding import DEFAULT_LATENCY_LIMIT, DEFAULT_MAX_CALLS_IN_SETUP
+    from router.office.mail import MailConfigError, smtp_config_from_env
+    from router.office.outbox import Backoff
+    from router.office.standby import LockLost
+    from router.office.store import StoreConfig, StoreError
+    from router.schedule.reload import ScheduleSource
+    from router.web.http_api import ApiConfigError, api_config_from_env
+
+    log_format.configure(os.environ)
     try:
         ari = AriConfig.from_env()
     except AriConfigError as e:
@@ -133,6 +136,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
+    import urllib.request  # http.client and the e-mail package under it: for this command alone
+
     address = args.api or os.environ.get("CALLROUTER_API", "127.0.0.1:8089")
     url = address if address.startswith("http") else f"http://{address}"
     try:

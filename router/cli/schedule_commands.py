@@ -8,8 +8,6 @@ import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from router.calls.dialplan import MAX_DAYS, fallback_for
 from router.calls.dialplan import render as render_dialplan
 from router.calls.guidance import closed_guidance, render
@@ -31,9 +29,7 @@ from router.cli.common import (
     site_store,
     when,
 )
-from router.office.overrides import OverrideStore
 from router.schedule import WEEKDAYS, Decision, Override, Reason, Schedule, Segment, day_plan, decide, load_schedule
-from router.schedule.ics import open_windows, phone_hours_calendar
 from router.schedule.localtime import wall
 
 
@@ -102,6 +98,10 @@ def _overrides_in_force(args: argparse.Namespace) -> tuple[Override, ...]:
     except UsageError as e:
         print(f"callrouter: overrides ignored: {e}", file=sys.stderr)
         return ()
+    from sqlalchemy.exc import SQLAlchemyError  # the store's libraries, only for a site that has one
+
+    from router.office.overrides import OverrideStore
+
     try:
         return OverrideStore(site).all()
     except SQLAlchemyError as e:
@@ -169,6 +169,8 @@ def _calendar(args: argparse.Namespace) -> int:
 
 
 def _ics(args: argparse.Namespace) -> int:
+    from router.schedule.ics import open_windows, phone_hours_calendar  # icalendar: for this command alone
+
     schedule = load_schedule(schedule_path(args))
     line_id = args.line or next(iter(schedule.lines))
     first = first_day(args.first, schedule)

@@ -11,7 +11,7 @@ import getpass
 import sys
 
 from router.cli.common import Commands, UsageError, site_store
-from router.office.accounts import ROLES, AccountError, AccountStore
+from router.office.roles import ROLES
 
 
 def register(commands: Commands) -> None:
@@ -25,6 +25,8 @@ def register(commands: Commands) -> None:
 
 
 def _users(args: argparse.Namespace) -> int:
+    from router.office.accounts import AccountError, AccountStore  # argon2 and the store: loaded when used
+
     site = site_store(args, must_exist=False)
     store = AccountStore(site)
     try:

@@ -16,18 +16,16 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from router.office.roles import ROLES, Role
 from router.office.store import Store
 from router.office.tables import audit, sessions, users
 
-Role = Literal["staff", "operator"]
-ROLES: tuple[Role, ...] = ("staff", "operator")
 MIN_PASSWORD = 12
 SESSION_IDLE = timedelta(hours=2)  # a session unused this long ends
 SESSION_LONGEST = timedelta(hours=12)  # and every session ends after a working day

@@ -17,13 +17,12 @@ from typing import Any
 
 from sqlalchemy import Boolean, Table, func, select, text
 
-from router.office.store import EMBEDDED_FILE, Store, StoreConfig, StoreError, open_store
+from router.office.site_files import LEGACY_FILES
+from router.office.store import Store, StoreConfig, StoreError, open_store
 from router.office.tables import COPY_ORDER, Instant, audit, calls, messages, outbox, overrides, sessions, users
 
 log = logging.getLogger(__name__)
 
-# The files of routers before the store, and what each held.
-LEGACY_FILES = ("messages.sqlite3", "calls.sqlite3", "office.sqlite3", "overrides.json")
 TAKEN_IN = ".taken-in"  # a legacy file is renamed so once its rows are in the store
 _BATCH = 500
 
@@ -111,11 +110,6 @@ def _value(kind: object, value: Any) -> Any:
 
 def _at(text_value: str) -> datetime:
     return datetime.fromisoformat(text_value)
-
-
-def has_embedded_data(data_dir: Path) -> bool:
-    """Whether a router has kept anything in `data_dir` (the store's file, or an older router's)."""
-    return any((data_dir / name).exists() for name in (EMBEDDED_FILE, *LEGACY_FILES))
 
 
 def open_site_store(config: StoreConfig, data_dir: Path) -> Store:

@@ -32,7 +32,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-EMBEDDED_FILE = "callrouter.sqlite3"
+from router.office.site_files import DATABASE_ENV, EMBEDDED_FILE
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 _UPGRADE_LOCK = 0x63616C6C  # pg_advisory_xact_lock key: one upgrade at a time across a site's nodes
 _READ_ONLY = "callrouter_read_only"  # an execution option: this transaction only reads
@@ -48,7 +49,7 @@ class StoreConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> StoreConfig:
-        raw = env.get("CALLROUTER_DATABASE", "").strip()
+        raw = env.get(DATABASE_ENV, "").strip()
         if not raw:
             return cls()
         try:

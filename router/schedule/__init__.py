@@ -30,7 +30,8 @@ from router.schedule.model import (
     clock,
 )
 from router.schedule.timeline import HORIZON_DAYS, Schedule, day_plan, decide
-from router.schedule.yaml_reader import FIRST_YEAR, LAST_YEAR, ScheduleError, load_schedule, parse_schedule
+from router.schedule.yaml_nodes import FIRST_YEAR, LAST_YEAR, ScheduleError
+from router.schedule.yaml_reader import load_schedule, parse_schedule
 
 __all__ = [
     "FIRST_YEAR",

@@ -24,7 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from router.schedule.timeline import Schedule
-from router.schedule.yaml_reader import ScheduleError, load_schedule, parse_schedule
+from router.schedule.yaml_nodes import ScheduleError
+from router.schedule.yaml_reader import load_schedule, parse_schedule
 
 log = logging.getLogger(__name__)
 

@@ -84,7 +84,13 @@ def gauge(name: str, documentation: str, value: float) -> Metric:
 
 
 def gauge_by(name: str, documentation: str, label: str, values: Mapping[str, float]) -> Metric:
-    family = GaugeMetricFamily(name, documentation, labels=[label])
+    return gauge_by_labels(name, documentation, (label,), {(key,): value for key, value in values.items()})
+
+
+def gauge_by_labels(
+    name: str, documentation: str, labels: tuple[str, ...], values: Mapping[tuple[str, ...], float]
+) -> Metric:
+    family = GaugeMetricFamily(name, documentation, labels=list(labels))
     for key, value in values.items():
-        family.add_metric([key], value)
+        family.add_metric(list(key), value)
     return family

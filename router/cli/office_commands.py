@@ -18,8 +18,9 @@ from router.cli.common import (
     site_store,
     when,
 )
+from router.office import caller_id
 from router.office.call_log import CallLog
-from router.office.messages import MessageStore
+from router.office.messages import Message, MessageStore
 from router.office.overrides import OverrideError, OverrideStore, resolve_until
 from router.office.report import render as render_report
 from router.office.report import report
@@ -131,8 +132,9 @@ def _messages(args: argparse.Namespace) -> int:
         site.close()
     if args.json:
         rows = [
-            {"id": m.id, "line": m.line, "caller": m.caller, "received_at": iso(m.received_at, schedule),
-             "seconds": m.seconds, "recording": m.recording, "handled": m.handled}
+            {"id": m.id, "line": m.line, "caller": m.caller, "caller_name": m.caller_name,
+             "received_at": iso(m.received_at, schedule), "seconds": m.seconds, "recording": m.recording,
+             "handled": m.handled}
             for m in shown
         ]  # fmt: skip
         print(json.dumps(rows, ensure_ascii=False))
@@ -142,5 +144,13 @@ def _messages(args: argparse.Namespace) -> int:
     for m in shown:
         length = f"{m.seconds} s" if m.seconds is not None else "length unknown"
         done = "  (done)" if m.handled else ""
-        print(f"{when(m.received_at, schedule)}  line {m.line}  from {m.caller}  {length}  id {m.id}{done}")
+        print(f"{when(m.received_at, schedule)}  line {m.line}  from {_caller(m)}  {length}  id {m.id}{done}")
     return 0
+
+
+def _caller(message: Message) -> str:
+    """As a terminal shows it safely (office/caller_id.py): no control sequence reaches the terminal."""
+    shown = caller_id.display(message.caller)
+    if message.caller_name and message.caller_name != message.caller:
+        shown += f" ({caller_id.display(message.caller_name)})"
+    return shown

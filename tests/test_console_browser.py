@@ -22,6 +22,7 @@ import pytest_asyncio
 from playwright.async_api import Browser, Page, ViewportSize, async_playwright, expect
 
 from asterisk_sim import AgentScript, Simulator
+from router.office.messages import Delivery, MessageStore
 from router.office.overrides import OverrideStore
 from router.schedule import Schedule
 from router.schedule.reload import ScheduleSource
@@ -189,6 +190,17 @@ async def test_the_office_runs_its_line_in_the_browser(
         await page.get_by_role("link", name="Log").click()
         await expect(page.locator("table")).to_contain_text("lukkede linjen")
         await check_page(page, "09-log")
+
+        # An e-mail the mail server refused for good: the Nu page says so, and it is sent again.
+        [message] = stored_messages(tmp_path)
+        with embedded(tmp_path) as data:
+            MessageStore(data).record(message.id, Delivery("failed", None, "refused by the mail server: 550 5.1.1"))
+        await page.goto(base + "/ui/nu")
+        await page.get_by_role("link", name="Se og send igen").click()
+        await expect(page.locator("main")).to_contain_text("550 5.1.1")
+        await check_page(page, "11-e-mail")
+        await page.get_by_role("button", name="Send igen").click()
+        await expect(page.locator("main")).to_contain_text("E-mailen sendes igen om et øjeblik.")
         await page.goto(base + "/ui/beskeder")
         await page.locator("li.message").first.get_by_role("link", name="Slet").click()
         await check_page(page, "10-slet")

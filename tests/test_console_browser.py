@@ -192,9 +192,9 @@ async def test_the_office_runs_its_line_in_the_browser(
         await check_page(page, "09-log")
 
         # An e-mail the mail server refused for good: the Nu page says so, and it is sent again.
-        [message] = stored_messages(tmp_path)
+        [kept] = stored_messages(tmp_path)
         with embedded(tmp_path) as data:
-            MessageStore(data).record(message.id, Delivery("failed", None, "refused by the mail server: 550 5.1.1"))
+            MessageStore(data).record(kept.id, Delivery("failed", None, "refused by the mail server: 550 5.1.1"))
         await page.goto(base + "/ui/nu")
         await page.get_by_role("link", name="Se og send igen").click()
         await expect(page.locator("main")).to_contain_text("550 5.1.1")

@@ -134,6 +134,7 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
             mail = MailSender(messages, rest, config.smtp, schedule, clock, config.mail_backoff)
             runtime.on_message_saved = mail.wake.set
             view = _view(runtime, stream, schedule, clock, role, mail_configured=config.smtp is not None)
+            view.wake_mail = mail.wake.set
             metrics.read(lambda: _read_metrics(view, stream, runtime, rest, config.schedule, messages, mail))
             api_url = None
             if config.api is not None:
@@ -305,7 +306,11 @@ def _read_metrics(
         yield gauge(
             "callrouter_mail_pending", "E-mails about messages not yet accepted by the SMTP server", counts.pending
         )
-        yield gauge("callrouter_mail_failed", "E-mails the SMTP server refused for good", counts.failed)
+        yield gauge(
+            "callrouter_mail_failed",
+            "E-mails given up on until sent again: refused for good by the SMTP server, or not to be made",
+            counts.failed,
+        )
     yield counter("callrouter_mail_sent", "E-mails the SMTP server accepted, since the start", mail.sent)
     yield counter("callrouter_mail_send_failures", "Tries to send an e-mail that did not get through", mail.failures)
     lines = list(view.schedule().lines)

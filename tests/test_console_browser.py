@@ -32,7 +32,7 @@ from playwright.async_api import Browser, Page, ViewportSize, async_playwright, 
 
 from asterisk_sim import AgentScript, Simulator
 from router.office.accounts import AccountStore
-from router.office.messages import Message, MessageStore
+from router.office.messages import Delivery, Message, MessageStore
 from router.office.overrides import OverrideStore
 from router.schedule import Schedule
 from router.schedule.reload import ScheduleSource
@@ -203,6 +203,17 @@ async def test_the_office_runs_its_line_in_the_browser(
         await page.get_by_role("link", name="Log").click()
         await expect(page.locator("table")).to_contain_text("lukkede linjen")
         await check_page(page, "09-log")
+
+        # An e-mail the mail server refused for good: the Nu page says so, and it is sent again.
+        [kept] = stored_messages(tmp_path)
+        with embedded(tmp_path) as data:
+            MessageStore(data).record(kept.id, Delivery("failed", None, "refused by the mail server: 550 5.1.1"))
+        await page.goto(base + "/ui/nu")
+        await page.get_by_role("link", name="Se og send igen").click()
+        await expect(page.locator("main")).to_contain_text("550 5.1.1")
+        await check_page(page, "11-e-mail")
+        await page.get_by_role("button", name="Send igen").click()
+        await expect(page.locator("main")).to_contain_text("E-mailen sendes igen om et øjeblik.")
         await page.goto(base + "/ui/beskeder")
         await page.locator("li.message").first.get_by_role("link", name="Slet").click()
         await check_page(page, "10-slet")
@@ -335,7 +346,7 @@ async def test_caller_ids_show_what_they_are_and_cannot_widen_or_reorder_the_pag
         # Newest first: the lookalike, the NUL, the override, the 10 kB id.
         plain, nul, override, long = [await headings.nth(i).inner_text() for i in range(4)]
         assert nul != plain
-        assert "1234NUL5678" in nul  # a mark where the NUL was
+        assert "1234U+FFFD5678" in nul  # a mark where the NUL was (the store keeps U+FFFD for it)
         assert await headings.nth(1).locator(".ctl").count() == 1
 
         # The override is a mark, and the digits are laid out in the order they were sent.

@@ -32,6 +32,8 @@ PROTECTED = [
     ("GET", "/messages"),
     ("GET", "/messages/x/audio"),
     ("POST", "/messages/x/handled"),
+    ("POST", "/messages/x/mail"),
+    ("GET", "/mail/failed"),
     ("DELETE", "/messages/x"),
     ("POST", "/overrides"),
     ("DELETE", "/overrides/1818"),
@@ -184,6 +186,21 @@ async def test_messages_listed_fetched_handled_and_deleted_with_their_audio(clos
     assert (await closed.request("DELETE", f"/messages/{call}"))[0] == 200
     assert message["recording"] not in closed.sim.world.stored_recordings, "the audio is gone from Asterisk too"
     assert (await closed.get(f"/messages/{call}/audio"))[0] == 404
+
+
+async def test_messages_marked_called_back_in_the_console_are_listed_with_who_and_when(closed: Api) -> None:
+    # The console records who marked a message and when (the API's own mark records neither).
+    with embedded(closed.data) as data:
+        store = MessageStore(data)
+        store.save(Message("m1", "1818", "12345678", local("2024-01-04T11:00"), "msg-m1", 12, caller_name="Anna"))
+        store.mark_handled("m1", "ole", local("2024-01-04T12:05"))
+    status, body = await closed.get("/messages?all=1")
+    assert status == 200, body
+    assert body == {"messages": [{
+        "id": "m1", "line": "1818", "caller": "12345678", "caller_name": "Anna",
+        "received_at": "2024-01-04T10:00:00+00:00", "recording": "msg-m1", "seconds": 12,
+        "handled": True, "handled_by": "ole", "handled_at": "2024-01-04T11:05:00+00:00",
+    }]}  # fmt: skip
 
 
 async def test_override_set_and_cleared_over_http(shipped: Schedule, tmp_path: Path) -> None:

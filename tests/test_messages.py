@@ -6,7 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from router.office.messages import Message, MessageStore
+from router.office.messages import Delivery, Message, MessageStore
 from router.office.store import Store
 from tests.conftest import local
 from tests.test_cli import SHIPPED, run
@@ -61,3 +61,23 @@ def test_times_come_back_as_the_same_instants_in_order(store: Store) -> None:
     assert [m.id for m in messages.all()] == ["s", "w"]
     assert messages.get("w") == winter  # the same instant, its microseconds included
     assert [m.id for m in messages.received_before(local("2024-08-01T00:00"))] == ["s"]
+
+
+def test_any_caller_id_is_kept_and_a_failed_email_is_listed_and_sent_again(store: Store) -> None:
+    # On both backends: NUL (PostgreSQL refuses it in text) and a lone surrogate (no UTF-8 has it)
+    # become U+FFFD; everything else is kept as it came. Saving must not fail: the caller was told
+    # the message was received.
+    messages = MessageStore(store)
+    odd = Message("c1", "1818", "\x00\u202e1234\r\n\ud800", local("2024-12-24T10:31"), "m", 7, caller_name="Ånä\x07")
+    assert messages.save(odd, ("staff@example.dk",))
+    kept = messages.get("c1")
+    assert kept is not None
+    assert (kept.caller, kept.caller_name) == ("\ufffd\u202e1234\r\n\ufffd", "Ånä\x07")
+    messages.record("c1", Delivery("failed", None, "could not be made: \x00"))
+    [failed] = messages.failed_mail()
+    assert (failed.message.id, failed.attempts, failed.error) == ("c1", 1, "could not be made: \ufffd")
+    assert messages.mail_counts().failed == 1
+    assert messages.resend("c1", local("2024-12-24T11:00"))
+    assert not messages.resend("c1", local("2024-12-24T11:00"))  # pending now, not failed
+    assert [p.message.id for p in messages.due_mail(local("2024-12-24T11:00"))] == ["c1"]
+    assert (messages.mail_state("c1"), messages.failed_mail()) == (("pending", 0, "could not be made: \ufffd"), [])

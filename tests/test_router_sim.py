@@ -35,15 +35,15 @@ class Harness:
     router: Running
     data: Path
 
-    async def call(self, caller: str = "12345678", line: str = "1818") -> str:
-        return self.sim.world.place_call(caller, line, "router", [line]).id
+    async def call(self, caller: str = "12345678", line: str = "1818", name: str = "") -> str:
+        return self.sim.world.place_call(caller, line, "router", [line], name=name).id
 
     async def outcome(self, call_id: str) -> str:
         return await outcome_of(self.router.runtime, call_id)
 
-    async def leave_message(self, caller: str = "12345678") -> str:
-        """A closed-hours caller who presses 1, speaks, and ends with #."""
-        call = await self.call(caller)
+    async def leave_message(self, caller: str = "12345678", name: str = "") -> str:
+        """A closed-hours caller (`name` <`caller`>) who presses 1, speaks, and ends with #."""
+        call = await self.call(caller, name=name)
         await self.until(lambda: "sound:callrouter/offer-message" in self.heard(call))
         self.sim.world.send_dtmf(call, "1")
         await self.until(lambda: any(r.channel_id == call for r in self.sim.world.live_recordings.values()))

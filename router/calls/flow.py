@@ -268,6 +268,7 @@ class Call:
     waited: float = 0.0
     settled: bool = False  # queue: the agent stayed past agent_settle_seconds
     due: str | None = None  # queue: a max-wait or closing timeout that fired while an agent was connecting
+    caller_name: str = ""  # the name the call carried (CALLERID(name)), kept with a message
 
     def fallback(self) -> ContinueInDialplan:
         return ContinueInDialplan(f"callrouter-fallback-{self.line}")

@@ -28,6 +28,7 @@ from router.calls.queue_runner import QueueRunner
 from router.calls.reconcile import Reconciler
 from router.calls.shedding import DEFAULT_LATENCY_LIMIT, DEFAULT_MAX_CALLS_IN_SETUP, LoadShedder
 from router.calls.start_cache import StartDecisions
+from router.office import caller_id
 from router.office.call_log import CallLog, CallRecord
 from router.office.messages import Message, MessageStore
 from router.office.spool import Spool, keep
@@ -70,8 +71,9 @@ __all__ = [
 
 
 def masked(number: str) -> str:
-    """A caller's number in logs: personal data, so only its last two digits."""
-    return "*" * max(0, len(number) - 2) + number[-2:]
+    """A caller's number in logs: personal data, so only its last two characters; one line, however
+    long or odd the number (office/caller_id.py)."""
+    return caller_id.masked(number)
 
 
 class CallFigures(Protocol):
@@ -186,7 +188,9 @@ class Runtime:
     def new_call(self, channel: Channel, line: str, arrived: datetime | None = None) -> flow.Call:
         """A call for a channel in our application, arrived now unless said otherwise."""
         when = arrived if arrived is not None else self._clock()
-        return flow.Call(channel.id, line, channel.caller_number, when, settings=self._settings)
+        return flow.Call(
+            channel.id, line, channel.caller_number, when, settings=self._settings, caller_name=channel.caller_name
+        )
 
     def now(self) -> datetime:
         return self._clock()
@@ -395,7 +399,10 @@ class Runtime:
         except AriError as e:
             log.warning("call %s: recording %s not stored: %s", call.id, recording, e)
             return False
-        message = Message(call.id + self.message_id_suffix, call.line, call.caller, call.arrived, recording, seconds)
+        message = Message(
+            call.id + self.message_id_suffix, call.line, call.caller, call.arrived, recording, seconds,
+            caller_name=call.caller_name,
+        )  # fmt: skip
         line = self._schedule().lines.get(call.line)
         try:
             where = await keep(self._messages, self._spool, message, line.notify if line else (), audio)

@@ -6,6 +6,7 @@ import argparse
 import json
 from dataclasses import asdict
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 
 from router.cli.common import (
     Commands,
@@ -18,8 +19,12 @@ from router.cli.common import (
     site_store,
     when,
 )
+from router.office import caller_id
 from router.schedule import Override, load_schedule
 from router.schedule.localtime import wall
+
+if TYPE_CHECKING:
+    from router.office.messages import Message
 
 
 def register(commands: Commands) -> None:
@@ -134,8 +139,9 @@ def _messages(args: argparse.Namespace) -> int:
         site.close()
     if args.json:
         rows = [
-            {"id": m.id, "line": m.line, "caller": m.caller, "received_at": iso(m.received_at, schedule),
-             "seconds": m.seconds, "recording": m.recording, "handled": m.handled}
+            {"id": m.id, "line": m.line, "caller": m.caller, "caller_name": m.caller_name,
+             "received_at": iso(m.received_at, schedule), "seconds": m.seconds, "recording": m.recording,
+             "handled": m.handled}
             for m in shown
         ]  # fmt: skip
         print(json.dumps(rows, ensure_ascii=False))
@@ -145,5 +151,13 @@ def _messages(args: argparse.Namespace) -> int:
     for m in shown:
         length = f"{m.seconds} s" if m.seconds is not None else "length unknown"
         done = "  (done)" if m.handled else ""
-        print(f"{when(m.received_at, schedule)}  line {m.line}  from {m.caller}  {length}  id {m.id}{done}")
+        print(f"{when(m.received_at, schedule)}  line {m.line}  from {_caller(m)}  {length}  id {m.id}{done}")
     return 0
+
+
+def _caller(message: Message) -> str:
+    """As a terminal shows it safely (office/caller_id.py): no control sequence reaches the terminal."""
+    shown = caller_id.display(message.caller)
+    if message.caller_name and message.caller_name != message.caller:
+        shown += f" ({caller_id.display(message.caller_name)})"
+    return shown

@@ -154,8 +154,9 @@ def _status(args: argparse.Namespace) -> int:
     mail = status.get("mail")
     if mail and (mail["pending"] or mail["failed"]):
         print(
-            f"  e-mail: {mail['pending']} waiting to be sent, {mail['failed']} refused by the server"
+            f"  e-mail: {mail['pending']} waiting to be sent, {mail['failed']} failed"
             + (f" (oldest waiting from {mail['oldest_pending']})" if mail["oldest_pending"] else "")
+            + ("; the failed: the console's E-mail page, or GET /mail/failed" if mail["failed"] else "")
             + ("" if mail["configured"] else "; NO SMTP SERVER IS CONFIGURED (CALLROUTER_SMTP)")
         )
     for line, s in status["lines"].items():

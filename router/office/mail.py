@@ -11,17 +11,22 @@ environment's plain text, and is never logged.
 
 from __future__ import annotations
 
+import email.policy
 import hashlib
 import smtplib
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import format_datetime
 from zoneinfo import ZoneInfo
 
-from router.office import danish
+from router.office import caller_id, danish
 from router.office.messages import Message
+
+# Lines up to RFC 5322's limit: Python's folder (3.11) drops a space where it folds between two
+# encoded words, which would change the Subject; ours is bounded (office/caller_id.py) far below it.
+POLICY = email.policy.default.clone(max_line_length=998)
 
 
 class MailConfigError(ValueError):
@@ -92,13 +97,16 @@ def compose(
     line_name: str,
     audio: bytes | None,
 ) -> EmailMessage:
-    """The e-mail for `message`; `audio` is the recording's WAV, or None when Asterisk no longer has it."""
-    caller = message.caller or "skjult nummer"
+    """The e-mail for `message`; `audio` is the recording's WAV, or None when Asterisk no longer has it.
+    The caller id and name go in in the forms of office/caller_id.py (display() in the text, header()
+    in the Subject, filename() in the attachment's name): whatever the phone sent, no header is split
+    or forged, and no name is a path."""
+    caller, subject = _who(message, caller_id.display), _who(message, caller_id.header)
     at = message.received_at.astimezone(tz)
-    mail = EmailMessage()
+    mail = EmailMessage(policy=POLICY)
     mail["From"] = sender
     mail["To"] = ", ".join(recipients)
-    mail["Subject"] = f"Ny besked på {message.line} fra {caller}"
+    mail["Subject"] = f"Ny besked på {message.line} fra {subject}"
     mail["Date"] = format_datetime(at)
     mail["Message-ID"] = message_id(message, sender)
     mail["Auto-Submitted"] = "auto-generated"  # RFC 3834: out-of-office replies are not sent back
@@ -119,11 +127,19 @@ def compose(
     ]
     mail.set_content("\n".join(lines))
     if audio is not None:
-        filename = f"besked-{message.line}-{at:%Y%m%d-%H%M}-{caller.replace(' ', '')}.wav"
+        who = caller_id.filename(message.caller)
+        filename = f"besked-{caller_id.filename(message.line)}-{at:%Y%m%d-%H%M}-{who}.wav"
         mail.add_attachment(audio, maintype="audio", subtype="wav", filename=filename)
         # A boundary of its own, not a random one: every send of a message is the same bytes.
         mail.set_boundary("callrouter-" + _digest(message.id)[:32])
     return mail
+
+
+def _who(message: Message, form: Callable[[str], str]) -> str:
+    """The caller's number, and their name if the call carried one, in `form` (office/caller_id.py)."""
+    who = form(message.caller) if message.caller else "skjult nummer"
+    name = form(message.caller_name)
+    return f"{who} ({name})" if name and message.caller_name != message.caller else who
 
 
 class PermanentMailError(Exception):

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, and_, delete, func, select, update
 
+from router.office import caller_id
 from router.office.store import Store
 from router.office.tables import message_audio, messages, outbox
 
@@ -40,6 +41,7 @@ class Message:
     handled: bool = False
     handled_by: str | None = None
     handled_at: datetime | None = None
+    caller_name: str = ""  # the name the call carried (CALLERID(name)), if any
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,15 @@ class MailCounts:
     oldest_pending: datetime | None  # when the oldest unsent message was received
 
 
+@dataclass(frozen=True)
+class FailedMail:
+    """An e-mail the router gave up on: the server refused it for good, or it could not be made."""
+
+    message: Message
+    attempts: int
+    error: str
+
+
 _FALLBACK_CALLER = re.compile(r"(fallback-[A-Za-z0-9_+-]+?-\d{8}T\d{6}Z-)[0-9+]*")
 
 
@@ -98,7 +109,8 @@ class MessageStore:
                 .values(
                     id=message.id,
                     line=message.line,
-                    caller=message.caller,
+                    caller=caller_id.stored(message.caller),
+                    caller_name=caller_id.stored(message.caller_name),
                     received_at=message.received_at,
                     recording=message.recording,
                     seconds=message.seconds,
@@ -255,6 +267,28 @@ class MessageStore:
             ).scalar()
         return MailCounts(counts.get("pending", 0), counts.get("failed", 0), counts.get("sent", 0), oldest)
 
+    def failed_mail(self) -> list[FailedMail]:
+        """The e-mails that were given up on, oldest message first, with why."""
+        with self._store.begin() as db:
+            rows = db.execute(
+                select(*_COLUMNS, outbox.c.attempts, outbox.c.last_error)
+                .join(outbox, outbox.c.message_id == messages.c.id)
+                .where(outbox.c.state == "failed")
+                .order_by(messages.c.received_at, messages.c.id)
+            ).all()
+        return [FailedMail(_message(r), r.attempts, r.last_error or "") for r in rows]
+
+    def resend(self, message_id: str, now: datetime) -> bool:
+        """Send a failed e-mail again, now, as a new one (its tries counted from zero). False if the
+        message has no failed e-mail (none, or it is pending or sent)."""
+        with self._store.begin() as db:
+            changed = db.execute(
+                update(outbox)
+                .where(outbox.c.message_id == message_id, outbox.c.state == "failed")
+                .values(state="pending", attempts=0, next_try=now)
+            )
+            return changed.rowcount == 1
+
 
 _COLUMNS = (
     messages.c.id,
@@ -266,6 +300,7 @@ _COLUMNS = (
     messages.c.handled,
     messages.c.handled_by,
     messages.c.handled_at,
+    messages.c.caller_name,
 )
 
 
@@ -280,11 +315,13 @@ def _message(row: Any) -> Message:  # a Row of _COLUMNS
         bool(row.handled),
         row.handled_by,
         row.handled_at,
+        row.caller_name,
     )
 
 
 def _outcome(message_id: str, outcome: Delivery) -> Any:
-    values: dict[str, Any] = {"state": outcome.state, "attempts": outbox.c.attempts + 1, "last_error": outcome.error}
+    error = caller_id.stored(outcome.error) if outcome.error is not None else None  # it may quote a caller id
+    values: dict[str, Any] = {"state": outcome.state, "attempts": outbox.c.attempts + 1, "last_error": error}
     if outcome.state == "sent":
         values["sent_at"] = outcome.at
     elif outcome.state == "pending":

@@ -5,6 +5,11 @@ the message, and marked sent only after the server answered). This loop takes th
 audio from the store, and sends each while the store holds its row (`MessageStore.deliver()`: of
 several nodes sharing the store, one sends each e-mail), then marks it. It wakes when a message is
 saved, when a retry falls due, and every POLL_SECONDS regardless (a message another process added).
+
+No e-mail may hold up another. One that can never go (the server refused it for good, or it could
+not be made at all) is marked failed with the reason, at once: the office sees it (`/status`, the
+metrics, the console) and can send it again (`MessageStore.resend()`). One whose try went wrong in a
+way nobody foresaw is failed the same way, and the sender goes on with the next.
 """
 
 from __future__ import annotations
@@ -20,9 +25,10 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import SQLAlchemyError
 
 from router.ari import AriError, AriRest
+from router.office import caller_id
 from router.office.audio import audio_of
 from router.office.mail import PermanentMailError, SmtpConfig, compose, send
-from router.office.messages import Delivery, MessageStore, PendingMail, loggable
+from router.office.messages import Delivery, Message, MessageStore, PendingMail, loggable
 from router.schedule import Schedule
 
 log = logging.getLogger(__name__)
@@ -92,8 +98,15 @@ class MailSender:
         assert self._smtp is not None
         accepted = 0
         for pending in await asyncio.to_thread(self._messages.due_mail, self._clock()):
-            if await self._send_one(self._smtp, pending):
-                accepted += 1
+            try:
+                accepted += await self._send_one(self._smtp, pending)
+            except SQLAlchemyError:
+                raise  # the store does not answer: every e-mail waits for it
+            except Exception as e:  # a bug around one e-mail: the others go on
+                log.exception("mail: sending the e-mail for message %s failed", loggable(pending.message.id))
+                self.failures += 1
+                failed = self._failed(pending.message, f"could not be sent: {type(e).__name__}: {e}")
+                await asyncio.to_thread(self._messages.record, pending.message.id, failed)
         return accepted
 
     async def _send_one(self, smtp: SmtpConfig, pending: PendingMail) -> bool:
@@ -108,14 +121,16 @@ class MailSender:
         line_name = line.name if line else ""
 
         def attempt(held: PendingMail) -> Delivery:  # in a thread, while the store holds the e-mail
-            mail = compose(held.message, held.recipients, smtp.sender, schedule.tz, line_name, audio)
             try:
+                mail = compose(held.message, held.recipients, smtp.sender, schedule.tz, line_name, audio)
                 refused = send(smtp, mail)
             except PermanentMailError as e:
-                log.error("mail: the e-mail for message %s was refused for good: %s", loggable(message.id), e)
-                return Delivery("failed", None, str(e))
+                return self._failed(message, f"refused by the mail server: {e}")
             except (OSError, smtplib.SMTPException) as e:
                 return self._next_try(held, f"{type(e).__name__}: {e}")
+            except Exception as e:  # it would fail the same way every time: give up on this one only
+                log.exception("mail: the e-mail for message %s could not be made or sent", loggable(message.id))
+                return self._failed(message, f"could not be made or sent: {type(e).__name__}: {e}")
             if refused:
                 log.warning("mail: message %s sent, but refused for some recipients: %s", loggable(message.id), refused)
             return Delivery("sent", self._clock())
@@ -129,6 +144,11 @@ class MailSender:
         self.sent += 1
         log.info("mail: message %s e-mailed to %d recipient(s)", loggable(message.id), len(pending.recipients))
         return True
+
+    def _failed(self, message: Message, error: str) -> Delivery:
+        shown = caller_id.display(loggable(error), 500)  # one line, whatever the error quoted
+        log.error("mail: the e-mail for message %s is failed: %s", loggable(message.id), shown)
+        return Delivery("failed", None, error)
 
     def _next_try(self, pending: PendingMail, error: str) -> Delivery:
         wait = self._backoff.after(pending.attempts + 1)

@@ -46,6 +46,7 @@ class Spool:
             "id": message.id,
             "line": message.line,
             "caller": message.caller,
+            "caller_name": message.caller_name,
             "received_at": message.received_at.isoformat(),
             "recording": message.recording,
             "seconds": message.seconds,
@@ -79,6 +80,7 @@ class Spool:
                     datetime.fromisoformat(entry["received_at"]),
                     entry["recording"],
                     entry["seconds"],
+                    caller_name=entry.get("caller_name", ""),  # an entry from before names were kept has none
                 )
             except (OSError, ValueError, KeyError, TypeError) as e:
                 # Set aside, not deleted, and not in the way of the others: someone must look at it.

@@ -63,6 +63,7 @@ messages = Table(
     Column("handled", Boolean, nullable=False, default=False),
     Column("handled_by", String),
     Column("handled_at", Instant),
+    Column("caller_name", String, nullable=False, server_default=""),  # the call's CALLERID(name), if any
 )
 Index("messages_received_at", messages.c.received_at)
 

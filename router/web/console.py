@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from router.office import caller_id
 from router.web import console_pages
 from router.web.console_core import HERE, SESSION, Console, SignInLimiter, see_other
 
@@ -48,6 +49,7 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
 }
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+NAME_LIMIT = 64  # of a failed sign-in's name in the log (a real one is at most 32 characters)
 
 
 def add_console(app: web.Application, console: Console) -> None:
@@ -156,8 +158,10 @@ async def _sign_in(console: Console, request: web.Request) -> web.StreamResponse
     now = console.view.clock()
     if user is None:
         console.limiter.failed(name, address)
-        await asyncio.to_thread(console.accounts.audit, now, name[:64] or "?", "log-ind fejlede", f"fra {address}")
-        log.warning("console: failed sign-in for %r from %s", name, address)
+        # Whatever was typed (or sent: 900 kB, line breaks), as one bounded line (office/caller_id.py).
+        shown = caller_id.display(name, NAME_LIMIT) or "?"
+        await asyncio.to_thread(console.accounts.audit, now, shown, "log-ind fejlede", f"fra {address}")
+        log.warning('console: failed sign-in for "%s" from %s', shown, address)
         return await _sign_in_page(console, request, "Forkert navn eller adgangskode.", 401)
     console.limiter.succeeded(name)
     token = await asyncio.to_thread(console.accounts.start_session, user, now)

@@ -29,6 +29,7 @@ from router.schedule.localtime import wall
 from router.web import audit_text
 from router.web.byte_range import ranged
 from router.web.console_core import Console, session_of
+from router.web.console_mail import add_mail_pages, failed_count
 from router.web.http_api import agents_now
 
 CALENDAR_DAYS = 14
@@ -83,6 +84,7 @@ def add_pages(r: web.UrlDispatcher, console: Console) -> None:
     r.add_get("/ui/dage.ics", bind(_ics))
     r.add_get("/ui/skema", bind(_schedule))
     r.add_get("/ui/log", bind(_audit))
+    add_mail_pages(r, console)
 
 
 async def _to_now(_: web.Request) -> web.StreamResponse:
@@ -173,8 +175,8 @@ def _override_text(override: Override, schedule: Schedule) -> str:
 
 
 async def _now(console: Console, request: web.Request) -> web.StreamResponse:
-    lines = await _lines_now(console)
-    return console.render(request, "now.html", title="Nu", lines=lines, updated=_clock_now(console))
+    lines, failed = await _lines_now(console), await failed_count(console)
+    return console.render(request, "now.html", title="Nu", lines=lines, updated=_clock_now(console), mail_failed=failed)
 
 
 async def _now_fragment(console: Console, request: web.Request) -> web.StreamResponse:
@@ -197,6 +199,7 @@ class MessageRow:
     received: str
     length: str
     handled: str | None  # "ringet op af anna torsdag ... kl. 13.05"
+    caller_name: str = ""  # the name the call carried, if any (and not just the number again)
 
 
 @dataclass(frozen=True)
@@ -288,6 +291,7 @@ def _message_row(message: Message, tz: Any) -> MessageRow:
         danish.moment(message.received_at, tz),
         danish.seconds(message.seconds),
         handled,
+        message.caller_name if message.caller_name != message.caller else "",
     )
 
 

@@ -7,6 +7,8 @@
     GET  /metrics                    Prometheus text format
     GET  /messages                   callers' messages (token)            ?all=1 includes handled ones
     GET  /messages/{id}/audio        the recording, as WAV (token); a Range gets that part
+    GET  /mail/failed                e-mails given up on, with why (token)
+    POST /messages/{id}/mail         send a failed e-mail again (token)
     POST /messages/{id}/handled      the caller was called back (token)
     DELETE /messages/{id}            delete the message and its audio in Asterisk (token)
     GET  /overrides                  emergency overrides in force
@@ -89,6 +91,7 @@ class RouterView:
     mail_configured: bool = False  # an SMTP server is configured
     schedule_file: Callable[[], FileState | None] = lambda: None  # the file on disk against the one in service
     role: Callable[[], str] = lambda: "active"  # or starting, standby (another router takes the calls), stopped
+    wake_mail: Callable[[], None] = lambda: None  # the e-mail sender looks at the outbox now
 
 
 def make_app(
@@ -168,6 +171,19 @@ def make_app(
             raise web.HTTPNotFound(text="the recording is neither in the store nor in Asterisk")
         return ranged(request, data, "audio/wav")
 
+    async def failed_mail(_: web.Request) -> web.Response:
+        found = await asyncio.to_thread(messages.failed_mail)
+        rows = [{"message": _message_json(f.message), "attempts": f.attempts, "error": f.error} for f in found]
+        return web.json_response({"failed": rows})
+
+    async def resend(request: web.Request) -> web.Response:
+        message = await _message(messages, request.match_info["id"])
+        if not await asyncio.to_thread(messages.resend, message.id, view.clock()):
+            state = await asyncio.to_thread(messages.mail_state, message.id)
+            raise web.HTTPConflict(text=f"the message's e-mail is {state[0] if state else 'none'}, not failed")
+        view.wake_mail()
+        return web.json_response({"id": message.id, "mail": "pending"})
+
     async def handled(request: web.Request) -> web.Response:
         message = await _message(messages, request.match_info["id"])
         await asyncio.to_thread(messages.mark_handled, message.id)
@@ -225,6 +241,8 @@ def make_app(
     app.router.add_get("/messages", _protected(list_messages))
     app.router.add_get("/messages/{id}/audio", _protected(audio))
     app.router.add_post("/messages/{id}/handled", _protected(handled))
+    app.router.add_post("/messages/{id}/mail", _protected(resend))
+    app.router.add_get("/mail/failed", _protected(failed_mail))
     app.router.add_delete("/messages/{id}", _protected(delete_message))
     app.router.add_get("/overrides", list_overrides)
     app.router.add_post("/overrides", _protected(set_override))
@@ -280,8 +298,10 @@ async def _message(messages: MessageStore, message_id: str) -> Message:
 
 
 def _message_json(message: Message) -> dict[str, Any]:
+    """The message as stored: the caller id and name as they came (see office/caller_id.py)."""
     data = asdict(message)
     data["received_at"] = message.received_at.isoformat()
+    data["handled_at"] = message.handled_at.isoformat() if message.handled_at else None
     return data
 
 

@@ -5,7 +5,8 @@ overrides, zero-width characters, 10 kB. Escaping keeps it from being HTML; thes
 from misleading the reader:
 - a character that would not show, or would change how other characters show, is a visible mark:
   a control character by its name (NUL, ESC, DEL), any other (a bidi override, a zero-width space,
-  a lone surrogate, a line separator, an unusual space) by its code point, `U+202E`.
+  a lone surrogate, a line separator, an unusual space) by its code point, `U+202E`; so is U+FFFD,
+  which the store keeps where a NUL or a lone surrogate came (office/caller_id.py: no store takes them).
   Two ids that differ only there look different, and no override can reorder the line;
 - the value sits in <bdi> (dir=ltr for a number), so even its right-to-left letters cannot move the
   words around it;
@@ -28,6 +29,7 @@ C0 = (
 SHORT = 40  # characters shown in a line; a Danish number has 8, an international one up to 15
 # Letters and symbols that draw nothing, though Unicode does not call them format characters.
 BLANK = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+REPLACED = "\ufffd"  # what the store keeps for a NUL or a lone surrogate
 HIDDEN = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
@@ -39,7 +41,7 @@ def mark(char: str) -> str | None:
     if code == 0x7F:
         return "DEL"
     category = unicodedata.category(char)
-    if category in HIDDEN or char in BLANK or (category == "Zs" and char != " "):
+    if category in HIDDEN or char in BLANK or char == REPLACED or (category == "Zs" and char != " "):
         return f"U+{code:04X}"
     return None
 

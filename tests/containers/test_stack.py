@@ -202,6 +202,10 @@ def test_without_the_sites_pjsip_conf_asterisk_takes_no_sip_and_says_why(engine:
         transports = engine.docker("exec", asterisk, "asterisk", "-rx", "pjsip show transports").stdout
         assert "No objects found" in transports, transports
         assert sip_answer() is None, "Asterisk answers SIP with no site pjsip.conf"
+        iax = engine.docker("exec", asterisk, "asterisk", "-rx", "iax2 show users").stdout
+        assert "guest" not in iax, f"Debian's sample IAX guest: {iax}"
+        public = engine.docker("exec", asterisk, "asterisk", "-rx", "dialplan show public").stdout
+        assert "There is no existence of 'public' context" in public, public
         shipped = engine.docker("exec", asterisk, "grep", "-rl", "change-me", "/etc/asterisk", check=False)
         assert shipped.stdout == "", f"an example password in the image: {shipped.stdout}"
         log = engine.compose("logs", "--no-color", "asterisk", site=False).stdout

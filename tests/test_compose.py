@@ -57,3 +57,28 @@ def test_asterisk_entrypoint_writes_the_ari_user_from_the_secret(tmp_path: Path)
 def test_ari_listens_on_loopback_in_the_shipped_http_conf() -> None:
     text = (ROOT / "dialplan" / "http.conf").read_text(encoding="utf-8")
     assert "\nbindaddr = 127.0.0.1\n" in text
+
+
+def test_asterisk_entrypoint_says_what_the_site_has_not_mounted(tmp_path: Path) -> None:
+    """The image's own pjsip.conf and extensions.conf, then the site's files mounted, then its
+    extensions.conf mounted over the image's (which loses callrouter-entry): the log says each."""
+    shutil.copy(ROOT / "deploy" / "asterisk" / "pjsip.conf", tmp_path)
+    shutil.copy(ROOT / "deploy" / "asterisk" / "extensions.conf", tmp_path)
+    secret = tmp_path / "ari_password"
+    secret.write_text("a-long-password\n", encoding="utf-8")
+    env = {"PATH": "/usr/bin:/bin", "ASTERISK_ETC": str(tmp_path), "ASTERISK_COMMAND": "true"}
+
+    def said() -> str:
+        script = str(ROOT / "deploy" / "asterisk" / "entrypoint.sh")
+        run = subprocess.run(["sh", script], env={**env, "ARI_PASSWORD_FILE": str(secret)}, capture_output=True)
+        assert run.returncode == 0, run.stderr
+        return run.stderr.decode()
+
+    bare = said()
+    assert f"no site pjsip.conf is mounted at {tmp_path}/pjsip.conf" in bare
+    assert f"no {tmp_path}/extensions_site.conf is mounted" in bare
+    (tmp_path / "pjsip.conf").write_text("[transport-udp]\ntype = transport\n", encoding="utf-8")
+    (tmp_path / "extensions_site.conf").write_text("[from-citizens]\n", encoding="utf-8")
+    assert said() == ""
+    (tmp_path / "extensions.conf").write_text("[from-citizens]\nexten => 1818,1,Goto(callrouter-entry,1818,1)\n")
+    assert "extensions.conf is not the image's and does not #include extensions_callrouter.conf" in said()

@@ -43,6 +43,7 @@ def _shell(
 @dataclass
 class Engine:
     env: dict[str, str] = field(default_factory=dict)  # the stack's secrets, as a site sets them
+    site: list[Path] = field(default_factory=list)  # the site's own compose files (its override)
     _lock: TextIO | None = None
 
     def start(self) -> None:
@@ -64,8 +65,12 @@ class Engine:
             assert result.returncode == 0, f"docker {' '.join(args)}: {result.stdout}{result.stderr}"
         return result
 
-    def compose(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        result = _shell('compose "$@"', *args, env=self.env, timeout=timeout)
+    def compose(
+        self, *args: str, check: bool = True, timeout: float = 300, site: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """Compose v2 on docker-compose.yml and CI's override, then (with `site`) the site's own files."""
+        files = [arg for path in self.site for arg in ("-f", str(path))] if site else []
+        result = _shell('compose "$@"', *files, *args, env=self.env, timeout=timeout)
         if check:
             assert result.returncode == 0, f"compose {' '.join(args)}: {result.stdout}{result.stderr}"
         return result

@@ -1,14 +1,15 @@
 """The compose file for real: Docker (Debian's docker.io) and Compose v2 run the site's stack, and the
 simulated Asterisk in its container, on this run's own loopback; real baresip phones call into it.
 
-In order, on one engine: the simulator's container passes the contract tier's simulator scenarios; the
-site's stack (Asterisk and the router, secrets from the environment) becomes healthy through /readyz; a
-call while the line is closed (an override through the router's API, so the hour does not matter) hears
-the guidance and leaves a message, listed with its audio; a call while it is open reaches an agent's
-phone and the agent's tone reaches the caller; after `compose down` and `up` the message is still there;
-with the router killed, Asterisk's own fallback answers by the schedule, and the router takes calls again
-when it is back. Then the hygiene: users, secrets in layers, tzdata, the build context, sizes; and at the
-end no container, network or daemon is left.
+In order, on one engine: `--profile sim` starts the simulator alone, and its container passes the contract
+tier's simulator scenarios; Asterisk without the site's pjsip.conf takes no SIP and says why; the site's
+stack (Asterisk and the router, secrets from the environment, Asterisk's site files the README's own, see
+site_files.py) becomes healthy through /readyz; a call while the line is closed (an override through the
+router's API, so the hour does not matter) hears the guidance and leaves a message, listed with its audio;
+a call while it is open reaches an agent's phone and the agent's tone reaches the caller; after `compose
+down` and `up` the message is still there; with the router killed, Asterisk's own fallback answers by the
+schedule, and the router takes calls again when it is back. Then the hygiene: users, secrets in layers,
+tzdata, the build context, sizes; and at the end no container, network or daemon is left.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import json
 import os
 import re
 import secrets
+import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -34,6 +37,7 @@ import pytest
 from router.schedule import decide, load_schedule
 from tests import real_asterisk
 from tests.conftest import ROOT
+from tests.containers import site_files
 from tests.containers.engine import STATE, Engine, unavailable_reason
 from tests.sip_phone import Phone, silence, stat, tone, tone_seconds
 
@@ -49,12 +53,16 @@ AGENT_HZ = 1000
 
 @pytest.fixture(scope="module")
 def engine() -> Iterator[Engine]:
-    engine = Engine({"ARI_PASSWORD": ARI_PASSWORD, "CALLROUTER_API_TOKEN": API_TOKEN})
+    site = Path(tempfile.mkdtemp(prefix="callrouter-site-"))
+    engine = Engine(
+        {"ARI_PASSWORD": ARI_PASSWORD, "CALLROUTER_API_TOKEN": API_TOKEN}, [site_files.write_override(site)]
+    )
     engine.start()
     try:
         yield engine
     finally:
-        engine.compose("--profile", "sim", "down", "--volumes", "--timeout", "5", check=False)
+        engine.compose("--profile", "site", "--profile", "sim", "down", "--volumes", "--timeout", "5", check=False)
+        shutil.rmtree(site)
         engine.docker("image", "prune", "--force", check=False)  # the classic builder's dangling layers
         left = engine.docker("ps", "--all", "--quiet", check=False).stdout.split()
         networks = engine.docker("network", "ls", "--format", "{{.Name}}", check=False).stdout.split()
@@ -132,10 +140,17 @@ async def wait_for_log(engine: Engine, pattern: str, within: float, after: int =
 # -- the simulated Asterisk in its container ----------------------------------------------------
 
 
-def test_the_simulator_container_passes_the_simulators_contract_scenarios(engine: Engine) -> None:
+def running_services(engine: Engine) -> list[str]:
+    """Every running container's service, as the engine sees them (not only the ones compose is told of)."""
+    listed = engine.docker("ps", "--format", '{{.Label "com.docker.compose.service"}}').stdout.split()
+    return sorted(listed)
+
+
+def test_the_sim_profile_starts_only_the_simulator_which_passes_the_contract_scenarios(engine: Engine) -> None:
     engine.env["ARI_PASSWORD"] = real_asterisk.PASSWORD  # the contract tier's credentials
     try:
-        engine.compose("--profile", "sim", "up", "--detach", "asterisk-sim")
+        engine.compose("--profile", "sim", "up", "--detach")  # the README's and the file's command, detached
+        assert running_services(engine) == ["asterisk-sim"], "an Asterisk beside the simulator wants 8088 too"
         wait_for_ping("http://127.0.0.1:8088")
         scenarios = ["tests/test_ari_contract.py", "-k", "sim"]
         env = {**os.environ, "CALLROUTER_SIM_URL": "http://127.0.0.1:8088", "CALLROUTER_CONTAINER_TIER": ""}
@@ -147,15 +162,68 @@ def test_the_simulator_container_passes_the_simulators_contract_scenarios(engine
         assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
         assert re.search(r"\b1\d passed\b", result.stdout), result.stdout[-500:]  # every simulator scenario ran
     finally:
-        engine.compose("--profile", "sim", "rm", "--stop", "--force", "asterisk-sim", check=False)
+        engine.compose("--profile", "site", "--profile", "sim", "rm", "--stop", "--force", check=False)
         engine.env["ARI_PASSWORD"] = ARI_PASSWORD
+
+
+# -- Asterisk without the site's files ------------------------------------------------------------
+
+
+def sip_answer(port: int = 5060) -> bytes | None:
+    """What Asterisk answers to a REGISTER for the example's agent1 on loopback, or None: no answer."""
+    register = (
+        "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5199;branch=z9hG4bK-ci-1;rport\r\n"
+        "Max-Forwards: 70\r\nFrom: <sip:agent1@127.0.0.1>;tag=ci\r\nTo: <sip:agent1@127.0.0.1>\r\n"
+        "Call-ID: ci-register@127.0.0.1\r\nCSeq: 1 REGISTER\r\nContact: <sip:agent1@127.0.0.1:5199>\r\n"
+        "Expires: 60\r\nContent-Length: 0\r\n\r\n"
+    )
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.bind(("127.0.0.1", 5199))
+        udp.connect(("127.0.0.1", port))
+        udp.settimeout(3)
+        try:
+            udp.send(register.encode())
+            return udp.recv(4096)
+        except (TimeoutError, ConnectionRefusedError):  # nothing listens: the port is closed, or silent
+            return None
+
+
+def test_without_the_sites_pjsip_conf_asterisk_takes_no_sip_and_says_why(engine: Engine) -> None:
+    engine.compose("up", "--detach", "asterisk", site=False)  # a site that forgot its own files
+    try:
+        asterisk = engine.container("asterisk")
+        for _ in range(60):  # its control socket first, then every module loaded
+            booted = engine.docker("exec", asterisk, "asterisk", "-rx", "core waitfullybooted", check=False)
+            if "fully booted" in booted.stdout:
+                break
+            time.sleep(0.5)
+        endpoints = engine.docker("exec", asterisk, "asterisk", "-rx", "pjsip show endpoints")
+        assert "No objects found" in endpoints.stdout, endpoints.stdout
+        transports = engine.docker("exec", asterisk, "asterisk", "-rx", "pjsip show transports").stdout
+        assert "No objects found" in transports, transports
+        assert sip_answer() is None, "Asterisk answers SIP with no site pjsip.conf"
+        iax = engine.docker("exec", asterisk, "asterisk", "-rx", "iax2 show users").stdout
+        assert "guest" not in iax, f"Debian's sample IAX guest: {iax}"
+        public = engine.docker("exec", asterisk, "asterisk", "-rx", "dialplan show public").stdout
+        assert "There is no existence of 'public' context" in public, public
+        shipped = engine.docker("exec", asterisk, "grep", "-rl", "change-me", "/etc/asterisk", check=False)
+        assert shipped.stdout == "", f"an example password in the image: {shipped.stdout}"
+        log = engine.compose("logs", "--no-color", "asterisk", site=False).stdout
+        assert "no site pjsip.conf is mounted at /etc/asterisk/pjsip.conf" in log, log[-3000:]
+        assert "no /etc/asterisk/extensions_site.conf is mounted" in log, log[-3000:]
+    finally:
+        engine.compose("rm", "--stop", "--force", "asterisk", site=False, check=False)
 
 
 # -- the site's stack ------------------------------------------------------------------------
 
 
 def test_the_stack_comes_up_healthy_through_readyz(engine: Engine) -> None:
-    engine.compose("up", "--detach", "asterisk", "router")
+    # CI's citizen phone calls from the README's inbound context: the README's file is what routes its calls.
+    citizen = rf"\[citizen\]\(phone\)\ncontext = {re.escape(site_files.inbound_context())}\n"
+    assert re.search(citizen, site_files.CI_PJSIP.read_text(encoding="utf-8")), "deploy/ci/pjsip.conf's citizen"
+    engine.compose("up", "--detach")  # the README's command: the site's profile, from .env
+    assert running_services(engine) == ["asterisk", "router"]
     wait_until_healthy(engine, "router")
     health = json.loads(
         engine.docker("inspect", "--format", "{{json .Config.Healthcheck}}", engine.container("router")).stdout

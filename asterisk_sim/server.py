@@ -25,6 +25,7 @@ from aiohttp import WSCloseCode, web
 
 from asterisk_sim.administration import administration_routes
 from asterisk_sim.answers import VERSION, AriFault, Json, allocation_failed, app_args, atoi, now_text, ok
+from asterisk_sim.api_docs import SHIPPED, api_document
 from asterisk_sim.channel_routes import channel_routes
 from asterisk_sim.objects import AgentScript
 from asterisk_sim.recordings import recording_routes
@@ -66,9 +67,9 @@ class Simulator:
         sounds: Path | None = None,
     ) -> None:
         self.user, self.password = user, password
-        # Asterisk's own description of ARI (its rest-api directory, e.g. /usr/share/asterisk/rest-api),
-        # served under /ari/api-docs/ as Asterisk serves it, for clients that build themselves from it.
-        self.api_docs = api_docs
+        # Asterisk's own description of ARI, served under /ari/api-docs/ as Asterisk serves it, for clients
+        # that build themselves from it: Asterisk 22.10's (shipped), or a given Asterisk's rest-api directory.
+        self.api_docs = api_docs or SHIPPED
         self.world = World(
             self._send, sound_seconds=sound_seconds, asterisk_id=asterisk_id, contexts=contexts, sounds=sounds
         )
@@ -188,6 +189,9 @@ class Simulator:
         if not self._authorized(request):
             entry["status"] = 401
             return web.json_response({"message": "Authentication required"}, status=401)
+        if request.path.endswith("/") and len(request.path) > len("/ari/"):  # res_ari.c, remove_trailing_slash
+            entry["status"] = 404
+            return _error(404, f"ARI URLs do not end with a slash. Try /ari/{request.path[5:-1]}")
         fault = self._fault_for(f"{request.method} {request.path[4:]}")
         if fault is not None:
             if fault.delay:
@@ -360,15 +364,9 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
     for method, path, action in no_content:
         r.route(method, path)(_no_content(action))
 
-    @r.get("/ari/api-docs/{file}")
+    @r.get("/ari/api-docs/{file:.+}")
     async def api_docs(request: web.Request) -> web.Response:
-        name = request.match_info["file"]
-        folder = sim.api_docs
-        if folder is None or not re.fullmatch(r"[A-Za-z]+\.json", name) or not (folder / name).is_file():
-            raise AriFault(404, "Resource not found")
-        document = json.loads((folder / name).read_text(encoding="utf-8"))
-        document["basePath"] = f"http://{request.host}/ari"  # as Asterisk rewrites it for the asker
-        return ok(document)
+        return ok(api_document(sim.api_docs, request.match_info["file"], request.headers.get("Host")))
 
     @r.get("/ari/asterisk/ping")
     async def ping(request: web.Request) -> web.Response:

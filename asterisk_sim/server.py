@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aiohttp import WSCloseCode, web
+import aiohttp
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from asterisk_sim.administration import administration_routes
 from asterisk_sim.answers import VERSION, AriFault, Json, allocation_failed, app_args, atoi, now_text, ok
@@ -32,6 +33,7 @@ from asterisk_sim.recordings import recording_routes
 from asterisk_sim.resources import resource_routes
 from asterisk_sim.speech import NotSpeech, samples_of
 from asterisk_sim.variables import variable_routes
+from asterisk_sim.websocket_requests import Refusal, carry_out, read_request, refusal_answer
 from asterisk_sim.world import World
 
 log = logging.getLogger(__name__)
@@ -83,6 +85,7 @@ class Simulator:
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self._senders: set[asyncio.Task[None]] = set()
+        self._loopback: aiohttp.ClientSession | None = None  # REST over WebSocket, carried out on our routes
         self.host, self.port = "127.0.0.1", 0
 
     # -- lifecycle ------------------------------------------------------------------
@@ -114,6 +117,9 @@ class Simulator:
         for task in list(self._senders):
             task.cancel()
         await asyncio.gather(*list(self._senders), return_exceptions=True)
+        if self._loopback is not None:
+            await self._loopback.close()
+            self._loopback = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -169,6 +175,23 @@ class Simulator:
         await asyncio.sleep(delay)
         if not ws.closed:
             await ws.send_str(text)
+
+    async def answer_on_websocket(self, ws: web.WebSocketResponse, upgrade: web.Request, app: str, frame: str) -> None:
+        """A RESTRequest on an application's WebSocket: carried out, and its RESTResponse sent on that
+        WebSocket as an event of its first application (websocket_requests.py)."""
+        answer: Json | None
+        try:
+            request = read_request(frame)
+        except Refusal as refused:
+            answer = refusal_answer(refused)
+        else:
+            if self._loopback is None:
+                self._loopback = aiohttp.ClientSession()
+            host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host  # a wildcard: reach it on loopback
+            answer = await carry_out(self._loopback, f"http://{host}:{self.port}", upgrade, request)
+        if answer is not None and not ws.closed and self.world.event_allowed(app, "RESTResponse"):
+            answer |= {"application": app, "timestamp": now_text(), "asterisk_id": self.world.asterisk_id}
+            await ws.send_str(json.dumps(answer))
 
     # -- the middleware: availability, auth, faults, and the request log --------------
 
@@ -337,8 +360,9 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
                 w.subscribe_all(name)
             sim.sockets[name] = ws
             w.connected_apps.add(name)
-        async for _ in ws:
-            pass  # ARI clients send nothing we need
+        async for message in ws:  # REST requests, carried out one at a time as Asterisk reads them
+            if message.type == WSMsgType.TEXT:
+                await sim.answer_on_websocket(ws, request, names[0], message.data)
         for name in names:
             if sim.sockets.get(name) is ws:
                 del sim.sockets[name]

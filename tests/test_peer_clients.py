@@ -119,6 +119,6 @@ async def test_the_client_connects_to_a_simulator_started_with_no_options(client
     finally:
         process.terminate()
         await asyncio.wait_for(process.wait(), 10)
-    assert isinstance(seen[0], list) and seen[0][0] == "StasisStart"
+    assert seen[0] == ["StasisStart", "Ring", "12345678"]
     assert ["PlaybackFinished", "done"] in seen
     assert seen[-1] == ["StasisEnd"]

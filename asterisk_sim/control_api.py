@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import html
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -76,11 +77,9 @@ def control_routes(sim: Simulator) -> web.RouteTableDef:
         )
         return ok({"channel_id": channel.id, "stasis": channel.app is not None}, status=201)
 
-    @r.post("/_sim/channels/{id}/hangup")
-    async def hang_up(request: web.Request) -> web.Response:
-        await _fields(request, ROUTES["hangup"])
-        w.caller_hangs_up(request.match_info["id"])
-        return ok()
+    # What a phone does that takes no fields: the caller hangs up, the phone a channel rings answers.
+    for key, action in (("hangup", w.caller_hangs_up), ("pick-up", w.phone_picks_up)):
+        r.route(ROUTES[key].method, ROUTES[key].path)(_on_a_channel(ROUTES[key], action))
 
     @r.post("/_sim/channels/{id}/dtmf")
     async def press(request: web.Request) -> web.Response:
@@ -99,12 +98,6 @@ def control_routes(sim: Simulator) -> web.RouteTableDef:
     async def silent(request: web.Request) -> web.Response:
         given = await _fields(request, ROUTES["silent"])
         w.set_silent(request.match_info["id"], given["silent"])
-        return ok()
-
-    @r.post("/_sim/channels/{id}/pick-up")
-    async def pick_up(request: web.Request) -> web.Response:
-        await _fields(request, ROUTES["pick-up"])
-        w.phone_picks_up(request.match_info["id"])
         return ok()
 
     @r.post("/_sim/channels/{id}/say")
@@ -208,6 +201,15 @@ def control_routes(sim: Simulator) -> web.RouteTableDef:
         return ok()
 
     return r
+
+
+def _on_a_channel(route: Route, action: Callable[[str], None]) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handler(request: web.Request) -> web.Response:
+        await _fields(request, route)
+        action(request.match_info["id"])
+        return ok()
+
+    return handler
 
 
 def _page() -> str:

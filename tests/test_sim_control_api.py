@@ -77,6 +77,10 @@ async def test_keys_only_on_an_answered_call_and_only_a_phones_keys(sim: Simulat
         404,
         {"message": "Channel not found"},
     )
+    assert (await send(sim, "POST", f"/channels/{call}/hangup", {"cause": 17}))[0] == 400
+    assert (await send(sim, "POST", f"/channels/{call}/hangup"))[0] == 204
+    status, refused = await send(sim, "POST", f"/channels/{call}/dtmf", {"digits": "1"})
+    assert (status, refused["message"]) == (409, "the channel is gone: keys need an answered call")
 
 
 @pytest.mark.parametrize(

@@ -85,11 +85,8 @@ def control_routes(sim: Simulator) -> web.RouteTableDef:
     async def press(request: web.Request) -> web.Response:
         given = await _fields(request, ROUTES["dtmf"])
         channel = w.channel(request.match_info["id"])
-        if channel.gone or channel.state != "Up":
-            # A phone sends keys in the call's media (RFC 4733), which flows once the call is answered.
-            return _error(
-                409, f"the channel is {'gone' if channel.gone else channel.state}: keys need an answered call"
-            )
+        if channel.state != "Up":  # keys go in the call's media (RFC 4733), which flows once it is answered
+            return _error(409, f"the channel is {channel.state}: keys need an answered call")
         for digit in given["digits"]:
             w.send_dtmf(channel.id, digit)
         return ok()

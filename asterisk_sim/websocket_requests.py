@@ -18,7 +18,6 @@ from urllib.parse import parse_qsl
 
 import aiohttp
 from aiohttp import web
-from yarl import URL
 
 from asterisk_sim.answers import Json
 
@@ -206,7 +205,7 @@ async def carry_out(
         query.append(("api_key", upgrade.query["api_key"]))
     try:
         async with session.request(
-            request.method, URL(f"{url}/ari/{request.path}"), params=query, headers=headers,
+            request.method, f"{url}/ari/{request.path}", params=query, headers=headers,
             json=request.body if request.body is not None else None,
         ) as got:  # fmt: skip
             raw = await got.read()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from asterisk_sim.answers import VERSION, AriFault, Json, ok
-from asterisk_sim.control_schema import ROUTES, BadRequest, Route, openapi, read_fields
+from asterisk_sim.control_schema import ROUTES, BadRequest, Route, openapi, read_fields, read_query
 from asterisk_sim.objects import AgentScript
 from asterisk_sim.speech import NotSpeech, samples_of
 
@@ -40,7 +40,7 @@ def _error(status: int, message: str) -> web.Response:
 
 async def _fields(request: web.Request, route: Route) -> Json:
     try:
-        return read_fields(route, await request.read())
+        return read_query(route, request.query) if route.query else read_fields(route, await request.read())
     except BadRequest as e:
         raise web.HTTPBadRequest(text=json.dumps({"message": str(e)}), content_type="application/json") from None
 
@@ -120,8 +120,16 @@ def control_routes(sim: Simulator) -> web.RouteTableDef:
                 "bridge": channel.bridge,
                 "heard": channel.heard,
                 "dialplan_after": channel.dialplan_after,
+                "answered_at": channel.answered_at,
+                "hangup": channel.hangup,
             }
         )
+
+    @r.get("/_sim/events")
+    async def events(request: web.Request) -> web.Response:
+        given = await _fields(request, ROUTES["events"])
+        happened = await w.journal.after(given["after"], given["wait"])
+        return ok({"events": happened, "next": happened[-1]["seq"] if happened else given["after"]})
 
     @r.put("/_sim/endpoints/{tech}/{resource}")
     async def endpoint(request: web.Request) -> web.Response:

@@ -8,6 +8,7 @@ One table (ROUTES) says what every /_sim route takes; `read_fields` checks a req
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +49,7 @@ class Route:
     body: str = "json"  # json, or wav (a WAV file), or none
     answer: str = "204 No Content"
     errors: tuple[str, ...] = field(default=())
+    query: tuple[Field, ...] = ()  # its query's parameters (numbers and strings only)
 
 
 _TYPES: dict[str, type | tuple[type, ...]] = {"string": str, "number": (int, float), "integer": int, "boolean": bool}
@@ -80,6 +82,29 @@ def _check(spec: Field, value: Any) -> Any:
     if spec.maximum is not None and value > spec.maximum:
         raise BadRequest(f"{spec.name}: at most {spec.maximum:g}, not {json.dumps(value)}")
     return value
+
+
+def read_query(route: Route, query: Mapping[str, str]) -> Json:
+    """A request's query, checked against its route as a body is (numbers written as text)."""
+    unknown = sorted(set(query) - {f.name for f in route.query})
+    if unknown:
+        raise BadRequest(
+            f"unknown parameter {', '.join(map(repr, unknown))}: it takes {', '.join(f.name for f in route.query)}"
+        )
+    read: Json = {}
+    for spec in route.query:
+        text = query.get(spec.name)
+        if text is None:
+            read[spec.name] = spec.default
+            continue
+        try:
+            value: Any = int(text) if spec.kind == "integer" else float(text) if spec.kind == "number" else text
+        except ValueError:
+            raise BadRequest(
+                f"{spec.name}: {'an' if spec.kind[0] == 'i' else 'a'} {spec.kind}, not {json.dumps(text)}"
+            ) from None
+        read[spec.name] = _check(spec, value)
+    return read
 
 
 def read_fields(route: Route, raw: bytes) -> Json:
@@ -153,6 +178,12 @@ ROUTES = {
                    body="none", answer="200 the state"),
     "requests": Route("GET", "/_sim/requests", "Every ARI request received, with its status.", body="none",
                       answer="200 the requests"),
+    "events": Route("GET", "/_sim/events", "What happened to calls, in order (a long poll): called, answered, heard, "
+                    "media ended (played, stopped or cut), pressed, hung up (its cause, and by the caller, the "
+                    "application, the phone rung or Asterisk).", body="none", query=(
+        Field("after", "integer", "the last number the harness has (0: from the start)", 0, minimum=0),
+        Field("wait", "number", "seconds to wait for the first new one", 0.0, minimum=0, maximum=60),
+    ), answer='200 {"events": [{"seq", "at", "channel", "what", ...}], "next"}'),
     "fault": Route("POST", "/_sim/faults", "ARI requests matching `match` fail or answer late.", (
         Field("match", "string", "fnmatch pattern over 'METHOD /path' (without /ari)", "*"),
         Field("status", "integer", "the answer's status (0: the normal answer, late)", 500, minimum=0, maximum=599),
@@ -207,13 +238,13 @@ def openapi(version: str) -> Json:
         for error in route.errors:
             code, _, why = error.partition(" ")
             operation["responses"][code] = {"description": why}
-        if "{" in route.path:
+        operation["parameters"] = [
+            {"name": name.strip("{}"), "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in route.path.split("/")
+            if name.startswith("{")
+        ] + [{"name": f.name, "in": "query", "required": False, "schema": _schema(f)} for f in route.query]
+        if "{id}" in route.path:
             operation["responses"]["404"] = {"description": "no such channel"}
-            operation["parameters"] = [
-                {"name": name.strip("{}"), "in": "path", "required": True, "schema": {"type": "string"}}
-                for name in route.path.split("/")
-                if name.startswith("{")
-            ]
         if route.body == "json":
             body = {
                 "type": "object",

@@ -22,6 +22,8 @@ class Ringing:
     stasis_channel: Callable[[str], Channel]
     _hang_up: Callable[..., None]
     _into_stasis: Callable[[Channel, str, list[str]], None]
+    _answered: Callable[[Channel], None]
+    _hung_up: Callable[[Channel, int, str], None]
 
     def dial(self, channel_id: str, timeout: float) -> None:
         """POST /channels/{id}/dial: a created channel rings its endpoint's phone, as an originate's does."""
@@ -74,6 +76,7 @@ class Ringing:
         if not picked_up.is_set() and (script.behaviour == "no-answer" or script.answer_after > ring_for):
             return self._unanswered(channel, app, 19, in_stasis)
         channel.state = "Up"
+        self._answered(channel)
         self._emit(app, "ChannelStateChange", channel=channel.json())
         dial("ANSWER")
         if not in_stasis:
@@ -81,11 +84,11 @@ class Ringing:
         if script.hang_up_after is not None:
             await asyncio.sleep(script.hang_up_after)
             if not channel.gone:
-                self._hang_up(channel, cause=16, soft=False)
+                self._hang_up(channel, cause=16, soft=False, by="phone")
 
     def _unanswered(self, channel: Channel, app: str, cause: int, in_stasis: bool) -> None:
         if in_stasis:  # a created channel is its application's: it is hung up, with the phone's cause
-            self._hang_up(channel, cause=cause, soft=False)
+            self._hang_up(channel, cause=cause, soft=False, by="phone")
         else:
             self._destroy_unanswered(channel, app, cause)
 
@@ -93,6 +96,7 @@ class Ringing:
         if channel.gone:
             return
         channel.gone = True
+        self._hung_up(channel, cause, "phone")
         tech_cause = {17: 486, 19: 480, 20: 404, 21: 603}.get(cause)
         extra = {"tech_cause": tech_cause} if tech_cause else {}
         self._emit(app, "ChannelDestroyed", cause=cause, cause_txt=CAUSES[cause], **extra, channel=channel.json())
@@ -101,5 +105,6 @@ class Ringing:
         """The app hung up a channel it originated before it was answered."""
         if channel.app is None and channel.originated and not channel.gone:
             channel.gone = True
+            self._hung_up(channel, 16, "application")
             self._emit(channel.owner, "ChannelHangupRequest", cause=32, soft=True, channel=channel.json())
             self._emit(channel.owner, "ChannelDestroyed", cause=16, cause_txt=CAUSES[16], channel=channel.json())

@@ -49,6 +49,7 @@ from asterisk_sim.dialplan_functions import (
     read_function,
     write_function,
 )
+from asterisk_sim.journal import Journal
 from asterisk_sim.objects import (
     CAUSES,
     CORE_SOUND_LANGUAGES,
@@ -109,6 +110,7 @@ class World(Applications, Bridging, Controls, Playbacks, Recorder, Ringing):
         for language in CORE_SOUND_LANGUAGES:
             self.sounds.update(CORE_SOUNDS, language)
         self.channels: dict[str, Channel] = {}
+        self.journal = Journal()  # what happened to calls, for harnesses (GET /_sim/events)
         self.bridges: dict[str, Bridge] = {}
         self.playbacks: dict[str, Playback] = {}  # by id: the newest with that id
         self.running: list[Playback] = []  # every playback not yet finished, duplicates of an id included
@@ -208,6 +210,8 @@ class World(Applications, Bridging, Controls, Playbacks, Recorder, Ringing):
         if technology == "Local":  # a Local half's connected line is the other half's caller: the same
             channel.connected = dict(channel.caller)
         self.channels[uid] = channel
+        facts = {"from": caller, "name": name, "to": to, "technology": technology, "app": app}
+        self.journal.note(uid, "called", **facts, stasis=app in self.connected_apps)
         if app not in self.connected_apps:
             # Asterisk logs "Stasis app 'router' doesn't exist" and the dialplan goes on.
             channel.dialplan_after = {"STASISSTATUS": "FAILED"}
@@ -219,11 +223,12 @@ class World(Applications, Bridging, Controls, Playbacks, Recorder, Ringing):
 
     def caller_hangs_up(self, channel_id: str) -> None:
         channel = self.channel(channel_id)
-        self._hang_up(channel, cause=16, soft=False)
+        self._hang_up(channel, cause=16, soft=False, by="caller")
 
     def send_dtmf(self, channel_id: str, digit: str) -> None:
         channel = self.channel(channel_id)
         channel.heard.append({"dtmf_sent": digit})
+        self.journal.note(channel.id, "pressed", digit=digit)
         self._emit(channel.app, "ChannelDtmfReceived", digit=digit, duration_ms=240, channel=channel.json())
         for recording in list(self.live_recordings.values()):
             stops = digit in recording.terminate_on or recording.terminate_on == "any"
@@ -247,19 +252,25 @@ class World(Applications, Bridging, Controls, Playbacks, Recorder, Ringing):
         channel = self.stasis_channel(channel_id)
         if channel.state != "Up":
             channel.state = "Up"
+            self._answered(channel)
             self._emit(channel.app, "ChannelStateChange", channel=channel.json())
+
+    def _answered(self, channel: Channel) -> None:
+        channel.answered_at = time.monotonic()
+        self.journal.note(channel.id, "answered")
 
     def hangup(self, channel_id: str) -> None:
         channel = self.channel(channel_id)
         if channel.originated and channel.app is None:
             self.cancel_ringing(channel)
         else:
-            self._hang_up(channel, cause=32, soft=True)
+            self._hang_up(channel, cause=32, soft=True, by="application")
 
-    def _hang_up(self, channel: Channel, *, cause: int, soft: bool) -> None:
+    def _hang_up(self, channel: Channel, *, cause: int, soft: bool, by: str = "asterisk") -> None:
         if channel.gone:
             return
         channel.gone = True
+        self._hung_up(channel, cause, by)
         app = channel.app
         if app is not None and channel.state == "Up" and channel.name.startswith("PJSIP/"):  # RTP's statistics
             for variable in ("RTPAUDIOQOS", "RTPAUDIOQOSJITTER", "RTPAUDIOQOSLOSS", "RTPAUDIOQOSRTT", "RTPAUDIOQOSMES"):
@@ -296,6 +307,11 @@ class World(Applications, Bridging, Controls, Playbacks, Recorder, Ringing):
                 channel=channel.json(),
             )
         channel.app = None
+
+    def _hung_up(self, channel: Channel, cause: int, by: str) -> None:
+        """Who hung up (the caller, the application, the phone rung, or Asterisk itself), and why."""
+        channel.hangup = {"cause": cause, "by": by, "at": time.monotonic()}
+        self.journal.note(channel.id, "hung up", cause=cause, by=by)
 
     def _after_stasis_for_watchers(self, channel: Channel) -> None:
         """An inbound call's channel after StasisEnd: its dialplan's Stasis() returns, the PBX hangs it up

@@ -53,7 +53,9 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--context", action="append", default=[], help="a context that exists, by name")
     parser.add_argument(
-        "--api-docs", metavar="DIR", help="Asterisk's rest-api directory, served under /ari/api-docs/ (swagger clients)"
+        "--api-docs",
+        metavar="DIR",
+        help="another Asterisk's rest-api directory to serve under /ari/api-docs/ (default: Asterisk 22.10's, shipped)",
     )
     parser.add_argument(
         "--sounds", metavar="DIR",

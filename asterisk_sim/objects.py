@@ -67,6 +67,8 @@ class Channel:
     started: float = field(default_factory=time.monotonic)  # for measuring how soon a caller hears something
     heard: list[Json] = field(default_factory=list)  # what the caller would hear, in order
     gone: bool = False
+    answered_at: float | None = None  # time.monotonic(), as the `at` of what it heard
+    hangup: Json | None = None  # {"cause", "by": caller | application | phone | asterisk, "at"}
     dialplan_after: Json | None = None  # where `continue` sent it
     silent: bool = False  # the caller says nothing (ends a recording after maxSilenceSeconds)
     silent_since: float = 0.0
@@ -166,6 +168,7 @@ class Playback:
     task: asyncio.Task[None] | None = None
     restarted: bool = False  # `restart` asked: the current media plays again from its start
     controlled: asyncio.Event = field(default_factory=asyncio.Event)  # set by pause, unpause, restart
+    heard: list[tuple[str, Json]] = field(default_factory=list)  # (channel, its `heard` entry) of the media playing
 
     def json(self) -> Json:
         data: Json = {"id": self.id, "media_uri": self.media[self.index]}

@@ -31,6 +31,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from asterisk_sim.answers import AriFault, Json
+from asterisk_sim.journal import Journal
 from asterisk_sim.objects import Bridge, Channel, Playback
 from asterisk_sim.sounds import DEFAULT_LANGUAGE, Sounds
 
@@ -59,6 +60,7 @@ class Playbacks:
     _app_of: Callable[[Channel | Bridge | None], str | None]
     _announce: Callable[[Bridge], list[Channel]]
     _left_by_asterisk: Callable[[Bridge, str], None]
+    journal: Journal
 
     def play(self, target: Channel | Bridge, playback_id: str, media: list[str], language: str | None = None) -> Json:
         """Queue a playback on `target`; the answer shows it queued, as Asterisk's does. Its sounds are
@@ -115,8 +117,12 @@ class Playbacks:
                     continue  # a missing sound in a list is skipped: Continuing, then the next one
                 return self._finish_playback(playback, "failed")  # the last (or only) one fails
             for channel_id in self._listeners(target):
-                self.channels[channel_id].heard.append({"media": uri, "playback": playback.id, "at": time.monotonic()})
+                heard = {"media": uri, "playback": playback.id, "at": time.monotonic()}
+                self.channels[channel_id].heard.append(heard)
+                playback.heard.append((channel_id, heard))
+                self.journal.note(channel_id, "heard", media=uri, playback=playback.id)
             await self._play_for(playback, self._seconds_of(uri))
+            self._media_ended(playback, "played")
         self._finish_playback(playback, "done")
 
     def _seconds_of(self, uri: str) -> float:
@@ -139,9 +145,18 @@ class Playbacks:
             elif not paused:
                 left -= loop.time() - began
 
-    def _finish_playback(self, playback: Playback, state: str) -> None:
+    def _media_ended(self, playback: Playback, how: str) -> None:
+        """What the listeners heard of a media ends: `played` to its end, `stopped` by the application, or
+        `cut` (its channel hung up, or it left the bridge)."""
+        for channel_id, heard in playback.heard:
+            heard |= {"ended": time.monotonic(), "end": how}
+            self.journal.note(channel_id, "media ended", media=heard["media"], playback=playback.id, end=how)
+        playback.heard.clear()
+
+    def _finish_playback(self, playback: Playback, state: str, how: str = "cut") -> None:
         if playback.state in FINISHED:
             return
+        self._media_ended(playback, how)
         playback.state = state
         if self.playbacks.get(playback.id) is playback:
             del self.playbacks[playback.id]
@@ -202,7 +217,7 @@ class Playbacks:
         if playback.state == "queued":
             playback.state = "canceled"  # shown as done; its PlaybackFinished comes at its turn
         elif playback.state != "canceled":
-            self._finish_playback(playback, "done")
+            self._finish_playback(playback, "done", "stopped")
 
     def _media_exists(self, uri: str, language: str) -> bool:
         kind, _, value = uri.partition(":")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
 import fnmatch
 import json
 import logging
@@ -17,37 +16,26 @@ import random
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aiohttp import WSCloseCode, web
+import aiohttp
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from asterisk_sim.administration import administration_routes
 from asterisk_sim.answers import VERSION, AriFault, Json, allocation_failed, app_args, atoi, now_text, ok
+from asterisk_sim.api_docs import SHIPPED, api_document
 from asterisk_sim.channel_routes import channel_routes
-from asterisk_sim.objects import AgentScript
+from asterisk_sim.control_api import Fault, control_errors, control_routes
 from asterisk_sim.recordings import recording_routes
 from asterisk_sim.resources import resource_routes
-from asterisk_sim.speech import NotSpeech, samples_of
 from asterisk_sim.variables import variable_routes
+from asterisk_sim.websocket_requests import Refusal, carry_out, read_request, refusal_answer
 from asterisk_sim.world import World
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@dataclass
-class Fault:
-    """Make matching ARI requests fail or slow down: `match` is fnmatch over 'METHOD /path'."""
-
-    match: str
-    status: int = 500
-    probability: float = 1.0
-    count: int | None = None  # how many times at most; None: until cleared
-    delay: float = 0.0  # seconds before answering (with status 0: answer normally, just late)
-    after: bool = False  # carry the request out, then answer `status`: the answer is lost, not the request
 
 
 class Simulator:
@@ -66,9 +54,9 @@ class Simulator:
         sounds: Path | None = None,
     ) -> None:
         self.user, self.password = user, password
-        # Asterisk's own description of ARI (its rest-api directory, e.g. /usr/share/asterisk/rest-api),
-        # served under /ari/api-docs/ as Asterisk serves it, for clients that build themselves from it.
-        self.api_docs = api_docs
+        # Asterisk's own description of ARI, served under /ari/api-docs/ as Asterisk serves it, for clients
+        # that build themselves from it: Asterisk 22.10's (shipped), or a given Asterisk's rest-api directory.
+        self.api_docs = api_docs or SHIPPED
         self.world = World(
             self._send, sound_seconds=sound_seconds, asterisk_id=asterisk_id, contexts=contexts, sounds=sounds
         )
@@ -82,19 +70,20 @@ class Simulator:
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self._senders: set[asyncio.Task[None]] = set()
+        self._loopback: aiohttp.ClientSession | None = None  # REST over WebSocket, carried out on our routes
         self.host, self.port = "127.0.0.1", 0
 
     # -- lifecycle ------------------------------------------------------------------
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._ari_middleware])
+        app = web.Application(middlewares=[self._ari_middleware, control_errors])
         app.add_routes(_ari_routes(self))
         app.add_routes(resource_routes(self.world, _json_body))
         app.add_routes(recording_routes(self.world))
         app.add_routes(variable_routes(self.world, _json_body))
         app.add_routes(channel_routes(self.world, self._crash))
         app.add_routes(administration_routes(self.world.log_channels))
-        app.add_routes(_control_routes(self))
+        app.add_routes(control_routes(self))
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -113,6 +102,9 @@ class Simulator:
         for task in list(self._senders):
             task.cancel()
         await asyncio.gather(*list(self._senders), return_exceptions=True)
+        if self._loopback is not None:
+            await self._loopback.close()
+            self._loopback = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -169,6 +161,23 @@ class Simulator:
         if not ws.closed:
             await ws.send_str(text)
 
+    async def answer_on_websocket(self, ws: web.WebSocketResponse, upgrade: web.Request, app: str, frame: str) -> None:
+        """A RESTRequest on an application's WebSocket: carried out, and its RESTResponse sent on that
+        WebSocket as an event of its first application (websocket_requests.py)."""
+        answer: Json | None
+        try:
+            request = read_request(frame)
+        except Refusal as refused:
+            answer = refusal_answer(refused)
+        else:
+            if self._loopback is None:
+                self._loopback = aiohttp.ClientSession()
+            host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host  # a wildcard: reach it on loopback
+            answer = await carry_out(self._loopback, f"http://{host}:{self.port}", upgrade, request)
+        if answer is not None and not ws.closed and self.world.event_allowed(app, "RESTResponse"):
+            answer |= {"application": app, "timestamp": now_text(), "asterisk_id": self.world.asterisk_id}
+            await ws.send_str(json.dumps(answer))
+
     # -- the middleware: availability, auth, faults, and the request log --------------
 
     @web.middleware
@@ -188,6 +197,9 @@ class Simulator:
         if not self._authorized(request):
             entry["status"] = 401
             return web.json_response({"message": "Authentication required"}, status=401)
+        if request.path.endswith("/") and len(request.path) > len("/ari/"):  # res_ari.c, remove_trailing_slash
+            entry["status"] = 404
+            return _error(404, f"ARI URLs do not end with a slash. Try /ari/{request.path[5:-1]}")
         fault = self._fault_for(f"{request.method} {request.path[4:]}")
         if fault is not None:
             if fault.delay:
@@ -333,8 +345,9 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
                 w.subscribe_all(name)
             sim.sockets[name] = ws
             w.connected_apps.add(name)
-        async for _ in ws:
-            pass  # ARI clients send nothing we need
+        async for message in ws:  # REST requests, carried out one at a time as Asterisk reads them
+            if message.type == WSMsgType.TEXT:
+                await sim.answer_on_websocket(ws, request, names[0], message.data)
         for name in names:
             if sim.sockets.get(name) is ws:
                 del sim.sockets[name]
@@ -360,15 +373,9 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
     for method, path, action in no_content:
         r.route(method, path)(_no_content(action))
 
-    @r.get("/ari/api-docs/{file}")
+    @r.get("/ari/api-docs/{file:.+}")
     async def api_docs(request: web.Request) -> web.Response:
-        name = request.match_info["file"]
-        folder = sim.api_docs
-        if folder is None or not re.fullmatch(r"[A-Za-z]+\.json", name) or not (folder / name).is_file():
-            raise AriFault(404, "Resource not found")
-        document = json.loads((folder / name).read_text(encoding="utf-8"))
-        document["basePath"] = f"http://{request.host}/ari"  # as Asterisk rewrites it for the asker
-        return ok(document)
+        return ok(api_document(sim.api_docs, request.match_info["file"], request.headers.get("Host")))
 
     @r.get("/ari/asterisk/ping")
     async def ping(request: web.Request) -> web.Response:
@@ -550,184 +557,3 @@ def _no_content(action: Callable[[str], None]) -> Handler:
         return ok()
 
     return handler
-
-
-# -- the control API: what a test (or a demo) does to the simulated world ------------------
-
-
-def _control_routes(sim: Simulator) -> web.RouteTableDef:
-    w = sim.world
-    r = web.RouteTableDef()
-
-    async def body(request: web.Request) -> Json:
-        if not request.can_read_body:
-            return {}
-        try:
-            data = await request.json()
-        except ValueError:
-            raise web.HTTPBadRequest(text="body must be JSON") from None
-        if not isinstance(data, dict):
-            raise web.HTTPBadRequest(text="body must be a JSON object")
-        return data
-
-    def fault_answer(e: AriFault) -> web.Response:
-        return _error(e.status, e.message)
-
-    @r.post("/_sim/calls")
-    async def place_call(request: web.Request) -> web.Response:
-        data = await body(request)
-        channel = w.place_call(
-            str(data.get("from", "citizen")),
-            str(data.get("to", "1818")),
-            str(data.get("app", "router")),
-            [str(a) for a in data.get("args", [])],
-            name=str(data.get("name", "")),
-            technology=str(data.get("technology", "PJSIP")),
-        )
-        return ok({"channel_id": channel.id, "stasis": channel.app is not None}, status=201)
-
-    @r.post("/_sim/channels/{id}/{action}")
-    async def channel_action(request: web.Request) -> web.Response:
-        channel_id, action = request.match_info["id"], request.match_info["action"]
-        try:
-            if action == "say":  # the body is a WAV file, not JSON
-                try:
-                    w.say(channel_id, samples_of(await request.read()))
-                except NotSpeech as e:
-                    return _error(400, str(e))
-                return ok()
-            data = await body(request)
-            if action == "hangup":
-                w.caller_hangs_up(channel_id)
-            elif action == "dtmf":
-                for digit in str(data.get("digits", "")):
-                    w.send_dtmf(channel_id, digit)
-            elif action == "silent":
-                w.set_silent(channel_id, bool(data.get("silent", True)))
-            elif action == "pick-up":
-                w.phone_picks_up(channel_id)
-            else:
-                raise web.HTTPNotFound(text=f"unknown action {action!r}")
-        except AriFault as e:
-            return fault_answer(e)
-        return ok()
-
-    @r.get("/_sim/channels/{id}")
-    async def heard(request: web.Request) -> web.Response:
-        channel = w.channels.get(request.match_info["id"])
-        if channel is None:
-            return _error(404, "Channel not found")
-        return ok(
-            {
-                "id": channel.id,
-                "state": channel.state,
-                "gone": channel.gone,
-                "app": channel.app,
-                "bridge": channel.bridge,
-                "heard": channel.heard,
-                "dialplan_after": channel.dialplan_after,
-            }
-        )
-
-    @r.put("/_sim/endpoints/{tech}/{resource}")
-    async def endpoint(request: web.Request) -> web.Response:
-        data = await body(request)
-        behaviour = str(data.get("behaviour", "answer"))
-        if behaviour not in ("answer", "no-answer", "busy", "reject", "offline"):
-            return _error(400, f"unknown behaviour {behaviour!r}")
-        w.set_endpoint(
-            f"{request.match_info['tech']}/{request.match_info['resource']}",
-            AgentScript(
-                behaviour,
-                float(data.get("answer_after", 0.05)),
-                bool(data.get("on_own_call", False)),
-                None if data.get("hang_up_after") is None else float(data["hang_up_after"]),
-            ),
-        )
-        return ok()
-
-    @r.put("/_sim/dialplan/{context}")
-    async def declare_context(request: web.Request) -> web.Response:
-        """A context of the dialplan (see World.contexts): `continue` into it leaves the channel there."""
-        w.contexts.add(request.match_info["context"])
-        return ok()
-
-    @r.post("/_sim/sounds")
-    async def sounds(request: web.Request) -> web.Response:
-        """Sounds Asterisk has from now on: `names`, in `language` (default en) and `format` (default gsm),
-        each playing for `seconds` if given (else the simulator's `sound_seconds`)."""
-        given = await body(request)
-        seconds = given.get("seconds")
-        if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0):
-            raise web.HTTPBadRequest(text=f"seconds must be a number of seconds, 0 or more, not {seconds!r}")
-        w.sounds.update(
-            (str(s) for s in given.get("names", [])),
-            str(given.get("language", "en")),
-            str(given.get("format", "gsm")),
-            None if seconds is None else float(seconds),
-        )
-        return ok()
-
-    @r.get("/_sim/state")
-    async def state(request: web.Request) -> web.Response:
-        return ok(
-            {
-                "channels": [c.id for c in w.channels.values() if not c.gone],
-                "bridges": list(w.bridges),
-                "apps": sorted(w.connected_apps),
-                "fallbacks": w.fallbacks,
-                "stored_recordings": sorted(w.stored_recordings),
-                "messages": w.messages,
-                "crashes": sim.crashes,
-            }
-        )
-
-    @r.get("/_sim/requests")
-    async def requests(request: web.Request) -> web.Response:
-        return ok(sim.requests)
-
-    @r.post("/_sim/faults")
-    async def add_fault(request: web.Request) -> web.Response:
-        data = await body(request)
-        sim.faults.append(
-            Fault(
-                match=str(data.get("match", "*")),
-                status=int(data.get("status", 500)),
-                probability=float(data.get("probability", 1.0)),
-                count=int(data["count"]) if "count" in data else None,
-                delay=float(data.get("delay", 0.0)),
-                after=bool(data.get("after", False)),
-            )
-        )
-        return ok()
-
-    @r.delete("/_sim/faults")
-    async def clear_faults(request: web.Request) -> web.Response:
-        sim.faults.clear()
-        sim.event_delay = 0.0
-        return ok()
-
-    @r.post("/_sim/events/delay")
-    async def delay(request: web.Request) -> web.Response:
-        sim.event_delay = float((await body(request)).get("seconds", 0.0))
-        return ok()
-
-    @r.post("/_sim/websockets/drop")
-    async def drop(request: web.Request) -> web.Response:
-        await sim.drop_websockets()
-        return ok()
-
-    @r.post("/_sim/restart")
-    async def restart(request: web.Request) -> web.Response:
-        await sim.restart()
-        return ok()
-
-    @r.put("/_sim/available")
-    async def available(request: web.Request) -> web.Response:
-        sim.available = bool((await body(request)).get("available", True))
-        if not sim.available:
-            with contextlib.suppress(Exception):
-                await sim.drop_websockets()
-        return ok()
-
-    return r

@@ -26,7 +26,6 @@ see the events of a resource before it learns the resource was created.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import random
 import re
@@ -50,6 +49,7 @@ from asterisk_sim.dialplan_functions import (
     read_function,
     write_function,
 )
+from asterisk_sim.journal import Journal
 from asterisk_sim.objects import (
     CAUSES,
     CORE_SOUND_LANGUAGES,
@@ -63,6 +63,7 @@ from asterisk_sim.objects import (
 )
 from asterisk_sim.playbacks import Playbacks
 from asterisk_sim.recorder import LIVE, Recorder
+from asterisk_sim.ringing import Ringing
 from asterisk_sim.sounds import Sounds
 
 
@@ -72,7 +73,7 @@ def contexts_of(extensions_conf: str) -> set[str]:
     return found - {"general", "globals"}
 
 
-class World(Applications, Bridging, Controls, Playbacks, Recorder):
+class World(Applications, Bridging, Controls, Playbacks, Recorder, Ringing):
     """All of the simulated Asterisk's state, and what it does by itself over time."""
 
     def __init__(
@@ -109,6 +110,7 @@ class World(Applications, Bridging, Controls, Playbacks, Recorder):
         for language in CORE_SOUND_LANGUAGES:
             self.sounds.update(CORE_SOUNDS, language)
         self.channels: dict[str, Channel] = {}
+        self.journal = Journal()  # what happened to calls, for harnesses (GET /_sim/events)
         self.bridges: dict[str, Bridge] = {}
         self.playbacks: dict[str, Playback] = {}  # by id: the newest with that id
         self.running: list[Playback] = []  # every playback not yet finished, duplicates of an id included
@@ -208,6 +210,8 @@ class World(Applications, Bridging, Controls, Playbacks, Recorder):
         if technology == "Local":  # a Local half's connected line is the other half's caller: the same
             channel.connected = dict(channel.caller)
         self.channels[uid] = channel
+        facts = {"from": caller, "name": name, "to": to, "technology": technology, "app": app}
+        self.journal.note(uid, "called", **facts, stasis=app in self.connected_apps)
         if app not in self.connected_apps:
             # Asterisk logs "Stasis app 'router' doesn't exist" and the dialplan goes on.
             channel.dialplan_after = {"STASISSTATUS": "FAILED"}
@@ -219,11 +223,12 @@ class World(Applications, Bridging, Controls, Playbacks, Recorder):
 
     def caller_hangs_up(self, channel_id: str) -> None:
         channel = self.channel(channel_id)
-        self._hang_up(channel, cause=16, soft=False)
+        self._hang_up(channel, cause=16, soft=False, by="caller")
 
     def send_dtmf(self, channel_id: str, digit: str) -> None:
         channel = self.channel(channel_id)
         channel.heard.append({"dtmf_sent": digit})
+        self.journal.note(channel.id, "pressed", digit=digit)
         self._emit(channel.app, "ChannelDtmfReceived", digit=digit, duration_ms=240, channel=channel.json())
         for recording in list(self.live_recordings.values()):
             stops = digit in recording.terminate_on or recording.terminate_on == "any"
@@ -247,19 +252,25 @@ class World(Applications, Bridging, Controls, Playbacks, Recorder):
         channel = self.stasis_channel(channel_id)
         if channel.state != "Up":
             channel.state = "Up"
+            self._answered(channel)
             self._emit(channel.app, "ChannelStateChange", channel=channel.json())
+
+    def _answered(self, channel: Channel) -> None:
+        channel.answered_at = time.monotonic()
+        self.journal.note(channel.id, "answered")
 
     def hangup(self, channel_id: str) -> None:
         channel = self.channel(channel_id)
         if channel.originated and channel.app is None:
             self.cancel_ringing(channel)
         else:
-            self._hang_up(channel, cause=32, soft=True)
+            self._hang_up(channel, cause=32, soft=True, by="application")
 
-    def _hang_up(self, channel: Channel, *, cause: int, soft: bool) -> None:
+    def _hang_up(self, channel: Channel, *, cause: int, soft: bool, by: str = "asterisk") -> None:
         if channel.gone:
             return
         channel.gone = True
+        self._hung_up(channel, cause, by)
         app = channel.app
         if app is not None and channel.state == "Up" and channel.name.startswith("PJSIP/"):  # RTP's statistics
             for variable in ("RTPAUDIOQOS", "RTPAUDIOQOSJITTER", "RTPAUDIOQOSLOSS", "RTPAUDIOQOSRTT", "RTPAUDIOQOSMES"):
@@ -296,6 +307,11 @@ class World(Applications, Bridging, Controls, Playbacks, Recorder):
                 channel=channel.json(),
             )
         channel.app = None
+
+    def _hung_up(self, channel: Channel, cause: int, by: str) -> None:
+        """Who hung up (the caller, the application, the phone rung, or Asterisk itself), and why."""
+        channel.hangup = {"cause": cause, "by": by, "at": time.monotonic()}
+        self.journal.note(channel.id, "hung up", cause=cause, by=by)
 
     def _after_stasis_for_watchers(self, channel: Channel) -> None:
         """An inbound call's channel after StasisEnd: its dialplan's Stasis() returns, the PBX hangs it up
@@ -476,87 +492,6 @@ class World(Applications, Bridging, Controls, Playbacks, Recorder):
         channel.app = app
         self._set_by_asterisk(channel, "STASISSTATUS", "")
         self._emit(app, "StasisStart", args=args, channel=channel.json())
-
-    def dial(self, channel_id: str, timeout: float) -> None:
-        """POST /channels/{id}/dial: a created channel rings its endpoint's phone, as an originate's does."""
-        channel = self.stasis_channel(channel_id)
-        if channel.state != "Down" or channel.endpoint not in self.endpoints:
-            raise AriFault(409, "Channel is not in the 'Down' state")
-        script = self.endpoints[channel.endpoint]
-        self._spawn(self._ring_agent(channel, channel.app or "", [], script, ring_for=timeout or 3600, in_stasis=True))
-
-    async def _ring_agent(
-        self,
-        channel: Channel,
-        app: str,
-        args: list[str],
-        script: AgentScript,
-        *,
-        ring_for: float,
-        in_stasis: bool = False,
-    ) -> None:
-        await asyncio.sleep(0)  # the REST answer goes out first
-        resource = channel.endpoint.split("/", 1)[1] if channel.endpoint else ""
-
-        local = channel.name.startswith("Local/")
-
-        def dial(status: str) -> None:
-            peer = channel.json()
-            # A Local channel's answer is its other half's, which says no dial string (seen on Asterisk 22).
-            dialstring = "" if local and status == "ANSWER" else resource
-            self._emit(app, "Dial", dialstatus=status, forward="", dialstring=dialstring, peer=peer)
-
-        dial("")
-        if script.behaviour == "busy":
-            dial("BUSY")
-        if script.behaviour in ("busy", "reject", "offline"):
-            cause = {"busy": 17, "reject": 21, "offline": 20}[script.behaviour]
-            return self._unanswered(channel, app, cause, in_stasis)
-        if not local or script.behaviour == "no-answer":  # a Local channel rings if its dialplan says Ringing()
-            channel.state = "Ringing"
-            self._emit(app, "ChannelStateChange", channel=channel.json())
-            dial("RINGING")
-        wait = ring_for if script.behaviour == "no-answer" else min(script.answer_after, ring_for)
-        picked_up = self._picked_up[channel.id] = asyncio.Event()
-        try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(picked_up.wait(), wait)
-        finally:
-            del self._picked_up[channel.id]
-        if channel.gone:
-            return
-        if not picked_up.is_set() and (script.behaviour == "no-answer" or script.answer_after > ring_for):
-            return self._unanswered(channel, app, 19, in_stasis)
-        channel.state = "Up"
-        self._emit(app, "ChannelStateChange", channel=channel.json())
-        dial("ANSWER")
-        if not in_stasis:
-            self._into_stasis(channel, app, args)
-        if script.hang_up_after is not None:
-            await asyncio.sleep(script.hang_up_after)
-            if not channel.gone:
-                self._hang_up(channel, cause=16, soft=False)
-
-    def _unanswered(self, channel: Channel, app: str, cause: int, in_stasis: bool) -> None:
-        if in_stasis:  # a created channel is its application's: it is hung up, with the phone's cause
-            self._hang_up(channel, cause=cause, soft=False)
-        else:
-            self._destroy_unanswered(channel, app, cause)
-
-    def _destroy_unanswered(self, channel: Channel, app: str, cause: int) -> None:
-        if channel.gone:
-            return
-        channel.gone = True
-        tech_cause = {17: 486, 19: 480, 20: 404, 21: 603}.get(cause)
-        extra = {"tech_cause": tech_cause} if tech_cause else {}
-        self._emit(app, "ChannelDestroyed", cause=cause, cause_txt=CAUSES[cause], **extra, channel=channel.json())
-
-    def cancel_ringing(self, channel: Channel) -> None:
-        """The app hung up a channel it originated before it was answered."""
-        if channel.app is None and channel.originated and not channel.gone:
-            channel.gone = True
-            self._emit(channel.owner, "ChannelHangupRequest", cause=32, soft=True, channel=channel.json())
-            self._emit(channel.owner, "ChannelDestroyed", cause=16, cause_txt=CAUSES[16], channel=channel.json())
 
     # -- playbacks: playbacks.py; on whose topic ------------------------------------
 

@@ -22,6 +22,9 @@ from tests.mail_server import MailServer
 
 ROOT = Path(__file__).resolve().parent.parent
 CPH = ZoneInfo("Europe/Copenhagen")
+# The simulator's pytest plugin (the `asterisk_sim` fixture), which the asterisk-sim distribution registers
+# by its entry point; this checkout's environment has the router's distribution, which does not.
+pytest_plugins = ["asterisk_sim.pytest_plugin"]
 
 
 def local(text: str) -> datetime:

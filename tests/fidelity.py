@@ -163,9 +163,17 @@ class Transcript:
                 seen, last = len(socket.frames), loop.time()
         for frame in socket.frames[socket.written :]:
             self.lines.append(
-                f"# {socket.label} closed by Asterisk" if frame == "closed" else f"!{socket.label} {frame}"
+                f"# {socket.label} closed by Asterisk" if frame == "closed" else f"!{socket.label} {_body_read(frame)}"
             )
         socket.written = len(socket.frames)
+
+    async def over_websocket(self, socket: EventSocket, message: Any) -> None:
+        """Send a REST request on `socket` (Asterisk 22's RESTRequest; `message` a JSON value, or a text
+        sent as it is); write it, then what came on the socket."""
+        frame = message if isinstance(message, str) else json.dumps(message)
+        self.lines.append(f"> WS {socket.label} {frame}")
+        await socket.ws.send_str(frame)
+        await self.frames(socket)
 
     async def close_events(self, socket: EventSocket) -> None:
         """Write what came on `socket`, then close it from our side."""
@@ -219,11 +227,36 @@ class Transcript:
             # (res_stasis.c, app_send) and the play's PlaybackFinished through its topic: in either order.
             if '"type": "ApplicationMoveFailed"' in lines[i] and '"type": "PlaybackFinished"' in lines[i + 1]:
                 lines[i], lines[i + 1] = lines[i + 1], lines[i]
+            # A REST request on a WebSocket: Asterisk writes its RESTResponse from the WebSocket's thread and
+            # the events the request caused from its stasis threads, so an event may come before the answer.
+            label = lines[i].partition(" ")[0]
+            if (
+                label.startswith("!")
+                and label != "!"
+                and lines[i + 1].startswith(label + " ")
+                and ('"type": "RESTResponse"' in lines[i + 1] and '"type": "RESTResponse"' not in lines[i])
+            ):
+                lines[i], lines[i + 1] = lines[i + 1], lines[i]
             if _SNOOP.match(lines[i]) and lines[i + 1].startswith("< 200 "):
                 lines[i + 1] = _before_or_in_stasis(lines[i + 1])
             if _PLAY_OF_A_LIST.match(lines[i]) and lines[i + 1].startswith("< 201 "):
                 lines[i + 1] = _somewhere_in_its_list(lines[i + 1])
         return lines
+
+
+def _body_read(frame: str) -> str:
+    """A RESTResponse's body is a JSON text (`message_body`): written as the JSON it holds, so that its ids
+    and times are normalised as an HTTP answer's are, when it is exactly that JSON written compactly (as
+    Asterisk writes it); else as it came, to be compared as text."""
+    try:
+        event = json.loads(frame)
+        body = event.get("message_body") if isinstance(event, dict) else None
+        parsed = json.loads(body) if isinstance(body, str) else None
+    except ValueError:
+        return frame
+    if parsed is None or json.dumps(parsed, separators=(",", ":"), ensure_ascii=False) != body:
+        return frame
+    return json.dumps({**event, "message_body": parsed})
 
 
 def _channels_seen(lines: list[str]) -> set[str]:
@@ -308,6 +341,11 @@ def _text(value: str | int | bool) -> str:
 
 def _normalise_line(line: str, names: dict[str, str]) -> str:
     kind, _, rest = line.partition(" ")
+    if line.startswith("> WS ") and rest.count(" ") >= 2 and rest.split(" ", 2)[2][:1] in '{["':
+        # A frame sent on a WebSocket (a RESTRequest): the ids named so far, wherever they are in it.
+        for raw in sorted(names, key=len, reverse=True):
+            rest = rest.replace(raw, names[raw])
+        return f"> {rest}"
     if kind == ">":
         return f"> {_name_ids_in_path(rest, names)}"
     if kind == "<":
@@ -382,6 +420,8 @@ def _normalise(value: Any, names: dict[str, str], key: str = "") -> Any:
             return "<time>"
         if key == "UNICASTRTP_LOCAL_PORT":  # Asterisk picks a free port of rtp.conf's range at random
             return "<port>"
+        if key == "uri":  # a RESTResponse's: the path it answered, with the ids in it
+            return _name_ids_in_path(value, names)
         if (key in _IDS or _CHANNEL_NAME.match(value)) and value:
             return _name(value, names)
         if key == "value" and value in names:  # a variable's value that is an id seen before (UNIQUEID)

@@ -1,6 +1,6 @@
 """Third-party ARI clients, unchanged, against the simulated Asterisk and the real one: the same outcome.
 
-Each client is installed from PyPI into a virtual environment of its own (never a project dependency):
+Each client is installed from PyPI or npm into a folder of its own (never a project dependency):
 `scripts/peer-clients` makes them in .venv/peer-clients/, outside the tests' network namespace, and
 scripts/test runs it first. Each runs a small application (tests/peer_clients/) as its own process: on StasisStart it
 answers, plays a sound, and hangs up when the sound has finished, printing what it saw. The harness
@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 from pathlib import Path
 
 import aiohttp
@@ -23,33 +24,41 @@ from tests.test_ari_contract import RealBackend
 
 APPS = Path(__file__).with_name("peer_clients")
 PEERS = Path(__file__).resolve().parent.parent / ".venv/peer-clients"
-CLIENTS = {"ari-client==0.9.0": "ari_client_app.py", "asyncari==0.20.6": "asyncari_app.py"}
+# A client's requirement: its folder under PEERS, its interpreter there, and its application.
+CLIENTS = {
+    "ari-client==0.9.0": ("ari-client-0.9.0", "bin/python", "ari_client_app.py"),
+    "asyncari==0.20.6": ("asyncari-0.20.6", "bin/python", "asyncari_app.py"),
+    "npm ari-client@2.2.0": ("ari-client-npm-2.2.0", "node_modules/ari-client/package.json", "ari_client_npm_app.js"),
+}
+Client = tuple[list[str], dict[str, str]]  # the command that runs its application, and its environment
 
 
 @pytest.fixture(params=list(CLIENTS))
-def client(request: pytest.FixtureRequest) -> tuple[Path, Path]:
-    """(its virtual environment's python, the application) for one client."""
+def client(request: pytest.FixtureRequest) -> Client:
     requirement: str = request.param
-    python = PEERS / requirement.replace("==", "-") / "bin/python"
-    if not python.exists():
-        missing = f"no virtual environment for {requirement} at {python.parent.parent}: run scripts/peer-clients"
+    folder, installed, app = CLIENTS[requirement]
+    if not (PEERS / folder / installed).exists():
+        missing = f"no {requirement} in {PEERS / folder}: run scripts/peer-clients"
         if os.environ.get("CI"):
             pytest.fail(missing)
         pytest.skip(f"PEER CLIENTS SKIPPED: {missing}")
-    return python, APPS / CLIENTS[requirement]
+    if app.endswith(".js"):
+        return ["node", str(APPS / app)], {**os.environ, "NODE_PATH": str(PEERS / folder / "node_modules")}
+    return [str(PEERS / folder / installed), str(APPS / app)], dict(os.environ)
 
 
-async def run_app(python: Path, app: Path, url: str, user: str, password: str, place_call: object) -> list[object]:
+async def run_app(client: Client, url: str, user: str, password: str, place_call: object) -> list[object]:
+    command, env = client
     process = await asyncio.create_subprocess_exec(
-        str(python), str(app), url.rstrip("/") + "/", user, password,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        *command, url.rstrip("/") + "/", user, password,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
     )  # fmt: skip
     assert process.stdout is not None
     try:
         first = await asyncio.wait_for(process.stdout.readline(), 30)
         if first != b"connected\n":
             assert process.stderr is not None
-            pytest.fail(f"{app.name} did not connect: {(await process.stderr.read()).decode()[-3000:]}")
+            pytest.fail(f"{Path(command[-1]).name} did not connect: {(await process.stderr.read()).decode()[-3000:]}")
         await asyncio.sleep(0.3)  # its WebSocket is up: the application exists in Asterisk
         await place_call()  # type: ignore[operator]
         out, err = await asyncio.wait_for(process.communicate(), 45)
@@ -62,18 +71,16 @@ async def run_app(python: Path, app: Path, url: str, user: str, password: str, p
     return seen
 
 
-async def test_the_client_sees_the_same_call_on_both(client: tuple[Path, Path], real_asterisk_url: str) -> None:
-    python, app = client
+async def test_the_client_sees_the_same_call_on_both(client: Client, real_asterisk_url: str) -> None:
     user, password = real_asterisk.PEER_USER, real_asterisk.PEER_PASSWORD
-    # asyncari builds itself from Asterisk's description of ARI: the simulator serves the real one's.
-    sim = Simulator(user, password, sound_seconds=0.5, api_docs=real_asterisk.ROOT / "usr/share/asterisk/rest-api")
+    sim = Simulator(user, password, sound_seconds=0.5)  # its own copy of Asterisk's description of ARI
     await sim.start()
     try:
 
         async def sim_call() -> None:
             sim.world.place_call("12345678", "1818", "router", name="Borger")
 
-        on_sim = await run_app(python, app, sim.url, user, password, sim_call)
+        on_sim = await run_app(client, sim.url, user, password, sim_call)
     finally:
         await sim.stop()
     async with aiohttp.ClientSession() as session:
@@ -81,10 +88,37 @@ async def test_the_client_sees_the_same_call_on_both(client: tuple[Path, Path], 
         helper = asyncio.create_task(real.phones.run())  # the callers' halves; the client is the application
         try:
             await asyncio.wait_for(real.phones.connected.wait(), 10)
-            on_real = await run_app(python, app, real_asterisk_url, user, password, real.call)
+            on_real = await run_app(client, real_asterisk_url, user, password, real.call)
         finally:
             helper.cancel()
             await asyncio.gather(helper, return_exceptions=True)
-    print(f"\n{app.name}: {on_real}")
+    print(f"\n{Path(client[0][-1]).name}: {on_real}")
     assert on_sim == on_real
     assert ["StasisEnd"] in on_real, "the application saw its call through"
+
+
+async def test_the_client_connects_to_a_simulator_started_with_no_options(client: Client) -> None:
+    """`python -m asterisk_sim` as the README starts it, nothing given: port 8088, user router, password
+    secret (the tests run in a network namespace of their own, so the port is free)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "asterisk_sim",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        env={k: v for k, v in os.environ.items() if not k.startswith("ARI_")},
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        banner = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
+        url = banner.split("ARI on ")[1].split("/ari")[0]
+        async with aiohttp.ClientSession() as session:
+
+            async def call() -> None:
+                placed = await session.post(f"{url}/_sim/calls", json={"from": "12345678", "to": "1818"})
+                assert placed.status == 201, await placed.text()
+
+            seen = await run_app(client, url, "router", "secret", call)
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), 10)
+    assert seen[0] == ["StasisStart", "Ring", "12345678"]
+    assert ["PlaybackFinished", "done"] in seen
+    assert seen[-1] == ["StasisEnd"]

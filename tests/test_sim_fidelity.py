@@ -14,6 +14,7 @@ import difflib
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -1072,6 +1073,67 @@ async def continue_and_move_wait_their_turn(t: Transcript, b: Backend) -> None:
     await t.request("POST", f"/channels/{call}/continue", context="fid-no-such-context")
     await t.request("POST", "/recordings/live/fid-wait-rec/stop")
     await t.request("DELETE", "/recordings/stored/fid-wait-rec")
+
+
+def rest(method: str, uri: str, **more: Any) -> dict[str, Any]:
+    """A RESTRequest, as an application sends one on its WebSocket."""
+    return {"type": "RESTRequest", "method": method, "uri": uri, **more}
+
+
+NO_ANSWERS = '{"disallowed": [{"type": "RESTResponse"}]}'  # an event filter: RESTResponse is an event too
+
+
+@scenario
+async def rest_over_the_websocket(t: Transcript, b: Backend) -> None:
+    """Asterisk 22's REST requests on the events WebSocket: answered as over HTTP (status, Asterisk's phrase,
+    the body as a JSON text), what it cannot read refused, the events a request causes after its answer,
+    and the answer itself an event the application's filter can disallow."""
+    socket = await t.open_events("rest", "app=fid-rest, fid-rest-2")
+    assert socket is not None
+    call = await b.call()
+    await t.settle()
+    as_json = {"content_type": "application/json"}
+    for message in [
+        rest("GET", "asterisk/ping", request_id="r1", transaction_id="t1"),
+        rest("GET", f"channels/{call}"),
+        rest("POST", f"channels/{call}/answer"),
+        rest("GET", "channels/no-such-channel"),
+        rest("GET", "bridges/no-such-bridge"),
+        rest("DELETE", "bridges/no-such-bridge"),
+        rest("DELETE", f"channels/{call}?reason=bogus"),
+        "not JSON",
+        [1, 2],
+        {"type": "Nonsense", "uri": "asterisk/ping"},
+        {"uri": "asterisk/ping", "method": "GET"},
+        {"type": "RESTRequest", "method": "GET"},
+        {"type": "RESTRequest", "uri": "asterisk/ping"},
+        rest("get", "asterisk/ping"),
+        rest("GET", "asterisk/ping", request_id=5, query_strings="not a list"),
+        rest("GET", "asterisk/ping", query_strings=[{"name": "a"}]),
+        rest("POST", "bridges?bridgeId=fid-ws-bridge", query_strings=[{"name": "type", "value": "holding"}]),
+        rest(
+            "POST", "bridges/fid-ws-bridge", message_body="name=again", content_type="application/x-www-form-urlencoded"
+        ),
+        rest("POST", "events/user/fid-ws?application=fid-rest", message_body='{"variables": {"a": "b"}}', **as_json),
+        rest("POST", "events/user/fid-ws?application=fid-rest", message_body='{"variables"'),
+        rest("POST", "events/user/fid-ws?application=fid-rest", message_body="{bad", **as_json),
+        rest("POST", "events/user/fid-ws?application=fid-rest", message_body="x", content_type="text/plain"),
+        rest("DELETE", "bridges/fid-ws-bridge"),
+        rest("GET", "/asterisk/ping"),
+        rest("GET", "asterisk/ping/"),
+        rest("GET", "ari/asterisk/ping"),
+        rest("PUT", "asterisk/ping"),
+        rest("GET", "events"),
+        rest("GET", "api-docs/no-such-file.json"),
+        rest("GET", "recordings/stored/no-such-recording/file"),
+        rest("PUT", "applications/fid-rest/eventFilter", message_body=NO_ANSWERS, **as_json),
+        rest("GET", "asterisk/ping"),
+        rest("PUT", "applications/fid-rest/eventFilter", message_body="{}", **as_json),
+        rest("DELETE", f"channels/{call}"),
+    ]:
+        await t.over_websocket(socket, message)
+    await t.settle()
+    await t.close_events(socket)
 
 
 # -- the tier ------------------------------------------------------------------------------------

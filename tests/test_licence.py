@@ -13,11 +13,14 @@ REPO = Path(__file__).resolve().parent.parent
 
 def test_the_package_declares_the_eupl_and_carries_its_text() -> None:
     metadata = importlib.metadata.metadata("callrouter")
-    assert metadata["License-Expression"] == "EUPL-1.2"
-    assert {"LICENSE", "THIRD-PARTY.md"} <= set(metadata.get_all("License-File") or [])
+    assert metadata["License-Expression"] == "EUPL-1.2 AND GPL-2.0-only"  # with Asterisk's ARI description
+    files = set(metadata.get_all("License-File") or [])
+    assert {"LICENSE", "THIRD-PARTY.md", "asterisk_sim/rest_api/COPYING"} <= files
     text = (REPO / "LICENSE").read_text(encoding="utf-8")
     assert text.startswith("EUROPEAN UNION PUBLIC LICENCE v. 1.2\n")
     assert "GNU General Public License (GPL) v. 2, v. 3" in text  # the Appendix the simulator relies on
+    gpl = (REPO / "asterisk_sim" / "rest_api" / "COPYING").read_text(encoding="utf-8")
+    assert "GNU GENERAL PUBLIC LICENSE\n                       Version 2, June 1991" in gpl
 
 
 def test_every_dependency_is_in_the_third_party_note() -> None:

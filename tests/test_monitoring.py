@@ -16,8 +16,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from asterisk_sim import AgentScript
-from asterisk_sim.server import Fault
+from asterisk_sim import AgentScript, Fault
 from router.schedule import Schedule
 from router.schedule.reload import ScheduleSource
 from tests.ari_helpers import outcome_of, until

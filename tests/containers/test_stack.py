@@ -15,6 +15,7 @@ tzdata, the build context, sizes; and at the end no container, network or daemon
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import re
@@ -152,6 +153,16 @@ def test_the_sim_profile_starts_only_the_simulator_which_passes_the_contract_sce
         engine.compose("--profile", "sim", "up", "--detach")  # the README's and the file's command, detached
         assert running_services(engine) == ["asterisk-sim"], "an Asterisk beside the simulator wants 8088 too"
         wait_for_ping("http://127.0.0.1:8088")
+        # Installed from its own distribution, and serving Asterisk's description of ARI with no option given
+        # (what asyncari and npm's ari-client build themselves from).
+        shown = engine.compose("--profile", "sim", "exec", "asterisk-sim", "pip", "show", "asterisk-sim").stdout
+        assert "License-Expression: EUPL-1.2 AND GPL-2.0-only" in shown, shown
+        auth = base64.b64encode(f"{real_asterisk.USER}:{real_asterisk.PASSWORD}".encode()).decode()
+        asked = urllib.request.Request(
+            "http://127.0.0.1:8088/ari/api-docs/resources.json", headers={"Authorization": f"Basic {auth}"}
+        )
+        with urllib.request.urlopen(asked, timeout=10) as answer:
+            assert json.load(answer)["basePath"] == "http://127.0.0.1:8088/ari"
         scenarios = ["tests/test_ari_contract.py", "-k", "sim"]
         env = {**os.environ, "CALLROUTER_SIM_URL": "http://127.0.0.1:8088", "CALLROUTER_CONTAINER_TIER": ""}
         result = subprocess.run(

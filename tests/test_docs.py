@@ -1,13 +1,15 @@
 """The documentation: the site builds with every warning an error, its reference is the code's, its commands run.
 
 The reference page (docs/reference.md) is checked against the code, both ways: the environment variables the
-router's source names, every `callrouter` command and argument of its parser, and every route of its HTTP
-server. The operators' console examples are run as written, their output compared with the page's.
+router's source names, every key the schedule's reader takes, every `callrouter` command and argument of its
+parser, and every route of its HTTP server. The operators' console examples are run as written, their output
+compared with the page's.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import re
 import shutil
@@ -143,6 +145,30 @@ def test_every_environment_variable_the_router_reads_is_in_the_reference() -> No
 def test_every_variable_of_the_tests_and_scripts_is_in_the_reference() -> None:
     used = names_in([ROOT / "tests", ROOT / "bench", ROOT / "scripts", ROOT / ".ci"]) - names_in([ROOT / "router"])
     assert documented_variables("For the tests, the benchmarks") == used
+
+
+# The reference: the schedule file's keys.
+
+
+def schedule_keys() -> set[str]:
+    """Every key the schedule's reader takes: the `required` and `optional` of each of its `mapping()` calls."""
+    tree = ast.parse((ROOT / "router" / "schedule" / "yaml_reader.py").read_text(encoding="utf-8"))
+    keys: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "mapping":
+            for keyword in node.keywords:
+                if keyword.arg in {"required", "optional"}:
+                    constants = (c.value for c in ast.walk(keyword.value) if isinstance(c, ast.Constant))
+                    keys |= {value for value in constants if isinstance(value, str)}
+    return keys
+
+
+def test_every_key_of_the_schedule_file_is_in_the_reference() -> None:
+    text = REFERENCE.read_text(encoding="utf-8")
+    section = text[text.index("## The schedule file") : text.index("## Commands")]
+    documented = {key for row in section.splitlines() for key in re.findall(r"`([a-z_]+)`", row.split(" | ")[0])}
+    assert {"lines", "queue", "after_close", "overnight", "subdivision"} <= schedule_keys()  # the scan finds them
+    assert documented == schedule_keys()
 
 
 # The reference: commands.

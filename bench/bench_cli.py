@@ -5,7 +5,7 @@ commands, baseline, ...) so that the machine's load falls on both alike. The tar
 deterministic part (which libraries the commands import).
 
 The commands run in an empty directory (a site whose operator has no data directory there), with the
-shipped schedule.yaml; `at` is the README's example.
+shipped schedule.yaml; `at` is the operators' page's example (docs/operators.md).
 
 Run: .venv/bin/python bench/bench_cli.py   (about half a minute)
 """

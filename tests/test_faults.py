@@ -6,7 +6,7 @@ are the fallback's). The requests that are safe to retry are retried, so at most
 may reach the dialplan fallback, and every message Asterisk recorded must be in the router's store,
 with no caller told "not saved". Half of the injected failures happen after Asterisk has carried the
 request out (the answer is lost), so a retry that did something twice would show. CI runs 200 calls
-per phase; CALLROUTER_FULL_RESILIENCE=1 runs 5,000 per phase (10,000 in all), as the README says.
+per phase; CALLROUTER_FULL_RESILIENCE=1 runs 5,000 per phase (10,000 in all), as docs/developers.md says.
 The outcome counts are printed (pytest -s shows them).
 """
 

@@ -722,7 +722,7 @@ async def lists_of_what_a_scenario_made(t: Transcript, b: Backend) -> None:
 async def every_bridge_device_and_global(t: Transcript, b: Backend) -> None:
     # subscribeAll, and an event source without a name: every one of its kind (res/stasis/app.c's "all"
     # topics). Without calls: on a real Asterisk a call's dialplan has events of its own that such an
-    # application hears too (README, "Modelled but partly").
+    # application hears too (docs/simulator.md, "Modelled but partly").
     every = await t.open_events("all", "app=fid-all&subscribeAll=true")
     if every is None:
         return

@@ -1,6 +1,6 @@
 """The pytest plugin as a developer of another ARI application meets it: the `asterisk_sim` fixture, a
-ten-line application of theirs run as its own process, and a test that reads like the call. (The README's
-example is this file's first test.)"""
+ten-line application of theirs run as its own process, and a test that reads like the call. (The example in
+docs/simulator.md is this file's first test; scripts/sim-dist runs the page's own code, as written there.)"""
 
 from __future__ import annotations
 

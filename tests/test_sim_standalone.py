@@ -1,4 +1,4 @@
-"""The simulated Asterisk run on its own, as the README shows a newcomer."""
+"""The simulated Asterisk run on its own, as docs/simulator.md shows a newcomer."""
 
 from __future__ import annotations
 

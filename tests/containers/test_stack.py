@@ -3,7 +3,7 @@ simulated Asterisk in its container, on this run's own loopback; real baresip ph
 
 In order, on one engine: `--profile sim` starts the simulator alone, and its container passes the contract
 tier's simulator scenarios; Asterisk without the site's pjsip.conf takes no SIP and says why; the site's
-stack (Asterisk and the router, secrets from the environment, Asterisk's site files the README's own, see
+stack (Asterisk and the router, secrets from the environment, Asterisk's site files docs/deploying.md's own, see
 site_files.py) becomes healthy through /readyz; a call while the line is closed (an override through the
 router's API, so the hour does not matter) hears the guidance and leaves a message, listed with its audio;
 a call while it is open reaches an agent's phone and the agent's tone reaches the caller; after `compose
@@ -150,7 +150,7 @@ def running_services(engine: Engine) -> list[str]:
 def test_the_sim_profile_starts_only_the_simulator_which_passes_the_contract_scenarios(engine: Engine) -> None:
     engine.env["ARI_PASSWORD"] = real_asterisk.PASSWORD  # the contract tier's credentials
     try:
-        engine.compose("--profile", "sim", "up", "--detach")  # the README's and the file's command, detached
+        engine.compose("--profile", "sim", "up", "--detach")  # the documentation's and the file's command, detached
         assert running_services(engine) == ["asterisk-sim"], "an Asterisk beside the simulator wants 8088 too"
         wait_for_ping("http://127.0.0.1:8088")
         # Installed from its own distribution, and serving Asterisk's description of ARI with no option given
@@ -230,10 +230,10 @@ def test_without_the_sites_pjsip_conf_asterisk_takes_no_sip_and_says_why(engine:
 
 
 def test_the_stack_comes_up_healthy_through_readyz(engine: Engine) -> None:
-    # CI's citizen phone calls from the README's inbound context: the README's file is what routes its calls.
+    # CI's citizen phone calls from the page's inbound context: the page's file is what routes its calls.
     citizen = rf"\[citizen\]\(phone\)\ncontext = {re.escape(site_files.inbound_context())}\n"
     assert re.search(citizen, site_files.CI_PJSIP.read_text(encoding="utf-8")), "deploy/ci/pjsip.conf's citizen"
-    engine.compose("up", "--detach")  # the README's command: the site's profile, from .env
+    engine.compose("up", "--detach")  # the page's command: the site's profile, from .env
     assert running_services(engine) == ["asterisk", "router"]
     wait_until_healthy(engine, "router")
     health = json.loads(

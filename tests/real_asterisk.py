@@ -2,11 +2,13 @@
 
 It runs chrooted as the asterisk user, inside `unshare --mount` so that what it mounts disappears
 with it: /proc, and an overlay of the cached root with a directory of this run's own on top. Its
-configuration, the prompts, the music and every recording are written there, never into the cached
-root, so two test runs on one machine (each in a network namespace of its own, as scripts/test
-starts them, for the fixed loopback ports) never see each other's files or processes. ARI listens
-on loopback only. Calls are Local channels: a "caller" half held by a helper Stasis application,
-whose other half dials 1818 into the router's application.
+configuration, the prompts and every recording are written there, never into the cached root, so
+two test runs on one machine (each in a network namespace of its own, as scripts/test starts them,
+for the fixed loopback ports) never see each other's files or processes. ARI listens on loopback
+only. Music on hold is the root's own, as on a site: Debian's musiconhold.conf, whose `default`
+class plays asterisk-moh-opsound-gsm's files (/usr/share/asterisk/moh). Calls are Local channels: a
+"caller" half held by a helper Stasis application, whose other half dials 1818 into the router's
+application.
 """
 
 from __future__ import annotations
@@ -178,11 +180,6 @@ aors = agent2
 type = aor
 contact = sip:agent2@127.0.0.1:5090
 """,
-    "musiconhold.conf": """
-[default]
-mode = files
-directory = /var/lib/asterisk/moh-callrouter
-""",
     "logger.conf": """
 [general]
 [logfiles]
@@ -245,6 +242,12 @@ def unavailable_reason() -> str | None:
     return None
 
 
+def music_files() -> list[Path]:
+    """The music on hold of the `default` class (Debian's asterisk-moh-opsound-gsm, which
+    scripts/asterisk-root installs)."""
+    return sorted((ROOT / "usr/share/asterisk/moh").glob("*.gsm"))
+
+
 def asterisk_pids(root: Path) -> list[int]:
     """Processes whose root directory is `root`."""
     found = []
@@ -292,11 +295,6 @@ class RealAsterisk:
         etc.mkdir(parents=True, exist_ok=True)
         for name, text in {**CONFIG, **fallback_dialplans()}.items():
             (etc / name).write_text(text.lstrip(), encoding="utf-8")
-        music = self.upper / "var/lib/asterisk/moh-callrouter"
-        music.mkdir(parents=True, exist_ok=True)
-        # Music on hold: a steady 440 Hz, told apart from the agents' tones.
-        synth = ["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(music / "tune.wav"), "synth", "10"]
-        subprocess.run([*synth, "sine", "440", "vol", "0.3"], check=True)
         merged = self.merged
         overlay = f"lowerdir={ROOT},upperdir={self.upper},workdir={self.folder / 'work'}"
         script = " && ".join(
@@ -306,11 +304,9 @@ class RealAsterisk:
                 # Each run starts with no stored recordings (an older tree kept them in the cached root).
                 f"rm -rf {merged}/var/spool/asterisk/recording",
                 f"mkdir -p {merged}/var/spool/asterisk/recording",
-                f"chroot {merged} chown -R asterisk:asterisk /var/spool/asterisk /etc/asterisk"
-                " /var/lib/asterisk/moh-callrouter",
-                # The music's folder above made /var/lib/asterisk root's in the upper layer: Asterisk's
-                # own database (astdb: device states, for one) must be able to write there. A root
-                # just built has no astdb yet: Asterisk makes it at its first start.
+                f"chroot {merged} chown -R asterisk:asterisk /var/spool/asterisk /etc/asterisk",
+                # Asterisk's own database (astdb: device states, for one) must be able to write there.
+                # A root just built has no astdb yet: Asterisk makes it at its first start.
                 f"chroot {merged} chown asterisk:asterisk /var/lib/asterisk",
                 f"{{ [ ! -e {merged}/var/lib/asterisk/astdb.sqlite3 ] ||"
                 f" chroot {merged} chown asterisk:asterisk /var/lib/asterisk/astdb.sqlite3; }}",

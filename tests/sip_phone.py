@@ -33,6 +33,12 @@ snd_path		{dir}/heard
 """
 
 
+# Music on hold at the phone is louder than this (RMS, 0 to 1): of Debian's five tunes (asterisk-moh-
+# opsound-gsm) the quietest second in their first 20 s is 0.0014 (robot_dity's very first), most are
+# over 0.012, and any four seconds together over 0.014; a holding bridge without music gives the phone 0.
+MUSIC = 0.005
+
+
 def sox(*args: str) -> None:
     subprocess.run(["sox", *args], check=True)
 
@@ -58,6 +64,18 @@ def stat(path: Path, *effects: str) -> dict[str, float]:
         except ValueError:
             continue
     return values
+
+
+def loudness(path: Path, start: float, end: float) -> float:
+    """The RMS amplitude (0 to 1) of what `path` holds from `start` to `end` seconds. Whatever of the
+    stretch lies past the recording's end counts as silence: a phone that is sent no audio may record
+    none."""
+    length = stat(path)["Length (seconds)"]
+    heard = max(0.0, min(end, length) - start)
+    if heard == 0:
+        return 0.0
+    rms = stat(path, "trim", f"{start:.3f}", f"{heard:.3f}")["RMS     amplitude"]
+    return float(rms * (heard / (end - start)) ** 0.5)
 
 
 def tone_seconds(path: Path, hertz: int) -> list[float]:

@@ -69,6 +69,14 @@ class Office:
     def bridges_in_use(self) -> list[str]:
         return [b.id for b in self.sim.world.bridges.values() if b.channels or not b.id.startswith(HOLDING_PREFIX)]
 
+    def hears_music(self, call: str) -> bool:
+        """The caller waits in a holding bridge whose music on hold plays (Asterisk's music channel in it)."""
+        bridge = self.sim.world.bridges.get(str(self.sim.world.channels[call].bridge))
+        return bridge is not None and bridge.id.startswith(HOLDING_PREFIX) and bridge.moh
+
+    def waits_in_holding_bridge(self, call: str) -> bool:
+        return str(self.sim.world.channels[call].bridge).startswith(HOLDING_PREFIX)
+
 
 @pytest_asyncio.fixture
 async def office(shipped: Schedule, tmp_path: Path) -> AsyncIterator[Office]:
@@ -304,6 +312,34 @@ async def test_waiting_callers_wait_on_in_order_across_a_router_restart(office: 
         for c in callers[1:]:
             office.sim.world.caller_hangs_up(c)
         await until(lambda: office.live() == [] and office.bridges_in_use() == [])
+
+
+async def test_every_waiting_caller_hears_music_after_the_queue_emptied_and_after_a_restart(office: Office) -> None:
+    """Asterisk's music channel leaves the holding bridge with its last caller (asterisk_sim/bridging.py,
+    as on Asterisk 22): the next caller into that bridge, also one after a restart whose waiting caller
+    hung up since, must get the music started again."""
+    office.agents(agent1=AgentScript("busy"), agent2=AgentScript("busy"), agent3=AgentScript("busy"))
+    config = replace(QUICK, max_wait_seconds=600)
+    holding = office.sim.world.bridges
+    async with office.router(config):
+        first = office.call("10000001")
+        await until(lambda: office.waits_in_holding_bridge(first), within=10)
+        assert office.hears_music(first), "the first caller hears music"
+        office.sim.world.caller_hangs_up(first)
+        await until(lambda: not holding[f"{HOLDING_PREFIX}1818"].moh)  # the music left with them
+        after_empty = office.call("10000002")
+        await until(lambda: office.waits_in_holding_bridge(after_empty), within=10)
+        await until(lambda: office.hears_music(after_empty), within=2)  # the queue had emptied once
+    async with office.router(config) as restarted:
+        restarted.runtime.reconciler.grace = 0.05
+        await until(lambda: after_empty in restarted.runtime.calls, within=5)
+        assert office.hears_music(after_empty), "music on through the restart"
+        office.sim.world.caller_hangs_up(after_empty)
+        await until(lambda: not holding[f"{HOLDING_PREFIX}1818"].moh)
+        after_restart = office.call("10000003")
+        await until(lambda: office.waits_in_holding_bridge(after_restart), within=10)
+        await until(lambda: office.hears_music(after_restart), within=2)
+        office.sim.world.caller_hangs_up(after_restart)
 
 
 async def test_a_ring_from_before_a_restart_answered_after_it_gets_its_caller(office: Office) -> None:

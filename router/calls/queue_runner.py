@@ -19,6 +19,13 @@ After a restart the callers found in the holding bridge are put back into the wa
 (`rejoin`), and a caller whose agent dropped them right after answering goes back to its front
 (`requeue`); either way the agents are rung again.
 
+Music on hold is played into the holding bridge by a channel of Asterisk's own, which leaves the
+bridge with its last caller (it joins LONELY: res/res_stasis.c) and which Asterisk reports nowhere (no
+event, not among the bridge's channels). So the router cannot know whether the music still plays:
+each caller put into a holding bridge, or found waiting in one after a restart or a takeover, asks
+for it. On a bridge already playing that is harmless: Asterisk 22 restarts the same channel's music
+where it was (res/ari/resource_bridges.c, res_musiconhold.c: the file and the position are kept).
+
 The holding bridge has a deterministic id, `callrouter-queue-<line>`, so that a restarted router
 finds the one Asterisk still holds. Asterisk 22 now and then lets go of an emptied bridge: every
 request on it answers 409 "Bridge not in Stasis application" and it cannot be deleted. Then the
@@ -119,6 +126,7 @@ class QueueRunner:
         state.bridge, state.bridge_ready = bridge, True  # the bridge Asterisk holds is the one in use
         async with state.lock:
             state.queue = queue.join(state.queue, call_id, caller, arrived)
+        await self._music(state)  # it may have left with a caller while we were away
         await self.dispatch(line)
 
     async def leave(self, line: str, call_id: str) -> None:
@@ -353,7 +361,6 @@ class QueueRunner:
                 await self._make_holding_bridge(state)
             try:
                 await self._rest.add_channel(state.bridge, call_id)
-                return
             except AriBadRequest as e:  # "Channel not found": the caller hung up
                 raise AriNotFound(e.message, method=e.method, path=e.path) from e
             except AriNotFound:  # "Bridge not found": Asterisk restarted, or someone removed it
@@ -365,6 +372,11 @@ class QueueRunner:
                 state.generation += 1
                 state.bridge = f"{HOLDING_PREFIX}{state.queue.line}-{state.generation}"
                 state.bridge_ready = False
+            else:
+                # After the caller is in: music started into a bridge its last caller is just leaving
+                # would leave with them.
+                await self._music(state)
+                return
         raise AriConflict("no usable holding bridge", path=state.bridge)
 
     async def _out_of_holding_bridge(self, state: _Line, call_id: str) -> None:
@@ -374,9 +386,15 @@ class QueueRunner:
     async def _make_holding_bridge(self, state: _Line) -> None:
         with contextlib.suppress(AriConflict):  # it exists: ours, from before a restart
             await self._rest.create_bridge(state.bridge, "holding", f"queue {state.queue.line}")
-        with contextlib.suppress(AriConflict):
-            await self._rest.start_bridge_moh(state.bridge)
         state.bridge_ready = True
+
+    async def _music(self, state: _Line) -> None:
+        """Music on hold in the holding bridge (see the module's docstring). A caller waits on without
+        it rather than not at all: a failure is logged, not raised."""
+        try:
+            await self._rest.start_bridge_moh(state.bridge)
+        except AriError as e:
+            log.warning("queue %s: no music on hold in %s: %s", state.queue.line, state.bridge, e)
 
     # -- lifetime ----------------------------------------------------------------------
 

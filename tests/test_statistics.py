@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from router.office.call_log import CallLog, CallRecord
 from router.office.messages import Message, MessageStore
 from router.office.statistics import Figures, PeriodError, Tally, figures, period_bounds
+from router.office.store import Store
 from router.web import charts
-from tests.conftest import CPH, embedded, local
+from tests.conftest import CPH, local
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -61,21 +61,19 @@ def messages() -> list[Message]:
     ]
 
 
-def stored_figures(tmp_path: Path, records: list[CallRecord], first: date, last: date) -> Figures:
-    with embedded(tmp_path) as store:
-        CallLog(store).add_all(records)
-        for message in messages():
-            MessageStore(store).save(message)
-        start, end = period_bounds(first, last, CPH)
-        found_calls, found_messages = (
-            CallLog(store).between(start, end),
-            MessageStore(store).received_between(start, end),
-        )
-    return figures(found_calls, found_messages, first, last, CPH)
+def stored_figures(store: Store, records: list[CallRecord], first: date, last: date) -> Figures:
+    """The figures as the page gets them: written to the office's store (embedded, and PostgreSQL as
+    every node shares it), read back over the period."""
+    CallLog(store).add_all(records)
+    for message in messages():
+        MessageStore(store).save(message)
+    start, end = period_bounds(first, last, CPH)
+    calls, received = CallLog(store).between(start, end), MessageStore(store).received_between(start, end)
+    return figures(calls, received, first, last, CPH)
 
 
-def test_the_figures_of_a_period_number_by_number(tmp_path: Path) -> None:
-    found = stored_figures(tmp_path, spring(), date(2024, 3, 25), date(2024, 4, 1))
+def test_the_figures_of_a_period_number_by_number(store: Store) -> None:
+    found = stored_figures(store, spring(), date(2024, 3, 25), date(2024, 4, 1))
     days = dict(found.days)
     assert list(days) == [date(2024, 3, 25) + timedelta(days=n) for n in range(8)]  # the quiet days too
     assert days[date(2024, 3, 25)] == Tally(
@@ -106,8 +104,8 @@ def test_the_figures_of_a_period_number_by_number(tmp_path: Path) -> None:
     )  # fmt: skip
 
 
-def test_when_people_call_is_counted_on_copenhagens_wall_clock_across_the_spring_change(tmp_path: Path) -> None:
-    found = stored_figures(tmp_path, spring(), date(2024, 3, 25), date(2024, 4, 1))
+def test_when_people_call_is_counted_on_copenhagens_wall_clock_across_the_spring_change(store: Store) -> None:
+    found = stored_figures(store, spring(), date(2024, 3, 25), date(2024, 4, 1))
     expected_by_hour = [0] * 24
     for hour, count in {0: 1, 1: 1, 3: 1, 9: 8, 10: 4, 11: 2, 18: 1}.items():
         expected_by_hour[hour] = count
@@ -121,7 +119,7 @@ def test_when_people_call_is_counted_on_copenhagens_wall_clock_across_the_spring
     assert sum(map(sum, found.by_weekday_hour)) == found.total.calls
 
 
-def test_the_hour_that_happens_twice_in_october_holds_both_calls(tmp_path: Path) -> None:
+def test_the_hour_that_happens_twice_in_october_holds_both_calls(store: Store) -> None:
     records = [
         call(1, utc("2024-10-26T22:30"), "guidance_played", in_hours=False),  # Sunday 00.30 CEST
         call(2, utc("2024-10-27T00:30"), "guidance_played", in_hours=False),  # 02.30 CEST
@@ -129,7 +127,7 @@ def test_the_hour_that_happens_twice_in_october_holds_both_calls(tmp_path: Path)
         call(4, utc("2024-10-27T22:30"), "guidance_played", in_hours=False),  # Sunday 23.30 CET
         call(5, utc("2024-10-27T23:30"), "guidance_played", in_hours=False),  # Monday 00.30 CET
     ]
-    found = stored_figures(tmp_path, records, date(2024, 10, 27), date(2024, 10, 28))
+    found = stored_figures(store, records, date(2024, 10, 27), date(2024, 10, 28))
     sunday, monday = found.by_weekday_hour[6], found.by_weekday_hour[0]
     assert (sunday[0], sunday[2], sunday[23], sum(sunday)) == (1, 2, 1, 4)
     assert (monday[0], sum(monday)) == (1, 1)

@@ -32,7 +32,7 @@ DEFAULT_DAYS = 30
 WEEKDAYS = [d.capitalize() for d in danish.WEEKDAYS]
 HOURS = [f"{h:02d}-{h + 1:02d}" for h in range(24)]
 # Colours at least 3:1 against white, told apart without red/green (WCAG 1.4.1: the legend and tables name them).
-BLUE, ORANGE, GREY, PURPLE = "#0b4f8a", "#b35806", "#595959", "#6a3d9a"
+BLUE, ORANGE, GREY, PURPLE, GREEN = "#0b4f8a", "#b35806", "#595959", "#6a3d9a", "#1b7837"
 CSV_COLUMNS = [
     "dato", "opkald", "i telefontiden", "uden for telefontiden", "besvaret", "lagt på i køen", "overløb",
     "beskeder", "ringet op", "ventetid median (s)", "ventetid 90 % (s)",
@@ -156,12 +156,13 @@ def _charts(found: Figures) -> dict[str, str]:
              Series("Uden for telefontiden", [t.outside_hours for t in days], ORANGE)], stacked=True,
         ),
         "outcomes": charts.bars(
-            "udfald", "Sådan endte opkaldene, pr. uge", "Søjler for hver uge: besvaret, lagt på i køen, overløb "
-            "og beskeder. Tallene står i tabellen under.", week_labels,
+            "udfald", "Sådan endte opkaldene, pr. uge", "Søjler for hver uge: besvaret, lagt på i køen, overløb, "
+            "beskeder og beskeder ringet op. Tallene står i tabellen under.", week_labels,
             [Series("Besvaret", [t.answered for t in weeks], BLUE),
              Series("Lagt på", [t.abandoned for t in weeks], ORANGE),
              Series("Overløb", [t.overflow for t in weeks], GREY),
-             Series("Beskeder", [t.messages for t in weeks], PURPLE)], stacked=False,
+             Series("Beskeder", [t.messages for t in weeks], PURPLE),
+             Series("Ringet op", [t.called_back for t in weeks], GREEN)], stacked=False,
         ),
         "waits": charts.bars(
             "ventetid", "Ventetid før svar, pr. uge (sekunder)", "Søjler for hver uge: medianen og den ventetid, "

@@ -144,7 +144,7 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
                     year = clock().year
                     return manifest.texts_for(schedule(), range(year - 1, year + 2))
 
-                console = Console(view, messages, overrides, accounts, rest, prompt_texts, manifest.texts)
+                console = Console(view, messages, overrides, accounts, rest, prompt_texts, manifest.texts, call_log)
                 add_console(app, console)
                 api_url = await stack.enter_async_context(_api(app, config.api))
             # What exists now (the imported libraries, the schedule, the pools) lives as long as the

@@ -26,8 +26,18 @@ from tests.conftest import embedded, local, stored_messages
 from tests.console_client import Visitor, make_accounts
 from tests.test_router_sim import CLOSED, simulator, start
 
-PAGES = ["/ui/nu", "/ui/beskeder", "/ui/linje", "/ui/dage", "/ui/skema", "/ui/log"]
-NOT_PAGES = ["/ui/nu/indhold", "/ui/beskeder/m1/lyd", "/ui/dage.ics"]
+PAGES = [
+    "/ui/nu",
+    "/ui/beskeder",
+    "/ui/linje",
+    "/ui/dage",
+    "/ui/skema",
+    "/ui/log",
+    "/ui/statistik",
+    "/ui/statistik.csv",
+    "/ui/tavle",
+]
+NOT_PAGES = ["/ui/nu/indhold", "/ui/beskeder/m1/lyd", "/ui/dage.ics", "/ui/tavle/indhold"]
 POSTS = ["/ui/beskeder/m1/ringet-op", "/ui/beskeder/m1/slet", "/ui/linje/vis", "/ui/linje/udfoer", "/ui/linje/ophaev"]
 CLOSE_FORM = {"linje": "1818", "handling": "luk", "aarsag": "staff_shortage", "til": "naeste"}
 

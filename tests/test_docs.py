@@ -216,7 +216,7 @@ def served_routes() -> set[tuple[str, str]]:
     Nothing is served: only the route table is read, so the stores and the ARI client are never touched."""
     nothing = cast(Any, None)
     app = make_app(nothing, nothing, nothing, nothing, nothing, ApiConfig("127.0.0.1", 0, "t" * 32))
-    add_console(app, Console(nothing, nothing, nothing, nothing, nothing, dict, {}))
+    add_console(app, Console(nothing, nothing, nothing, nothing, nothing, dict, {}, nothing))
     routes = set()
     for route in app.router.routes():
         info = route.resource.get_info() if route.resource is not None else {}

@@ -171,6 +171,13 @@ class MessageStore:
             rows = db.execute(select(*_COLUMNS).where(messages.c.received_at < instant)).all()
         return [_message(r) for r in rows]
 
+    def received_between(self, start: datetime, end: datetime) -> list[Message]:
+        """Messages received in [start, end) (the statistics' "ringet op")."""
+        with self._store.begin() as db:
+            where = (messages.c.received_at >= start, messages.c.received_at < end)
+            rows = db.execute(select(*_COLUMNS).where(*where).order_by(messages.c.received_at)).all()
+        return [_message(r) for r in rows]
+
     def delete(self, message_id: str) -> bool:
         with self._store.begin() as db:
             db.execute(delete(outbox).where(outbox.c.message_id == message_id))

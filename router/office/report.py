@@ -6,7 +6,6 @@ reach someone, give up or are sent to the answering machine, and how long the an
 
 from __future__ import annotations
 
-import statistics
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from datetime import date
 from zoneinfo import ZoneInfo
 
 from router.office.call_log import CallRecord
+from router.office.statistics import tally
 
 
 @dataclass(frozen=True)
@@ -37,31 +37,10 @@ def report(records: Iterable[CallRecord], tz: ZoneInfo) -> list[DayLine]:
         groups[(record.arrived.astimezone(tz).date(), record.line)].append(record)
     rows = []
     for (day, line), calls in sorted(groups.items()):
-        waits = sorted(c.waited for c in calls if c.outcome == "answered" and c.waited is not None)
-        rows.append(
-            DayLine(
-                day=day,
-                line=line,
-                calls=len(calls),
-                in_hours=sum(c.in_hours for c in calls),
-                outside_hours=sum(not c.in_hours for c in calls),
-                answered=sum(c.outcome == "answered" for c in calls),
-                abandoned=sum(c.outcome == "caller_gave_up" for c in calls),
-                overflow=sum(c.outcome == "overflow" or (c.outcome == "message_left" and c.in_hours) for c in calls),
-                messages=sum(c.outcome == "message_left" for c in calls),
-                median_wait=statistics.median(waits) if waits else None,
-                p90_wait=_percentile(waits, 0.9),
-            )
-        )
+        t = tally(calls)
+        counts = (t.calls, t.in_hours, t.outside_hours, t.answered, t.abandoned, t.overflow, t.messages)
+        rows.append(DayLine(day, line, *counts, t.median_wait, t.p90_wait))
     return rows
-
-
-def _percentile(ordered: list[float], fraction: float) -> float | None:
-    """The nearest-rank percentile: a wait that `fraction` of the answered callers did not exceed."""
-    if not ordered:
-        return None
-    rank = max(1, -(-len(ordered) * fraction // 1))  # ceil without floats' surprises for small n
-    return ordered[int(rank) - 1]
 
 
 def render(rows: list[DayLine]) -> str:

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from router.office import caller_id
-from router.web import console_pages
+from router.web import console_pages, console_stats
 from router.web.console_core import HERE, SESSION, Console, SignInLimiter, see_other
 
 __all__ = ["Console", "SignInLimiter", "add_console"]  # the composition root's way in (app.py)
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 COOKIE = "callrouter_session"
 LOGIN_COOKIE = "callrouter_login"
-STATIC = {"console.css": "text/css", "console.js": "text/javascript"}
+STATIC = {"console.css": "text/css", "console.js": "text/javascript", "wallboard.css": "text/css"}
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; media-src 'self'; "
@@ -61,6 +61,7 @@ def add_console(app: web.Application, console: Console) -> None:
     r.add_post("/ui/log-ind", functools.partial(_sign_in, console))
     r.add_post("/ui/log-ud", functools.partial(_sign_out, console))
     console_pages.add_pages(r, console)
+    console_stats.add_stats_pages(r, console)
 
 
 def _guard(console: Console) -> Any:

@@ -22,6 +22,7 @@ from aiohttp import web
 
 from router.ari import AriRest
 from router.office.accounts import AccountStore, Session
+from router.office.call_log import CallLog
 from router.office.messages import MessageStore
 from router.office.overrides import OverrideStore
 from router.web import shown
@@ -81,6 +82,7 @@ class Console:
     rest: AriRest
     prompt_texts: Callable[[], Mapping[str, str]]  # every prompt's Danish text (for the schedule in service)
     known_prompts: Mapping[str, str]  # the manifest's own prompts: which closures have a message
+    call_log: CallLog  # every node's calls (Statistik, Tavle)
     office: str = "Opkrævningskontoret"
     limiter: SignInLimiter = field(default_factory=SignInLimiter)
     templates: jinja2.Environment = field(default_factory=lambda: templates())

@@ -34,6 +34,7 @@ from router.office.mail import SmtpConfig
 from router.office.messages import MessageStore
 from router.office.outbox import Backoff, MailSender
 from router.office.overrides import OverrideStore
+from router.office.recording_notes import RecordingNotes
 from router.office.retention import DEFAULT_DAYS, keep_purging
 from router.office.spool import Spool
 from router.office.standby import active_lock, hold, wait_until_taken
@@ -121,6 +122,7 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
                 config.max_calls_in_setup,
                 config.setup_latency_limit,
                 spool,
+                RecordingNotes(store),
             )
             stream = EventStream(
                 session,

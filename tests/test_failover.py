@@ -1,0 +1,164 @@
+"""Failover without loss: two router processes on one simulated Asterisk with a real PostgreSQL,
+the active one killed (SIGKILL) or frozen (SIGSTOP), the database stopped and started.
+
+Each test asks what a caller meets: what they heard, and what the store holds afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from asterisk_sim import Fault, Simulator
+from router.office.messages import MessageStore
+from router.office.store import Store, StoreConfig
+from router.schedule import Schedule
+from tests import real_asterisk
+from tests.ari_helpers import outcome_of, until
+from tests.conftest import ROOT
+from tests.router_process import RouterProcess, router_process
+from tests.test_cli import SHIPPED, run
+from tests.test_router_sim import CLOSED, simulator, start
+from tests.test_two_nodes import api_of, heard, readiness
+
+CLOSED_AT = "2024-01-04 11:30:00"  # 12:30 in Copenhagen on a Thursday: 1818 is closed and takes messages
+SAVED = "sound:callrouter/message-saved"
+PROMPT_SECONDS = 0.5  # each prompt: "Indtal din besked efter tonen" takes about 3 s on a phone
+
+
+@dataclass
+class Pair:
+    """An active router and its standby, as processes, on one Asterisk."""
+
+    routers: list[RouterProcess]
+    apis: list[str]
+    active: int
+
+    @property
+    def standby(self) -> int:
+        return 1 - self.active
+
+
+@contextlib.asynccontextmanager
+async def two_routers(
+    sim: Simulator, tmp_path: Path, at: str, database: dict[str, str], env: dict[str, str] | None = None
+) -> AsyncIterator[Pair]:
+    environment = {**database, **(env or {})}
+    schedule = ROOT / "schedule.yaml"
+    async with (
+        router_process(sim.url, schedule, tmp_path / "one", at, environment) as one,
+        router_process(sim.url, schedule, tmp_path / "two", at, environment) as two,
+    ):
+        apis = [await api_of(one), await api_of(two)]
+        await until(
+            lambda: sorted((s, b["role"]) for s, b in map(readiness, apis)) == [(200, "active"), (503, "standby")], 20
+        )
+        active = next(n for n, api in enumerate(apis) if readiness(api)[1]["role"] == "active")
+        await until(lambda: "router" in sim.world.connected_apps, within=10)
+        yield Pair([one, two], apis, active)
+
+
+async def recording_callers(sim: Simulator, callers: list[str]) -> list[str]:
+    """Callers of the closed line who pressed 1 (during the guidance) and are speaking their message now."""
+    calls = [sim.world.place_call(number, "1818", "router", ["1818"]).id for number in callers]
+    await until(lambda: all(heard(sim, c) for c in calls), within=20)
+    for call in calls:
+        sim.world.send_dtmf(call, "1")
+    await until(lambda: len({r.channel_id for r in sim.world.live_recordings.values()} & set(calls)) == 3, 10)
+    return calls
+
+
+def stored(shared: Store) -> dict[str, tuple[str, bool]]:
+    """Message id -> (caller, has audio)."""
+    messages = MessageStore(shared)
+    return {m.id: (m.caller, messages.audio(m.id) is not None) for m in messages.all()}
+
+
+async def test_messages_finished_in_the_takeover_gap_are_stored_once_and_the_caller_is_told(
+    shipped: Schedule, tmp_path: Path, database: dict[str, str], shared: Store
+) -> None:
+    """Three callers speak when the active router is killed: one presses # and stays on the line, one
+    presses # and hangs up, one hangs up. All three finish before the standby has taken over."""
+    async with (
+        simulator(shipped, PROMPT_SECONDS, user=real_asterisk.USER, password=real_asterisk.PASSWORD) as sim,
+        two_routers(sim, tmp_path, CLOSED_AT, database) as pair,
+    ):
+        stays, presses_and_goes, hangs_up = await recording_callers(sim, ["11111111", "22222222", "33333333"])
+        pair.routers[pair.active].kill()
+        sim.world.send_dtmf(stays, "#")
+        sim.world.send_dtmf(presses_and_goes, "#")
+        sim.world.caller_hangs_up(presses_and_goes)
+        sim.world.caller_hangs_up(hangs_up)
+        assert not any(n.startswith("msg-") for n in sim.world.live_recordings)  # all three are finished
+        await until(lambda: "router" not in sim.world.connected_apps, within=5)
+        await until(lambda: "router" in sim.world.connected_apps, within=5)  # the standby took over
+        await until(lambda: len(stored(shared)) == 3, within=15)
+        await until(lambda: SAVED in heard(sim, stays), within=10)
+        await asyncio.sleep(2.0)  # nothing comes twice
+        messages = stored(shared)
+        left = sorted(n for n in sim.world.stored_recordings if n.startswith("msg-"))
+    asterisk = sim.world.asterisk_id
+    assert messages == {
+        f"{stays}@{asterisk}": ("11111111", True),
+        f"{presses_and_goes}@{asterisk}": ("22222222", True),
+        f"{hangs_up}@{asterisk}": ("33333333", True),
+    }
+    assert left == []  # taken out of Asterisk once stored
+
+
+async def test_a_message_between_recording_finished_and_the_commit_is_stored_when_the_router_dies(
+    shipped: Schedule, tmp_path: Path, database: dict[str, str], shared: Store
+) -> None:
+    """The active router has the RecordingFinished and is fetching the audio when it is killed."""
+    async with (
+        simulator(shipped, PROMPT_SECONDS, user=real_asterisk.USER, password=real_asterisk.PASSWORD) as sim,
+        two_routers(sim, tmp_path, CLOSED_AT, database) as pair,
+    ):
+        stays, goes, _ = await recording_callers(sim, ["11111111", "22222222", "33333333"])
+        slow = Fault("GET /recordings/stored/*/file", status=0, delay=30)
+        sim.faults.append(slow)
+        sim.world.send_dtmf(stays, "#")
+        sim.world.send_dtmf(goes, "#")
+        await until(lambda: sum("/recordings/stored/" in r["path"] for r in sim.requests) >= 2, within=10)
+        sim.world.caller_hangs_up(goes)
+        pair.routers[pair.active].kill()
+        killed = time.monotonic()
+        sim.faults.remove(slow)
+        await until(lambda: f"{stays}@{sim.world.asterisk_id}" in stored(shared), within=15)
+        await until(lambda: f"{goes}@{sim.world.asterisk_id}" in stored(shared), within=15)
+        await until(lambda: SAVED in heard(sim, stays), within=10)
+        print(f"\nstored {time.monotonic() - killed:.2f} s after the kill")
+        assert stored(shared)[f"{goes}@{sim.world.asterisk_id}"] == ("22222222", True)
+
+
+async def test_report_counts_every_call_of_two_asterisks_that_number_their_channels_alike(
+    shipped: Schedule, tmp_path: Path, database: dict[str, str]
+) -> None:
+    """Two Asterisks started in the same second give their calls the same channel ids."""
+    config = dict(store=StoreConfig.from_env(database))
+    async with simulator(shipped) as sim_a, simulator(shipped) as sim_b:
+        sim_b.world._epoch = sim_a.world._epoch  # started in the same second (made sure of here)
+        async with (
+            start(sim_a, shipped, tmp_path / "a", CLOSED, node="a", **config) as node_a,
+            start(sim_b, shipped, tmp_path / "b", CLOSED, node="b", **config) as node_b,
+        ):
+            placed = {
+                (sim, router): [sim.world.place_call(f"1000000{n}", "1818", "router", ["1818"]).id for n in range(3)]
+                for sim, router in ((sim_a, node_a), (sim_b, node_b))
+            }
+            assert placed[sim_a, node_a] == placed[sim_b, node_b]  # the same ids on both
+            await until(lambda: all(heard(s, c) for (s, _), calls in placed.items() for c in calls), within=10)
+            for (sim, router), calls in placed.items():
+                for call in calls:
+                    sim.world.caller_hangs_up(call)
+                    await outcome_of(router.runtime, call)
+    # Both routers have stopped: their call logs are written.
+    printed = run("--schedule", SHIPPED, "report", "--from", "2024-01-04", "--days", "1", "--json", env=database)
+    assert printed.returncode == 0, printed.stderr
+    [day] = json.loads(printed.stdout)
+    assert (day["line"], day["calls"]) == ("1818", 6)

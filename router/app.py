@@ -37,7 +37,7 @@ from router.office.overrides import OverrideStore
 from router.office.recording_notes import RecordingNotes
 from router.office.retention import DEFAULT_DAYS, keep_purging
 from router.office.spool import Spool
-from router.office.standby import active_lock, hold, wait_until_taken
+from router.office.standby import ActiveLock, active_lock, hold, wait_until_taken
 from router.office.store import Store, StoreConfig
 from router.schedule import QueueConfig, Schedule
 from router.schedule.reload import FileState, ScheduleSource
@@ -190,6 +190,7 @@ class Role:
     the active lock), or "active" (connected, taking the calls)."""
 
     now: str = "starting"
+    lock: ActiveLock | None = None  # once asked for: its `problem` is this router's, for /readyz
 
 
 async def _take_calls(store: Store, config: RouterConfig, runtime: Runtime, stream: EventStream, role: Role) -> None:
@@ -209,9 +210,12 @@ async def _take_calls(store: Store, config: RouterConfig, runtime: Runtime, stre
         runtime.message_id_suffix = f"@{asterisk_id}"
     lock = active_lock(store, config.data_dir, f"{asterisk_id}/{config.ari.app}")
     role.now = "standby"
+    role.lock = lock
     try:
         await wait_until_taken(lock)
         role.now = "active"
+        # The fence: nothing reaches Asterisk from this router once it has lost its role.
+        runtime.rest.gate = stream.gate = lock.allowed
         log.info(
             "router: taking calls as ARI application %r, active for Asterisk %s (node %s)",
             config.ari.app,

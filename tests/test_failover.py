@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import signal
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from router.schedule import Schedule
 from tests import real_asterisk
 from tests.ari_helpers import outcome_of, until
 from tests.conftest import ROOT
+from tests.postgres import PostgresServer
 from tests.router_process import RouterProcess, router_process
 from tests.test_cli import SHIPPED, run
 from tests.test_router_sim import CLOSED, simulator, start
@@ -162,3 +165,60 @@ async def test_report_counts_every_call_of_two_asterisks_that_number_their_chann
     assert printed.returncode == 0, printed.stderr
     [day] = json.loads(printed.stdout)
     assert (day["line"], day["calls"]) == ("1818", 6)
+
+
+async def test_a_database_restart_leaves_the_roles_and_the_callers_where_they_are(
+    shipped: Schedule, tmp_path: Path, postgres: PostgresServer, database: dict[str, str]
+) -> None:
+    """`pg_ctl stop -m fast`, two seconds, start, while callers hear the guidance."""
+    async with (
+        simulator(shipped, PROMPT_SECONDS, user=real_asterisk.USER, password=real_asterisk.PASSWORD) as sim,
+        two_routers(sim, tmp_path, CLOSED_AT, database) as pair,
+    ):
+        listening = [sim.world.place_call(f"4000000{n}", "1818", "router", ["1818"]).id for n in range(2)]
+        await until(lambda: all(heard(sim, c) for c in listening), within=10)
+        for _ in range(2):
+            await asyncio.to_thread(postgres.restart, 2.0)
+            await asyncio.sleep(5.0)  # long enough for a standby to have taken over (it may after 3 s)
+            roles = [(await asyncio.to_thread(readiness, api))[1]["role"] for api in pair.apis]
+            assert (roles[pair.active], roles[pair.standby]) == ("active", "standby")
+        assert all(r.process.returncode is None for r in pair.routers)
+        for call in listening:  # still hearing the guidance from the router, not handed to the fallback
+            channel = sim.world.channels[call]
+            assert (channel.gone, channel.dialplan_after, channel.app) == (False, None, "router")
+
+
+async def test_a_frozen_active_router_is_replaced_within_five_seconds_and_never_acts_again(
+    shipped: Schedule, tmp_path: Path, database: dict[str, str]
+) -> None:
+    """SIGSTOP the active router while a caller waits for their choice (the offer's 8 s timer runs in
+    it), SIGCONT it after the standby took over: it sends nothing more, and stops."""
+    async with (
+        simulator(shipped, user=real_asterisk.USER, password=real_asterisk.PASSWORD) as sim,
+        two_routers(sim, tmp_path, CLOSED_AT, database) as pair,
+    ):
+        offered = sim.world.place_call("50000000", "1818", "router", ["1818"]).id
+        await until(lambda: "sound:callrouter/offer-message" in heard(sim, offered), within=10)
+        await asyncio.sleep(0.5)  # the guidance has ended: the offer's timer runs
+        frozen, standby = pair.routers[pair.active], pair.routers[pair.standby]
+        os.killpg(frozen.process.pid, signal.SIGSTOP)
+        stopped = time.monotonic()
+        try:
+            await standby.wait_for_line(r"active for Asterisk", within=10)
+            took_over = time.monotonic() - stopped
+            # The new active router serves: the caller it found is handed to the fallback, a new one is routed.
+            await until(lambda: sim.world.channels[offered].dialplan_after is not None, within=10)
+            fresh = sim.world.place_call("50000001", "1818", "router", ["1818"]).id
+            await until(lambda: "sound:callrouter/offer-message" in heard(sim, fresh), within=10)
+            handed_on = len(sim.requests)
+        finally:
+            os.killpg(frozen.process.pid, signal.SIGCONT)
+        await asyncio.wait_for(frozen.process.wait(), 15)  # it found the lease another's, and stopped
+        await asyncio.sleep(1.0)
+        # Its offer timer fired when it woke: had it acted, it would have played the goodbye to the caller.
+        late = [r for r in sim.requests[handed_on:] if offered in r["path"]]
+    print(f"\nthe standby took over {took_over:.2f} s after the active router froze")
+    assert late == []
+    assert took_over <= 5.0
+    said = "\n".join(frozen.lines)
+    assert "another router holds" in said or "another connection took over" in said, said[-3000:]

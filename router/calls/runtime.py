@@ -428,9 +428,9 @@ class Runtime:
         store does not answer, so the caller's number cannot be looked up)."""
         message_id = channel_id + self.message_id_suffix
         try:
-            if await asyncio.to_thread(self._messages.get, message_id) is not None:
-                if await asyncio.to_thread(self._messages.audio, message_id) is None:
-                    return True  # a message from before the store kept audio: it is heard from Asterisk
+            known = await asyncio.to_thread(self._messages.get, message_id) is not None
+            if known and await asyncio.to_thread(self._messages.audio, message_id) is None:
+                return True  # a message from before the store kept audio: it is heard from Asterisk
             noted = await asyncio.to_thread(self._notes.get, message_id) if self._notes is not None else None
         except Exception as e:
             log.warning("message %s: the store does not answer (%s); stored later", loggable(message_id), e)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -147,6 +148,16 @@ recording_messages = Table(
     Column("line", String, nullable=False),
     Column("caller", String, nullable=False),
     Column("arrived", Instant, nullable=False),
+)
+
+# Which router takes one Asterisk's calls (router/office/standby.py); read and written with SQL there.
+active_lease = Table(
+    "active_lease",
+    metadata,
+    Column("grp", String, primary_key=True),  # the Asterisk's entity id and the application
+    Column("holder", String, nullable=False),
+    Column("generation", BigInteger, nullable=False),
+    Column("renewals", BigInteger, nullable=False),
 )
 
 # The console's failed sign-ins ("name:<name>" or "address:<address>"), shared by every node.

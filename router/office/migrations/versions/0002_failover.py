@@ -1,5 +1,6 @@
-"""Failover: the messages being recorded (so that any router can store one whose router died), and
-the console's failed sign-ins (so that the limit holds across nodes and restarts).
+"""Failover: the active router's lease (office/standby.py), the messages being recorded (so that any
+router can store one whose router died), and the console's failed sign-ins (so that the limit holds
+across nodes and restarts).
 
 Revision ID: 0002_failover
 Revises: 0001
@@ -25,6 +26,13 @@ def upgrade() -> None:
         sa.Column("arrived", Instant, nullable=False),
     )
     op.create_table(
+        "active_lease",
+        sa.Column("grp", sa.String, primary_key=True),
+        sa.Column("holder", sa.String, nullable=False),
+        sa.Column("generation", sa.BigInteger, nullable=False),
+        sa.Column("renewals", sa.BigInteger, nullable=False),
+    )
+    op.create_table(
         "sign_in_failures",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("key", sa.String, nullable=False),
@@ -36,4 +44,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("sign_in_failures_key", "sign_in_failures")
     op.drop_table("sign_in_failures")
+    op.drop_table("active_lease")
     op.drop_table("recording_messages")

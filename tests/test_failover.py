@@ -18,13 +18,20 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
+from sqlalchemy import select
+
 from asterisk_sim import Fault, Simulator
+from router.office.accounts import AccountStore
 from router.office.messages import MessageStore
 from router.office.store import Store, StoreConfig
+from router.office.tables import recording_messages
 from router.schedule import Schedule
+from router.web.http_api import ApiConfig
 from tests import real_asterisk
 from tests.ari_helpers import outcome_of, until
 from tests.conftest import ROOT
+from tests.console_client import PASSWORDS, Visitor
 from tests.postgres import PostgresServer
 from tests.router_process import RouterProcess, router_process
 from tests.test_cli import SHIPPED, run
@@ -78,6 +85,12 @@ async def recording_callers(sim: Simulator, callers: list[str]) -> list[str]:
     return calls
 
 
+def noted(shared: Store) -> int:
+    """Messages being recorded, as the store knows them (office/recording_notes.py)."""
+    with shared.read() as db:
+        return len(db.execute(select(recording_messages)).all())
+
+
 def stored(shared: Store) -> dict[str, tuple[str, bool]]:
     """Message id -> (caller, has audio)."""
     messages = MessageStore(shared)
@@ -94,6 +107,7 @@ async def test_messages_finished_in_the_takeover_gap_are_stored_once_and_the_cal
         two_routers(sim, tmp_path, CLOSED_AT, database) as pair,
     ):
         stays, presses_and_goes, hangs_up = await recording_callers(sim, ["11111111", "22222222", "33333333"])
+        await until(lambda: noted(shared) == 3, within=10)  # during the intro (~3 s on a phone; slower here)
         pair.routers[pair.active].kill()
         sim.world.send_dtmf(stays, "#")
         sim.world.send_dtmf(presses_and_goes, "#")
@@ -269,3 +283,29 @@ async def test_health_shows_a_database_outage_and_the_messages_waiting_on_disk(
     assert any("database" in p or "take over" in p for p in other["problems"])
     assert "callrouter_messages_spooled 0.0" in after
     assert "callrouter_store_up 1.0" in after
+
+
+async def test_the_sign_in_limit_holds_across_nodes_and_a_restart(
+    shipped: Schedule, tmp_path: Path, database: dict[str, str], shared: Store
+) -> None:
+    """Five wrong passwords for one name, spread over two nodes: the name is locked on both, and
+    stays locked when a node restarts."""
+    AccountStore(shared).add_user("ole", "operator", PASSWORDS["ole"])
+    config = dict(store=StoreConfig.from_env(database), api=ApiConfig("127.0.0.1", 0, "t" * 32))
+    async with (
+        simulator(shipped) as sim_a,
+        simulator(shipped) as sim_b,
+        aiohttp.ClientSession() as http,
+        start(sim_a, shipped, tmp_path / "a", CLOSED, node="a", **config) as node_a,  # throughout
+    ):
+        assert node_a.api_url is not None
+        async with start(sim_b, shipped, tmp_path / "b", CLOSED, node="b", **config) as node_b:
+            assert node_b.api_url is not None
+            on_a, on_b = Visitor(node_a.api_url, http), Visitor(node_b.api_url, http)
+            for visitor in (on_a, on_b, on_a, on_b, on_a):
+                assert await visitor.sign_in("ole", "wrong-password-here") == 401
+            assert await on_b.sign_in("ole") == 429  # even the right password, for now
+            assert await on_a.sign_in("ole") == 429
+        async with start(sim_b, shipped, tmp_path / "b", CLOSED, node="b", **config) as restarted:
+            assert restarted.api_url is not None
+            assert await Visitor(restarted.api_url, http).sign_in("ole") == 429

@@ -21,10 +21,9 @@ import functools
 import hmac
 import logging
 import secrets
-import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -57,40 +56,39 @@ SECURITY_HEADERS = {
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-@dataclass
+WINDOW = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
 class SignInLimiter:
     """At most `per_name` failed sign-ins for a name and `per_address` from an address in `window`
-    seconds; beyond that, sign-in is refused until the oldest failure is older than the window."""
+    seconds; beyond that, sign-in is refused until enough of them are older than the window. The
+    failures are kept in the office's store (AccountStore), so the limit holds on every node of a
+    site and across restarts."""
 
     per_name: int = 5
     per_address: int = 20
-    window: float = 900.0
-    clock: Callable[[], float] = time.monotonic
-    _failures: dict[str, deque[float]] = field(default_factory=dict)
+    window: timedelta = WINDOW
 
-    def wait_seconds(self, name: str, address: str) -> float:
+    async def wait_seconds(self, accounts: AccountStore, name: str, address: str, now: datetime) -> float:
         """0 if a sign-in may be tried now, else how long until it may."""
-        now = self.clock()
         waits = [0.0]
-        for key, limit in ((f"name:{name}", self.per_name), (f"address:{address}", self.per_address)):
-            times = self._recent(key, now)
+        for key, limit in ((_name_key(name), self.per_name), (f"address:{address}", self.per_address)):
+            times = await asyncio.to_thread(accounts.sign_in_failures, key, now - self.window)
             if len(times) >= limit:
-                waits.append(times[0] + self.window - now)
+                waits.append((times[-limit] + self.window - now).total_seconds())
         return max(waits)
 
-    def failed(self, name: str, address: str) -> None:
-        now = self.clock()
-        for key in (f"name:{name}", f"address:{address}"):
-            self._recent(key, now).append(now)
+    async def failed(self, accounts: AccountStore, name: str, address: str, now: datetime) -> None:
+        keys = (_name_key(name), f"address:{address}")
+        await asyncio.to_thread(accounts.note_sign_in_failure, keys, now, now - self.window)
 
-    def succeeded(self, name: str) -> None:
-        self._failures.pop(f"name:{name}", None)
+    async def succeeded(self, accounts: AccountStore, name: str) -> None:
+        await asyncio.to_thread(accounts.forget_sign_in_failures, _name_key(name))
 
-    def _recent(self, key: str, now: float) -> deque[float]:
-        times = self._failures.setdefault(key, deque())
-        while times and times[0] <= now - self.window:
-            times.popleft()
-        return times
+
+def _name_key(name: str) -> str:
+    return f"name:{name[:64]}"  # a name is at most 32 characters; what is typed may be anything
 
 
 @dataclass
@@ -229,7 +227,7 @@ async def _sign_in(console: Console, request: web.Request) -> web.StreamResponse
     if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
         return await _sign_in_page(console, request, "Formularen var udløbet. Prøv igen.", 403)
     address = request.remote or "?"
-    wait = console.limiter.wait_seconds(name, address)
+    wait = await console.limiter.wait_seconds(console.accounts, name, address, console.view.clock())
     if wait > 0:
         minutes = max(1, round(wait / 60))
         message = f"For mange forkerte forsøg. Vent {minutes} minut{'ter' if minutes > 1 else ''}, og prøv igen."
@@ -237,11 +235,11 @@ async def _sign_in(console: Console, request: web.Request) -> web.StreamResponse
     user = await asyncio.to_thread(console.accounts.check_password, name, password) if name and password else None
     now = console.view.clock()
     if user is None:
-        console.limiter.failed(name, address)
+        await console.limiter.failed(console.accounts, name, address, now)
         await asyncio.to_thread(console.accounts.audit, now, name[:64] or "?", "log-ind fejlede", f"fra {address}")
         log.warning("console: failed sign-in for %r from %s", name, address)
         return await _sign_in_page(console, request, "Forkert navn eller adgangskode.", 401)
-    console.limiter.succeeded(name)
+    await console.limiter.succeeded(console.accounts, name)
     token = await asyncio.to_thread(console.accounts.start_session, user, now)
     await asyncio.to_thread(console.accounts.audit, now, user.name, "log-ind", f"fra {address}")
     response = see_other("/ui/nu")

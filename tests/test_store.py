@@ -15,7 +15,7 @@ from router.office.call_log import CallLog
 from router.office.data_copy import TAKEN_IN
 from router.office.messages import MessageStore
 from router.office.overrides import OverrideStore
-from router.office.store import MIGRATIONS, StoreConfig, StoreError, open_store
+from router.office.store import MIGRATIONS, Store, StoreConfig, StoreError, open_store
 from tests.conftest import embedded, local
 from tests.test_cli import SHIPPED, run
 
@@ -133,3 +133,15 @@ def test_a_damaged_file_of_an_older_router_is_a_clear_error_and_is_kept(tmp_path
     assert (tmp_path / "overrides.json").read_text(encoding="utf-8") == "[{"  # not renamed, not lost
     shown = run("--schedule", SHIPPED, "--data", str(tmp_path), "messages", "list")
     assert (shown.returncode, shown.stderr.splitlines()[0][:40]) == (1, f"callrouter: {tmp_path}/overrides.json"[:40])
+
+
+def test_notes_of_messages_being_recorded_are_kept_a_day_at_most(store: Store) -> None:
+    from router.office.recording_notes import Noted, RecordingNotes
+
+    notes = RecordingNotes(store)
+    notes.note(Noted("c1@ast", "1818", "12345678", local("2024-01-04T12:30")))
+    assert notes.get("c1@ast") == Noted("c1@ast", "1818", "12345678", local("2024-01-04T12:30"))
+    notes.note(Noted("c2@ast", "1818", "87654321", local("2024-01-05T13:00")))  # more than a day later
+    assert notes.get("c1@ast") is None  # its call ended long ago: nobody will store it from the note
+    notes.forget("c2@ast")
+    assert notes.get("c2@ast") is None

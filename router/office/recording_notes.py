@@ -10,12 +10,14 @@ unknown if that router dies: the message itself is still stored.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 
 from router.office.store import Store
 from router.office.tables import recording_messages
+
+KEPT = timedelta(days=1)  # far longer than any message takes to record and store
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,10 @@ class RecordingNotes:
         self._store = store
 
     def note(self, noted: Noted) -> None:
+        """Note who is leaving a message; notes older than KEPT (a call that ended elsewhere, or a
+        note the store took but not its forgetting) go at the same time."""
         with self._store.begin() as db:
+            db.execute(delete(recording_messages).where(recording_messages.c.arrived < noted.arrived - KEPT))
             db.execute(
                 self._store.insert_ignoring_duplicates(recording_messages).values(
                     message_id=noted.message_id, line=noted.line, caller=noted.caller, arrived=noted.arrived

@@ -34,9 +34,10 @@ from router.office.mail import SmtpConfig
 from router.office.messages import MessageStore
 from router.office.outbox import Backoff, MailSender
 from router.office.overrides import OverrideStore
+from router.office.recording_notes import RecordingNotes
 from router.office.retention import DEFAULT_DAYS, keep_purging
 from router.office.spool import Spool
-from router.office.standby import active_lock, hold, wait_until_taken
+from router.office.standby import ActiveLock, active_lock, hold, wait_until_taken
 from router.office.store import Store, StoreConfig
 from router.schedule import QueueConfig, Schedule
 from router.schedule.reload import FileState, ScheduleSource
@@ -121,6 +122,7 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
                 config.max_calls_in_setup,
                 config.setup_latency_limit,
                 spool,
+                RecordingNotes(store),
             )
             stream = EventStream(
                 session,
@@ -133,7 +135,7 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
             )
             mail = MailSender(messages, rest, config.smtp, schedule, clock, config.mail_backoff)
             runtime.on_message_saved = mail.wake.set
-            view = _view(runtime, stream, schedule, clock, role, mail_configured=config.smtp is not None)
+            view = _view(runtime, stream, schedule, clock, role, spool, mail_configured=config.smtp is not None)
             view.wake_mail = mail.wake.set
             metrics.read(lambda: _read_metrics(view, stream, runtime, rest, config.schedule, messages, mail))
             api_url = None
@@ -189,6 +191,15 @@ class Role:
     the active lock), or "active" (connected, taking the calls)."""
 
     now: str = "starting"
+    lock: ActiveLock | None = None  # once asked for: its `problem` is this router's, for /readyz
+
+    def store_problem(self) -> str | None:
+        """The database does not answer, as this router's lease last found it (every 0.5 s)."""
+        return None if self.lock is None else self.lock.problem
+
+    def describe(self) -> str:
+        """The role, "standby-blocked" for a standby that could not take over now."""
+        return "standby-blocked" if self.now == "standby" and self.store_problem() else self.now
 
 
 async def _take_calls(store: Store, config: RouterConfig, runtime: Runtime, stream: EventStream, role: Role) -> None:
@@ -208,9 +219,12 @@ async def _take_calls(store: Store, config: RouterConfig, runtime: Runtime, stre
         runtime.message_id_suffix = f"@{asterisk_id}"
     lock = active_lock(store, config.data_dir, f"{asterisk_id}/{config.ari.app}")
     role.now = "standby"
+    role.lock = lock
     try:
         await wait_until_taken(lock)
         role.now = "active"
+        # The fence: nothing reaches Asterisk from this router once it has lost its role.
+        runtime.rest.gate = stream.gate = lock.allowed
         log.info(
             "router: taking calls as ARI application %r, active for Asterisk %s (node %s)",
             config.ari.app,
@@ -238,6 +252,7 @@ def _view(
     schedule: Callable[[], Schedule],
     clock: Callable[[], datetime],
     role: Role,
+    spool: Spool,
     *,
     mail_configured: bool,
 ) -> RouterView:
@@ -268,7 +283,7 @@ def _view(
 
     return RouterView(
         schedule, clock, stream.connected.is_set, rejected, waiting, agents, waiting_since, mail_configured,
-        schedule_file, lambda: role.now,
+        schedule_file, role.describe, role.store_problem, spool.waiting,
     )  # fmt: skip
 
 
@@ -298,11 +313,18 @@ def _read_metrics(
     yield gauge(
         "callrouter_active", "1 while this router takes the calls (0: a standby)", float(view.role() == "active")
     )
+    yield gauge(
+        "callrouter_messages_spooled",
+        "Callers' messages on this router's disk, waiting for the office's database",
+        float(view.spooled()),
+    )
     try:
         counts = messages.mail_counts()
     except Exception as e:  # the store does not answer: its gauges are left out, not the others
         log.warning("metrics: the store does not answer (%s); the mail gauges are left out", e)
+        yield gauge("callrouter_store_up", "1 while the office's database answers", 0.0)
     else:
+        yield gauge("callrouter_store_up", "1 while the office's database answers", 1.0)
         yield gauge(
             "callrouter_mail_pending", "E-mails about messages not yet accepted by the SMTP server", counts.pending
         )

@@ -14,7 +14,7 @@ from sqlalchemy.engine import URL
 
 from router.office.data_copy import open_site_store
 from router.office.messages import Message, MessageStore
-from router.office.store import Store, StoreConfig
+from router.office.store import Store, StoreConfig, open_store
 from router.schedule import Schedule, load_schedule
 from tests import postgres as pg
 from tests import real_asterisk
@@ -93,6 +93,22 @@ def store_env(store_config: StoreConfig, request: pytest.FixtureRequest) -> dict
     url = store_config.url
     bare = URL.create("postgresql", username=url.username, host=url.host, port=url.port, database=url.database)
     return server.environment(bare.render_as_string())
+
+
+@pytest.fixture
+def database(postgres: pg.PostgresServer) -> dict[str, str]:
+    """A fresh database of the one server: the environment every node and command of the site gets."""
+    return postgres.environment(postgres.fresh_database())
+
+
+@pytest.fixture
+def shared(database: dict[str, str]) -> Iterator[Store]:
+    """The test's own look into the shared database."""
+    store = open_store(StoreConfig.from_env(database), Path("/nonexistent"))
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from router.calls.flow import (
     HungUp,
     LeaveQueue,
     MessageSaved,
+    NoteMessage,
     Play,
     PlaybackDone,
     Position,
@@ -70,6 +71,7 @@ def test_closed_caller_leaves_a_message() -> None:
     assert commands == [
         StartTimer("offer", 8.0),
         Play("c1-record-intro", ("record-after-beep",)),
+        NoteMessage(),
         Record("msg-c1", 120, 6, "#"),
         SaveMessage("msg-c1", 7),
         Play("c1-goodbye", ("message-saved", "goodbye")),
@@ -82,7 +84,7 @@ def test_closed_caller_leaves_a_message() -> None:
 def test_pressing_1_during_the_guidance_stops_it() -> None:
     call, _ = start_closed(NEW, GUIDANCE)
     call, commands = run(call, Digit("1"))
-    assert commands == [StopPlayback("c1-guidance"), Play("c1-record-intro", ("record-after-beep",))]
+    assert commands == [StopPlayback("c1-guidance"), Play("c1-record-intro", ("record-after-beep",)), NoteMessage()]
     # The stopped guidance's PlaybackFinished arrives later and changes nothing.
     assert run(call, PlaybackDone("c1-guidance", True))[1] == []
 

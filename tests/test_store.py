@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from router.office.accounts import AccountStore
@@ -14,7 +15,7 @@ from router.office.call_log import CallLog
 from router.office.data_copy import TAKEN_IN
 from router.office.messages import MessageStore
 from router.office.overrides import OverrideStore
-from router.office.store import StoreConfig, StoreError, open_store
+from router.office.store import MIGRATIONS, Store, StoreConfig, StoreError, open_store
 from tests.conftest import embedded, local
 from tests.test_cli import SHIPPED, run
 
@@ -47,7 +48,8 @@ def test_the_database_setting_is_checked_and_never_shows_the_password(tmp_path: 
 def test_db_upgrade_and_status_on_either_backend(tmp_path: Path, store_env: dict[str, str]) -> None:
     upgraded = run("--data", str(tmp_path), "db", "upgrade", env=store_env)
     assert upgraded.returncode == 0, upgraded.stderr
-    assert upgraded.stdout.rstrip().endswith("schema 0002_mail (the newest this router knows)")
+    newest = ScriptDirectory(str(MIGRATIONS)).get_current_head()  # the migrations chain on
+    assert upgraded.stdout.rstrip().endswith(f"schema {newest} (the newest this router knows)")
     status = run("--data", str(tmp_path), "db", "status", env=store_env)
     assert status.stdout == upgraded.stdout
 
@@ -131,3 +133,15 @@ def test_a_damaged_file_of_an_older_router_is_a_clear_error_and_is_kept(tmp_path
     assert (tmp_path / "overrides.json").read_text(encoding="utf-8") == "[{"  # not renamed, not lost
     shown = run("--schedule", SHIPPED, "--data", str(tmp_path), "messages", "list")
     assert (shown.returncode, shown.stderr.splitlines()[0][:40]) == (1, f"callrouter: {tmp_path}/overrides.json"[:40])
+
+
+def test_notes_of_messages_being_recorded_are_kept_a_day_at_most(store: Store) -> None:
+    from router.office.recording_notes import Noted, RecordingNotes
+
+    notes = RecordingNotes(store)
+    notes.note(Noted("c1@ast", "1818", "12345678", local("2024-01-04T12:30")))
+    assert notes.get("c1@ast") == Noted("c1@ast", "1818", "12345678", local("2024-01-04T12:30"))
+    notes.note(Noted("c2@ast", "1818", "87654321", local("2024-01-05T13:00")))  # more than a day later
+    assert notes.get("c1@ast") is None  # its call ended long ago: nobody will store it from the note
+    notes.forget("c2@ast")
+    assert notes.get("c2@ast") is None

@@ -13,7 +13,6 @@ import re
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -23,7 +22,7 @@ import pytest
 from asterisk_sim import AgentScript, Simulator
 from router.office.messages import Delivery, Message, MessageStore, PendingMail
 from router.office.overrides import OverrideStore
-from router.office.store import Store, StoreConfig, open_store
+from router.office.store import Store, StoreConfig
 from router.schedule import Override, Schedule
 from tests import real_asterisk
 from tests.ari_helpers import until
@@ -36,22 +35,6 @@ from tests.test_mail import FAST_RETRY, STAFF, smtp
 from tests.test_router_sim import CLOSED, OPEN, Harness, simulator, start
 
 SICK = "sound:callrouter/closure-staff_shortage"  # "... lukket ... på grund af sygdom"
-
-
-@pytest.fixture
-def database(postgres: PostgresServer) -> dict[str, str]:
-    """A fresh database of the one server: the environment every node and command of the site gets."""
-    return postgres.environment(postgres.fresh_database())
-
-
-@pytest.fixture
-def shared(database: dict[str, str]) -> Iterator[Store]:
-    """The test's own look into the shared database."""
-    store = open_store(StoreConfig.from_env(database), Path("/nonexistent"))
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def heard(sim: Simulator, call: str) -> list[str]:

@@ -1,6 +1,7 @@
 """The ARI error tree, drawn once so every failure is visible at a glance.
 
     AriError
+    ├── AriFenced                 not sent: this router lost its role (router/office/standby.py)
     ├── AriUnavailable            Asterisk did not answer: refused, reset, timed out
     │   └── AriServerError        5xx: Asterisk answered but failed
     └── AriRequestError           4xx: Asterisk refused this request (has .status, .message)
@@ -22,6 +23,10 @@ class AriError(Exception):
     def __init__(self, message: str, *, method: str = "", path: str = "") -> None:
         self.message, self.method, self.path = message, method, path
         super().__init__(f"{method} {path}: {message}" if method else message)
+
+
+class AriFenced(AriError):
+    """Not sent: this router no longer holds its role for this Asterisk (another router took over)."""
 
 
 class AriUnavailable(AriError):

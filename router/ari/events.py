@@ -301,11 +301,15 @@ class EventStream:
         self.connected = asyncio.Event()
         self._unknown_seen: set[str] = set()
         self._hook_task: asyncio.Task[None] | None = None
+        self.gate: Callable[[], Awaitable[bool]] | None = None  # as AriRest.gate: asked before each connect
 
     async def run(self) -> None:
         """Connect, read, reconnect, forever. Raises ApplicationReplacedError; cancel to stop."""
         try:
             while True:
+                if self.gate is not None and not await self.gate():
+                    log.error("ARI events: another router holds application %r now; stopping", self._config.app)
+                    raise ApplicationReplacedError(self._config.app)
                 try:
                     await self._session_once()
                 except ApplicationReplacedError:

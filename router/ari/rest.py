@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -17,7 +17,7 @@ from urllib.parse import quote
 import aiohttp
 
 from router.ari.config import AriConfig
-from router.ari.errors import CALL_MOVED_ON, AriConflict, AriError, AriNotFound, AriUnavailable, error_for
+from router.ari.errors import CALL_MOVED_ON, AriConflict, AriError, AriFenced, AriNotFound, AriUnavailable, error_for
 from router.ari.models import Application, Bridge, Channel, Endpoint, Json, Playback, Recording, instant
 from router.ari.retry import ONCE, PAUSES, PLAIN, Retry, SeenIds, deadline
 
@@ -48,6 +48,9 @@ class AriRest:
         self._seen = seen if seen is not None else SeenIds()
         self.retries = 0  # requests tried again after a failure (a figure for /metrics)
         self.requests = 0  # HTTP requests sent to Asterisk, retries included (a figure for /metrics)
+        # Asked before every request: False once this router may no longer act (a fence, set by the
+        # owner; router/office/standby.py). None: always allowed.
+        self.gate: Callable[[], Awaitable[bool]] | None = None
 
     async def request(
         self,
@@ -110,6 +113,8 @@ class AriRest:
     async def _request_once(
         self, method: str, path: str, params: Params | None, body: Json | None, end: float, *, raw: bool = False
     ) -> Any:
+        if self.gate is not None and not await self.gate():
+            raise AriFenced("not sent: another router holds this Asterisk's calls now", method=method, path=path)
         query = {k: _text(v) for k, v in (params or {}).items() if v is not None}
         self.requests += 1
         timeout = aiohttp.ClientTimeout(total=max(0.05, min(self._timeout, end - time.monotonic())))

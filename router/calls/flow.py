@@ -134,6 +134,12 @@ class Record:
 
 
 @dataclass(frozen=True)
+class NoteMessage:
+    """Note in the store who is about to leave a message (office/recording_notes.py), in the
+    background: should this router die before storing it, another stores it under their number."""
+
+
+@dataclass(frozen=True)
 class SaveMessage:
     recording: str
     seconds: int | None  # None: the caller hung up before Asterisk said how long
@@ -218,6 +224,7 @@ Command = (
     | Play
     | StopPlayback
     | Record
+    | NoteMessage
     | SaveMessage
     | DiscardRecording
     | StartTimer
@@ -284,15 +291,25 @@ def playbacks_of(call_id: str) -> list[str]:
     return [f"{call_id}-{name}" for name in PLAYBACKS]
 
 
+MESSAGE_PREFIX = "msg-"
+
+
 def message_recording(call_id: str) -> str:
     """The name of the recording of a caller's message (an Asterisk stored recording once done)."""
-    return f"msg-{call_id}"
+    return MESSAGE_PREFIX + call_id
 
 
 def resume_recording(call: Call) -> Call:
     """A caller was leaving a message when the router restarted: Asterisk goes on recording, and the
     call is taken up where it was; RecordingFinished (the caller's #, silence or hangup) goes on as usual."""
     return replace(call, state="recording", recording=message_recording(call.id))
+
+
+def resume_saving(call: Call) -> tuple[Call, list[Command]]:
+    """A caller's message was recorded, but its router died before storing it: a restarted router (or
+    the standby) stores it now, and the caller still on the line hears that it was received."""
+    name = message_recording(call.id)
+    return replace(call, state="saving", recording=name), [SaveMessage(name, None)]
 
 
 def resume_queued(
@@ -435,7 +452,8 @@ def _offer(call: Call, event: Event) -> tuple[Call, list[Command]]:
 
 def _record_intro(call: Call, first: list[Command]) -> tuple[Call, list[Command]]:
     playback = f"{call.id}-record-intro"
-    return replace(call, state="record-intro", playback=playback), [*first, Play(playback, ("record-after-beep",))]
+    commands = [*first, Play(playback, ("record-after-beep",)), NoteMessage()]
+    return replace(call, state="record-intro", playback=playback), commands
 
 
 def _record(call: Call, event: Event) -> tuple[Call, list[Command]]:

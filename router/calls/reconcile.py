@@ -75,20 +75,37 @@ class Reconciler:
                     await runtime.deliver_to(live, flow.HungUp())
             await runtime.queues.reconcile(legs_before - present, bridges_may_be_gone=reconnected)
             suspects = [c for c in app.channel_ids if not self._claimed(c) or self._finished(c)]
-            if not suspects:
-                return
-            await asyncio.sleep(self.grace)
-            still = set((await self._rest.get_application()).channel_ids)
-            unclaimed = [c for c in suspects if c in still and not self._claimed(c)]
-            await self._adopt_conversations(app.bridge_ids, unclaimed)
-            held = await self._held(app.bridge_ids, unclaimed)
-            if held:
-                await self._requeue(held)
-            taken_up = {channel.id for channel, _ in held}
-            for channel_id in suspects:
-                if channel_id in still and channel_id not in taken_up:
-                    with contextlib.suppress(*CALL_MOVED_ON):
-                        await self._settle(channel_id)
+            if suspects:
+                await self._settle_all(app.bridge_ids, suspects)
+            await self._take_in_messages()
+
+    async def _settle_all(self, bridge_ids: Sequence[str], suspects: list[str]) -> None:
+        """The channels in our application that no live call accounts for, after the grace period."""
+        await asyncio.sleep(self.grace)
+        still = set((await self._rest.get_application()).channel_ids)
+        unclaimed = [c for c in suspects if c in still and not self._claimed(c)]
+        await self._adopt_conversations(bridge_ids, unclaimed)
+        held = await self._held(bridge_ids, unclaimed)
+        if held:
+            await self._requeue(held)
+        taken_up = {channel.id for channel, _ in held}
+        for channel_id in suspects:
+            if channel_id in still and channel_id not in taken_up:
+                with contextlib.suppress(*CALL_MOVED_ON):
+                    await self._settle(channel_id)
+
+    async def _take_in_messages(self) -> None:
+        """Messages whose router died after the recording ended and before the store committed them
+        (the caller gone since): a finished recording `msg-<channel>` that no live call here owns is
+        a message. Stored once, however many routers find it: the store ignores an id it has."""
+        for recording in await self._rest.list_stored_recordings():
+            channel_id = recording.name.removeprefix(flow.MESSAGE_PREFIX)
+            if channel_id == recording.name or channel_id in self._runtime.calls:
+                continue  # not a message's, or its call stores it
+            with contextlib.suppress(AriNotFound):  # still being recorded: its call is taken up by _settle
+                await self._rest.get_live_recording(recording.name)
+                continue
+            await self._runtime.take_in_recording(channel_id)
 
     async def take_up_waiting(self, channel_id: str) -> bool:
         """A ring from before a restart was answered for `channel_id` before the grace period ended:
@@ -191,13 +208,22 @@ class Reconciler:
     async def _resume_message(self, channel_id: str) -> bool:
         """A caller we no longer know who is leaving a message: take the call up again, so that the
         message is stored and listed when it ends (handing them on would lose it: Asterisk would
-        finish the recording first, and nobody would list it)."""
+        finish the recording first, and nobody would list it). One whose message was recorded but
+        not stored (its router died in between) waits on the line: it is stored, and they hear so."""
+        name = flow.message_recording(channel_id)
         try:
-            recording = await self._rest.get_live_recording(flow.message_recording(channel_id))
+            recording = await self._rest.get_live_recording(name)
         except AriNotFound:
-            return False
-        if recording.state not in ("queued", "recording"):
-            return False
+            recording = None
+        if recording is None or recording.state not in ("queued", "recording"):
+            try:
+                await self._rest.get_stored_recording(name)
+            except AriNotFound:
+                return False
+            channel = await self._rest.get_channel(channel_id)
+            await self._runtime.resume_saving(channel, self._arrival(channel, await self._clocks()))
+            log.info("reconcile: %s left a message that was not stored; stored now", channel_id)
+            return True
         channel = await self._rest.get_channel(channel_id)
         arrived = self._arrival(channel, await self._clocks())
         self._runtime.take_up(flow.resume_recording(self._runtime.new_call(channel, dialled_line(channel), arrived)))

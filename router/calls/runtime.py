@@ -15,10 +15,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from router.ari import CALL_MOVED_ON, AriError, AriRest, Event, within
 from router.ari.models import Channel
@@ -30,7 +30,9 @@ from router.calls.shedding import DEFAULT_LATENCY_LIMIT, DEFAULT_MAX_CALLS_IN_SE
 from router.calls.start_cache import StartDecisions
 from router.office import caller_id
 from router.office.call_log import CallLog, CallRecord
-from router.office.messages import Message, MessageStore
+from router.office.fallback_messages import wav_seconds
+from router.office.messages import Message, MessageStore, loggable
+from router.office.recording_notes import Noted, RecordingNotes
 from router.office.spool import Spool, keep
 from router.schedule import Decision, Override, QueueConfig, Schedule, decide
 
@@ -126,12 +128,14 @@ class Runtime:
         max_calls_in_setup: int = DEFAULT_MAX_CALLS_IN_SETUP,
         setup_latency_limit: float = DEFAULT_LATENCY_LIMIT,
         spool: Spool | None = None,
+        notes: RecordingNotes | None = None,
     ) -> None:
         self.rest = rest
         self._schedule = schedule
         self._clock = clock
         self._messages = messages
         self._spool = spool  # where a message waits when the store does not answer
+        self._notes = notes  # who is leaving a message now, for a router that finds it after we died
         self._starts = StartDecisions(prompt_texts)
         self._settings = settings
         self._language = language
@@ -149,7 +153,8 @@ class Runtime:
         self.queues.take_up_waiting = self.reconciler.take_up_waiting
         self.on_message_saved: Callable[[], None] = lambda: None  # e.g. wakes the e-mail sender
         # Two Asterisks may give two calls the same channel id (its time and a counter); where their
-        # routers share a store, a message's id also names the Asterisk ("@<its entity id>").
+        # routers share a store, a message's id and a call log record's also name the Asterisk
+        # ("@<its entity id>").
         self.message_id_suffix = ""
 
     # -- events in --------------------------------------------------------------------
@@ -357,9 +362,12 @@ class Runtime:
                     terminate_on=terminate_on,
                     beep=True,
                 )
+            case flow.NoteMessage():
+                self._background(self._note_recording(live.call))
             case flow.SaveMessage(recording, seconds):
                 return flow.MessageSaved(await self._save_message(live.call, recording, seconds))
             case flow.DiscardRecording(recording):  # 404: none was made (a tidying command, see _execute)
+                self._background(self._forget_recording(live.call.id))
                 await self.rest.delete_stored_recording(recording)
             case flow.StartTimer(name, seconds):
                 self._start_timer(live, name, seconds)
@@ -399,6 +407,8 @@ class Runtime:
         except AriError as e:
             log.warning("call %s: recording %s not stored: %s", call.id, recording, e)
             return False
+        if seconds is None:
+            seconds = wav_seconds(audio)
         message = Message(
             call.id + self.message_id_suffix, call.line, call.caller, call.arrived, recording, seconds,
             caller_name=call.caller_name,
@@ -411,11 +421,65 @@ class Runtime:
             return False
         self.on_message_saved()
         log.info("call %s: message %s kept in the %s (%s s)", call.id, recording, where, seconds)
+        self._background(self._forget_recording(call.id))
         try:
             await self.rest.delete_stored_recording(recording)
         except AriError as e:  # retention deletes it with the message
             log.warning("call %s: recording %s kept, but not deleted in Asterisk: %s", call.id, recording, e)
         return True
+
+    async def take_in_recording(self, channel_id: str) -> bool:
+        """A message recording in Asterisk that no live call here owns: its router died between the
+        recording's end and the store's commit (a caller who hung up meanwhile, or before a takeover).
+        Stored as the message it is, once: the store ignores an id it has. False if it must wait (the
+        store does not answer, so the caller's number cannot be looked up)."""
+        message_id = channel_id + self.message_id_suffix
+        try:
+            known = await asyncio.to_thread(self._messages.get, message_id) is not None
+            if known and await asyncio.to_thread(self._messages.audio, message_id) is None:
+                return True  # a message from before the store kept audio: it is heard from Asterisk
+            noted = await asyncio.to_thread(self._notes.get, message_id) if self._notes is not None else None
+        except Exception as e:
+            log.warning("message %s: the store does not answer (%s); stored later", loggable(message_id), e)
+            return False
+        if noted is None:  # the note did not reach the store: a message of an unknown caller, on the main line
+            log.warning("message %s: nobody noted who left it; stored without the caller", loggable(message_id))
+            noted = Noted(message_id, next(iter(self._schedule().lines)), "", self._clock())
+        call = flow.Call(channel_id, noted.line, noted.caller, noted.arrived, settings=self._settings)
+        saved = await self._save_message(call, flow.message_recording(channel_id), None)
+        if saved:
+            log.info("message %s, left while no router held it, stored", loggable(message_id))
+        return saved
+
+    async def resume_saving(self, channel: Channel, arrived: datetime) -> None:
+        """After a restart or a takeover: a caller whose message was recorded but not stored waits on
+        the line. Store it, and tell them."""
+        live = self.take_up(self.new_call(channel, dialled_line(channel), arrived))
+        async with live.lock:
+            live.call, commands = flow.resume_saving(live.call)
+            await self._execute(live, commands)
+
+    async def _note_recording(self, call: flow.Call) -> None:
+        if self._notes is None:
+            return
+        noted = Noted(call.id + self.message_id_suffix, call.line, call.caller, call.arrived)
+        try:
+            await asyncio.to_thread(self._notes.note, noted)
+        except Exception as e:  # only the caller's number is at stake, and only if this router dies
+            log.warning("call %s: could not note who is leaving a message (%s)", call.id, e)
+
+    async def _forget_recording(self, call_id: str) -> None:
+        if self._notes is None:
+            return
+        try:
+            await asyncio.to_thread(self._notes.forget, call_id + self.message_id_suffix)
+        except Exception as e:
+            log.warning("call %s: could not forget the note of its message (%s)", call_id, e)
+
+    def _background(self, job: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(job)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _start_timer(self, live: LiveCall, name: str, seconds: float) -> None:
         earlier = live.timers.pop(name, None)
@@ -427,9 +491,7 @@ class Runtime:
             event: flow.Event = flow.Timeout(name)
             if name == "announce":  # the place in the queue is known only now
                 event = flow.Position(self.queues.position(live.call.line, live.call.id) or 0)
-            task = asyncio.create_task(self.deliver_to(live, event))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._background(self.deliver_to(live, event))
 
         live.timers[name] = asyncio.get_running_loop().call_later(seconds, fire)
 
@@ -452,7 +514,8 @@ class Runtime:
         if outcome == "answered":
             self._figures.call_answered(call.line, call.waited)
         if self._call_log is not None:  # stored in batches by the call log itself
-            self._call_log.note(CallRecord(call.id, call.line, call.arrived, live.in_hours, outcome, seconds, waited))
+            record_id = call.id + self.message_id_suffix  # as a message's: two Asterisks number channels alike
+            self._call_log.note(CallRecord(record_id, call.line, call.arrived, live.in_hours, outcome, seconds, waited))
         async with self.finished:
             self.outcomes.append(Outcome(call.id, call.line, outcome, detail))
             self.finished.notify_all()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -24,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from router.office.roles import ROLES, Role
 from router.office.store import Store
-from router.office.tables import audit, sessions, users
+from router.office.tables import audit, sessions, sign_in_failures, users
 
 MIN_PASSWORD = 12
 SESSION_IDLE = timedelta(hours=2)  # a session unused this long ends
@@ -154,6 +155,28 @@ class AccountStore:
     def end_session(self, token: str) -> None:
         with self._store.begin() as db:
             db.execute(delete(sessions).where(sessions.c.token_hash == _hash(token)))
+
+    # Failed sign-ins, shared by every node of a site: the console's limit holds across nodes and restarts.
+
+    def sign_in_failures(self, key: str, since: datetime) -> list[datetime]:
+        """When `key` ("name:..." or "address:...") failed to sign in since `since`, oldest first."""
+        with self._store.read() as db:
+            rows = db.execute(
+                select(sign_in_failures.c.at)
+                .where(sign_in_failures.c.key == key, sign_in_failures.c.at > since)
+                .order_by(sign_in_failures.c.at)
+            ).all()
+        return [at for (at,) in rows]
+
+    def note_sign_in_failure(self, keys: Sequence[str], at: datetime, forget_before: datetime) -> None:
+        """Note a failed sign-in under each of `keys`; failures older than `forget_before` are dropped."""
+        with self._store.begin() as db:
+            db.execute(delete(sign_in_failures).where(sign_in_failures.c.at <= forget_before))
+            db.execute(insert(sign_in_failures), [{"key": key, "at": at} for key in keys])
+
+    def forget_sign_in_failures(self, key: str) -> None:
+        with self._store.begin() as db:
+            db.execute(delete(sign_in_failures).where(sign_in_failures.c.key == key))
 
     # The audit log.
 

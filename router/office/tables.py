@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -138,6 +139,37 @@ audit = Table(
     Column("action", String, nullable=False),
     Column("detail", Text, nullable=False),
 )
+
+# A caller's message while it is being recorded: who and on which line, so that whichever router finds
+# its recording in Asterisk after the router that made it died can store it (calls/reconcile.py).
+recording_messages = Table(
+    "recording_messages",
+    metadata,
+    Column("message_id", String, primary_key=True),
+    Column("line", String, nullable=False),
+    Column("caller", String, nullable=False),
+    Column("arrived", Instant, nullable=False),
+)
+
+# Which router takes one Asterisk's calls (router/office/standby.py); read and written with SQL there.
+active_lease = Table(
+    "active_lease",
+    metadata,
+    Column("grp", String, primary_key=True),  # the Asterisk's entity id and the application
+    Column("holder", String, nullable=False),
+    Column("generation", BigInteger, nullable=False),
+    Column("renewals", BigInteger, nullable=False),
+)
+
+# The console's failed sign-ins ("name:<name>" or "address:<address>"), shared by every node.
+sign_in_failures = Table(
+    "sign_in_failures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String, nullable=False),
+    Column("at", Instant, nullable=False),
+)
+Index("sign_in_failures_key", sign_in_failures.c.key, sign_in_failures.c.at)
 
 # In the order a copy must fill them (a row's parent first).
 COPY_ORDER = (messages, message_audio, outbox, overrides, calls, users, sessions, audit)

@@ -150,7 +150,7 @@ async def _sign_in(console: Console, request: web.Request) -> web.StreamResponse
     if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
         return await _sign_in_page(console, request, "Formularen var udløbet. Prøv igen.", 403)
     address = request.remote or "?"
-    wait = console.limiter.wait_seconds(name, address)
+    wait = await console.limiter.wait_seconds(console.accounts, name, address, console.view.clock())
     if wait > 0:
         minutes = max(1, round(wait / 60))
         message = f"For mange forkerte forsøg. Vent {minutes} minut{'ter' if minutes > 1 else ''}, og prøv igen."
@@ -158,13 +158,13 @@ async def _sign_in(console: Console, request: web.Request) -> web.StreamResponse
     user = await asyncio.to_thread(console.accounts.check_password, name, password) if name and password else None
     now = console.view.clock()
     if user is None:
-        console.limiter.failed(name, address)
+        await console.limiter.failed(console.accounts, name, address, now)
         # Whatever was typed (or sent: 900 kB, line breaks), as one bounded line (office/caller_id.py).
         shown = caller_id.display(name, NAME_LIMIT) or "?"
         await asyncio.to_thread(console.accounts.audit, now, shown, "log-ind fejlede", f"fra {address}")
         log.warning('console: failed sign-in for "%s" from %s', shown, address)
         return await _sign_in_page(console, request, "Forkert navn eller adgangskode.", 401)
-    console.limiter.succeeded(name)
+    await console.limiter.succeeded(console.accounts, name)
     token = await asyncio.to_thread(console.accounts.start_session, user, now)
     await asyncio.to_thread(console.accounts.audit, now, user.name, "log-ind", f"fra {address}")
     response = see_other("/ui/nu")

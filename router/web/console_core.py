@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -35,40 +33,39 @@ HERE = Path(__file__).parent
 PLAY_AGAIN = timedelta(seconds=30)  # a request for a message's start this soon after the last is the same play
 
 
-@dataclass
+WINDOW = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
 class SignInLimiter:
     """At most `per_name` failed sign-ins for a name and `per_address` from an address in `window`
-    seconds; beyond that, sign-in is refused until the oldest failure is older than the window."""
+    seconds; beyond that, sign-in is refused until enough of them are older than the window. The
+    failures are kept in the office's store (AccountStore), so the limit holds on every node of a
+    site and across restarts."""
 
     per_name: int = 5
     per_address: int = 20
-    window: float = 900.0
-    clock: Callable[[], float] = time.monotonic
-    _failures: dict[str, deque[float]] = field(default_factory=dict)
+    window: timedelta = WINDOW
 
-    def wait_seconds(self, name: str, address: str) -> float:
+    async def wait_seconds(self, accounts: AccountStore, name: str, address: str, now: datetime) -> float:
         """0 if a sign-in may be tried now, else how long until it may."""
-        now = self.clock()
         waits = [0.0]
-        for key, limit in ((f"name:{name}", self.per_name), (f"address:{address}", self.per_address)):
-            times = self._recent(key, now)
+        for key, limit in ((_name_key(name), self.per_name), (f"address:{address}", self.per_address)):
+            times = await asyncio.to_thread(accounts.sign_in_failures, key, now - self.window)
             if len(times) >= limit:
-                waits.append(times[0] + self.window - now)
+                waits.append((times[-limit] + self.window - now).total_seconds())
         return max(waits)
 
-    def failed(self, name: str, address: str) -> None:
-        now = self.clock()
-        for key in (f"name:{name}", f"address:{address}"):
-            self._recent(key, now).append(now)
+    async def failed(self, accounts: AccountStore, name: str, address: str, now: datetime) -> None:
+        keys = (_name_key(name), f"address:{address}")
+        await asyncio.to_thread(accounts.note_sign_in_failure, keys, now, now - self.window)
 
-    def succeeded(self, name: str) -> None:
-        self._failures.pop(f"name:{name}", None)
+    async def succeeded(self, accounts: AccountStore, name: str) -> None:
+        await asyncio.to_thread(accounts.forget_sign_in_failures, _name_key(name))
 
-    def _recent(self, key: str, now: float) -> deque[float]:
-        times = self._failures.setdefault(key, deque())
-        while times and times[0] <= now - self.window:
-            times.popleft()
-        return times
+
+def _name_key(name: str) -> str:
+    return f"name:{name[:64]}"  # a name is at most 32 characters; what is typed may be anything
 
 
 @dataclass

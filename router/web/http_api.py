@@ -91,6 +91,9 @@ class RouterView:
     mail_configured: bool = False  # an SMTP server is configured
     schedule_file: Callable[[], FileState | None] = lambda: None  # the file on disk against the one in service
     role: Callable[[], str] = lambda: "active"  # or starting, standby (another router takes the calls), stopped
+    # ... and standby-blocked: a standby that could not take over now (the database does not answer)
+    store_problem: Callable[[], str | None] = lambda: None  # the office's database does not answer, if so
+    spooled: Callable[[], int] = lambda: 0  # messages on this router's disk, waiting for the store
     wake_mail: Callable[[], None] = lambda: None  # the e-mail sender looks at the outbox now
 
 
@@ -111,6 +114,8 @@ def make_app(
         problems = []
         if view.role() == "standby":
             problems.append("standby: another router of this Asterisk takes the calls")
+        elif view.role() == "standby-blocked":
+            problems.append("standby: another router takes the calls, and this one could not take over now")
         elif view.role() != "active":
             problems.append(f"{view.role()}: not taking calls")
         elif not view.connected():
@@ -119,6 +124,10 @@ def make_app(
             view.schedule()
         except Exception as e:
             problems.append(f"no schedule: {e}")
+        if (store := view.store_problem()) is not None:
+            problems.append(f"the office's database: {store}")
+        if spooled := view.spooled():
+            problems.append(f"{spooled} message(s) wait on this router's disk for the database")
         body = {"ready": not problems, "role": view.role(), "problems": problems}
         return web.json_response(body, status=503 if problems else 200)
 
@@ -149,6 +158,8 @@ def make_app(
             "role": view.role(),
             "ari_connected": view.connected(),
             "schedule_rejected": view.rejected(),
+            "store_problem": view.store_problem(),
+            "messages_spooled": view.spooled(),
         }
         return web.json_response({**body, "mail": mail, "lines": lines})
 

@@ -18,6 +18,7 @@ import holidays as holidays_lib
 from dateutil.rrule import rrule
 
 MINUTES_PER_DAY = 24 * 60
+DEFAULT_PLANNED_MAX_DAYS = 14
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _DAY = timedelta(days=1)
 
@@ -203,6 +204,9 @@ class Line:
     # In phone hours: the router's queue, or a dialplan context (a site's own Queue()). None: the
     # context callrouter-open-<line>.
     open_to: QueueConfig | str | None = None
+    # The longest a planned closure (the console's, `callrouter closures`) may close the line, in
+    # days in a row: planned closures that touch or overlap count together (schedule/planned.py).
+    planned_closure_max_days: int = DEFAULT_PLANNED_MAX_DAYS
 
     def version_on(self, day: date) -> Version | None:
         i = bisect.bisect_right([v.valid_from for v in self.versions], day)

@@ -24,6 +24,7 @@ import yaml
 from dateutil.rrule import rrule, rrulestr
 
 from router.schedule.model import (
+    DEFAULT_PLANNED_MAX_DAYS,
     MINUTES_PER_DAY,
     WEEKDAYS,
     WHOLE_DAY,
@@ -161,6 +162,7 @@ class _Reader(NodeReader):
                 "notify",
                 "queue",
                 "open_context",
+                "planned_closure_max_days",
             ),
         )
         if "queue" in fields and "open_context" in fields:
@@ -193,7 +195,19 @@ class _Reader(NodeReader):
             else None,
             notify=self.addresses(fields.get("notify"), f"{path}.notify"),
             open_to=open_to,
+            planned_closure_max_days=self.max_days(fields.get("planned_closure_max_days"), path),
         )
+
+    def max_days(self, node: yaml.Node | None, path: str) -> int:
+        """How many days in a row the console and `callrouter closures` may close the line."""
+        if node is None:
+            return DEFAULT_PLANNED_MAX_DAYS
+        text = self.scalar(node, f"{path}.planned_closure_max_days")
+        if not text.isdigit() or not 1 <= int(text) <= 366:
+            self.fail(
+                node, f"{path}.planned_closure_max_days", f"expected a whole number of days from 1 to 366; got {text!r}"
+            )
+        return int(text)
 
     def addresses(self, node: yaml.Node | None, path: str) -> tuple[str, ...]:
         """E-mail addresses, one or a list. Only the plain form (name@domain.tld): a display name or a

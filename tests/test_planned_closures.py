@@ -9,7 +9,9 @@ import json
 from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import pytest
 
 from asterisk_sim import Simulator
@@ -22,6 +24,7 @@ from router.office.closures import ClosureError, ClosureStore
 from router.office.store import Store
 from router.schedule import WHOLE_DAY, Override, Reason, Schedule, ScheduleError, TimeRange, decide, parse_schedule
 from router.schedule.planned import LABEL, PlannedClosure, WithPlanned, refusal, with_planned
+from router.web.http_api import ApiConfig
 from tests import real_asterisk
 from tests.ari_helpers import outcome_of, until
 from tests.conftest import embedded, local
@@ -181,7 +184,17 @@ async def test_the_router_obeys_a_closure_planned_on_another_node(tmp_path: Path
     sim = Simulator("router", "secret", sound_seconds=0.01, contexts=real_asterisk.dialplan_contexts())
     sim.world.sounds.update((f"callrouter/{name}" for name in texts), "da", "slin")
     await sim.start()
-    config = RouterConfig(AriConfig(sim.url, "router", "router", "secret"), shipped, tmp_path, DEFAULT_MANIFEST)
+    api = ApiConfig("127.0.0.1", 0, "t" * 32)
+    config = RouterConfig(
+        AriConfig(sim.url, "router", "router", "secret"), shipped, tmp_path, DEFAULT_MANIFEST, api=api
+    )
+
+    async def status() -> dict[str, Any]:
+        assert router.api_url is not None
+        async with aiohttp.ClientSession() as http:
+            answer = await http.get(router.api_url + "/status", headers={"Authorization": "Bearer " + "t" * 32})
+            found: dict[str, Any] = (await answer.json())["lines"]["1818"]
+            return found
 
     async def first_heard() -> str:
         call = sim.world.place_call("12345678", "1818", "router", ["1818"]).id
@@ -198,6 +211,9 @@ async def test_the_router_obeys_a_closure_planned_on_another_node(tmp_path: Path
                 await asyncio.to_thread(ClosureStore(data).add, COURSE, shipped, BEFORE)
             await asyncio.sleep(3)  # the router's copy is renewed every 2 s
             assert await first_heard() == "sound:callrouter/closure-training"
+            shown = await status()
+            assert (shown["open"], shown["reason"], shown["label"]) == (False, "closure", "Kursus")
+            assert shown["next_open"] == "2024-01-04T15:00:00+00:00"  # 16.00 in Copenhagen
     finally:
         await sim.stop()
 

@@ -27,6 +27,7 @@ from router.calls.prompts import load_manifest
 from router.calls.runtime import HANDLED_EVENTS, NOT_NEEDED_EVENTS, Runtime
 from router.calls.shedding import DEFAULT_LATENCY_LIMIT, DEFAULT_MAX_CALLS_IN_SETUP
 from router.office.accounts import AccountStore
+from router.office.calendars import Calendars
 from router.office.call_log import CallLog
 from router.office.closures import ClosureStore
 from router.office.data_copy import open_site_store
@@ -99,9 +100,10 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
     messages, call_log, accounts = MessageStore(store), CallLog(store), AccountStore(store)
     overrides = OverrideStore(store, cached=True)
     closures = ClosureStore(store, cached=True)
+    calendars = Calendars(from_file, clock)
     # Everything that reads the schedule (calls, console, API, e-mail) reads it with the office's
-    # planned closures joined (schedule/planned.py has the precedence).
-    schedule = WithPlanned(from_file, closures.all)
+    # planned closures and subscribed calendars joined (schedule/planned.py has the precedence).
+    schedule = WithPlanned(from_file, closures.all, calendars.specials)
     spool = Spool(config.data_dir / SPOOL_DIR)
     role = Role()
     try:
@@ -142,6 +144,7 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
             runtime.on_message_saved = mail.wake.set
             view = _view(runtime, stream, schedule, fixed, clock, role, mail_configured=config.smtp is not None)
             view.wake_mail = mail.wake.set
+            view.calendars = calendars.states
             metrics.read(lambda: _read_metrics(view, stream, runtime, rest, config.schedule, messages, mail))
             api_url = None
             if config.api is not None:
@@ -165,6 +168,7 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
                 asyncio.create_task(_take_calls(store, config, runtime, stream, role), name="ari-events"),
                 asyncio.create_task(overrides.keep_refreshing(), name="overrides"),
                 asyncio.create_task(closures.keep_refreshing(), name="planned-closures"),
+                asyncio.create_task(calendars.keep_fetching(), name="calendars"),
                 asyncio.create_task(spool.keep_draining(messages, mail.wake.set), name="spool"),
                 asyncio.create_task(keep_purging(messages, rest, clock, config.retention_days), name="retention"),
                 asyncio.create_task(runtime.reconciler.keep_reconciling(stream.connected.is_set), name="reconcile"),
@@ -334,6 +338,12 @@ def _read_metrics(
             ("line", "state"),
             _agents_by_state(view, lines),
         )
+    yield gauge_by(
+        "callrouter_calendar_ok",
+        "1 while the line's subscribed calendar was fetched and read at the last try (0: the last good copy serves)",
+        "line",
+        {line: float(state.ok) for line, state in view.calendars().items()},
+    )
     if isinstance(source, ScheduleSource):
         yield counter("callrouter_schedule_reloads", "Changed schedule files put into service", source.reloads)
         yield counter("callrouter_schedule_rejections", "Changed schedule files rejected", source.rejections)

@@ -7,17 +7,25 @@ and a phone's width, as tests/test_console_browser.py does."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from asterisk_sim import Simulator
+from router.app import RouterConfig, running
+from router.ari import AriConfig
+from router.calls.prompts import DEFAULT_MANIFEST
+from router.office import calendars as calendars_module
 from router.office.closures import ClosureStore
 from router.schedule import Schedule
 from router.web.http_api import ApiConfig
+from tests.ari_helpers import until
 from tests.conftest import embedded
 from tests.console_client import PASSWORDS, make_accounts
+from tests.test_calendar_subscription import CalendarServer, calendar_server, subscribed, the_office
 from tests.test_console_browser import CHROMIUM, check_page, pytestmark  # noqa: F401 (the browser tier's skip)
 from tests.test_router_sim import CLOSED, simulator, start
 
@@ -126,3 +134,37 @@ async def test_an_operator_plans_next_weeks_closures_in_the_browser(
         await staff.get_by_role("link", name="Lukninger").click()
         await expect(staff.locator("main")).to_contain_text("Kun operatører kan planlægge lukninger.")
         assert await staff.locator("#fra").count() == 0
+
+
+async def test_skemaet_says_when_the_offices_calendar_fails(
+    browser: Browser, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(calendars_module, "LOOK_SECONDS", 0.05)
+    make_accounts(tmp_path)
+    now = [CLOSED]
+    async with calendar_server() as server:
+        schedule = subscribed(server.url)
+        server.body = the_office()
+        await served(browser, server, schedule, tmp_path, now)
+
+
+async def served(
+    browser: Browser, server: CalendarServer, schedule: Schedule, tmp_path: Path, now: list[datetime]
+) -> None:
+    async with simulator(schedule) as sim:
+        config = RouterConfig(AriConfig(sim.url, "router", "router", "secret"), schedule, tmp_path, DEFAULT_MANIFEST,
+                              api=ApiConfig("127.0.0.1", 0, "t" * 32))  # fmt: skip
+        async with running(config, clock=lambda: now[0]) as router:
+            assert router.api_url is not None
+            page = await sign_in(browser, router.api_url, "anna")
+            await page.get_by_role("link", name="Skemaet").click()
+            await expect(page.locator("main")).to_contain_text("Kalenderen er hentet torsdag den 4. januar 2024")
+            server.status = 500
+            now[0] += timedelta(minutes=1)
+            await until(lambda: server.answers[-1] == 500)
+            await page.reload()
+            error = page.locator(".error")
+            await expect(error).to_contain_text("Kalenderen kunne ikke hentes eller læses")
+            await expect(error).to_contain_text("HTTP 500")
+            await expect(error).to_contain_text("Den sidste gode kopi (hentet torsdag den 4. januar 2024 kl. 12.30")
+            await check_page(page, "18-skemaet-kalender")

@@ -18,7 +18,7 @@ Pure: closures in, a schedule out; `problems()` says why a closure would be refu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -60,13 +60,18 @@ class PlannedClosure:
         return (self.last - self.first).days + 1
 
 
-def with_planned(schedule: Schedule, closures: Iterable[PlannedClosure]) -> Schedule:
-    """The schedule with each line's planned closures among its own; closures of a line the file no
-    longer has are left out."""
+def with_planned(
+    schedule: Schedule, closures: Iterable[PlannedClosure], subscribed: Mapping[str, Sequence[Special]] | None = None
+) -> Schedule:
+    """The schedule with each line's planned closures, and the closures its subscribed calendar makes
+    (schedule/subscribed.py, by line), among its own; those of a line the file no longer has are left out."""
     extra: dict[str, list[Special]] = {}
     for closure in closures:
         if closure.line in schedule.lines:
             extra.setdefault(closure.line, []).append(closure.special())
+    for line_id, specials in (subscribed or {}).items():
+        if line_id in schedule.lines and specials:
+            extra.setdefault(line_id, []).extend(specials)
     if not extra:
         return schedule
     lines = {
@@ -129,20 +134,27 @@ def _days_in_a_row(closure: PlannedClosure, others: list[PlannedClosure]) -> int
 
 
 class WithPlanned:
-    """The schedule in service joined with the planned closures in force: a callable like the
-    schedule source it wraps (reload.ScheduleSource), recomputed only when either changes, so that
-    every call's decision reads the joined schedule (and its cached days) without rebuilding it."""
+    """The schedule in service joined with the planned closures and the subscribed calendars' (a
+    callable like the schedule source it wraps, reload.ScheduleSource), recomputed only when one of
+    them changes, so that every call's decision reads the joined schedule (and its cached days)
+    without rebuilding it. The closures and calendars are compared by identity first: their stores
+    hand out the same tuple or mapping until something changed."""
 
-    def __init__(self, base: Callable[[], Schedule], closures: Callable[[], Sequence[PlannedClosure]]) -> None:
+    def __init__(
+        self,
+        base: Callable[[], Schedule],
+        closures: Callable[[], Sequence[PlannedClosure]],
+        subscribed: Callable[[], Mapping[str, Sequence[Special]]] = dict,
+    ) -> None:
         self.base = base
         self._closures = closures
-        self._key: tuple[Schedule, Sequence[PlannedClosure]] | None = None
+        self._subscribed = subscribed
+        self._key: tuple[Schedule, Sequence[PlannedClosure], Mapping[str, Sequence[Special]]] | None = None
         self._joined: Schedule | None = None
 
     def __call__(self) -> Schedule:
-        base, closures = self.base(), self._closures()
-        key = self._key
-        if key is None or key[0] is not base or (key[1] is not closures and key[1] != closures):
-            self._key, self._joined = (base, closures), with_planned(base, closures)
+        key = (self.base(), self._closures(), self._subscribed())
+        if self._key is None or not all(a is b or a == b for a, b in zip(key, self._key, strict=True)):
+            self._key, self._joined = key, with_planned(*key)
         assert self._joined is not None
         return self._joined

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -19,6 +20,7 @@ from aiohttp import web
 
 from router.calls.guidance import closed_guidance, render
 from router.office import danish
+from router.office.calendars import CalendarState
 from router.office.closures import ClosureError, ClosureStore, clean_note, new_id
 from router.schedule import WHOLE_DAY, Schedule, TimeRange, day_plan, decide
 from router.schedule.localtime import wall
@@ -253,3 +255,13 @@ def _not_allowed(console: Console, request: web.Request) -> web.Response:
     return console.render(request, "error.html", 403, title="Ikke tilladt", message=(
         "Kun operatører kan planlægge lukninger. Spørg en af jeres operatører."
     ))  # fmt: skip
+
+
+def calendar_rows(states: Mapping[str, CalendarState], tz: ZoneInfo) -> list[dict[str, object]]:
+    """Each line's subscribed calendar for the Skemaet page, its times in Danish."""
+    return [
+        {"line": line, "url": s.where, "ok": s.ok, "error": s.error, "closures": s.events,
+         "loaded": danish.moment(s.loaded_at, tz) if s.loaded_at else None,
+         "checked": danish.moment(s.checked_at, tz) if s.checked_at else None}
+        for line, s in sorted(states.items())
+    ]  # fmt: skip

@@ -28,13 +28,14 @@ import hmac
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from aiohttp import web
 
 from router.ari import AriError, AriNotFound, AriRest
 from router.office.audio import audio_of
+from router.office.calendars import CalendarState
 from router.office.messages import Message, MessageStore
 from router.office.overrides import OverrideError, OverrideStore, resolve_until
 from router.schedule import Decision, Override, Schedule, decide
@@ -92,6 +93,7 @@ class RouterView:
     schedule_file: Callable[[], FileState | None] = lambda: None  # the file on disk against the one in service
     role: Callable[[], str] = lambda: "active"  # or starting, standby (another router takes the calls), stopped
     wake_mail: Callable[[], None] = lambda: None  # the e-mail sender looks at the outbox now
+    calendars: Callable[[], Mapping[str, CalendarState]] = dict  # each line's subscribed calendar (office/calendars.py)
 
 
 def make_app(
@@ -150,7 +152,8 @@ def make_app(
             "ari_connected": view.connected(),
             "schedule_rejected": view.rejected(),
         }
-        return web.json_response({**body, "mail": mail, "lines": lines})
+        calendars = {line: calendar_json(state, schedule.tz) for line, state in view.calendars().items()}
+        return web.json_response({**body, "mail": mail, "lines": lines, "calendars": calendars})
 
     async def metrics_text(_: web.Request) -> web.Response:
         return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE})
@@ -312,6 +315,18 @@ def _override_json(override: Override) -> dict[str, Any]:
         "reason": override.reason,
         "until": override.until.isoformat(),
         "note": override.note,
+    }
+
+
+def calendar_json(state: CalendarState, tz: tzinfo) -> dict[str, Any]:
+    """A line's subscribed calendar on /status: whether its last fetch worked, and the copy in force."""
+    return {
+        "url": state.where,
+        "ok": state.ok,
+        "error": state.error,
+        "loaded_at": state.loaded_at.astimezone(tz).isoformat() if state.loaded_at else None,
+        "checked_at": state.checked_at.astimezone(tz).isoformat() if state.checked_at else None,
+        "closures": state.events,
     }
 
 

@@ -98,6 +98,9 @@ async def test_an_operator_plans_next_weeks_closures_in_the_browser(
         friday = page.locator("tr", has_text="fredag den 5. januar 2024")
         await expect(friday).to_contain_text("11.00–12.00")
         await expect(friday).to_contain_text("Kursus i det nye system")
+        ics = await (await page.request.get(base + "/ui/dage.ics?linje=1818")).text()  # the calendar export
+        assert "DTSTART;TZID=Europe/Copenhagen:20240105T110000" in ics
+        assert "DTSTART;TZID=Europe/Copenhagen:20240105T100000" not in ics
 
         # Changed to the whole day, until it begins.
         await page.get_by_role("link", name="Lukninger").click()

@@ -79,10 +79,15 @@ class ClosureStore:
         self._copy, self._copy_version = self._read(), version
 
     async def keep_refreshing(self, every: float = REFRESH_SECONDS) -> None:
-        """Renew the copy every `every` seconds until cancelled; a failure keeps the last copy."""
+        """Renew the copy every `every` seconds until cancelled; a failure keeps the last copy. The
+        embedded store is asked in the event loop, as the overrides are (office/overrides.py says why)."""
+        inline = not self._store.shared
         while True:
             try:
-                await asyncio.to_thread(self.refresh)
+                if inline:
+                    self.refresh()
+                else:
+                    await asyncio.to_thread(self.refresh)
                 if self._failing:
                     log.info("planned closures: the store answers again")
                 self._failing = False

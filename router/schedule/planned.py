@@ -156,5 +156,7 @@ class WithPlanned:
         key = (self.base(), self._closures(), self._subscribed())
         if self._key is None or not all(a is b or a == b for a, b in zip(key, self._key, strict=True)):
             self._key, self._joined = key, with_planned(*key)
+        else:
+            self._key = key  # equal, if not the same objects: the next call compares by identity again
         assert self._joined is not None
         return self._joined

@@ -429,3 +429,22 @@ async def until_async(condition: Callable[[], Awaitable[bool]], within: float = 
     while not await condition():
         assert loop.time() < deadline, "not within the time"
         await asyncio.sleep(0.05)
+
+
+async def test_an_unchanged_calendar_still_covers_the_days_ahead(server: CalendarServer, shipped: Schedule) -> None:
+    """Weeks of 304s: the copy kept is expanded again each day, so a weekly event keeps closing the line."""
+    schedule = subscribed(server.url)
+    now = [local("2024-01-05T09:00")]
+    feeds = Calendars(lambda: schedule, lambda: now[0])
+    weekly = event("uge", "Telefon", datetime(2024, 1, 8, 10, tzinfo=CPH), datetime(2024, 1, 8, 10, 30, tzinfo=CPH),
+                   rrule={"freq": "weekly"})  # fmt: skip
+    server.body = calendar(weekly)
+    async with aiohttp.ClientSession() as http:
+        await feeds.fetch_due(http)
+        now[0] = local("2025-06-02T09:00")  # a Monday, past the first copy's window of days
+        await feeds.fetch_due(http)
+    assert server.answers == [200, 304]
+    joined_schedule = WithPlanned(lambda: schedule, tuple, feeds.specials)()
+    assert not decide(joined_schedule, "1818", local("2025-06-02T10:15")).open
+    assert decide(joined_schedule, "1818", local("2025-06-02T10:45")).open
+    assert decide(shipped, "1818", local("2025-06-02T10:15")).open

@@ -27,7 +27,9 @@ from router.calls.prompts import load_manifest
 from router.calls.runtime import HANDLED_EVENTS, NOT_NEEDED_EVENTS, Runtime
 from router.calls.shedding import DEFAULT_LATENCY_LIMIT, DEFAULT_MAX_CALLS_IN_SETUP
 from router.office.accounts import AccountStore
+from router.office.calendars import Calendars
 from router.office.call_log import CallLog
+from router.office.closures import ClosureStore
 from router.office.data_copy import open_site_store
 from router.office.fallback_messages import keep_picking_up
 from router.office.mail import SmtpConfig
@@ -40,6 +42,7 @@ from router.office.spool import Spool
 from router.office.standby import ActiveLock, active_lock, hold, wait_until_taken
 from router.office.store import Store, StoreConfig
 from router.schedule import QueueConfig, Schedule
+from router.schedule.planned import WithPlanned
 from router.schedule.reload import FileState, ScheduleSource
 from router.web.console import Console, add_console
 from router.web.http_api import ApiConfig, RouterView, make_app
@@ -92,15 +95,21 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
     """The router, connected and taking calls, until the block ends."""
     manifest = load_manifest(config.manifest)
     fixed = config.schedule
-    schedule: Callable[[], Schedule] = (lambda: fixed) if isinstance(fixed, Schedule) else fixed
+    from_file: Callable[[], Schedule] = (lambda: fixed) if isinstance(fixed, Schedule) else fixed
     store = await asyncio.to_thread(open_site_store, config.store, config.data_dir)
     log.info("router: the office's data is in %s", store.described)
     messages, call_log, accounts = MessageStore(store), CallLog(store), AccountStore(store)
     overrides = OverrideStore(store, cached=True)
+    closures = ClosureStore(store, cached=True)
+    calendars = Calendars(from_file, clock)
+    # Everything that reads the schedule (calls, console, API, e-mail) reads it with the office's
+    # planned closures and subscribed calendars joined (schedule/planned.py has the precedence).
+    schedule = WithPlanned(from_file, closures.all, calendars.specials)
     spool = Spool(config.data_dir / SPOOL_DIR)
     role = Role()
     try:
         await asyncio.to_thread(overrides.refresh)
+        await asyncio.to_thread(closures.refresh)
         connector = aiohttp.TCPConnector(limit=ARI_CONNECTIONS)
         async with aiohttp.ClientSession(connector=connector) as session, contextlib.AsyncExitStack() as stack:
             seen = SeenIds()  # what events were about, so that a retried request can tell it took effect
@@ -135,8 +144,9 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
             )
             mail = MailSender(messages, rest, config.smtp, schedule, clock, config.mail_backoff)
             runtime.on_message_saved = mail.wake.set
-            view = _view(runtime, stream, schedule, clock, role, spool, mail_configured=config.smtp is not None)
+            view = _view(runtime, stream, schedule, fixed, clock, role, spool, mail_configured=config.smtp is not None)
             view.wake_mail = mail.wake.set
+            view.calendars = calendars.states
             metrics.read(lambda: _read_metrics(view, stream, runtime, rest, config.schedule, messages, mail))
             api_url = None
             if config.api is not None:
@@ -147,6 +157,7 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
                     return manifest.texts_for(schedule(), range(year - 1, year + 2))
 
                 console = Console(view, messages, overrides, accounts, rest, prompt_texts, manifest.texts, call_log)
+                console.closures, console.from_file = closures, from_file
                 add_console(app, console)
                 api_url = await stack.enter_async_context(_api(app, config.api))
             # What exists now (the imported libraries, the schedule, the pools) lives as long as the
@@ -158,6 +169,8 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
             background = [
                 asyncio.create_task(_take_calls(store, config, runtime, stream, role), name="ari-events"),
                 asyncio.create_task(overrides.keep_refreshing(), name="overrides"),
+                asyncio.create_task(closures.keep_refreshing(), name="planned-closures"),
+                asyncio.create_task(calendars.keep_fetching(), name="calendars"),
                 asyncio.create_task(spool.keep_draining(messages, mail.wake.set), name="spool"),
                 asyncio.create_task(keep_purging(messages, rest, clock, config.retention_days), name="retention"),
                 asyncio.create_task(runtime.reconciler.keep_reconciling(stream.connected.is_set), name="reconcile"),
@@ -250,6 +263,7 @@ def _view(
     runtime: Runtime,
     stream: EventStream,
     schedule: Callable[[], Schedule],
+    source: object,  # the file's schedule source (or a fixed schedule), for its state
     clock: Callable[[], datetime],
     role: Role,
     spool: Spool,
@@ -257,8 +271,8 @@ def _view(
     mail_configured: bool,
 ) -> RouterView:
     def rejected() -> str | None:
-        if isinstance(schedule, ScheduleSource) and schedule.rejected is not None:
-            return schedule.rejected.error
+        if isinstance(source, ScheduleSource) and source.rejected is not None:
+            return source.rejected.error
         return None
 
     def waiting(line: str) -> int:
@@ -279,7 +293,7 @@ def _view(
         return {a: "talking" if a in talking else "ringing" if a in ringing else "available" for a in target.agents}
 
     def schedule_file() -> FileState | None:
-        return schedule.state() if isinstance(schedule, ScheduleSource) else None
+        return source.state() if isinstance(source, ScheduleSource) else None
 
     return RouterView(
         schedule, clock, stream.connected.is_set, rejected, waiting, agents, waiting_since, mail_configured,
@@ -346,6 +360,12 @@ def _read_metrics(
             ("line", "state"),
             _agents_by_state(view, lines),
         )
+    yield gauge_by(
+        "callrouter_calendar_ok",
+        "1 while the line's subscribed calendar was fetched and read at the last try (0: the last good copy serves)",
+        "line",
+        {line: float(state.ok) for line, state in view.calendars().items()},
+    )
     if isinstance(source, ScheduleSource):
         yield counter("callrouter_schedule_reloads", "Changed schedule files put into service", source.reloads)
         yield counter("callrouter_schedule_rejections", "Changed schedule files rejected", source.rejections)

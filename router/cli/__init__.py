@@ -3,7 +3,7 @@
 One module per group of commands, each adding its own subcommands to the parser:
 `schedule_commands` (check, at, calendar, ics, dialplan), `router_commands` (run, status),
 `office_commands` (report, override, messages), `prompt_commands` (prompts build) and
-`user_commands` (the web console's accounts). `common`
+`user_commands` (the web console's accounts), `closure_commands` (planned closures). `common`
 holds what they share: file locations, reading instants and dates, printing them.
 """
 
@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from router.calls.prompts import PromptError
 from router.cli import (
+    closure_commands,
     db_commands,
     office_commands,
     prompt_commands,
@@ -62,4 +63,5 @@ def _parser() -> argparse.ArgumentParser:
     prompt_commands.register(commands)
     user_commands.register(commands)
     db_commands.register(commands)
+    closure_commands.register(commands)
     return parser

@@ -31,6 +31,7 @@ from router.cli.common import (
 )
 from router.schedule import WEEKDAYS, Decision, Override, Reason, Schedule, Segment, day_plan, decide, load_schedule
 from router.schedule.localtime import wall
+from router.schedule.planned import PlannedClosure, with_planned
 
 
 def register(commands: Commands) -> None:
@@ -89,33 +90,40 @@ def _check(args: argparse.Namespace) -> int:
     return 1 if missing else 0
 
 
-def _overrides_in_force(args: argparse.Namespace) -> tuple[Override, ...]:
-    """The site's overrides, if it has a store; none (said on stderr) if it cannot be read."""
+def _from_store(args: argparse.Namespace) -> tuple[tuple[Override, ...], tuple[PlannedClosure, ...]]:
+    """The site's overrides and planned closures, if it has a store; none (said on stderr) if it
+    cannot be read: the schedule file alone still answers."""
     try:
         site = site_store(args)
     except NoData:
-        return ()
+        return (), ()
     except UsageError as e:
-        print(f"callrouter: overrides ignored: {e}", file=sys.stderr)
-        return ()
+        print(f"callrouter: overrides and planned closures ignored: {e}", file=sys.stderr)
+        return (), ()
     from sqlalchemy.exc import SQLAlchemyError  # the store's libraries, only for a site that has one
 
+    from router.office.closures import ClosureStore
     from router.office.overrides import OverrideStore
 
     try:
-        return OverrideStore(site).all()
+        return OverrideStore(site).all(), ClosureStore(site).all()
     except SQLAlchemyError as e:
-        print(f"callrouter: overrides ignored: {e}", file=sys.stderr)
-        return ()
+        print(f"callrouter: overrides and planned closures ignored: {e}", file=sys.stderr)
+        return (), ()
     finally:
         site.close()
 
 
+def _schedule(args: argparse.Namespace) -> tuple[Schedule, tuple[Override, ...]]:
+    """The schedule file with the site's planned closures joined, and the site's overrides."""
+    overrides, closures = _from_store(args)
+    return with_planned(load_schedule(schedule_path(args)), closures), overrides
+
+
 def _at(args: argparse.Namespace) -> int:
-    schedule = load_schedule(schedule_path(args))
+    schedule, overrides = _schedule(args)
     line_id = args.line or next(iter(schedule.lines))
     instant = parse_instant(args.time, schedule)
-    overrides = _overrides_in_force(args)
     decision = decide(schedule, line_id, instant, overrides)
     guidance, texts = None, {}
     if not decision.open:
@@ -139,7 +147,7 @@ def _at(args: argparse.Namespace) -> int:
 
 
 def _calendar(args: argparse.Namespace) -> int:
-    schedule = load_schedule(schedule_path(args))
+    schedule, _ = _schedule(args)
     line_id = args.line or next(iter(schedule.lines))
     first = first_day(args.first, schedule)
     days = days_count(args.days)
@@ -171,7 +179,7 @@ def _calendar(args: argparse.Namespace) -> int:
 def _ics(args: argparse.Namespace) -> int:
     from router.schedule.ics import open_windows, phone_hours_calendar  # icalendar: for this command alone
 
-    schedule = load_schedule(schedule_path(args))
+    schedule, _ = _schedule(args)
     line_id = args.line or next(iter(schedule.lines))
     first = first_day(args.first, schedule)
     if args.json:

@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     Dialect,
     Float,
@@ -99,6 +100,23 @@ overrides = Table(
     Column("note", Text),
 )
 
+# The office's planned closures (schedule/planned.py): each day from `first` to `last`, from
+# `start` to `end` minutes after local midnight (0 and 1440: the whole day).
+planned_closures = Table(
+    "planned_closures",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("line", String, nullable=False),
+    Column("first", Date, nullable=False),
+    Column("last", Date, nullable=False),
+    Column("start", Integer, nullable=False),
+    Column("end", Integer, nullable=False),
+    Column("reason", String, nullable=False),
+    Column("note", Text, nullable=False, server_default=""),
+    Column("by", String, nullable=False),
+    Column("at", Instant, nullable=False),
+)
+
 calls = Table(
     "calls",
     metadata,
@@ -172,4 +190,4 @@ sign_in_failures = Table(
 Index("sign_in_failures_key", sign_in_failures.c.key, sign_in_failures.c.at)
 
 # In the order a copy must fill them (a row's parent first).
-COPY_ORDER = (messages, message_audio, outbox, overrides, calls, users, sessions, audit)
+COPY_ORDER = (messages, message_audio, outbox, overrides, planned_closures, calls, users, sessions, audit)

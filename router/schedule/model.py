@@ -18,6 +18,7 @@ import holidays as holidays_lib
 from dateutil.rrule import rrule
 
 MINUTES_PER_DAY = 24 * 60
+DEFAULT_PLANNED_MAX_DAYS = 14
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _DAY = timedelta(days=1)
 
@@ -187,6 +188,17 @@ class QueueConfig:
     serve_after_close: bool = True  # a caller waiting when the phone hours end is still served
 
 
+@dataclass(frozen=True, slots=True)
+class CalendarFeed:
+    """The office's calendar, subscribed to (office/calendars.py): its events marked for the phone
+    (by a category, or a word in the title, equal to `mark`) close the line."""
+
+    url: str
+    mark: str
+    reason: str = "calendar"  # selects the message callers hear: closure-<reason>
+    every_minutes: int = 5
+
+
 @dataclass(frozen=True)
 class Line:
     """One phone number and everything that decides when it is open."""
@@ -203,6 +215,10 @@ class Line:
     # In phone hours: the router's queue, or a dialplan context (a site's own Queue()). None: the
     # context callrouter-open-<line>.
     open_to: QueueConfig | str | None = None
+    # The longest a planned closure (the console's, `callrouter closures`) may close the line, in
+    # days in a row: planned closures that touch or overlap count together (schedule/planned.py).
+    planned_closure_max_days: int = DEFAULT_PLANNED_MAX_DAYS
+    calendar: CalendarFeed | None = None
 
     def version_on(self, day: date) -> Version | None:
         i = bisect.bisect_right([v.valid_from for v in self.versions], day)

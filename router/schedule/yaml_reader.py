@@ -24,9 +24,11 @@ import yaml
 from dateutil.rrule import rrule, rrulestr
 
 from router.schedule.model import (
+    DEFAULT_PLANNED_MAX_DAYS,
     MINUTES_PER_DAY,
     WEEKDAYS,
     WHOLE_DAY,
+    CalendarFeed,
     Days,
     HolidayCalendar,
     Line,
@@ -161,6 +163,8 @@ class _Reader(NodeReader):
                 "notify",
                 "queue",
                 "open_context",
+                "planned_closure_max_days",
+                "calendar",
             ),
         )
         if "queue" in fields and "open_context" in fields:
@@ -193,7 +197,46 @@ class _Reader(NodeReader):
             else None,
             notify=self.addresses(fields.get("notify"), f"{path}.notify"),
             open_to=open_to,
+            planned_closure_max_days=self.max_days(fields.get("planned_closure_max_days"), path),
+            calendar=self.calendar(fields["calendar"], f"{path}.calendar") if "calendar" in fields else None,
         )
+
+    def calendar(self, node: yaml.Node, path: str) -> CalendarFeed:
+        """`calendar: {url: https://..., mark: telefon, reason: staff_shortage, every_minutes: 5}`."""
+        fields = self.mapping(node, path, required=("url", "mark"), optional=("reason", "every_minutes"))
+        url = self.scalar(fields["url"], f"{path}.url")
+        if not re.match(r"^https?://[^\s/]+\S*$", url):
+            self.fail(
+                fields["url"], f"{path}.url", f"expected the calendar's address, http:// or https://; got {url!r}"
+            )
+        mark = self.scalar(fields["mark"], f"{path}.mark").strip()
+        if not mark or len(mark) > 64:
+            self.fail(fields["mark"], f"{path}.mark", "expected the category or word that marks an event for the phone")
+        reason = "calendar"
+        if "reason" in fields:
+            reason = self.scalar(fields["reason"], f"{path}.reason")
+            if not re.match(r"^[a-z][a-z0-9_]*$", reason):
+                self.fail(
+                    fields["reason"], f"{path}.reason", f"a reason is a token like staff_shortage; got {reason!r}"
+                )
+        every = 5
+        if "every_minutes" in fields:
+            text = self.scalar(fields["every_minutes"], f"{path}.every_minutes")
+            if not text.isdigit() or not 1 <= int(text) <= 60:
+                self.fail(fields["every_minutes"], f"{path}.every_minutes", f"expected 1 to 60 minutes; got {text!r}")
+            every = int(text)
+        return CalendarFeed(url, mark, reason, every)
+
+    def max_days(self, node: yaml.Node | None, path: str) -> int:
+        """How many days in a row the console and `callrouter closures` may close the line."""
+        if node is None:
+            return DEFAULT_PLANNED_MAX_DAYS
+        text = self.scalar(node, f"{path}.planned_closure_max_days")
+        if not text.isdigit() or not 1 <= int(text) <= 366:
+            self.fail(
+                node, f"{path}.planned_closure_max_days", f"expected a whole number of days from 1 to 366; got {text!r}"
+            )
+        return int(text)
 
     def addresses(self, node: yaml.Node | None, path: str) -> tuple[str, ...]:
         """E-mail addresses, one or a list. Only the plain form (name@domain.tld): a display name or a

@@ -21,8 +21,10 @@ from aiohttp import web
 from router.ari import AriRest
 from router.office.accounts import AccountStore, Session
 from router.office.call_log import CallLog
+from router.office.closures import ClosureStore
 from router.office.messages import MessageStore
 from router.office.overrides import OverrideStore
+from router.schedule import Schedule
 from router.web import shown
 from router.web.http_api import RouterView
 
@@ -83,6 +85,8 @@ class Console:
     office: str = "Opkrævningskontoret"
     limiter: SignInLimiter = field(default_factory=SignInLimiter)
     templates: jinja2.Environment = field(default_factory=lambda: templates())
+    closures: ClosureStore | None = None  # the planned closures (console_closures.py); set by the router
+    from_file: Callable[[], Schedule] | None = None  # the schedule without them: the base they join
     _plays: dict[tuple[str, str], datetime] = field(default_factory=dict)  # (user, message): last play logged
 
     def first_play(self, user: str, message_id: str) -> bool:

@@ -28,6 +28,7 @@ from router.schedule.ics import phone_hours_calendar
 from router.schedule.localtime import wall
 from router.web import audit_text
 from router.web.byte_range import ranged
+from router.web.console_closures import add_closure_pages, calendar_rows
 from router.web.console_core import Console, session_of
 from router.web.console_mail import add_mail_pages, failed_count
 from router.web.http_api import agents_now
@@ -85,6 +86,7 @@ def add_pages(r: web.UrlDispatcher, console: Console) -> None:
     r.add_get("/ui/skema", bind(_schedule))
     r.add_get("/ui/log", bind(_audit))
     add_mail_pages(r, console)
+    add_closure_pages(r, console)
 
 
 async def _to_now(_: web.Request) -> web.StreamResponse:
@@ -539,6 +541,7 @@ async def _schedule(console: Console, request: web.Request) -> web.StreamRespons
         state=state,
         loaded=danish.moment(state.loaded_at, tz) if state else None,
         rejected_at=danish.moment(state.rejected.at, tz) if state and state.rejected else None,
+        calendars=calendar_rows(console.view.calendars(), tz),
     )
 
 

@@ -28,13 +28,14 @@ import hmac
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from aiohttp import web
 
 from router.ari import AriError, AriNotFound, AriRest
 from router.office.audio import audio_of
+from router.office.calendars import CalendarState
 from router.office.messages import Message, MessageStore
 from router.office.overrides import OverrideError, OverrideStore, resolve_until
 from router.schedule import Decision, Override, Schedule, decide
@@ -95,6 +96,7 @@ class RouterView:
     store_problem: Callable[[], str | None] = lambda: None  # the office's database does not answer, if so
     spooled: Callable[[], int] = lambda: 0  # messages on this router's disk, waiting for the store
     wake_mail: Callable[[], None] = lambda: None  # the e-mail sender looks at the outbox now
+    calendars: Callable[[], Mapping[str, CalendarState]] = dict  # each line's subscribed calendar (office/calendars.py)
 
 
 def make_app(
@@ -161,7 +163,8 @@ def make_app(
             "store_problem": view.store_problem(),
             "messages_spooled": view.spooled(),
         }
-        return web.json_response({**body, "mail": mail, "lines": lines})
+        calendars = {line: calendar_json(state, schedule.tz) for line, state in view.calendars().items()}
+        return web.json_response({**body, "mail": mail, "lines": lines, "calendars": calendars})
 
     async def metrics_text(_: web.Request) -> web.Response:
         return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE})
@@ -323,6 +326,18 @@ def _override_json(override: Override) -> dict[str, Any]:
         "reason": override.reason,
         "until": override.until.isoformat(),
         "note": override.note,
+    }
+
+
+def calendar_json(state: CalendarState, tz: tzinfo) -> dict[str, Any]:
+    """A line's subscribed calendar on /status: whether its last fetch worked, and the copy in force."""
+    return {
+        "url": state.where,
+        "ok": state.ok,
+        "error": state.error,
+        "loaded_at": state.loaded_at.astimezone(tz).isoformat() if state.loaded_at else None,
+        "checked_at": state.checked_at.astimezone(tz).isoformat() if state.checked_at else None,
+        "closures": state.events,
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -173,6 +174,11 @@ async def test_status_shows_the_wait_a_caller_calling_now_would_hear(shipped: Sc
             _, body = await a.get("/status", token=None)
             assert isinstance(body, dict)
             assert body["lines"]["1818"]["estimate"] == expected
+            shown = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "router", "status", "--api", a.url, stdout=asyncio.subprocess.PIPE
+            )
+            out, _ = await shown.communicate()
+            assert f"  the wait of a caller calling now: {expected['text']}\n" in out.decode()
 
 
 async def test_metrics_count_calls_by_outcome(closed: Api) -> None:

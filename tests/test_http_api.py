@@ -162,9 +162,9 @@ async def test_status_shows_lines_callers_waiting_and_agents(shipped: Schedule, 
 async def test_status_shows_the_wait_a_caller_calling_now_would_hear(shipped: Schedule, tmp_path: Path) -> None:
     config = QueueConfig(("agent1",), ring_seconds=30)
     schedule = replace(shipped, lines={**shipped.lines, "1818": replace(shipped.lines["1818"], open_to=config)})
-    for history, expected in [
-        (0, {"minutes": None, "more": False, "text": "for lidt at gå efter"}),
-        (5, {"minutes": 6, "more": False, "text": "omkring 6 minutter"}),  # the 2nd in line, one taken every 3 minutes
+    for history, minutes, said in [
+        (0, None, "for lidt at gå efter"),
+        (5, 6, "omkring 6 minutter"),  # the 2nd in line, one caller taken every 3 minutes
     ]:
         answered_recently(tmp_path, minutes_apart=3, count=history)  # kept in the call log over the restart
         async with api(shipped, tmp_path, OPEN, schedule=schedule) as a:
@@ -173,12 +173,12 @@ async def test_status_shows_the_wait_a_caller_calling_now_would_hear(shipped: Sc
             await until(lambda: a.router.runtime.queues.position("1818", next(iter(a.sim.world.channels))) == 1)
             _, body = await a.get("/status", token=None)
             assert isinstance(body, dict)
-            assert body["lines"]["1818"]["estimate"] == expected
+            assert body["lines"]["1818"]["estimate"] == {"minutes": minutes, "more": False, "text": said}
             shown = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "router", "status", "--api", a.url, stdout=asyncio.subprocess.PIPE
             )
             out, _ = await shown.communicate()
-            assert f"  the wait of a caller calling now: {expected['text']}\n" in out.decode()
+            assert f"  the wait of a caller calling now: {said}\n" in out.decode()
 
 
 async def test_metrics_count_calls_by_outcome(closed: Api) -> None:

@@ -11,6 +11,8 @@ The rules
   the next caller, whatever the number of agents (two agents answering take callers twice as often,
   and the gaps show it). A caller at place p waits about p such gaps. The median, not the mean, so that
   one quiet spell with nobody waiting (a long gap) or two answers at once do not sway it.
+  Callers ahead who give up would shorten the wait; they are not counted, so the estimate errs long
+  rather than promising a caller too little.
 - Said as a person would: never "0 minutes" (at least 1); whole minutes up to 10; then to the nearest
   5 minutes up to 30; above that (from 32.5 minutes) only "more than half an hour". Rounding half up.
 

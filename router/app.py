@@ -23,6 +23,7 @@ from prometheus_client.core import Metric
 
 from router.ari import AriConfig, AriError, AriRest, EventStream, SeenIds
 from router.calls import flow
+from router.calls.estimate import Estimate
 from router.calls.prompts import load_manifest
 from router.calls.runtime import HANDLED_EVENTS, NOT_NEEDED_EVENTS, Runtime
 from router.calls.shedding import DEFAULT_LATENCY_LIMIT, DEFAULT_MAX_CALLS_IN_SETUP
@@ -246,14 +247,16 @@ async def _take_calls(store: Store, config: RouterConfig, runtime: Runtime, stre
         )
         holding = asyncio.create_task(hold(lock), name="active-lock")
         events = asyncio.create_task(stream.run(), name="ari-stream")
+        # Beside taking calls, not before: a restarted or taking-over router estimates waits from the start.
+        recall = asyncio.create_task(runtime.recall_answers(), name="recall-answers")
         try:
             done, _ = await asyncio.wait({holding, events}, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 task.result()  # LockLost, ApplicationReplacedError, or the stream's end
         finally:
-            for task in (holding, events):
+            for task in (holding, events, recall):
                 task.cancel()
-            await asyncio.gather(holding, events, return_exceptions=True)
+            await asyncio.gather(holding, events, recall, return_exceptions=True)
     finally:
         role.now = "stopped"
         await lock.release()
@@ -292,12 +295,15 @@ def _view(
         talking = {agent for agent, _ in state.queue.talking} if state else set()
         return {a: "talking" if a in talking else "ringing" if a in ringing else "available" for a in target.agents}
 
+    def estimate(line: str, place: int) -> Estimate | None:
+        return runtime.queues.estimate(line, place)
+
     def schedule_file() -> FileState | None:
         return source.state() if isinstance(source, ScheduleSource) else None
 
     return RouterView(
         schedule, clock, stream.connected.is_set, rejected, waiting, agents, waiting_since, mail_configured,
-        schedule_file, role.describe, role.store_problem, spool.waiting,
+        schedule_file, role.describe, role.store_problem, spool.waiting, estimate=estimate,
     )  # fmt: skip
 
 

@@ -37,9 +37,11 @@ from router.office.overrides import OverrideStore
 from router.schedule import Schedule
 from router.schedule.reload import ScheduleSource
 from router.web.http_api import ApiConfig
+from tests.ari_helpers import until
 from tests.conftest import ROOT, embedded, local, stored_messages
 from tests.console_client import PASSWORDS, make_accounts
-from tests.test_router_sim import CLOSED, Harness, simulator, start
+from tests.test_queue_sim import answered_recently
+from tests.test_router_sim import CLOSED, OPEN, Harness, simulator, start
 
 CHROMIUM = "/usr/bin/chromium"
 AXE = next(iter(sorted((ROOT / ".venv").glob("axe-core-*/axe.min.js"))), None)
@@ -182,6 +184,7 @@ async def test_the_office_runs_its_line_in_the_browser(
         await expect(agents).to_contain_text("agent1 ringer")
         await expect(agents).to_contain_text("agent2 ikke logget på")
         await expect(agents).to_contain_text("agent3 i eget opkald")
+        await expect(page.locator("#linje-1818 ~ p.estimate")).to_contain_text("for lidt at gå efter")
         await check_page(page, "06-nu-med-koe")
         sim.world.caller_hangs_up(waiting)
 
@@ -449,3 +452,27 @@ async def test_beskeder_with_many_messages_pages_to_the_oldest_and_fetches_no_au
         await page.select_option("#vis", "ikke-ringet-op")
         await page.get_by_role("button", name="Vis", exact=True).click()
         await expect(page.locator("main")).to_contain_text("Besked 1–50 af 129")
+
+
+async def test_nu_shows_the_wait_a_caller_calling_now_would_hear(
+    browser: Browser, sim: Simulator, shipped: Schedule, tmp_path: Path
+) -> None:
+    make_accounts(tmp_path)
+    answered_recently(tmp_path, minutes_apart=3, count=5)  # the call log of the last while: one every 3 minutes
+    for agent in ("agent1", "agent2", "agent3"):
+        sim.world.set_endpoint(f"PJSIP/{agent}", AgentScript("offline"))
+    async with start(sim, shipped, tmp_path, OPEN, api=ApiConfig("127.0.0.1", 0, "t" * 32)) as router:
+        assert router.api_url is not None
+        context = await browser.new_context(bypass_csp=True, viewport={"width": 1200, "height": 900}, locale="da-DK")
+        page = await context.new_page()
+        await page.goto(router.api_url + "/ui/log-ind")
+        await page.get_by_label("Brugernavn").fill("anna")
+        await page.get_by_label("Adgangskode").fill(PASSWORDS["anna"])
+        await page.get_by_role("button", name="Log ind").click()
+        estimate = page.locator("#linje-1818 ~ p.estimate")
+        await expect(estimate).to_have_text("Forventet ventetid for den næste, der ringer: omkring 3 minutter.")
+        waiting = sim.world.place_call("11223344", "1818", "router", ["1818"]).id
+        await until(lambda: router.runtime.queues.position("1818", waiting) == 1)
+        await expect(estimate).to_contain_text("omkring 6 minutter", timeout=12_000)  # by itself: behind one
+        await check_page(page, "06b-nu-ventetid")
+        sim.world.caller_hangs_up(waiting)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -25,6 +26,7 @@ from router.schedule.reload import ScheduleSource
 from router.web.http_api import ApiConfig, ApiConfigError, api_config_from_env
 from tests.ari_helpers import outcome_of, until
 from tests.conftest import ROOT, embedded, local
+from tests.test_queue_sim import answered_recently
 from tests.test_router_sim import CLOSED, FAST, OPEN, simulator
 
 TOKEN = "s3cret-token-for-tests"
@@ -155,6 +157,28 @@ async def test_status_shows_lines_callers_waiting_and_agents(shipped: Schedule, 
         assert s["agents"] == {"agent1": "ringing", "agent2": "on another call", "agent3": "offline"}
         assert body["ari_connected"] is True
         assert body["schedule_rejected"] is None
+
+
+async def test_status_shows_the_wait_a_caller_calling_now_would_hear(shipped: Schedule, tmp_path: Path) -> None:
+    config = QueueConfig(("agent1",), ring_seconds=30)
+    schedule = replace(shipped, lines={**shipped.lines, "1818": replace(shipped.lines["1818"], open_to=config)})
+    for history, minutes, said in [
+        (0, None, "for lidt at gå efter"),
+        (5, 6, "omkring 6 minutter"),  # the 2nd in line, one caller taken every 3 minutes
+    ]:
+        answered_recently(tmp_path, minutes_apart=3, count=history)  # kept in the call log over the restart
+        async with api(shipped, tmp_path, OPEN, schedule=schedule) as a:
+            a.sim.world.set_endpoint("PJSIP/agent1", AgentScript("answer", on_own_call=True))
+            a.sim.world.place_call("12345678", "1818", "router", ["1818"])
+            await until(lambda: a.router.runtime.queues.position("1818", next(iter(a.sim.world.channels))) == 1)
+            _, body = await a.get("/status", token=None)
+            assert isinstance(body, dict)
+            assert body["lines"]["1818"]["estimate"] == {"minutes": minutes, "more": False, "text": said}
+            shown = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "router", "status", "--api", a.url, stdout=asyncio.subprocess.PIPE
+            )
+            out, _ = await shown.communicate()
+            assert f"  the wait of a caller calling now: {said}\n" in out.decode()
 
 
 async def test_metrics_count_calls_by_outcome(closed: Api) -> None:

@@ -14,9 +14,10 @@ import pytest_asyncio
 from asterisk_sim import AgentScript, Simulator
 from router.app import Running
 from router.calls.queue_runner import HOLDING_PREFIX
+from router.office.call_log import CallLog, CallRecord
 from router.schedule import QueueConfig, Schedule, Strategy
 from tests.ari_helpers import outcome_of, until
-from tests.conftest import local
+from tests.conftest import embedded, local
 from tests.test_router_sim import OPEN, simulator, start
 
 QUICK = QueueConfig(("agent1", "agent2", "agent3"), ring_seconds=2, retry_seconds=1, max_wait_seconds=30)
@@ -185,6 +186,53 @@ async def test_waiting_callers_hear_their_position(office: Office) -> None:
         office.sim.world.endpoints["PJSIP/agent1"].on_own_call = False  # the direct call ends
         await until(lambda: office.bridged_with(first) == ["PJSIP/agent1"], within=5)
         assert office.bridged_with(second) == [], "first come, first served"
+
+
+def answered_recently(data: Path, minutes_apart: float, count: int) -> None:
+    """The call log says `count` callers of 1818 were taken by an agent `minutes_apart` apart, the last
+    just before OPEN (by this router before a restart, or by another node on the same store)."""
+    records = [
+        CallRecord(f"earlier-{i}", "1818", OPEN - timedelta(minutes=minutes_apart * i + 1), True, "answered", 90, 60)
+        for i in range(count)
+    ]
+    with embedded(data) as store:
+        CallLog(store).add_all(records)
+
+
+async def test_waiting_callers_hear_their_estimated_wait_after_their_place(office: Office) -> None:
+    answered_recently(office.data, minutes_apart=3, count=5)
+    office.agents(agent1=AgentScript("answer", 0.1, on_own_call=True))
+    config = QueueConfig(("agent1",), retry_seconds=1, announce_seconds=1)
+    async with office.router(config):
+        first, second = office.call("111"), office.call("222")
+        await until(lambda: "sound:callrouter/queue-estimate-minutes" in office.media(second), within=5)
+        heard = office.media(second)
+        at = heard.index("sound:callrouter/queue-position")
+        assert heard[at : at + 6] == [
+            "sound:callrouter/queue-position", "sound:callrouter/num-2", "sound:callrouter/queue-position-end",
+            "sound:callrouter/queue-estimate", "sound:callrouter/num-6", "sound:callrouter/queue-estimate-minutes",
+        ], "place 2, a caller taken every 3 minutes: about 6 minutes"  # fmt: skip
+        assert "sound:callrouter/num-3" in office.media(first)
+
+
+async def test_no_estimate_on_too_little_history_until_the_queue_itself_answers_one_more(office: Office) -> None:
+    answered_recently(office.data, minutes_apart=3, count=2)  # 4 and 1 minutes before: too few to go on
+    office.agents(agent1=AgentScript("answer", 0.1, on_own_call=True))
+    config = QueueConfig(("agent1",), retry_seconds=1, announce_seconds=1)
+    async with office.router(config):
+        first, second = office.call("111"), office.call("222")
+        await until(lambda: office.media(second).count("sound:callrouter/queue-position-end") >= 2, within=5)
+        assert not [m for m in office.media(second) if m.startswith("sound:callrouter/queue-estimate")]
+        office.sim.world.endpoints["PJSIP/agent1"].on_own_call = False  # the direct call ends
+        await until(lambda: office.bridged_with(first) == ["PJSIP/agent1"], within=5)
+        # A third answer, a minute after the last: a caller taken every 2 minutes (the median gap).
+        await until(lambda: "sound:callrouter/queue-estimate-minutes" in office.media(second), within=5)
+        heard = office.media(second)
+        at = heard.index("sound:callrouter/queue-estimate")
+        assert heard[at - 2 : at + 3] == [
+            "sound:callrouter/num-1", "sound:callrouter/queue-position-end",
+            "sound:callrouter/queue-estimate", "sound:callrouter/num-2", "sound:callrouter/queue-estimate-minutes",
+        ]  # fmt: skip
 
 
 async def test_phone_hours_ending_sends_waiting_callers_to_the_answering_machine_if_configured(

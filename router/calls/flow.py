@@ -40,6 +40,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from router.calls.estimate import Estimate
+from router.calls.estimate import words as estimate_words
+
 # -- events -----------------------------------------------------------------------------
 
 
@@ -83,9 +86,11 @@ class Failed:
 
 @dataclass(frozen=True)
 class Position:
-    """Time to tell a waiting caller their place in the queue (1: next to be served)."""
+    """Time to tell a waiting caller their place in the queue (1: next to be served), and how long they
+    will probably wait (None: too little to go on, so nothing is said)."""
 
     number: int
+    estimate: Estimate | None = None
 
 
 @dataclass(frozen=True)
@@ -534,6 +539,8 @@ def _queued(call: Call, event: Event) -> tuple[Call, list[Command]]:
         playback = f"{call.id}-position-{call.announcements + 1}"
         words = ("queue-position", f"num-{event.number}", "queue-position-end")
         prompts = words if 1 <= event.number <= MAX_SPOKEN_POSITION else ("queue-position-many",)
+        if event.estimate is not None:
+            prompts = (*prompts, *estimate_words(event.estimate))
         return replace(call, playback=playback, announcements=call.announcements + 1), [Play(playback, prompts)]
     if isinstance(event, PlaybackDone) and event.playback_id == call.playback:
         return replace(call, playback=None), [StartTimer("announce", call.announce_seconds)]

@@ -90,11 +90,13 @@ def missing_prompts(manifest: Manifest) -> list[str]:
         "at-clock", "to", "and", "the", "today", "tomorrow", "write-email", "self-service", "offer-message",
         "record-after-beep", "message-saved", "message-not-saved", "goodbye", "welcome", "line-unknown",
         "queue-position", "queue-position-end", "queue-position-many", "queue-overflow", "queue-closing",
+        "queue-estimate", "queue-estimate-minute", "queue-estimate-minutes", "queue-estimate-long",
     ]  # fmt: skip
     pieces = (
         fixed
         + [f"day-{d}" for d in WEEKDAYS]
         + [f"num-{n}" for n in range(25)]  # 24: a window that ends at midnight
+        + ["num-25", "num-30"]  # wait estimates (router/calls/estimate.py)
         + [f"min-{n:02d}" for n in range(1, 60)]
         + [f"ordinal-{n}" for n in range(1, 32)]
         + [f"month-{m}" for m in MONTHS]

@@ -52,7 +52,7 @@ from router.ari import (
     AriUnprocessable,
     Event,
 )
-from router.calls import flow, queue
+from router.calls import estimate, flow, queue
 from router.calls.queue import Queue
 from router.schedule import QueueConfig, Strategy
 
@@ -92,6 +92,8 @@ class QueueRunner:
         self.lines: dict[str, _Line] = {}
         self.legs: dict[str, tuple[str, str]] = {}  # leg id -> (line, caller's channel id)
         self._tasks: set[asyncio.Task[None]] = set()
+        # line -> caller's channel id -> when an agent took them: what the wait estimate goes by
+        self.answers: dict[str, dict[str, datetime]] = {}
         self._salt = secrets.token_hex(4)  # this run's leg ids differ from any earlier run's
         # After a restart: take up now a caller Asterisk still holds in our holding bridge (True if
         # they wait in our queue now). The runtime sets it to the reconciler's.
@@ -142,6 +144,18 @@ class QueueRunner:
     def position(self, line: str, call_id: str) -> int | None:
         state = self.lines.get(line)
         return state.queue.position(call_id) if state else None
+
+    def note_answers(self, line: str, answers: dict[str, datetime]) -> None:
+        """Callers of `line` taken by an agent (by their channel id), here or (from the call log) before."""
+        now = self._clock()
+        kept = self.answers.setdefault(line, {})
+        kept.update(answers)
+        for call_id in [c for c, t in kept.items() if t < now - estimate.WINDOW]:
+            del kept[call_id]  # no longer counted: kept no longer
+
+    def estimate(self, line: str, place: int) -> estimate.Estimate | None:
+        """How long the caller at `place` will probably wait (`router.calls.estimate`)."""
+        return estimate.estimate_wait(self.answers.get(line, {}).values(), self._clock(), place)
 
     async def bridge(self, line: str, call_id: str, leg_id: str) -> bool:
         """Caller and agent into a mixing bridge of their own (out of the holding bridge first).
@@ -208,6 +222,7 @@ class QueueRunner:
         for command in commands:
             if isinstance(command, queue.Connect) and waiter is not None:
                 waited = (self._clock() - waiter.since).total_seconds()
+                self.note_answers(route[0], {command.call_id: self._clock()})
                 log.info("queue %s: %s answered for %s after %.0f s", route[0], command.agent, command.call_id, waited)
                 event = flow.Connected(command.leg_id, command.agent, waited)
                 if not await self._deliver(command.call_id, event):

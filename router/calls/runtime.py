@@ -17,12 +17,12 @@ import logging
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from router.ari import CALL_MOVED_ON, AriError, AriRest, Event, within
 from router.ari.models import Channel
-from router.calls import flow
+from router.calls import estimate, flow
 from router.calls.live import LiveCall, RecentCalls, dialled_line
 from router.calls.queue_runner import QueueRunner
 from router.calls.reconcile import Reconciler
@@ -490,7 +490,8 @@ class Runtime:
             live.timers.pop(name, None)
             event: flow.Event = flow.Timeout(name)
             if name == "announce":  # the place in the queue is known only now
-                event = flow.Position(self.queues.position(live.call.line, live.call.id) or 0)
+                place = self.queues.position(live.call.line, live.call.id) or 0
+                event = flow.Position(place, self.queues.estimate(live.call.line, place))
             self._background(self.deliver_to(live, event))
 
         live.timers[name] = asyncio.get_running_loop().call_later(seconds, fire)
@@ -519,6 +520,20 @@ class Runtime:
         async with self.finished:
             self.outcomes.append(Outcome(call.id, call.line, outcome, detail))
             self.finished.notify_all()
+
+    async def recall_answers(self) -> None:
+        """The queue's answers of the last while, from the call log (this node's and any other's on the
+        same store): the wait estimate need not start from nothing after a restart or a takeover."""
+        if self._call_log is None:
+            return
+        now = self._clock()
+        try:  # a call answered within the window may have arrived up to a window earlier
+            records = await asyncio.to_thread(self._call_log.between, now - 2 * estimate.WINDOW, now)
+        except Exception:
+            log.exception("call log: could not read the recent answers; the wait estimate starts from nothing")
+            return
+        for line, answers in answered_at(records).items():
+            self.queues.note_answers(line, answers)
 
     async def reconcile(self, *, reconnected: bool = True) -> None:
         """Agree with what Asterisk holds (the event stream calls this after every connect)."""
@@ -554,3 +569,12 @@ def _translate(event: Event) -> flow.Event | None:
     if event.type in ("ChannelHangupRequest", "StasisEnd"):
         return flow.HungUp()
     return None
+
+
+def answered_at(records: list[CallRecord]) -> dict[str, dict[str, datetime]]:
+    """line -> call id -> when an agent took the caller, for the answered calls among `records`."""
+    found: dict[str, dict[str, datetime]] = {}
+    for r in records:
+        if r.outcome == "answered" and r.waited is not None:
+            found.setdefault(r.line, {})[r.id] = r.arrived + timedelta(seconds=r.waited)
+    return found

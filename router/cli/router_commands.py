@@ -20,7 +20,7 @@ def register(commands: Commands) -> None:
     run.add_argument("--data", dest="run_data", metavar="DIR", help="the same as callrouter --data DIR run")
     run.set_defaults(command=_run)
 
-    status = commands.add_parser("status", help="ask the running router: lines, callers waiting, agents")
+    status = commands.add_parser("status", help="ask the running router: lines, callers waiting, agents, the wait")
     status.add_argument("--api", help="the router's HTTP API (default: $CALLROUTER_API or 127.0.0.1:8089)")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(command=_status)
@@ -172,4 +172,6 @@ def _status(args: argparse.Namespace) -> int:
         if s["agents"] or s["waiting"]:
             agents = ", ".join(f"{a} {state}" for a, state in s["agents"].items())
             print(f"  {s['waiting']} waiting; agents: {agents or '-'}")
+        if s.get("estimate"):  # a line with a queue
+            print(f"  the wait of a caller calling now: {s['estimate']['text']}")
     return 0

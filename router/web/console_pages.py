@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from router.ari import AriError, AriNotFound
+from router.calls.estimate import TOO_LITTLE, Estimate
 from router.calls.guidance import closed_guidance, render
 from router.office import danish
 from router.office.audio import audio_of
@@ -111,6 +112,11 @@ class LineNow:
     waits: list[str]  # each waiting caller's wait so far, longest first
     agents: list[tuple[str, str]]  # (agent, state in Danish)
     has_queue: bool
+    estimate: str = TOO_LITTLE  # the wait of a caller calling now, as they would hear it
+
+
+def _estimate_text(estimate: Estimate | None) -> str:
+    return estimate.danish() if estimate is not None else TOO_LITTLE
 
 
 async def _lines_now(console: Console) -> list[LineNow]:
@@ -132,6 +138,7 @@ async def _lines_now(console: Console) -> list[LineNow]:
                 waits,
                 [(agent, AGENTS.get(state, "ukendt")) for agent, state in agents.items()],
                 isinstance(line.open_to, QueueConfig),
+                _estimate_text(console.view.estimate(line_id, len(waits) + 1)),
             )
         )
     return found

@@ -2,8 +2,8 @@
 
     GET  /livez                      the process is alive
     GET  /readyz                     active (not a standby), ARI connected and a schedule in service; else 503
-    GET  /status                     per line: open or closed and why, next change, override, callers waiting, agents;
-                                     e-mails pending and failed
+    GET  /status                     per line: open or closed and why, next change, override, callers waiting, agents,
+                                     the estimated wait of a caller calling now; e-mails pending and failed
     GET  /metrics                    Prometheus text format
     GET  /messages                   callers' messages (token)            ?all=1 includes handled ones
     GET  /messages/{id}/audio        the recording, as WAV (token); a Range gets that part
@@ -34,11 +34,12 @@ from typing import Any
 from aiohttp import web
 
 from router.ari import AriError, AriNotFound, AriRest
+from router.calls.estimate import TOO_LITTLE, Estimate
 from router.office.audio import audio_of
 from router.office.calendars import CalendarState
 from router.office.messages import Message, MessageStore
 from router.office.overrides import OverrideError, OverrideStore, resolve_until
-from router.schedule import Decision, Override, Schedule, decide
+from router.schedule import Decision, Override, QueueConfig, Schedule, decide
 from router.schedule.reload import FileState
 from router.web.byte_range import ranged
 from router.web.metrics import CONTENT_TYPE, Metrics
@@ -97,6 +98,8 @@ class RouterView:
     spooled: Callable[[], int] = lambda: 0  # messages on this router's disk, waiting for the store
     wake_mail: Callable[[], None] = lambda: None  # the e-mail sender looks at the outbox now
     calendars: Callable[[], Mapping[str, CalendarState]] = dict  # each line's subscribed calendar (office/calendars.py)
+    # the wait of a caller at a place (1: next) as the queue would say it now; None: too little to go on
+    estimate: Callable[[str, int], Estimate | None] = lambda _, __: None
 
 
 def make_app(
@@ -140,7 +143,10 @@ def make_app(
         for line_id in schedule.lines:
             decision = decide(schedule, line_id, now, overrides.all())
             agents = await agents_now(rest, view.agents(line_id))
-            lines[line_id] = _line_status(decision, view.waiting(line_id), agents)
+            waiting = view.waiting(line_id)
+            queued = isinstance(schedule.lines[line_id].open_to, QueueConfig)
+            estimate = _estimate_json(view.estimate(line_id, waiting + 1)) if queued else None
+            lines[line_id] = _line_status(decision, waiting, agents) | {"estimate": estimate}
         mail: dict[str, object] = {"configured": view.mail_configured}
         try:
             counts = await asyncio.to_thread(messages.mail_counts)
@@ -339,6 +345,13 @@ def calendar_json(state: CalendarState, tz: tzinfo) -> dict[str, Any]:
         "checked_at": state.checked_at.astimezone(tz).isoformat() if state.checked_at else None,
         "closures": state.events,
     }
+
+
+def _estimate_json(estimate: Estimate | None) -> dict[str, Any]:
+    """A caller calling now: how long they would wait, as they would hear it."""
+    if estimate is None:
+        return {"minutes": None, "more": False, "text": TOO_LITTLE}
+    return {"minutes": estimate.minutes, "more": estimate.more, "text": estimate.danish()}
 
 
 def _line_status(decision: Decision, waiting: int, agents: dict[str, str]) -> dict[str, Any]:

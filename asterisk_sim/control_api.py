@@ -9,7 +9,7 @@ import html
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
@@ -19,7 +19,23 @@ from asterisk_sim.objects import AgentScript
 from asterisk_sim.speech import NotSpeech, samples_of
 
 if TYPE_CHECKING:
-    from asterisk_sim.server import Simulator
+    from asterisk_sim.world import World
+
+
+class Controlled(Protocol):
+    """What the control API works on: the simulator (server.py) as seen from here, so that this module
+    needs nothing of the server's (which imports it)."""
+
+    world: World
+    requests: list[Json]
+    faults: list[Fault]
+    event_delay: float
+    available: bool
+    crashes: list[Json]
+
+    async def drop_websockets(self) -> None: ...
+
+    async def restart(self) -> None: ...
 
 
 @dataclass
@@ -57,7 +73,7 @@ async def control_errors(request: web.Request, handler: Any) -> web.StreamRespon
         return _error(e.status, e.message)
 
 
-def control_routes(sim: Simulator) -> web.RouteTableDef:
+def control_routes(sim: Controlled) -> web.RouteTableDef:
     w = sim.world
     r = web.RouteTableDef()
 

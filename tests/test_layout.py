@@ -201,10 +201,20 @@ def cycle_in(graph: dict[str, set[str]]) -> list[str]:
     return []
 
 
-def test_the_web_package_has_no_import_cycle() -> None:
-    """The console's modules build on console_core.py; the pages and the sign-in do not import each other
-    back (a cycle that needed an import inside a function). Issue 35 wants this of every package."""
-    graph = {module_name(p): imports_of(p) for p in modules("router/web")}
+@pytest.mark.parametrize(
+    "package",
+    ["router/ari", "router/calls", "router/cli", "router/office", "router/schedule", "router/web", "asterisk_sim"],
+)
+def test_no_package_has_an_import_cycle(package: str) -> None:
+    """Within a package, modules build on one another in one direction. Where one needs another that builds
+    on it (the reconciler the runtime, the control API the simulator's server), it names what it needs as
+    a Protocol of its own instead of importing it back, even for type checking only (reconcile.py,
+    control_api.py). A package's __init__ taking its own submodules (`from router.cli import common`) is
+    not a cycle."""
+    graph = {}
+    for path in modules(package):
+        name = module_name(path)
+        graph[name] = imports_of(path) - {name}
     assert cycle_in(graph) == []
     assert cycle_in({"a": {"b"}, "b": {"c", "os"}, "c": {"a"}}) == ["a", "b", "c", "a"]  # the check can fail
 

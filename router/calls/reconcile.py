@@ -35,21 +35,42 @@ import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from router.ari import CALL_MOVED_ON, AriError, AriNotFound
+from router.ari import CALL_MOVED_ON, AriError, AriNotFound, AriRest
 from router.ari.models import Channel
 from router.calls import flow
-from router.calls.live import dialled_line
-from router.calls.queue_runner import CALL_BRIDGE_PREFIX, HOLDING_PREFIX
-
-if TYPE_CHECKING:
-    from router.calls.runtime import Runtime
+from router.calls.live import LiveCall, RecentCalls, dialled_line
+from router.calls.queue_runner import CALL_BRIDGE_PREFIX, HOLDING_PREFIX, QueueRunner
 
 log = logging.getLogger(__name__)
 
 RECONCILE_SECONDS = 60.0
 FINISHED_GRACE_SECONDS = 10.0  # a finished call's channel still in our application after this is stranded
+
+
+class Runtime(Protocol):
+    """What the reconciler works with: the runtime (runtime.py) as seen from here, so that this module needs
+    nothing of the runtime's (which imports it)."""
+
+    rest: AriRest
+    calls: dict[str, LiveCall]
+    recent: RecentCalls
+    queues: QueueRunner
+
+    def now(self) -> datetime: ...
+
+    def new_call(self, channel: Channel, line: str, arrived: datetime | None = None) -> flow.Call: ...
+
+    def take_up(self, call: flow.Call) -> LiveCall: ...
+
+    async def deliver_to(self, live: LiveCall, event: flow.Event) -> None: ...
+
+    async def resume_queued(self, channel: Channel, bridge: str, arrived: datetime) -> bool: ...
+
+    async def resume_saving(self, channel: Channel, arrived: datetime) -> None: ...
+
+    async def take_in_recording(self, channel_id: str) -> bool: ...
 
 
 class Reconciler:

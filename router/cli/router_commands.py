@@ -8,8 +8,8 @@ import os
 import sys
 from pathlib import Path
 
-from router.cli import log_format
 from router.cli.common import Commands, UsageError, data_dir, manifest_path, schedule_path
+from router.cli.log_format import configure as configure_logging
 
 
 def register(commands: Commands) -> None:
@@ -46,7 +46,7 @@ def _run(args: argparse.Namespace) -> int:
     from router.schedule.reload import ScheduleSource
     from router.web.http_api import ApiConfigError, api_config_from_env
 
-    log_format.configure(os.environ)
+    configure_logging(os.environ)
     try:
         ari = AriConfig.from_env()
     except AriConfigError as e:

@@ -64,6 +64,8 @@ messages = Table(
     Column("handled_by", String),
     Column("handled_at", Instant),
     Column("caller_name", String, nullable=False, server_default=""),  # the call's CALLERID(name), if any
+    Column("claimed_by", String),  # who said "Jeg ringer op", so colleagues leave it to them
+    Column("claimed_until", Instant),  # when that claim lapses by itself
 )
 Index("messages_received_at", messages.c.received_at)
 
@@ -117,6 +119,7 @@ users = Table(
     Column("name", String, primary_key=True),
     Column("role", String, nullable=False),
     Column("password", String, nullable=False),  # an Argon2id hash
+    Column("phone", String),  # the staff member's own phone (PJSIP/agent1), which "Ring op" rings
 )
 
 sessions = Table(

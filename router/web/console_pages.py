@@ -12,7 +12,7 @@ import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -37,6 +37,10 @@ PAGE_SIZE = 50  # messages on a page of Beskeder
 UNHANDLED = "ikke-ringet-op"  # Beskeder's filter: only those not called back yet
 NOTICES = {
     "ringet-op": "Beskeden er markeret som ringet op.",
+    "fortrudt": "Beskeden er igen markeret som ikke ringet op.",
+    "taget": "Du har beskeden: dine kolleger kan se, at du ringer op.",
+    "optaget": "En kollega ringer allerede op til borgeren; se hvem på beskeden.",
+    "sluppet": "Du har sluppet beskeden; en kollega kan nu tage den.",
     "slettet": "Beskeden og dens lydfil er slettet.",
     "lukket": "Linjen er lukket.",
     "aabnet": "Linjen er åbnet.",
@@ -60,6 +64,7 @@ AGENTS = {
     "offline": "ikke logget på",
     "unknown endpoint": "ukendt telefon",
 }
+CLAIM = timedelta(minutes=30)  # "Jeg ringer op" holds a message this long, unless released before
 OPEN_REASON = "manual_opening"  # an operator's "open now" (callers are queued; no prompt needed)
 Page = Callable[[Console, web.Request], Awaitable[web.StreamResponse]]
 
@@ -74,6 +79,9 @@ def add_pages(r: web.UrlDispatcher, console: Console) -> None:
     r.add_get("/ui/beskeder", bind(_messages))
     r.add_get("/ui/beskeder/{id}/lyd", bind(_audio))
     r.add_post("/ui/beskeder/{id}/ringet-op", bind(_called_back))
+    r.add_post("/ui/beskeder/{id}/fortryd", bind(_undo_called_back))
+    r.add_post("/ui/beskeder/{id}/tag", bind(_claim))
+    r.add_post("/ui/beskeder/{id}/slip", bind(_release))
     r.add_get("/ui/beskeder/{id}/slet", bind(_delete_page))
     r.add_post("/ui/beskeder/{id}/slet", bind(_delete))
     r.add_get("/ui/linje", bind(_line_page))
@@ -200,6 +208,8 @@ class MessageRow:
     length: str
     handled: str | None  # "ringet op af anna torsdag ... kl. 13.05"
     caller_name: str = ""  # the name the call carried, if any (and not just the number again)
+    claimed: str | None = None  # "anna ringer op (til kl. 13.35)", while a colleague has it
+    mine: bool = False  # the claim is the viewer's own
 
 
 @dataclass(frozen=True)
@@ -249,7 +259,7 @@ def view_without(view: dict[str, str], key: str) -> dict[str, str]:
 
 
 async def _messages(console: Console, request: web.Request) -> web.StreamResponse:
-    schedule = console.view.schedule()
+    schedule, now, me = console.view.schedule(), console.view.clock(), session_of(request).user.name
     lines = list(schedule.lines)
     view = _view(request, lines)
     unhandled, line = view.get("vis") == UNHANDLED, view.get("linje")
@@ -266,7 +276,7 @@ async def _messages(console: Console, request: web.Request) -> web.StreamRespons
         request,
         "messages.html",
         title="Beskeder",
-        rows=[_message_row(m, schedule.tz) for m in found.messages],
+        rows=[_message_row(m, schedule.tz, now, me) for m in found.messages],
         paging=paging,
         view=view,
         here=urlencode(view),
@@ -276,14 +286,18 @@ async def _messages(console: Console, request: web.Request) -> web.StreamRespons
     )
 
 
-def _message_row(message: Message, tz: Any) -> MessageRow:
-    handled = None
+def _message_row(message: Message, tz: Any, now: datetime, me: str) -> MessageRow:
+    handled, claimed = None, None
     if message.handled:
         handled = "ringet op"
         if message.handled_by:
             handled += f" af {message.handled_by}"
         if message.handled_at:
             handled += f", {danish.moment(message.handled_at, tz)}"
+    claimant = message.claimant(now)
+    if claimant is not None and message.claimed_until is not None:
+        who = "du" if claimant == me else claimant
+        claimed = f"{who} ringer op (til kl. {danish.clock(message.claimed_until, tz)})"
     return MessageRow(
         message.id,
         message.line,
@@ -292,6 +306,8 @@ def _message_row(message: Message, tz: Any) -> MessageRow:
         danish.seconds(message.seconds),
         handled,
         message.caller_name if message.caller_name != message.caller else "",
+        claimed,
+        claimant == me,
     )
 
 
@@ -325,13 +341,45 @@ async def _called_back(console: Console, request: web.Request) -> web.StreamResp
     who = session_of(request).user.name
     await asyncio.to_thread(console.messages.mark_handled, message.id, who, console.view.clock())
     await console.audit(request, "markerede ringet op", loggable(message.id))
-    view = _view(request, list(console.view.schedule().lines))  # back to the page it was marked on
-    raise web.HTTPSeeOther("/ui/beskeder?" + urlencode({**view, "besked": "ringet-op"}))
+    _back(console, request, "ringet-op")
+
+
+async def _undo_called_back(console: Console, request: web.Request) -> web.StreamResponse:
+    message = await _message_of(console, request)
+    if message.handled:
+        await asyncio.to_thread(console.messages.mark_unhandled, message.id)
+        await console.audit(request, "fortrød ringet op", loggable(message.id))
+    _back(console, request, "fortrudt")
+
+
+async def _claim(console: Console, request: web.Request) -> web.StreamResponse:
+    """ "Jeg ringer op": the message is the viewer's for CLAIM, and every colleague (on any node, as
+    the store holds it) sees who has it; a colleague's live claim is not taken over."""
+    message = await _message_of(console, request)
+    who, now = session_of(request).user.name, console.view.clock()
+    holder = await asyncio.to_thread(console.messages.claim, message.id, who, now, now + CLAIM)
+    if holder != who:
+        _back(console, request, "optaget")
+    await console.audit(request, "tog besked (ringer op)", loggable(message.id))
+    _back(console, request, "taget")
+
+
+async def _release(console: Console, request: web.Request) -> web.StreamResponse:
+    message = await _message_of(console, request)
+    if await asyncio.to_thread(console.messages.release, message.id, session_of(request).user.name):
+        await console.audit(request, "slap besked", loggable(message.id))
+    _back(console, request, "sluppet")
+
+
+def _back(console: Console, request: web.Request, notice: str) -> NoReturn:
+    """To the page of Beskeder the form was on, with a notice."""
+    view = _view(request, list(console.view.schedule().lines))
+    raise web.HTTPSeeOther("/ui/beskeder?" + urlencode({**view, "besked": notice}))
 
 
 async def _delete_page(console: Console, request: web.Request) -> web.StreamResponse:
     message = await _message_of(console, request)
-    row = _message_row(message, console.view.schedule().tz)
+    row = _message_row(message, console.view.schedule().tz, console.view.clock(), session_of(request).user.name)
     return console.render(request, "delete.html", title="Slet besked", row=row)
 
 

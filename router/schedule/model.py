@@ -188,6 +188,19 @@ class QueueConfig:
 
 
 @dataclass(frozen=True)
+class DialOut:
+    """How "Ring op" in the console reaches a citizen from a line (the schedule file's `callback:`)."""
+
+    dial: str  # an ARI originate endpoint with `{number}`: PJSIP/{number}@trunk, Local/{number}@outbound
+    caller_id: str  # the number the citizen sees: the line's own (1818)
+    ring_seconds: int = 45  # how long the citizen's phone rings
+
+    def endpoint(self, number: str) -> str:
+        """The endpoint to originate for `number` (a caller id the console found diallable)."""
+        return self.dial.replace("{number}", number)
+
+
+@dataclass(frozen=True)
 class Line:
     """One phone number and everything that decides when it is open."""
 
@@ -203,6 +216,7 @@ class Line:
     # In phone hours: the router's queue, or a dialplan context (a site's own Queue()). None: the
     # context callrouter-open-<line>.
     open_to: QueueConfig | str | None = None
+    callback: DialOut | None = None  # None: the console cannot dial this line's callers
 
     def version_on(self, day: date) -> Version | None:
         i = bisect.bisect_right([v.valid_from for v in self.versions], day)

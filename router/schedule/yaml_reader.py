@@ -28,6 +28,7 @@ from router.schedule.model import (
     WEEKDAYS,
     WHOLE_DAY,
     Days,
+    DialOut,
     HolidayCalendar,
     Line,
     Occasion,
@@ -53,6 +54,10 @@ _LINE_ID = re.compile(r"^[A-Za-z0-9_+-]+$")
 
 _ENDPOINT = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _CONTEXT = re.compile(r"^[A-Za-z0-9_-]{1,79}$")
+# A callback's dial target: one channel (no `&`), no Dial() options (no `,`), the number once.
+_DIAL_PART = r"[A-Za-z0-9_.@/+-]*"
+_DIAL = re.compile(rf"(PJSIP|IAX2|DAHDI|Local)/{_DIAL_PART}\{{number\}}{_DIAL_PART}", re.ASCII)
+_NUMBER = re.compile(r"\+?[0-9]{1,15}", re.ASCII)
 
 
 _ADDRESS_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}$")
@@ -161,6 +166,7 @@ class _Reader(NodeReader):
                 "notify",
                 "queue",
                 "open_context",
+                "callback",
             ),
         )
         if "queue" in fields and "open_context" in fields:
@@ -193,7 +199,46 @@ class _Reader(NodeReader):
             else None,
             notify=self.addresses(fields.get("notify"), f"{path}.notify"),
             open_to=open_to,
+            callback=self.callback(fields["callback"], f"{path}.callback", line_id) if "callback" in fields else None,
         )
+
+    def callback(self, node: yaml.Node, path: str, line_id: str) -> DialOut:
+        """`callback:` of a line: how the console's "Ring op" dials the citizen."""
+        fields = self.mapping(node, path, required=("dial",), optional=("caller_id", "ring_seconds"))
+        dial = self.scalar(fields["dial"], f"{path}.dial")
+        if not _DIAL.fullmatch(dial) or dial.count("{number}") != 1:
+            self.fail(
+                fields["dial"],
+                f"{path}.dial",
+                f"{dial!r} is not a dial target like PJSIP/{{number}}@trunk or Local/{{number}}@outbound: "
+                "PJSIP, IAX2, DAHDI or Local, then letters, digits and _ . @ / + -, with {number} once",
+            )
+        if dial.startswith("Local/") and "@" not in dial:
+            self.fail(
+                fields["dial"], f"{path}.dial", f"{dial!r}: a Local target names its context, Local/{{number}}@ctx"
+            )
+        caller_id = line_id
+        if "caller_id" in fields:
+            caller_id = self.scalar(fields["caller_id"], f"{path}.caller_id")
+        if "caller_id" not in fields and not _NUMBER.fullmatch(caller_id):
+            self.fail(
+                node, path, f"the line's name {line_id!r} is no number: give the number citizens see, `caller_id:`"
+            )
+        if not _NUMBER.fullmatch(caller_id):
+            self.fail(
+                fields["caller_id"], f"{path}.caller_id", f"{caller_id!r} is not a phone number (digits, a leading +)"
+            )
+        ring_seconds = 45
+        if "ring_seconds" in fields:
+            text = self.scalar(fields["ring_seconds"], f"{path}.ring_seconds")
+            if not text.isdigit() or not 10 <= int(text) <= 120:
+                self.fail(
+                    fields["ring_seconds"],
+                    f"{path}.ring_seconds",
+                    f"expected a whole number of seconds from 10 to 120; got {text!r}",
+                )
+            ring_seconds = int(text)
+        return DialOut(dial, caller_id, ring_seconds)
 
     def addresses(self, node: yaml.Node | None, path: str) -> tuple[str, ...]:
         """E-mail addresses, one or a list. Only the plain form (name@domain.tld): a display name or a

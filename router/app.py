@@ -29,6 +29,7 @@ from router.calls.shedding import DEFAULT_LATENCY_LIMIT, DEFAULT_MAX_CALLS_IN_SE
 from router.office.accounts import AccountStore
 from router.office.call_log import CallLog
 from router.office.data_copy import open_site_store
+from router.office.dial_attempts import DialAttemptStore
 from router.office.fallback_messages import keep_picking_up
 from router.office.mail import SmtpConfig
 from router.office.messages import MessageStore
@@ -121,6 +122,8 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
                 config.max_calls_in_setup,
                 config.setup_latency_limit,
                 spool,
+                DialAttemptStore(store),
+                accounts,
             )
             stream = EventStream(
                 session,
@@ -145,6 +148,7 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
                     return manifest.texts_for(schedule(), range(year - 1, year + 2))
 
                 console = Console(view, messages, overrides, accounts, rest, prompt_texts, manifest.texts, call_log)
+                console.dialouts, console.attempts = runtime.dialouts, DialAttemptStore(store)
                 add_console(app, console)
                 api_url = await stack.enter_async_context(_api(app, config.api))
             # What exists now (the imported libraries, the schedule, the pools) lives as long as the

@@ -39,6 +39,7 @@ PURE = (
     "router.schedule.localtime",
     "router.calls.flow",
     "router.calls.queue",
+    "router.calls.dialout",
     "router.calls.guidance",
     "router.calls.dialplan",
 )

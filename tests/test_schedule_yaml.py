@@ -181,6 +181,11 @@ def test_overlap_between_a_range_and_a_day() -> None:
             "lines.x.callback.ring_seconds",
             "from 10 to 120",
         ),
+        (
+            "callback: {dial: 'PJSIP/{number}', caller_id: '1', staff_ring_seconds: 121}",
+            "lines.x.callback.staff_ring_seconds",
+            "from 10 to 120",
+        ),
         ("callback: {dail: 'PJSIP/{number}'}", "lines.x.callback.dail", "did you mean 'dial'"),
     ],
 )
@@ -220,10 +225,11 @@ def test_a_lines_callback_target_is_read() -> None:
     assert parse_schedule(text, "s.yaml").lines["1818"].callback == DialOut("PJSIP/{number}@trunk", "1818", 45)
     local = VALID.replace(
         '  "1818":\n',
-        '  "1818":\n    callback: {dial: "Local/{number}@outbound", caller_id: "+4570101818", ring_seconds: 30}\n',
+        '  "1818":\n    callback: {dial: "Local/{number}@outbound", caller_id: "+4570101818",'
+        " ring_seconds: 30, staff_ring_seconds: 20}\n",
     )
     callback = parse_schedule(local, "s.yaml").lines["1818"].callback
-    assert callback == DialOut("Local/{number}@outbound", "+4570101818", 30)
+    assert callback == DialOut("Local/{number}@outbound", "+4570101818", 30, 20)
     assert callback.endpoint("12345678") == "Local/12345678@outbound"
     assert parse_schedule(VALID, "s.yaml").lines["1818"].callback is None
 

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING
 from router.ari import CALL_MOVED_ON, AriError, AriNotFound
 from router.ari.models import Channel
 from router.calls import flow
+from router.calls.dialout_runner import PREFIX as DIAL_PREFIX
 from router.calls.live import dialled_line
 from router.calls.queue_runner import CALL_BRIDGE_PREFIX, HOLDING_PREFIX
 
@@ -132,6 +133,8 @@ class Reconciler:
             log.warning("reconcile: hung up %s, whose call had ended but was still here", channel_id)
         elif self._claimed(channel_id):
             return
+        elif channel_id.startswith(DIAL_PREFIX):
+            return  # a "Ring op" from before a restart: a staff member is on it, and hangs up when done
         elif channel_id.startswith("callrouter-leg-"):
             leg = await self._rest.get_channel(channel_id)
             if leg.app_name != "Stasis":
@@ -252,4 +255,5 @@ class Reconciler:
             or channel_id in runtime.recent
             or channel_id in runtime.queues.legs
             or channel_id in self.adopted
+            or channel_id in runtime.dialouts.legs
         )

@@ -23,13 +23,16 @@ from typing import Protocol
 from router.ari import CALL_MOVED_ON, AriError, AriRest, Event, within
 from router.ari.models import Channel
 from router.calls import flow
+from router.calls.dialout_runner import DialOuts
 from router.calls.live import LiveCall, RecentCalls, dialled_line
 from router.calls.queue_runner import QueueRunner
 from router.calls.reconcile import Reconciler
 from router.calls.shedding import DEFAULT_LATENCY_LIMIT, DEFAULT_MAX_CALLS_IN_SETUP, LoadShedder
 from router.calls.start_cache import StartDecisions
 from router.office import caller_id
+from router.office.accounts import AccountStore
 from router.office.call_log import CallLog, CallRecord
+from router.office.dial_attempts import DialAttemptStore
 from router.office.messages import Message, MessageStore
 from router.office.spool import Spool, keep
 from router.schedule import Decision, Override, QueueConfig, Schedule, decide
@@ -126,6 +129,8 @@ class Runtime:
         max_calls_in_setup: int = DEFAULT_MAX_CALLS_IN_SETUP,
         setup_latency_limit: float = DEFAULT_LATENCY_LIMIT,
         spool: Spool | None = None,
+        dial_attempts: DialAttemptStore | None = None,
+        accounts: AccountStore | None = None,
     ) -> None:
         self.rest = rest
         self._schedule = schedule
@@ -145,6 +150,7 @@ class Runtime:
         self.finished = asyncio.Condition()
         self._tasks: set[asyncio.Task[None]] = set()
         self.queues = QueueRunner(rest, app, clock, self.deliver)
+        self.dialouts = DialOuts(rest, app, clock, dial_attempts, accounts)  # the console's "Ring op"
         self.reconciler = Reconciler(self)
         self.queues.take_up_waiting = self.reconciler.take_up_waiting
         self.on_message_saved: Callable[[], None] = lambda: None  # e.g. wakes the e-mail sender
@@ -158,6 +164,8 @@ class Runtime:
         """The event stream's handler."""
         if await self.queues.on_leg_event(event):
             return  # an agent leg: the queue's
+        if await self.dialouts.on_event(event):
+            return  # a leg of a "Ring op"
         if event.type == "StasisStart" and event.channel is not None:
             await self._start(event)
             return

@@ -27,7 +27,7 @@ from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 
 from router.office import caller_id
 from router.office.store import Store
-from router.office.tables import message_audio, messages, outbox
+from router.office.tables import dial_attempts, message_audio, messages, outbox
 
 
 @dataclass(frozen=True)
@@ -191,6 +191,7 @@ class MessageStore:
         with self._store.begin() as db:
             db.execute(delete(outbox).where(outbox.c.message_id == message_id))
             db.execute(delete(message_audio).where(message_audio.c.message_id == message_id))
+            db.execute(delete(dial_attempts).where(dial_attempts.c.message_id == message_id))
             return db.execute(delete(messages).where(messages.c.id == message_id)).rowcount == 1
 
     def mark_handled(self, message_id: str, by: str | None = None, at: datetime | None = None) -> bool:

@@ -89,6 +89,20 @@ outbox = Table(
     Column("sent_at", Instant),
 )
 
+# Each "Ring op" from the console (calls/dialout.py): who, when, how it went, and a note of theirs.
+dial_attempts = Table(
+    "dial_attempts",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("message_id", String, ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
+    Column("staff", String, nullable=False),
+    Column("started", Instant, nullable=False),
+    Column("outcome", String, nullable=False),  # talked, busy, no-answer, cancelled, staff-unanswered
+    Column("seconds", Float),  # how long they talked; None if the citizen never answered
+    Column("note", Text, nullable=False, server_default=""),
+)
+Index("dial_attempts_message", dial_attempts.c.message_id)
+
 overrides = Table(
     "overrides",
     metadata,
@@ -143,4 +157,4 @@ audit = Table(
 )
 
 # In the order a copy must fill them (a row's parent first).
-COPY_ORDER = (messages, message_audio, outbox, overrides, calls, users, sessions, audit)
+COPY_ORDER = (messages, message_audio, outbox, dial_attempts, overrides, calls, users, sessions, audit)

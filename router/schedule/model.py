@@ -194,6 +194,7 @@ class DialOut:
     dial: str  # an ARI originate endpoint with `{number}`: PJSIP/{number}@trunk, Local/{number}@outbound
     caller_id: str  # the number the citizen sees: the line's own (1818)
     ring_seconds: int = 45  # how long the citizen's phone rings
+    staff_ring_seconds: int = 30  # how long the staff member's own phone rings first
 
     def endpoint(self, number: str) -> str:
         """The endpoint to originate for `number` (a caller id the console found diallable)."""

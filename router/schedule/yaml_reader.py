@@ -57,6 +57,7 @@ _CONTEXT = re.compile(r"^[A-Za-z0-9_-]{1,79}$")
 # A callback's dial target: one channel (no `&`), no Dial() options (no `,`), the number once.
 _DIAL_PART = r"[A-Za-z0-9_.@/+-]*"
 _DIAL = re.compile(rf"(PJSIP|IAX2|DAHDI|Local)/{_DIAL_PART}\{{number\}}{_DIAL_PART}", re.ASCII)
+RING_DEFAULTS = {"ring_seconds": 45, "staff_ring_seconds": 30}  # a callback's, as DialOut has them
 _NUMBER = re.compile(r"\+?[0-9]{1,15}", re.ASCII)
 
 
@@ -204,7 +205,9 @@ class _Reader(NodeReader):
 
     def callback(self, node: yaml.Node, path: str, line_id: str) -> DialOut:
         """`callback:` of a line: how the console's "Ring op" dials the citizen."""
-        fields = self.mapping(node, path, required=("dial",), optional=("caller_id", "ring_seconds"))
+        fields = self.mapping(
+            node, path, required=("dial",), optional=("caller_id", "ring_seconds", "staff_ring_seconds")
+        )
         dial = self.scalar(fields["dial"], f"{path}.dial")
         if not _DIAL.fullmatch(dial) or dial.count("{number}") != 1:
             self.fail(
@@ -228,17 +231,16 @@ class _Reader(NodeReader):
             self.fail(
                 fields["caller_id"], f"{path}.caller_id", f"{caller_id!r} is not a phone number (digits, a leading +)"
             )
-        ring_seconds = 45
-        if "ring_seconds" in fields:
-            text = self.scalar(fields["ring_seconds"], f"{path}.ring_seconds")
-            if not text.isdigit() or not 10 <= int(text) <= 120:
-                self.fail(
-                    fields["ring_seconds"],
-                    f"{path}.ring_seconds",
-                    f"expected a whole number of seconds from 10 to 120; got {text!r}",
-                )
-            ring_seconds = int(text)
-        return DialOut(dial, caller_id, ring_seconds)
+        ring = {key: self.callback_seconds(fields, path, key, default) for key, default in RING_DEFAULTS.items()}
+        return DialOut(dial, caller_id, **ring)
+
+    def callback_seconds(self, fields: dict[str, yaml.Node], path: str, key: str, default: int) -> int:
+        if key not in fields:
+            return default
+        text = self.scalar(fields[key], f"{path}.{key}")
+        if not text.isdigit() or not 10 <= int(text) <= 120:
+            self.fail(fields[key], f"{path}.{key}", f"expected a whole number of seconds from 10 to 120; got {text!r}")
+        return int(text)
 
     def addresses(self, node: yaml.Node | None, path: str) -> tuple[str, ...]:
         """E-mail addresses, one or a list. Only the plain form (name@domain.tld): a display name or a

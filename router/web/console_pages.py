@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
-from typing import Any, NoReturn
+from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -29,18 +29,19 @@ from router.schedule.localtime import wall
 from router.web import audit_text
 from router.web.byte_range import ranged
 from router.web.console_core import Console, session_of
+from router.web.console_dial import NOTICES as DIAL_NOTICES
+from router.web.console_dial import AttemptRow, add_dial_pages, attempt_rows, attempts_of, live_text, may_dial
 from router.web.console_mail import add_mail_pages, failed_count
+from router.web.console_view import UNHANDLED, back
+from router.web.console_view import message_of as _message_of
+from router.web.console_view import message_view as _view
 from router.web.http_api import agents_now
 
 CALENDAR_DAYS = 14
 PAGE_SIZE = 50  # messages on a page of Beskeder
-UNHANDLED = "ikke-ringet-op"  # Beskeder's filter: only those not called back yet
 NOTICES = {
     "ringet-op": "Beskeden er markeret som ringet op.",
-    "fortrudt": "Beskeden er igen markeret som ikke ringet op.",
-    "taget": "Du har beskeden: dine kolleger kan se, at du ringer op.",
-    "optaget": "En kollega ringer allerede op til borgeren; se hvem på beskeden.",
-    "sluppet": "Du har sluppet beskeden; en kollega kan nu tage den.",
+    **DIAL_NOTICES,
     "slettet": "Beskeden og dens lydfil er slettet.",
     "lukket": "Linjen er lukket.",
     "aabnet": "Linjen er åbnet.",
@@ -64,7 +65,6 @@ AGENTS = {
     "offline": "ikke logget på",
     "unknown endpoint": "ukendt telefon",
 }
-CLAIM = timedelta(minutes=30)  # "Jeg ringer op" holds a message this long, unless released before
 OPEN_REASON = "manual_opening"  # an operator's "open now" (callers are queued; no prompt needed)
 Page = Callable[[Console, web.Request], Awaitable[web.StreamResponse]]
 
@@ -79,9 +79,7 @@ def add_pages(r: web.UrlDispatcher, console: Console) -> None:
     r.add_get("/ui/beskeder", bind(_messages))
     r.add_get("/ui/beskeder/{id}/lyd", bind(_audio))
     r.add_post("/ui/beskeder/{id}/ringet-op", bind(_called_back))
-    r.add_post("/ui/beskeder/{id}/fortryd", bind(_undo_called_back))
-    r.add_post("/ui/beskeder/{id}/tag", bind(_claim))
-    r.add_post("/ui/beskeder/{id}/slip", bind(_release))
+    add_dial_pages(r, console)
     r.add_get("/ui/beskeder/{id}/slet", bind(_delete_page))
     r.add_post("/ui/beskeder/{id}/slet", bind(_delete))
     r.add_get("/ui/linje", bind(_line_page))
@@ -210,6 +208,9 @@ class MessageRow:
     caller_name: str = ""  # the name the call carried, if any (and not just the number again)
     claimed: str | None = None  # "anna ringer op (til kl. 13.35)", while a colleague has it
     mine: bool = False  # the claim is the viewer's own
+    dial: bool = False  # "Ring op" is offered: the viewer has a phone, the line a callback, the caller a number
+    live: str | None = None  # how this node's "Ring op" on it goes
+    attempts: tuple[AttemptRow, ...] = ()  # earlier "Ring op"s, oldest first
 
 
 @dataclass(frozen=True)
@@ -225,19 +226,6 @@ class Paging:
     newer: str | None
     older: str | None
     oldest: str | None
-
-
-def _view(request: web.Request, lines: list[str]) -> dict[str, str]:
-    """The list's filter and page as the query has them; anything else is dropped."""
-    view = {}
-    if request.query.get("vis") == UNHANDLED:
-        view["vis"] = UNHANDLED
-    if request.query.get("linje") in lines:
-        view["linje"] = request.query["linje"]
-    page = request.query.get("side", "")
-    if page.isascii() and page.isdigit() and 1 < int(page) < 10**6:  # past the last page: the last page
-        view["side"] = str(int(page))
-    return view
 
 
 def _paging(view: dict[str, str], total: int) -> Paging:
@@ -260,6 +248,7 @@ def view_without(view: dict[str, str], key: str) -> dict[str, str]:
 
 async def _messages(console: Console, request: web.Request) -> web.StreamResponse:
     schedule, now, me = console.view.schedule(), console.view.clock(), session_of(request).user.name
+    phone = session_of(request).user.phone
     lines = list(schedule.lines)
     view = _view(request, lines)
     unhandled, line = view.get("vis") == UNHANDLED, view.get("linje")
@@ -272,11 +261,20 @@ async def _messages(console: Console, request: web.Request) -> web.StreamRespons
         offset = (paging.page - 1) * PAGE_SIZE
         found = await asyncio.to_thread(console.messages.listing, offset, PAGE_SIZE, unhandled, line)
         view = {**view_without(view, "side"), **({"side": str(paging.page)} if paging.page > 1 else {})}
+    attempts = await attempts_of(console, found.messages)
     return console.render(
         request,
         "messages.html",
         title="Beskeder",
-        rows=[_message_row(m, schedule.tz, now, me) for m in found.messages],
+        rows=[
+            replace(
+                _message_row(m, schedule.tz, now, me),
+                dial=phone is not None and may_dial(console, m),
+                live=live_text(console, m.id),
+                attempts=tuple(attempt_rows(attempts.get(m.id, []), schedule.tz, me)),
+            )
+            for m in found.messages
+        ],
         paging=paging,
         view=view,
         here=urlencode(view),
@@ -311,13 +309,6 @@ def _message_row(message: Message, tz: Any, now: datetime, me: str) -> MessageRo
     )
 
 
-async def _message_of(console: Console, request: web.Request) -> Message:
-    found = await asyncio.to_thread(console.messages.get, request.match_info["id"])
-    if found is None:
-        raise web.HTTPNotFound(text="Beskeden findes ikke (den er måske slettet).")
-    return found
-
-
 async def _audio(console: Console, request: web.Request) -> web.StreamResponse:
     message = await _message_of(console, request)
     try:
@@ -341,40 +332,7 @@ async def _called_back(console: Console, request: web.Request) -> web.StreamResp
     who = session_of(request).user.name
     await asyncio.to_thread(console.messages.mark_handled, message.id, who, console.view.clock())
     await console.audit(request, "markerede ringet op", loggable(message.id))
-    _back(console, request, "ringet-op")
-
-
-async def _undo_called_back(console: Console, request: web.Request) -> web.StreamResponse:
-    message = await _message_of(console, request)
-    if message.handled:
-        await asyncio.to_thread(console.messages.mark_unhandled, message.id)
-        await console.audit(request, "fortrød ringet op", loggable(message.id))
-    _back(console, request, "fortrudt")
-
-
-async def _claim(console: Console, request: web.Request) -> web.StreamResponse:
-    """ "Jeg ringer op": the message is the viewer's for CLAIM, and every colleague (on any node, as
-    the store holds it) sees who has it; a colleague's live claim is not taken over."""
-    message = await _message_of(console, request)
-    who, now = session_of(request).user.name, console.view.clock()
-    holder = await asyncio.to_thread(console.messages.claim, message.id, who, now, now + CLAIM)
-    if holder != who:
-        _back(console, request, "optaget")
-    await console.audit(request, "tog besked (ringer op)", loggable(message.id))
-    _back(console, request, "taget")
-
-
-async def _release(console: Console, request: web.Request) -> web.StreamResponse:
-    message = await _message_of(console, request)
-    if await asyncio.to_thread(console.messages.release, message.id, session_of(request).user.name):
-        await console.audit(request, "slap besked", loggable(message.id))
-    _back(console, request, "sluppet")
-
-
-def _back(console: Console, request: web.Request, notice: str) -> NoReturn:
-    """To the page of Beskeder the form was on, with a notice."""
-    view = _view(request, list(console.view.schedule().lines))
-    raise web.HTTPSeeOther("/ui/beskeder?" + urlencode({**view, "besked": notice}))
+    back(console, request, "ringet-op")
 
 
 async def _delete_page(console: Console, request: web.Request) -> web.StreamResponse:

@@ -1,5 +1,5 @@
-"""Dialling from the console: a message's claim (who is calling the citizen back, until when) and
-each account's phone (the staff member's PJSIP endpoint).
+"""Dialling from the console: a message's claim (who is calling the citizen back, until when), each
+account's phone (the staff member's PJSIP endpoint), and every "Ring op" attempt on a message.
 
 Revision ID: 0004_dialout
 Revises: 0002_mail
@@ -22,9 +22,22 @@ def upgrade() -> None:
         batch.add_column(sa.Column("claimed_until", Instant))
     with op.batch_alter_table("users") as batch:
         batch.add_column(sa.Column("phone", sa.String))
+    op.create_table(
+        "dial_attempts",
+        sa.Column("id", sa.String, primary_key=True),
+        sa.Column("message_id", sa.String, sa.ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("staff", sa.String, nullable=False),
+        sa.Column("started", Instant, nullable=False),
+        sa.Column("outcome", sa.String, nullable=False),
+        sa.Column("seconds", sa.Float),
+        sa.Column("note", sa.Text, nullable=False, server_default=""),
+    )
+    op.create_index("dial_attempts_message", "dial_attempts", ["message_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("dial_attempts_message", "dial_attempts")
+    op.drop_table("dial_attempts")
     with op.batch_alter_table("users") as batch:
         batch.drop_column("phone")
     with op.batch_alter_table("messages") as batch:

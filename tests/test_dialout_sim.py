@@ -113,7 +113,7 @@ async def test_the_staff_phone_rings_first_then_the_citizen_and_they_are_bridged
     await until(lambda: office.channel(staff.id).gone)  # her phone is hung up with the citizen's
     await until(lambda: office.audit()[-1][1] == "ringede op")  # written just after the attempt's record
     assert [entry[:2] for entry in office.audit()] == [("anna", "ringer op"), ("anna", "ringede op")]
-    assert office.audit()[-1][2].startswith("m1: talked")
+    assert office.audit()[-1][2].startswith("m1: talte med borgeren (")  # in Danish, as the Log shows it
     _, page, _ = await anna.get("/ui/beskeder")
     assert "anna, torsdag den 4. januar 2024 kl. 12.30: talte med borgeren" in page
     assert "Opkaldet er slut: talte med borgeren." in page

@@ -31,6 +31,13 @@ from typing import Literal
 State = Literal["ringing-staff", "ringing-citizen", "talking", "done"]
 Leg = Literal["staff", "citizen"]
 Outcome = Literal["staff-unanswered", "cancelled", "busy", "no-answer", "talked"]
+OUTCOME_TEXT: dict[str, str] = {  # as staff read them, in the console and its Log
+    "talked": "talte med borgeren",
+    "busy": "optaget",
+    "no-answer": "intet svar",
+    "cancelled": "afbrudt, før borgeren svarede",
+    "staff-unanswered": "din telefon blev ikke taget",
+}
 APP_ARG = "dialout"  # the originated legs' first Stasis argument: `dialout,<attempt>,<staff|citizen>`
 STAFF_RING_SECONDS = 30
 BUSY_CAUSES = frozenset({17})  # Q.850 user busy

@@ -22,6 +22,7 @@ from datetime import datetime
 from router.ari import CALL_MOVED_ON, AriError, AriRest, Event
 from router.calls import dialout
 from router.calls.dialout import Attempt
+from router.office import danish
 from router.office.accounts import AccountStore
 from router.office.dial_attempts import DialAttempt, DialAttemptStore
 from router.office.messages import loggable
@@ -150,12 +151,12 @@ class DialOuts:
         seconds = attempt.seconds
         log.info("dial-out %s by %s on %s: %s", attempt.id, attempt.staff, loggable(attempt.message_id), outcome)
         record = DialAttempt(attempt.id, attempt.message_id, attempt.staff, attempt.started, outcome, seconds)
-        length = f" {seconds:.0f} s" if seconds is not None else ""
+        length = f" ({danish.seconds(seconds)})" if seconds is not None else ""
         try:
             if self._store is not None:
                 await asyncio.to_thread(self._store.record, record)
             if self._accounts is not None:
-                detail = f"{loggable(attempt.message_id)}: {outcome}{length}"
+                detail = f"{loggable(attempt.message_id)}: {dialout.OUTCOME_TEXT[outcome]}{length}"
                 await asyncio.to_thread(self._accounts.audit, self._clock(), attempt.staff, "ringede op", detail)
         except Exception:  # the store is down: the call itself went as it went; the log keeps it
             log.exception("dial-out %s: not recorded (%s%s)", attempt.id, outcome, length)

@@ -18,7 +18,7 @@ from aiohttp import web
 from markupsafe import escape
 
 from router.ari import AriError
-from router.calls.dialout import Attempt
+from router.calls.dialout import OUTCOME_TEXT, Attempt
 from router.calls.dialout_runner import new_attempt_id
 from router.office import danish
 from router.office.dial_attempts import NOTE_LIMIT, DialAttempt
@@ -33,13 +33,7 @@ LIVE = {
     "ringing-citizen": "Ringer til borgeren …",
     "talking": "I samtale",
 }
-OUTCOMES = {
-    "talked": "talte med borgeren",
-    "busy": "optaget",
-    "no-answer": "intet svar",
-    "cancelled": "afbrudt, før borgeren svarede",
-    "staff-unanswered": "din telefon blev ikke taget",
-}
+OUTCOMES = OUTCOME_TEXT
 NOTICES = {
     "fortrudt": "Beskeden er igen markeret som ikke ringet op.",
     "taget": "Du har beskeden: dine kolleger kan se, at du ringer op.",

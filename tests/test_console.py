@@ -38,8 +38,19 @@ PAGES = [
     "/ui/statistik.csv",
     "/ui/tavle",
 ]
-NOT_PAGES = ["/ui/nu/indhold", "/ui/beskeder/m1/lyd", "/ui/dage.ics", "/ui/tavle/indhold"]
-POSTS = ["/ui/beskeder/m1/ringet-op", "/ui/beskeder/m1/slet", "/ui/linje/vis", "/ui/linje/udfoer", "/ui/linje/ophaev"]
+NOT_PAGES = ["/ui/nu/indhold", "/ui/beskeder/m1/lyd", "/ui/dage.ics", "/ui/tavle/indhold", "/ui/beskeder/m1/opkald"]
+POSTS = [
+    "/ui/beskeder/m1/ringet-op",
+    "/ui/beskeder/m1/slet",
+    "/ui/linje/vis",
+    "/ui/linje/udfoer",
+    "/ui/linje/ophaev",
+    "/ui/beskeder/m1/fortryd",
+    "/ui/beskeder/m1/tag",
+    "/ui/beskeder/m1/slip",
+    "/ui/beskeder/m1/ring-op",
+    "/ui/beskeder/m1/note/callrouter-dial-x",
+]
 CLOSE_FORM = {"linje": "1818", "handling": "luk", "aarsag": "staff_shortage", "til": "naeste"}
 
 

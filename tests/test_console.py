@@ -37,6 +37,7 @@ PAGES = [
     "/ui/statistik",
     "/ui/statistik.csv",
     "/ui/tavle",
+    "/ui/telefoner",
 ]
 NOT_PAGES = ["/ui/nu/indhold", "/ui/beskeder/m1/lyd", "/ui/dage.ics", "/ui/tavle/indhold", "/ui/beskeder/m1/opkald"]
 POSTS = [
@@ -50,6 +51,7 @@ POSTS = [
     "/ui/beskeder/m1/slip",
     "/ui/beskeder/m1/ring-op",
     "/ui/beskeder/m1/note/callrouter-dial-x",
+    "/ui/telefoner/anna",
 ]
 CLOSE_FORM = {"linje": "1818", "handling": "luk", "aarsag": "staff_shortage", "til": "naeste"}
 
@@ -454,3 +456,28 @@ async def test_only_a_plausible_phone_number_is_a_tel_link(site: Site) -> None:
     _, page, _ = await visitor.get("/ui/beskeder")
     links = re.findall(r'href="(tel:[^"]*)"', page)
     assert sorted(links) == ["tel:+4512345678", "tel:12345678"]
+
+
+async def test_an_operator_ties_staff_to_their_phones_in_the_console(site: Site) -> None:
+    anna, ole = site.visitor(), site.visitor()
+    await anna.sign_in("anna")
+    await ole.sign_in("ole")
+    status, _, _ = await anna.get("/ui/telefoner")
+    assert status == 403
+    status, _, _ = await anna.post("/ui/telefoner/anna", {"csrf": await anna.csrf(), "telefon": "PJSIP/agent9"})
+    assert status == 403
+    csrf = await ole.csrf()
+    status, _, response = await ole.post("/ui/telefoner/anna", {"csrf": csrf, "telefon": " PJSIP/agent1 "})
+    assert (status, response.headers["Location"]) == (303, "/ui/telefoner?besked=telefon-gemt")
+    _, page, _ = await ole.get("/ui/telefoner?besked=telefon-gemt")
+    assert 'value="PJSIP/agent1"' in page
+    assert "Telefonen er gemt." in page
+    status, page, _ = await ole.post("/ui/telefoner/anna", {"csrf": csrf, "telefon": "PJSIP/agent1&PJSIP/x"})
+    assert status == 400
+    assert "fx PJSIP/agent1" in page
+    assert (await ole.post("/ui/telefoner/bo", {"csrf": csrf, "telefon": "PJSIP/agent2"}))[0] == 404
+    await ole.post("/ui/telefoner/ole", {"csrf": csrf, "telefon": ""})
+    with embedded(site.data) as data:
+        phones = {u.name: u.phone for u in AccountStore(data).users()}
+    assert phones == {"anna": "PJSIP/agent1", "ole": None}
+    assert _audit(site) == [("ole", "satte telefon", "anna: PJSIP/agent1"), ("ole", "satte telefon", "ole: ingen")]

@@ -68,6 +68,21 @@ async def test_ring_op_rings_her_phone_then_the_citizen_and_the_row_follows_the_
         await expect(page.locator("#besked-m1 q")).to_have_text("Lovede at betale fredag")
         await check_page(page, "22-ring-op-note")
         await context.close()
+        # An operator's page of phones, which "Ring op" rings.
+        context = await browser.new_context()
+        page = await context.new_page()
+        await page.goto(base + "/ui/log-ind")
+        await page.get_by_label("Brugernavn").fill("ole")
+        await page.get_by_label("Adgangskode").fill(PASSWORDS["ole"])
+        await page.get_by_role("button", name="Log ind").click()
+        await page.get_by_role("link", name="Telefoner").click()
+        await page.get_by_label("ole (operatør)").fill("PJSIP/agent2")
+        await page.get_by_role("button", name="Gem telefon for ole").click()
+        await expect(page.locator(".notice")).to_have_text("Telefonen er gemt.")
+        await check_page(page, "23-telefoner")
+        await context.close()
     with embedded(tmp_path) as data:
         [attempt] = DialAttemptStore(data).of_message("m1")
+        phones = {u.name: u.phone for u in AccountStore(data).users()}
     assert (attempt.staff, attempt.outcome, attempt.note) == ("anna", "talked", "Lovede at betale fredag")
+    assert phones == {"anna": "PJSIP/agent1", "ole": "PJSIP/agent2"}

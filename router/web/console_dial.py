@@ -21,6 +21,7 @@ from router.ari import AriError
 from router.calls.dialout import OUTCOME_TEXT, Attempt
 from router.calls.dialout_runner import new_attempt_id
 from router.office import danish
+from router.office.accounts import AccountError
 from router.office.dial_attempts import NOTE_LIMIT, DialAttempt
 from router.office.messages import Message, loggable
 from router.web import shown
@@ -45,6 +46,7 @@ NOTICES = {
     "ingen-udgang": "Linjen er ikke sat op til at ringe ud (callback: i skemaet).",
     "telefonfejl": "Telefonsystemet svarede ikke; prøv igen om lidt.",
     "note-gemt": "Noten er gemt.",
+    "telefon-gemt": "Telefonen er gemt.",
 }
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -67,6 +69,8 @@ def add_dial_pages(r: web.UrlDispatcher, console: Console) -> None:
     r.add_post("/ui/beskeder/{id}/ring-op", bind(_dial))
     r.add_get("/ui/beskeder/{id}/opkald", bind(_live_fragment))
     r.add_post("/ui/beskeder/{id}/note/{attempt}", bind(_note))
+    r.add_get("/ui/telefoner", bind(_phones))
+    r.add_post("/ui/telefoner/{name}", bind(_set_phone))
 
 
 def live_text(console: Console, message_id: str) -> str | None:
@@ -186,3 +190,34 @@ async def _note(console: Console, request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound(text="Opkaldet findes ikke, eller det er ikke dit.")
     await console.audit(request, "skrev note", f"{loggable(message.id)}: {attempt_id}")
     back(console, request, "note-gemt", message.id)
+
+
+# -- Telefoner (operators): which phone "Ring op" rings for each account ------------------------
+
+
+async def _phones(console: Console, request: web.Request, error: str | None = None) -> web.StreamResponse:
+    if not session_of(request).user.may_change_the_line:
+        return console.render(request, "error.html", 403, title="Ikke tilladt", message=(
+            "Kun operatører kan knytte medarbejdere til deres telefoner."
+        ))  # fmt: skip
+    users = await asyncio.to_thread(console.accounts.users)
+    notice = NOTICES.get(request.query.get("besked", ""))
+    return console.render(
+        request, "phones.html", 400 if error else 200, title="Telefoner", users=users, error=error, notice=notice
+    )
+
+
+async def _set_phone(console: Console, request: web.Request) -> web.StreamResponse:
+    if not session_of(request).user.may_change_the_line:
+        return await _phones(console, request)
+    name = request.match_info["name"]
+    phone = str((await request.post()).get("telefon", "")).strip() or None
+    try:
+        await asyncio.to_thread(console.accounts.set_phone, name, phone)
+    except AccountError:
+        known = name in {u.name for u in await asyncio.to_thread(console.accounts.users)}
+        if not known:
+            raise web.HTTPNotFound(text="Brugeren findes ikke.") from None
+        return await _phones(console, request, "Telefonen skal skrives PJSIP/ og endpointets navn, fx PJSIP/agent1.")
+    await console.audit(request, "satte telefon", f"{name}: {phone or 'ingen'}")
+    raise web.HTTPSeeOther("/ui/telefoner?besked=telefon-gemt")

@@ -364,6 +364,7 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
     # The many requests that do one thing to one resource and answer 204 No Content.
     no_content: list[tuple[str, str, Callable[[str], None]]] = [
         ("POST", "/ari/channels/{id}/moh", w.start_moh),
+        ("POST", "/ari/channels/{id}/ring", w.ring),
         ("DELETE", "/ari/channels/{id}/moh", w.stop_moh),
         ("DELETE", "/ari/playbacks/{id}", w.stop_playback),
         ("DELETE", "/ari/bridges/{id}", w.destroy_bridge),

@@ -417,6 +417,11 @@ class World(Applications, Bridging, Controls, Playbacks, Recorder, Ringing):
         channel = self.stasis_channel(channel_id)
         channel.heard.append({"moh": "stop", "at": time.monotonic()})
 
+    def ring(self, channel_id: str) -> None:
+        """POST /channels/{id}/ring: the channel hears ringing (Asterisk's indication, until another sound)."""
+        channel = self.stasis_channel(channel_id)
+        channel.heard.append({"ringing": "start", "at": time.monotonic()})
+
     def originate(
         self, endpoint: str, channel_id: str | None, app: str, app_args: list[str], timeout: float, caller_id: str
     ) -> Channel:

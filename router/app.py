@@ -32,6 +32,7 @@ from router.office.calendars import Calendars
 from router.office.call_log import CallLog
 from router.office.closures import ClosureStore
 from router.office.data_copy import open_site_store
+from router.office.dial_attempts import DialAttemptStore
 from router.office.fallback_messages import keep_picking_up
 from router.office.mail import SmtpConfig
 from router.office.messages import MessageStore
@@ -133,6 +134,8 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
                 config.setup_latency_limit,
                 spool,
                 RecordingNotes(store),
+                DialAttemptStore(store),
+                accounts,
             )
             stream = EventStream(
                 session,
@@ -159,6 +162,7 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
 
                 console = Console(view, messages, overrides, accounts, rest, prompt_texts, manifest.texts, call_log)
                 console.closures, console.from_file = closures, from_file
+                console.dialouts, console.attempts = runtime.dialouts, DialAttemptStore(store)
                 add_console(app, console)
                 api_url = await stack.enter_async_context(_api(app, config.api))
             # What exists now (the imported libraries, the schedule, the pools) lives as long as the

@@ -105,11 +105,36 @@ def test_callrouter_users_reads_the_password_from_stdin_never_the_command_line(t
     assert no_role.returncode == 1
     assert "--role" in no_role.stderr
     assert run(tmp_path, "add", "ole", "--role", "operator", stdin="ole-er-operatoer-her\n").returncode == 0
-    assert run(tmp_path, "list").stdout == "anna\tstaff\nole\toperator\n"
+    assert run(tmp_path, "list").stdout == "anna\tstaff\t-\nole\toperator\t-\n"
     changed = run(tmp_path, "password", "anna", stdin="anna-har-ny-kode-nu\n")
     assert changed.returncode == 0
     with embedded(tmp_path) as site:
         assert AccountStore(site).check_password("anna", "anna-har-ny-kode-nu") is not None
     assert run(tmp_path, "remove", "ole").returncode == 0
     assert run(tmp_path, "remove", "ole").stderr.strip() == "callrouter: no user 'ole'"
-    assert run(tmp_path, "list").stdout == "anna\tstaff\n"
+    assert run(tmp_path, "list").stdout == "anna\tstaff\t-\n"
+
+
+def test_an_operator_ties_an_account_to_the_staff_members_own_phone(tmp_path: Path) -> None:
+    assert run(tmp_path, "add", "anna", "--role", "staff", stdin="en-lang-adgangskode\n").returncode == 0
+    tied = run(tmp_path, "phone", "anna", "PJSIP/agent1")
+    assert (tied.returncode, tied.stdout.strip()) == (0, "anna's phone is PJSIP/agent1")
+    assert run(tmp_path, "list").stdout == "anna\tstaff\tPJSIP/agent1\n"
+    with embedded(tmp_path) as site:
+        accounts = AccountStore(site)
+        user = accounts.check_password("anna", "en-lang-adgangskode")
+        assert user == User("anna", "staff", "PJSIP/agent1")
+        token = accounts.start_session(user, local("2024-01-04T12:00"))
+        session = accounts.session(token, local("2024-01-04T12:01"))
+        assert session is not None
+        assert session.user.phone == "PJSIP/agent1"  # what "Ring op" will ring
+    # Anything a dial string could read as more than one endpoint is refused, and changes nothing.
+    for bad in ("agent1", "PJSIP/agent1&PJSIP/agent2", "PJSIP/x@trunk", "PJSIP/a,b", "PJSIP/", "SIP/agent1",
+                "PJSIP/agent1\n", "PJSIP/agent\u202e1", "Local/1@ctx", "PJSIP/" + "a" * 65):  # fmt: skip
+        refused = run(tmp_path, "phone", "anna", bad)
+        assert refused.returncode == 1, bad
+        assert "a phone is a PJSIP endpoint" in refused.stderr, bad
+    assert run(tmp_path, "phone", "bo", "PJSIP/agent2").stderr.strip() == "callrouter: no user 'bo'"
+    assert "give the phone" in run(tmp_path, "phone", "anna").stderr
+    assert run(tmp_path, "phone", "anna", "none").stdout.strip() == "anna has no phone"
+    assert run(tmp_path, "list").stdout == "anna\tstaff\t-\n"

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -36,9 +37,22 @@ PAGES = [
     "/ui/statistik",
     "/ui/statistik.csv",
     "/ui/tavle",
+    "/ui/telefoner",
 ]
-NOT_PAGES = ["/ui/nu/indhold", "/ui/beskeder/m1/lyd", "/ui/dage.ics", "/ui/tavle/indhold"]
-POSTS = ["/ui/beskeder/m1/ringet-op", "/ui/beskeder/m1/slet", "/ui/linje/vis", "/ui/linje/udfoer", "/ui/linje/ophaev"]
+NOT_PAGES = ["/ui/nu/indhold", "/ui/beskeder/m1/lyd", "/ui/dage.ics", "/ui/tavle/indhold", "/ui/beskeder/m1/opkald"]
+POSTS = [
+    "/ui/beskeder/m1/ringet-op",
+    "/ui/beskeder/m1/slet",
+    "/ui/linje/vis",
+    "/ui/linje/udfoer",
+    "/ui/linje/ophaev",
+    "/ui/beskeder/m1/fortryd",
+    "/ui/beskeder/m1/tag",
+    "/ui/beskeder/m1/slip",
+    "/ui/beskeder/m1/ring-op",
+    "/ui/beskeder/m1/note/callrouter-dial-x",
+    "/ui/telefoner/anna",
+]
 CLOSE_FORM = {"linje": "1818", "handling": "luk", "aarsag": "staff_shortage", "til": "naeste"}
 
 
@@ -361,3 +375,109 @@ def test_the_store_lists_a_page_of_messages_as_beskeder_shows_them(store: Store)
     assert [m.id for m in messages.listing(6, 3).messages] == ["m1"]
     assert [m.id for m in messages.listing(0, 9, unhandled_only=True, line="1818").messages] == ["m5", "m3"]
     assert messages.listing(0, 9, unhandled_only=True).total == 5
+
+
+def _audit(site: Site) -> list[tuple[str, str, str]]:
+    with embedded(site.data) as data:
+        found = [(e.user, e.action, e.detail) for e in AccountStore(data).audit_log() if e.action != "log-ind"]
+    return found[::-1]  # oldest first
+
+
+async def test_jeg_ringer_op_shows_colleagues_who_has_the_message_until_released(site: Site) -> None:
+    anna, ole = site.visitor(), site.visitor()
+    await anna.sign_in("anna")
+    await ole.sign_in("ole")
+    csrf = await anna.csrf()
+    status, _, response = await anna.post("/ui/beskeder/m1/tag?vis=ikke-ringet-op", {"csrf": csrf})
+    assert (status, response.headers["Location"]) == (303, "/ui/beskeder?vis=ikke-ringet-op&besked=taget")
+    _, page, _ = await anna.get("/ui/beskeder")
+    assert "du ringer op (til kl. 13.00)" in page  # the router's clock starts at 12.30: half an hour
+    assert 'action="/ui/beskeder/m1/slip"' in page
+    _, page, _ = await ole.get("/ui/beskeder")
+    assert "anna ringer op (til kl. 13.00)" in page
+    assert 'action="/ui/beskeder/m1/tag"' not in page  # no button to take it from her
+    status, _, response = await ole.post("/ui/beskeder/m1/tag", {"csrf": await ole.csrf()})
+    assert response.headers["Location"] == "/ui/beskeder?besked=optaget"
+    assert stored_messages(site.data)[0].claimed_by == "anna"
+    _, page, _ = await ole.get("/ui/beskeder?besked=optaget")
+    assert "En kollega ringer allerede op" in page
+    await anna.post("/ui/beskeder/m1/slip", {"csrf": csrf})
+    _, page, _ = await ole.get("/ui/beskeder")
+    assert "ringer op (til" not in page
+    assert (await ole.post("/ui/beskeder/m1/tag", {"csrf": await ole.csrf()}))[2].headers["Location"].endswith("taget")
+    assert _audit(site) == [
+        ("anna", "tog besked (ringer op)", "m1"),
+        ("anna", "slap besked", "m1"),
+        ("ole", "tog besked (ringer op)", "m1"),
+    ]
+
+
+async def test_ringet_op_can_be_undone_and_both_are_in_the_audit_log(site: Site) -> None:
+    visitor = site.visitor()
+    await visitor.sign_in("anna")
+    csrf = await visitor.csrf()
+    await visitor.post("/ui/beskeder/m1/tag", {"csrf": csrf})
+    await visitor.post("/ui/beskeder/m1/ringet-op", {"csrf": csrf})
+    [message] = stored_messages(site.data)
+    assert (message.handled, message.claimed_by) == (True, None)  # done: the claim ends with it
+    _, page, _ = await visitor.get("/ui/beskeder")
+    assert 'action="/ui/beskeder/m1/fortryd"' in page
+    status, _, response = await visitor.post("/ui/beskeder/m1/fortryd", {"csrf": csrf})
+    assert (status, response.headers["Location"]) == (303, "/ui/beskeder?besked=fortrudt")
+    [message] = stored_messages(site.data)
+    assert (message.handled, message.handled_by, message.handled_at) == (False, None, None)
+    _, page, _ = await visitor.get("/ui/beskeder?besked=fortrudt")
+    assert "igen markeret som ikke ringet op" in page
+    assert 'action="/ui/beskeder/m1/ringet-op"' in page
+    assert [action for _, action, _ in _audit(site)] == [
+        "tog besked (ringer op)",
+        "markerede ringet op",
+        "fortrød ringet op",
+    ]
+
+
+async def test_only_a_plausible_phone_number_is_a_tel_link(site: Site) -> None:
+    callers = {
+        "m2": "+4512345678",
+        "m3": "12345678\u202e",  # a bidi override after the digits
+        "m4": "sip:12345678@evil.example",
+        "m5": "+45 1234 5678",
+        "m6": "١٢٣٤٥٦٧٨",  # Arabic-Indic digits: digits to Python, not to a phone
+        "m7": "12345678\n",
+        "m8": "1" * 16,
+        "m9": "",
+    }
+    with embedded(site.data) as data:
+        for i, (message_id, caller) in enumerate(callers.items()):
+            at = local("2024-01-04T10:00") + timedelta(minutes=i)
+            MessageStore(data).save(Message(message_id, "1818", caller, at, f"msg-{message_id}", 3))
+    visitor = site.visitor()
+    await visitor.sign_in("anna")
+    _, page, _ = await visitor.get("/ui/beskeder")
+    links = re.findall(r'href="(tel:[^"]*)"', page)
+    assert sorted(links) == ["tel:+4512345678", "tel:12345678"]
+
+
+async def test_an_operator_ties_staff_to_their_phones_in_the_console(site: Site) -> None:
+    anna, ole = site.visitor(), site.visitor()
+    await anna.sign_in("anna")
+    await ole.sign_in("ole")
+    status, _, _ = await anna.get("/ui/telefoner")
+    assert status == 403
+    status, _, _ = await anna.post("/ui/telefoner/anna", {"csrf": await anna.csrf(), "telefon": "PJSIP/agent9"})
+    assert status == 403
+    csrf = await ole.csrf()
+    status, _, response = await ole.post("/ui/telefoner/anna", {"csrf": csrf, "telefon": " PJSIP/agent1 "})
+    assert (status, response.headers["Location"]) == (303, "/ui/telefoner?besked=telefon-gemt")
+    _, page, _ = await ole.get("/ui/telefoner?besked=telefon-gemt")
+    assert 'value="PJSIP/agent1"' in page
+    assert "Telefonen er gemt." in page
+    status, page, _ = await ole.post("/ui/telefoner/anna", {"csrf": csrf, "telefon": "PJSIP/agent1&PJSIP/x"})
+    assert status == 400
+    assert "fx PJSIP/agent1" in page
+    assert (await ole.post("/ui/telefoner/bo", {"csrf": csrf, "telefon": "PJSIP/agent2"}))[0] == 404
+    await ole.post("/ui/telefoner/ole", {"csrf": csrf, "telefon": ""})
+    with embedded(site.data) as data:
+        phones = {u.name: u.phone for u in AccountStore(data).users()}
+    assert phones == {"anna": "PJSIP/agent1", "ole": None}
+    assert _audit(site) == [("ole", "satte telefon", "anna: PJSIP/agent1"), ("ole", "satte telefon", "ole: ingen")]

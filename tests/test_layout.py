@@ -40,6 +40,7 @@ PURE = (
     "router.calls.flow",
     "router.calls.queue",
     "router.calls.estimate",
+    "router.calls.dialout",
     "router.calls.guidance",
     "router.calls.dialplan",
 )

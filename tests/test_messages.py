@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 from router.office.messages import Delivery, Message, MessageStore
@@ -81,3 +83,26 @@ def test_any_caller_id_is_kept_and_a_failed_email_is_listed_and_sent_again(store
     assert not messages.resend("c1", local("2024-12-24T11:00"))  # pending now, not failed
     assert [p.message.id for p in messages.due_mail(local("2024-12-24T11:00"))] == ["c1"]
     assert (messages.mail_state("c1"), messages.failed_mail()) == (("pending", 0, "could not be made: \ufffd"), [])
+
+
+def test_a_claim_is_one_colleagues_until_released_or_lapsed(store: Store) -> None:
+    """Two colleagues (two nodes on one store: one statement decides) cannot both have a message."""
+    on_one, on_two = MessageStore(store), MessageStore(store)
+    on_one.save(Message("m1", "1818", "12345678", local("2024-01-04T11:00"), "r1", 3))
+    now = local("2024-01-04T13:00")
+    until = now + timedelta(minutes=30)
+    assert on_one.claim("m1", "anna", now, until) == "anna"
+    assert on_two.claim("m1", "ole", now + timedelta(minutes=29), until + timedelta(minutes=29)) == "anna"
+    message = on_two.get("m1")
+    assert message is not None
+    assert (message.claimant(now), message.claimant(until)) == ("anna", None)
+    assert on_two.claim("m1", "ole", until, until + timedelta(minutes=30)) == "ole"  # hers lapsed
+    assert not on_one.release("m1", "anna")  # no longer hers to release
+    assert on_two.release("m1", "ole")
+    assert on_one.claim("m1", "anna", until, until + timedelta(minutes=30)) == "anna"
+    assert on_one.claim("nobody", "anna", now, until) is None
+    on_one.mark_handled("m1", "anna", now)
+    assert on_two.get("m1") == replace(message, handled=True, handled_by="anna", handled_at=now,
+                                       claimed_by=None, claimed_until=None)  # fmt: skip
+    assert on_two.mark_unhandled("m1")
+    assert on_one.get("m1") == replace(message, claimed_by=None, claimed_until=None)

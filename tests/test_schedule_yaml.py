@@ -9,7 +9,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from router.schedule import QueueConfig, Reason, Schedule, ScheduleError, Strategy, load_schedule, parse_schedule
+from router.schedule import (
+    DialOut,
+    QueueConfig,
+    Reason,
+    Schedule,
+    ScheduleError,
+    Strategy,
+    load_schedule,
+    parse_schedule,
+)
 from tests.conftest import ROOT
 
 VALID = """\
@@ -158,6 +167,26 @@ def test_overlap_between_a_range_and_a_day() -> None:
         ("queue: {agents: [a1], ring_second: 20}", "lines.x.queue.ring_second", "did you mean 'ring_seconds'"),
         ("queue: {agents: [a1]}\n            open_context: q", "lines.x.open_context", "not both"),
         ("open_context: my queue", "lines.x.open_context", "not a dialplan context"),
+        ("callback: {caller_id: '1818'}", "lines.x.callback", "missing `dial:`"),
+        ("callback: {dial: 'PJSIP/trunk', caller_id: '1818'}", "lines.x.callback.dial", "with {number} once"),
+        ("callback: {dial: 'PJSIP/{number}&PJSIP/x', caller_id: '1'}", "lines.x.callback.dial", "not a dial target"),
+        ("callback: {dial: 'PJSIP/{number}@trunk,30', caller_id: '1'}", "lines.x.callback.dial", "not a dial target"),
+        ("callback: {dial: 'PJSIP/{number}{number}', caller_id: '1'}", "lines.x.callback.dial", "{number} once"),
+        ("callback: {dial: 'PJSIP/{nummer}@trunk', caller_id: '1'}", "lines.x.callback.dial", "not a dial target"),
+        ("callback: {dial: 'Local/{number}', caller_id: '1818'}", "lines.x.callback.dial", "names its context"),
+        ("callback: {dial: 'PJSIP/{number}@trunk'}", "lines.x.callback", "give the number citizens see"),
+        ("callback: {dial: 'PJSIP/{number}', caller_id: '18 18'}", "lines.x.callback.caller_id", "not a phone"),
+        (
+            "callback: {dial: 'PJSIP/{number}', caller_id: '1', ring_seconds: 5}",
+            "lines.x.callback.ring_seconds",
+            "from 10 to 120",
+        ),
+        (
+            "callback: {dial: 'PJSIP/{number}', caller_id: '1', staff_ring_seconds: 121}",
+            "lines.x.callback.staff_ring_seconds",
+            "from 10 to 120",
+        ),
+        ("callback: {dail: 'PJSIP/{number}'}", "lines.x.callback.dail", "did you mean 'dial'"),
     ],
 )
 def test_line_level_errors(snippet: str, path: str, expected: str) -> None:
@@ -189,6 +218,20 @@ def test_queue_settings_are_read() -> None:
     assert parse_schedule(VALID, "s.yaml").lines["1818"].open_to is None
     other = VALID.replace('  "1818":\n', '  "1818":\n    open_context: my-queue\n')
     assert parse_schedule(other, "s.yaml").lines["1818"].open_to == "my-queue"
+
+
+def test_a_lines_callback_target_is_read() -> None:
+    text = VALID.replace('  "1818":\n', '  "1818":\n    callback:\n      dial: "PJSIP/{number}@trunk"\n')
+    assert parse_schedule(text, "s.yaml").lines["1818"].callback == DialOut("PJSIP/{number}@trunk", "1818", 45)
+    local = VALID.replace(
+        '  "1818":\n',
+        '  "1818":\n    callback: {dial: "Local/{number}@outbound", caller_id: "+4570101818",'
+        " ring_seconds: 30, staff_ring_seconds: 20}\n",
+    )
+    callback = parse_schedule(local, "s.yaml").lines["1818"].callback
+    assert callback == DialOut("Local/{number}@outbound", "+4570101818", 30, 20)
+    assert callback.endpoint("12345678") == "Local/12345678@outbound"
+    assert parse_schedule(VALID, "s.yaml").lines["1818"].callback is None
 
 
 def test_closing_day_needs_a_name() -> None:

@@ -40,6 +40,8 @@ from typing import Protocol
 from router.ari import CALL_MOVED_ON, AriError, AriNotFound, AriRest
 from router.ari.models import Channel
 from router.calls import flow
+from router.calls.dialout_runner import PREFIX as DIAL_PREFIX
+from router.calls.dialout_runner import DialOuts
 from router.calls.live import LiveCall, RecentCalls, dialled_line
 from router.calls.queue_runner import CALL_BRIDGE_PREFIX, HOLDING_PREFIX, QueueRunner
 
@@ -57,6 +59,7 @@ class Runtime(Protocol):
     calls: dict[str, LiveCall]
     recent: RecentCalls
     queues: QueueRunner
+    dialouts: DialOuts
 
     def now(self) -> datetime: ...
 
@@ -170,6 +173,8 @@ class Reconciler:
             log.warning("reconcile: hung up %s, whose call had ended but was still here", channel_id)
         elif self._claimed(channel_id):
             return
+        elif channel_id.startswith(DIAL_PREFIX):
+            return  # a "Ring op" from before a restart: a staff member is on it, and hangs up when done
         elif channel_id.startswith("callrouter-leg-"):
             leg = await self._rest.get_channel(channel_id)
             if leg.app_name != "Stasis":
@@ -299,4 +304,5 @@ class Reconciler:
             or channel_id in runtime.recent
             or channel_id in runtime.queues.legs
             or channel_id in self.adopted
+            or channel_id in runtime.dialouts.legs
         )

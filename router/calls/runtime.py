@@ -23,13 +23,16 @@ from typing import Any, Protocol
 from router.ari import CALL_MOVED_ON, AriError, AriRest, Event, within
 from router.ari.models import Channel
 from router.calls import estimate, flow
+from router.calls.dialout_runner import DialOuts
 from router.calls.live import LiveCall, RecentCalls, dialled_line
 from router.calls.queue_runner import QueueRunner
 from router.calls.reconcile import Reconciler
 from router.calls.shedding import DEFAULT_LATENCY_LIMIT, DEFAULT_MAX_CALLS_IN_SETUP, LoadShedder
 from router.calls.start_cache import StartDecisions
 from router.office import caller_id
+from router.office.accounts import AccountStore
 from router.office.call_log import CallLog, CallRecord
+from router.office.dial_attempts import DialAttemptStore
 from router.office.fallback_messages import wav_seconds
 from router.office.messages import Message, MessageStore, loggable
 from router.office.recording_notes import Noted, RecordingNotes
@@ -129,6 +132,8 @@ class Runtime:
         setup_latency_limit: float = DEFAULT_LATENCY_LIMIT,
         spool: Spool | None = None,
         notes: RecordingNotes | None = None,
+        dial_attempts: DialAttemptStore | None = None,
+        accounts: AccountStore | None = None,
     ) -> None:
         self.rest = rest
         self._schedule = schedule
@@ -149,6 +154,7 @@ class Runtime:
         self.finished = asyncio.Condition()
         self._tasks: set[asyncio.Task[None]] = set()
         self.queues = QueueRunner(rest, app, clock, self.deliver)
+        self.dialouts = DialOuts(rest, app, clock, dial_attempts, accounts)  # the console's "Ring op"
         self.reconciler = Reconciler(self)
         self.queues.take_up_waiting = self.reconciler.take_up_waiting
         self.on_message_saved: Callable[[], None] = lambda: None  # e.g. wakes the e-mail sender
@@ -163,6 +169,8 @@ class Runtime:
         """The event stream's handler."""
         if await self.queues.on_leg_event(event):
             return  # an agent leg: the queue's
+        if await self.dialouts.on_event(event):
+            return  # a leg of a "Ring op"
         if event.type == "StasisStart" and event.channel is not None:
             await self._start(event)
             return

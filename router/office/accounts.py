@@ -31,6 +31,9 @@ MIN_PASSWORD = 12
 SESSION_IDLE = timedelta(hours=2)  # a session unused this long ends
 SESSION_LONGEST = timedelta(hours=12)  # and every session ends after a working day
 _NAME = re.compile(r"^[a-z][a-z0-9._-]{1,31}$")
+# A staff member's own phone, as Asterisk dials it: a PJSIP endpoint's name, nothing a dial string could
+# read as more (no `&` for a second phone, no `/` or `@` for another trunk, no `,` for options).
+PHONE = re.compile(r"PJSIP/[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", re.ASCII)
 
 
 class AccountError(Exception):
@@ -41,6 +44,7 @@ class AccountError(Exception):
 class User:
     name: str
     role: Role
+    phone: str | None = None  # the PJSIP endpoint that "Ring op" rings (PJSIP/agent1), if tied to one
 
     @property
     def may_change_the_line(self) -> bool:
@@ -102,15 +106,23 @@ class AccountStore:
             if db.execute(delete(users).where(users.c.name == name)).rowcount != 1:
                 raise AccountError(f"no user {name!r}")
 
+    def set_phone(self, name: str, phone: str | None) -> None:
+        """Tie an account to the staff member's own phone (None: untie it)."""
+        if phone is not None and not PHONE.fullmatch(phone):
+            raise AccountError(f"a phone is a PJSIP endpoint, PJSIP/ and its name (PJSIP/agent1); not {phone!r}")
+        with self._store.begin() as db:
+            if db.execute(update(users).where(users.c.name == name).values(phone=phone)).rowcount != 1:
+                raise AccountError(f"no user {name!r}")
+
     def users(self) -> list[User]:
         with self._store.begin() as db:
-            rows = db.execute(select(users.c.name, users.c.role).order_by(users.c.name)).all()
-        return [User(name, role) for name, role in rows]
+            rows = db.execute(select(users.c.name, users.c.role, users.c.phone).order_by(users.c.name)).all()
+        return [User(name, role, phone) for name, role, phone in rows]
 
     def check_password(self, name: str, password: str) -> User | None:
         """The user, if `password` is theirs. Takes as long for an unknown name as for a wrong password."""
         with self._store.begin() as db:
-            row = db.execute(select(users.c.role, users.c.password).where(users.c.name == name)).first()
+            row = db.execute(select(users.c.role, users.c.password, users.c.phone).where(users.c.name == name)).first()
         try:
             self._hasher.verify(row[1] if row else self._dummy, password)
         except (VerificationError, InvalidHashError):
@@ -120,7 +132,7 @@ class AccountStore:
         if self._hasher.check_needs_rehash(row[1]):
             with self._store.begin() as db:
                 db.execute(update(users).where(users.c.name == name).values(password=self._hasher.hash(password)))
-        return User(name, row[0])
+        return User(name, row[0], row[2])
 
     # Sessions.
 
@@ -140,7 +152,14 @@ class AccountStore:
         key = _hash(token)
         with self._store.begin() as db:
             row = db.execute(
-                select(sessions.c.name, users.c.role, sessions.c.csrf, sessions.c.started, sessions.c.last_seen)
+                select(
+                    sessions.c.name,
+                    users.c.role,
+                    users.c.phone,
+                    sessions.c.csrf,
+                    sessions.c.started,
+                    sessions.c.last_seen,
+                )
                 .join(users, users.c.name == sessions.c.name)
                 .where(sessions.c.token_hash == key)
             ).first()
@@ -150,7 +169,7 @@ class AccountStore:
                 db.execute(delete(sessions).where(sessions.c.token_hash == key))
                 return None
             db.execute(update(sessions).where(sessions.c.token_hash == key).values(last_seen=now))
-        return Session(User(row.name, row.role), row.csrf, row.started)
+        return Session(User(row.name, row.role, row.phone), row.csrf, row.started)
 
     def end_session(self, token: str) -> None:
         with self._store.begin() as db:

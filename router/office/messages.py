@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, delete, func, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 
 from router.office import caller_id
 from router.office.store import Store
-from router.office.tables import message_audio, messages, outbox
+from router.office.tables import dial_attempts, message_audio, messages, outbox
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,15 @@ class Message:
     handled_by: str | None = None
     handled_at: datetime | None = None
     caller_name: str = ""  # the name the call carried (CALLERID(name)), if any
+    claimed_by: str | None = None  # who said "Jeg ringer op" (see claimant())
+    claimed_until: datetime | None = None
+
+    def claimant(self, now: datetime) -> str | None:
+        """Who is calling the citizen back now: a claim lapses by itself, so that a colleague who went
+        home does not keep a message from the others."""
+        if self.claimed_by is None or self.claimed_until is None or self.claimed_until <= now:
+            return None
+        return self.claimed_by
 
 
 @dataclass(frozen=True)
@@ -182,14 +191,49 @@ class MessageStore:
         with self._store.begin() as db:
             db.execute(delete(outbox).where(outbox.c.message_id == message_id))
             db.execute(delete(message_audio).where(message_audio.c.message_id == message_id))
+            db.execute(delete(dial_attempts).where(dial_attempts.c.message_id == message_id))
             return db.execute(delete(messages).where(messages.c.id == message_id)).rowcount == 1
 
     def mark_handled(self, message_id: str, by: str | None = None, at: datetime | None = None) -> bool:
-        """Mark a message as dealt with (the caller was called back), by whom and when. False if there
-        is no such message."""
+        """Mark a message as dealt with (the caller was called back), by whom and when; its claim ends.
+        False if there is no such message."""
         with self._store.begin() as db:
             changed = db.execute(
-                update(messages).where(messages.c.id == message_id).values(handled=True, handled_by=by, handled_at=at)
+                update(messages)
+                .where(messages.c.id == message_id)
+                .values(handled=True, handled_by=by, handled_at=at, claimed_by=None, claimed_until=None)
+            )
+            return changed.rowcount == 1
+
+    def mark_unhandled(self, message_id: str) -> bool:
+        """Undo `mark_handled` (it was pressed on the wrong message). False if there is no such message."""
+        with self._store.begin() as db:
+            changed = db.execute(
+                update(messages)
+                .where(messages.c.id == message_id)
+                .values(handled=False, handled_by=None, handled_at=None)
+            )
+            return changed.rowcount == 1
+
+    def claim(self, message_id: str, by: str, now: datetime, until: datetime) -> str | None:
+        """Claim a message for `by` until `until`: one statement, so that of two colleagues pressing at
+        once (on two nodes too) exactly one has it. Returns who holds it afterwards (`by`, if the claim
+        was free, lapsed or already theirs; the colleague otherwise), None if there is no such message."""
+        free = or_(messages.c.claimed_by.is_(None), messages.c.claimed_until <= now, messages.c.claimed_by == by)
+        with self._store.begin() as db:
+            db.execute(
+                update(messages).where(messages.c.id == message_id, free).values(claimed_by=by, claimed_until=until)
+            )
+            row = db.execute(select(*_COLUMNS).where(messages.c.id == message_id)).first()
+        return None if row is None else _message(row).claimant(now)
+
+    def release(self, message_id: str, by: str) -> bool:
+        """End `by`'s claim on a message. False if they did not hold it."""
+        with self._store.begin() as db:
+            changed = db.execute(
+                update(messages)
+                .where(messages.c.id == message_id, messages.c.claimed_by == by)
+                .values(claimed_by=None, claimed_until=None)
             )
             return changed.rowcount == 1
 
@@ -308,6 +352,8 @@ _COLUMNS = (
     messages.c.handled_by,
     messages.c.handled_at,
     messages.c.caller_name,
+    messages.c.claimed_by,
+    messages.c.claimed_until,
 )
 
 
@@ -323,6 +369,8 @@ def _message(row: Any) -> Message:  # a Row of _COLUMNS
         row.handled_by,
         row.handled_at,
         row.caller_name,
+        row.claimed_by,
+        row.claimed_until,
     )
 
 

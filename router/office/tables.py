@@ -66,6 +66,8 @@ messages = Table(
     Column("handled_by", String),
     Column("handled_at", Instant),
     Column("caller_name", String, nullable=False, server_default=""),  # the call's CALLERID(name), if any
+    Column("claimed_by", String),  # who said "Jeg ringer op", so colleagues leave it to them
+    Column("claimed_until", Instant),  # when that claim lapses by itself
 )
 Index("messages_received_at", messages.c.received_at)
 
@@ -88,6 +90,20 @@ outbox = Table(
     Column("last_error", Text),
     Column("sent_at", Instant),
 )
+
+# Each "Ring op" from the console (calls/dialout.py): who, when, how it went, and a note of theirs.
+dial_attempts = Table(
+    "dial_attempts",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("message_id", String, ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
+    Column("staff", String, nullable=False),
+    Column("started", Instant, nullable=False),
+    Column("outcome", String, nullable=False),  # talked, busy, no-answer, cancelled, staff-unanswered
+    Column("seconds", Float),  # how long they talked; None if the citizen never answered
+    Column("note", Text, nullable=False, server_default=""),
+)
+Index("dial_attempts_message", dial_attempts.c.message_id)
 
 overrides = Table(
     "overrides",
@@ -136,6 +152,7 @@ users = Table(
     Column("name", String, primary_key=True),
     Column("role", String, nullable=False),
     Column("password", String, nullable=False),  # an Argon2id hash
+    Column("phone", String),  # the staff member's own phone (PJSIP/agent1), which "Ring op" rings
 )
 
 sessions = Table(
@@ -190,4 +207,15 @@ sign_in_failures = Table(
 Index("sign_in_failures_key", sign_in_failures.c.key, sign_in_failures.c.at)
 
 # In the order a copy must fill them (a row's parent first).
-COPY_ORDER = (messages, message_audio, outbox, overrides, planned_closures, calls, users, sessions, audit)
+COPY_ORDER = (
+    messages,
+    message_audio,
+    outbox,
+    dial_attempts,
+    overrides,
+    planned_closures,
+    calls,
+    users,
+    sessions,
+    audit,
+)

@@ -200,6 +200,20 @@ class CalendarFeed:
 
 
 @dataclass(frozen=True)
+class DialOut:
+    """How "Ring op" in the console reaches a citizen from a line (the schedule file's `callback:`)."""
+
+    dial: str  # an ARI originate endpoint with `{number}`: PJSIP/{number}@trunk, Local/{number}@outbound
+    caller_id: str  # the number the citizen sees: the line's own (1818)
+    ring_seconds: int = 45  # how long the citizen's phone rings
+    staff_ring_seconds: int = 30  # how long the staff member's own phone rings first
+
+    def endpoint(self, number: str) -> str:
+        """The endpoint to originate for `number` (a caller id the console found diallable)."""
+        return self.dial.replace("{number}", number)
+
+
+@dataclass(frozen=True)
 class Line:
     """One phone number and everything that decides when it is open."""
 
@@ -219,6 +233,7 @@ class Line:
     # days in a row: planned closures that touch or overlap count together (schedule/planned.py).
     planned_closure_max_days: int = DEFAULT_PLANNED_MAX_DAYS
     calendar: CalendarFeed | None = None
+    callback: DialOut | None = None  # None: the console cannot dial this line's callers
 
     def version_on(self, day: date) -> Version | None:
         i = bisect.bisect_right([v.valid_from for v in self.versions], day)

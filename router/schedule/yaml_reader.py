@@ -30,6 +30,7 @@ from router.schedule.model import (
     WHOLE_DAY,
     CalendarFeed,
     Days,
+    DialOut,
     HolidayCalendar,
     Line,
     Occasion,
@@ -55,6 +56,11 @@ _LINE_ID = re.compile(r"^[A-Za-z0-9_+-]+$")
 
 _ENDPOINT = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _CONTEXT = re.compile(r"^[A-Za-z0-9_-]{1,79}$")
+# A callback's dial target: one channel (no `&`), no Dial() options (no `,`), the number once.
+_DIAL_PART = r"[A-Za-z0-9_.@/+-]*"
+_DIAL = re.compile(rf"(PJSIP|IAX2|DAHDI|Local)/{_DIAL_PART}\{{number\}}{_DIAL_PART}", re.ASCII)
+RING_DEFAULTS = {"ring_seconds": 45, "staff_ring_seconds": 30}  # a callback's, as DialOut has them
+_NUMBER = re.compile(r"\+?[0-9]{1,15}", re.ASCII)
 
 
 _ADDRESS_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}$")
@@ -165,6 +171,7 @@ class _Reader(NodeReader):
                 "open_context",
                 "planned_closure_max_days",
                 "calendar",
+                "callback",
             ),
         )
         if "queue" in fields and "open_context" in fields:
@@ -199,6 +206,7 @@ class _Reader(NodeReader):
             open_to=open_to,
             planned_closure_max_days=self.max_days(fields.get("planned_closure_max_days"), path),
             calendar=self.calendar(fields["calendar"], f"{path}.calendar") if "calendar" in fields else None,
+            callback=self.callback(fields["callback"], f"{path}.callback", line_id) if "callback" in fields else None,
         )
 
     def calendar(self, node: yaml.Node, path: str) -> CalendarFeed:
@@ -236,6 +244,45 @@ class _Reader(NodeReader):
             self.fail(
                 node, f"{path}.planned_closure_max_days", f"expected a whole number of days from 1 to 366; got {text!r}"
             )
+        return int(text)
+
+    def callback(self, node: yaml.Node, path: str, line_id: str) -> DialOut:
+        """`callback:` of a line: how the console's "Ring op" dials the citizen."""
+        fields = self.mapping(
+            node, path, required=("dial",), optional=("caller_id", "ring_seconds", "staff_ring_seconds")
+        )
+        dial = self.scalar(fields["dial"], f"{path}.dial")
+        if not _DIAL.fullmatch(dial) or dial.count("{number}") != 1:
+            self.fail(
+                fields["dial"],
+                f"{path}.dial",
+                f"{dial!r} is not a dial target like PJSIP/{{number}}@trunk or Local/{{number}}@outbound: "
+                "PJSIP, IAX2, DAHDI or Local, then letters, digits and _ . @ / + -, with {number} once",
+            )
+        if dial.startswith("Local/") and "@" not in dial:
+            self.fail(
+                fields["dial"], f"{path}.dial", f"{dial!r}: a Local target names its context, Local/{{number}}@ctx"
+            )
+        caller_id = line_id
+        if "caller_id" in fields:
+            caller_id = self.scalar(fields["caller_id"], f"{path}.caller_id")
+        if "caller_id" not in fields and not _NUMBER.fullmatch(caller_id):
+            self.fail(
+                node, path, f"the line's name {line_id!r} is no number: give the number citizens see, `caller_id:`"
+            )
+        if not _NUMBER.fullmatch(caller_id):
+            self.fail(
+                fields["caller_id"], f"{path}.caller_id", f"{caller_id!r} is not a phone number (digits, a leading +)"
+            )
+        ring = {key: self.callback_seconds(fields, path, key, default) for key, default in RING_DEFAULTS.items()}
+        return DialOut(dial, caller_id, **ring)
+
+    def callback_seconds(self, fields: dict[str, yaml.Node], path: str, key: str, default: int) -> int:
+        if key not in fields:
+            return default
+        text = self.scalar(fields[key], f"{path}.{key}")
+        if not text.isdigit() or not 10 <= int(text) <= 120:
+            self.fail(fields[key], f"{path}.{key}", f"expected a whole number of seconds from 10 to 120; got {text!r}")
         return int(text)
 
     def addresses(self, node: yaml.Node | None, path: str) -> tuple[str, ...]:

@@ -100,7 +100,7 @@ def _guard(console: Console) -> Any:
     return guard
 
 
-NOT_PAGES = ("/indhold", "/lyd", ".ics")  # fetched by a page or a program: they answer 401, not a redirect
+NOT_PAGES = ("/indhold", "/lyd", ".ics", "/opkald")  # fetched by a page or a program: they answer 401, not a redirect
 
 
 def _error_page(console: Console, request: web.Request, error: web.HTTPException) -> web.Response:

@@ -19,9 +19,11 @@ import jinja2
 from aiohttp import web
 
 from router.ari import AriRest
+from router.calls.dialout_runner import DialOuts
 from router.office.accounts import AccountStore, Session
 from router.office.call_log import CallLog
 from router.office.closures import ClosureStore
+from router.office.dial_attempts import DialAttemptStore
 from router.office.messages import MessageStore
 from router.office.overrides import OverrideStore
 from router.schedule import Schedule
@@ -82,6 +84,8 @@ class Console:
     prompt_texts: Callable[[], Mapping[str, str]]  # every prompt's Danish text (for the schedule in service)
     known_prompts: Mapping[str, str]  # the manifest's own prompts: which closures have a message
     call_log: CallLog  # every node's calls (Statistik, Tavle)
+    dialouts: DialOuts | None = None  # "Ring op" (calls/dialout_runner.py); None: the console cannot dial
+    attempts: DialAttemptStore | None = None  # every "Ring op" on a message
     office: str = "Opkrævningskontoret"
     limiter: SignInLimiter = field(default_factory=SignInLimiter)
     templates: jinja2.Environment = field(default_factory=lambda: templates())

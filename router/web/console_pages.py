@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -31,14 +31,19 @@ from router.web import audit_text
 from router.web.byte_range import ranged
 from router.web.console_closures import add_closure_pages, calendar_rows
 from router.web.console_core import Console, session_of
+from router.web.console_dial import NOTICES as DIAL_NOTICES
+from router.web.console_dial import AttemptRow, add_dial_pages, attempt_rows, attempts_of, live_text, may_dial
 from router.web.console_mail import add_mail_pages, failed_count
+from router.web.console_view import UNHANDLED, back
+from router.web.console_view import message_of as _message_of
+from router.web.console_view import message_view as _view
 from router.web.http_api import agents_now
 
 CALENDAR_DAYS = 14
 PAGE_SIZE = 50  # messages on a page of Beskeder
-UNHANDLED = "ikke-ringet-op"  # Beskeder's filter: only those not called back yet
 NOTICES = {
     "ringet-op": "Beskeden er markeret som ringet op.",
+    **DIAL_NOTICES,
     "slettet": "Beskeden og dens lydfil er slettet.",
     "lukket": "Linjen er lukket.",
     "aabnet": "Linjen er åbnet.",
@@ -76,6 +81,7 @@ def add_pages(r: web.UrlDispatcher, console: Console) -> None:
     r.add_get("/ui/beskeder", bind(_messages))
     r.add_get("/ui/beskeder/{id}/lyd", bind(_audio))
     r.add_post("/ui/beskeder/{id}/ringet-op", bind(_called_back))
+    add_dial_pages(r, console)
     r.add_get("/ui/beskeder/{id}/slet", bind(_delete_page))
     r.add_post("/ui/beskeder/{id}/slet", bind(_delete))
     r.add_get("/ui/linje", bind(_line_page))
@@ -209,6 +215,11 @@ class MessageRow:
     length: str
     handled: str | None  # "ringet op af anna torsdag ... kl. 13.05"
     caller_name: str = ""  # the name the call carried, if any (and not just the number again)
+    claimed: str | None = None  # "anna ringer op (til kl. 13.35)", while a colleague has it
+    mine: bool = False  # the claim is the viewer's own
+    dial: bool = False  # "Ring op" is offered: the viewer has a phone, the line a callback, the caller a number
+    live: str | None = None  # how this node's "Ring op" on it goes
+    attempts: tuple[AttemptRow, ...] = ()  # earlier "Ring op"s, oldest first
 
 
 @dataclass(frozen=True)
@@ -224,19 +235,6 @@ class Paging:
     newer: str | None
     older: str | None
     oldest: str | None
-
-
-def _view(request: web.Request, lines: list[str]) -> dict[str, str]:
-    """The list's filter and page as the query has them; anything else is dropped."""
-    view = {}
-    if request.query.get("vis") == UNHANDLED:
-        view["vis"] = UNHANDLED
-    if request.query.get("linje") in lines:
-        view["linje"] = request.query["linje"]
-    page = request.query.get("side", "")
-    if page.isascii() and page.isdigit() and 1 < int(page) < 10**6:  # past the last page: the last page
-        view["side"] = str(int(page))
-    return view
 
 
 def _paging(view: dict[str, str], total: int) -> Paging:
@@ -258,7 +256,8 @@ def view_without(view: dict[str, str], key: str) -> dict[str, str]:
 
 
 async def _messages(console: Console, request: web.Request) -> web.StreamResponse:
-    schedule = console.view.schedule()
+    schedule, now, me = console.view.schedule(), console.view.clock(), session_of(request).user.name
+    phone = session_of(request).user.phone
     lines = list(schedule.lines)
     view = _view(request, lines)
     unhandled, line = view.get("vis") == UNHANDLED, view.get("linje")
@@ -271,11 +270,20 @@ async def _messages(console: Console, request: web.Request) -> web.StreamRespons
         offset = (paging.page - 1) * PAGE_SIZE
         found = await asyncio.to_thread(console.messages.listing, offset, PAGE_SIZE, unhandled, line)
         view = {**view_without(view, "side"), **({"side": str(paging.page)} if paging.page > 1 else {})}
+    attempts = await attempts_of(console, found.messages)
     return console.render(
         request,
         "messages.html",
         title="Beskeder",
-        rows=[_message_row(m, schedule.tz) for m in found.messages],
+        rows=[
+            replace(
+                _message_row(m, schedule.tz, now, me),
+                dial=phone is not None and may_dial(console, m),
+                live=live_text(console, m.id),
+                attempts=tuple(attempt_rows(attempts.get(m.id, []), schedule.tz, me)),
+            )
+            for m in found.messages
+        ],
         paging=paging,
         view=view,
         here=urlencode(view),
@@ -285,14 +293,18 @@ async def _messages(console: Console, request: web.Request) -> web.StreamRespons
     )
 
 
-def _message_row(message: Message, tz: Any) -> MessageRow:
-    handled = None
+def _message_row(message: Message, tz: Any, now: datetime, me: str) -> MessageRow:
+    handled, claimed = None, None
     if message.handled:
         handled = "ringet op"
         if message.handled_by:
             handled += f" af {message.handled_by}"
         if message.handled_at:
             handled += f", {danish.moment(message.handled_at, tz)}"
+    claimant = message.claimant(now)
+    if claimant is not None and message.claimed_until is not None:
+        who = "du" if claimant == me else claimant
+        claimed = f"{who} ringer op (til kl. {danish.clock(message.claimed_until, tz)})"
     return MessageRow(
         message.id,
         message.line,
@@ -301,14 +313,9 @@ def _message_row(message: Message, tz: Any) -> MessageRow:
         danish.seconds(message.seconds),
         handled,
         message.caller_name if message.caller_name != message.caller else "",
+        claimed,
+        claimant == me,
     )
-
-
-async def _message_of(console: Console, request: web.Request) -> Message:
-    found = await asyncio.to_thread(console.messages.get, request.match_info["id"])
-    if found is None:
-        raise web.HTTPNotFound(text="Beskeden findes ikke (den er måske slettet).")
-    return found
 
 
 async def _audio(console: Console, request: web.Request) -> web.StreamResponse:
@@ -334,13 +341,12 @@ async def _called_back(console: Console, request: web.Request) -> web.StreamResp
     who = session_of(request).user.name
     await asyncio.to_thread(console.messages.mark_handled, message.id, who, console.view.clock())
     await console.audit(request, "markerede ringet op", loggable(message.id))
-    view = _view(request, list(console.view.schedule().lines))  # back to the page it was marked on
-    raise web.HTTPSeeOther("/ui/beskeder?" + urlencode({**view, "besked": "ringet-op"}))
+    back(console, request, "ringet-op")
 
 
 async def _delete_page(console: Console, request: web.Request) -> web.StreamResponse:
     message = await _message_of(console, request)
-    row = _message_row(message, console.view.schedule().tz)
+    row = _message_row(message, console.view.schedule().tz, console.view.clock(), session_of(request).user.name)
     return console.render(request, "delete.html", title="Slet besked", row=row)
 
 

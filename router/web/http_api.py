@@ -320,6 +320,8 @@ async def _message(messages: MessageStore, message_id: str) -> Message:
 def _message_json(message: Message) -> dict[str, Any]:
     """The message as stored: the caller id and name as they came (see office/caller_id.py)."""
     data = asdict(message)
+    for console_only in ("claimed_by", "claimed_until"):  # "Jeg ringer op": the console's, not the API's
+        del data[console_only]
     data["received_at"] = message.received_at.isoformat()
     data["handled_at"] = message.handled_at.isoformat() if message.handled_at else None
     return data

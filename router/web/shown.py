@@ -16,6 +16,7 @@ from misleading the reader:
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 from markupsafe import Markup, escape
@@ -54,6 +55,15 @@ def length(text: str) -> str:
 def number(count: int) -> str:
     """`10.240`, as Danish writes it."""
     return f"{count:,}".replace(",", ".")
+
+
+# What a `tel:` link may dial: ASCII digits, a leading + at most, no longer than E.164 allows. Anything
+# else a trunk sent (letters, a SIP URI, a bidi mark) is shown, never handed to a phone to dial.
+DIALLABLE = re.compile(r"\+?[0-9]{1,15}", re.ASCII)
+
+
+def phone_number(text: str) -> bool:
+    return DIALLABLE.fullmatch(text) is not None
 
 
 def too_long(text: str) -> bool:
@@ -98,4 +108,4 @@ FILTERS = {
     "chars": length,
     "tal": number,
 }
-TESTS = {"too_long": too_long}
+TESTS = {"too_long": too_long, "phone_number": phone_number}

@@ -35,8 +35,10 @@ def schedule_with_real_agents(folder: Path) -> Path:
     """The shipped schedule, its queue pointed at the two test phones, ringing briefly."""
     text = (ROOT / "schedule.yaml").read_text(encoding="utf-8")
     text = text.replace("agents: [agent1, agent2, agent3]", "agents: [agent1, agent2]")
-    text = re.sub(r"ring_seconds: \d+", "ring_seconds: 5", text)
-    text = re.sub(r"retry_seconds: \d+", "retry_seconds: 1", text)
+    # The queue's own settings only (a line's `callback:` has a ring_seconds of its own, for the citizen).
+    text, rings = re.subn(r"ring_seconds: \d+( +# how long an agent's phone rings)", r"ring_seconds: 5\1", text)
+    text, retries = re.subn(r"retry_seconds: \d+", "retry_seconds: 1", text)
+    assert (rings, retries) == (1, 1), "the shipped schedule's queue is not written as this test expects"
     path = folder / "schedule.yaml"
     path.write_text(text, encoding="utf-8")
     return path

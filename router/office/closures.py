@@ -11,7 +11,6 @@ store that is down leaves the last copy in force.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import uuid
@@ -21,6 +20,7 @@ from datetime import date, datetime
 from sqlalchemy import Connection, delete, insert, select, update
 
 from router.office import caller_id
+from router.office.refreshing import keep_refreshing
 from router.office.store import Store
 from router.office.tables import audit, planned_closures
 from router.schedule import Schedule, TimeRange, clock
@@ -64,7 +64,6 @@ class ClosureStore:
         self._cached = cached
         self._copy: tuple[PlannedClosure, ...] | None = None
         self._copy_version: int | None = None
-        self._failing = False
 
     def all(self) -> tuple[PlannedClosure, ...]:
         """Every planned closure, the first first: the copy, if cached."""
@@ -79,23 +78,9 @@ class ClosureStore:
         self._copy, self._copy_version = self._read(), version
 
     async def keep_refreshing(self, every: float = REFRESH_SECONDS) -> None:
-        """Renew the copy every `every` seconds until cancelled; a failure keeps the last copy. The
-        embedded store is asked in the event loop, as the overrides are (office/overrides.py says why)."""
-        inline = not self._store.shared
-        while True:
-            try:
-                if inline:
-                    self.refresh()
-                else:
-                    await asyncio.to_thread(self.refresh)
-                if self._failing:
-                    log.info("planned closures: the store answers again")
-                self._failing = False
-            except Exception as e:
-                if not self._failing:
-                    log.warning("planned closures: cannot read the store (%s); the last known stay in force", e)
-                self._failing = True
-            await asyncio.sleep(every)
+        """Renew the copy every `every` seconds until cancelled; a failure keeps the last copy
+        (office/refreshing.py)."""
+        await keep_refreshing(self._store, self.refresh, "planned closures", every)
 
     def add(self, closure: PlannedClosure, schedule: Schedule, now: datetime) -> None:
         """Keep `closure` (by `closure.by`, at `now`); raises ClosureError if the schedule does not allow it."""

@@ -12,13 +12,13 @@ version), so that an idle router does not read the same rows twice a second.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, insert, or_, select
 
+from router.office.refreshing import keep_refreshing
 from router.office.store import Store
 from router.office.tables import overrides
 from router.schedule import Override, Schedule, decide
@@ -57,7 +57,6 @@ class OverrideStore:
         self._cached = cached
         self._copy: tuple[Override, ...] | None = None
         self._copy_version: int | None = None  # the store's data version when the copy was read
-        self._failing = False
 
     def all(self) -> tuple[Override, ...]:
         """Every override (expired ones included until the next write): the copy, if cached."""
@@ -78,30 +77,13 @@ class OverrideStore:
             _log_changes(before, self._copy)
 
     async def keep_refreshing(self, every: float = REFRESH_SECONDS) -> None:
-        """Renew the copy every `every` seconds until cancelled; a failure keeps the last copy.
+        """Renew the copy every `every` seconds until cancelled; a failure keeps the last copy
+        (office/refreshing.py)."""
+        await keep_refreshing(self._store, self.refresh, "overrides", every, on_failure=self._keep_none_as_empty)
 
-        The embedded store is read here, in the event loop: asking its data version takes under 0.1 ms,
-        and a read of this small table (0.7 ms, after a write) begins deferred, which in WAL mode never
-        waits for a writer; handing it to a thread twice a second made callers wait for the GIL while
-        the thread ran (the first-audio tail in BENCHMARKS.md). PostgreSQL is across a network, so
-        its read goes on in a thread."""
-        inline = not self._store.shared
-        while True:
-            try:
-                if inline:
-                    self.refresh()
-                else:
-                    await asyncio.to_thread(self.refresh)
-                if self._failing:
-                    log.info("overrides: the store answers again")
-                self._failing = False
-            except Exception as e:
-                if not self._failing:
-                    log.warning("overrides: cannot read the store (%s); the last known overrides stay in force", e)
-                self._failing = True
-                if self._copy is None:
-                    self._copy = ()
-            await asyncio.sleep(every)
+    def _keep_none_as_empty(self) -> None:
+        if self._copy is None:
+            self._copy = ()
 
     def set(self, override: Override, now: datetime) -> None:
         """Put `override` in force for its line, replacing any other for that line."""

@@ -350,10 +350,10 @@ async def test_fetched_with_conditional_requests_and_the_last_good_copy_kept(ser
         assert feeds.specials() is not specials
 
         # Failures: each keeps the last good copy and says why; none changes the phone hours.
-        for status, content, said in [
-            (500, b"", "HTTP 500"),
-            (404, b"", "the calendar is gone (HTTP 404)"),
-            (200, b"<!doctype html><title>Log ind</title>", "cannot read it"),
+        for status, content, said, danish in [
+            (500, b"", "HTTP 500", "serveren svarede HTTP 500"),
+            (404, b"", "the calendar is gone (HTTP 404)", "kalenderen findes ikke længere på adressen (HTTP 404)"),
+            (200, b"<!doctype html><title>Log ind</title>", "cannot read it", "den kan ikke læses som en kalender"),
         ]:
             server.status, server.body = status, content or server.body
             await fetch()
@@ -361,6 +361,7 @@ async def test_fetched_with_conditional_requests_and_the_last_good_copy_kept(ser
             assert not state.ok
             assert state.error is not None
             assert said in state.error
+            assert state.error_da is not None and danish in state.error_da  # what the console shows
             assert closed_at("2024-01-08T10:30")
             assert not closed_at("2024-01-05T10:30")
 
@@ -417,7 +418,7 @@ async def test_status_metrics_and_the_skemaet_page_say_when_the_calendar_fails(
             assert await visitor.sign_in("anna") == 303
             _, page, _ = await visitor.get("/ui/skema")
             assert "Kalenderen kunne ikke hentes eller læses" in page
-            assert "HTTP 500" in page
+            assert "serveren svarede HTTP 500" in page  # in Danish, as the sentence around it
             assert "/kalender.ics" not in page  # a published calendar's address holds its secret
             assert found["calendars"]["1818"]["url"] == server.url.split("/kalender")[0] + "/…"
             assert "Den sidste gode kopi" in page

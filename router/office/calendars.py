@@ -41,7 +41,8 @@ class CalendarState:
     specials: tuple[Special, ...] = ()
     loaded_at: datetime | None = None  # when the copy in force was fetched (or confirmed by a 304)
     checked_at: datetime | None = None  # the last attempt
-    error: str | None = None  # why the last attempt failed; None: it succeeded
+    error: str | None = None  # why the last attempt failed, for the log and /status; None: it succeeded
+    error_da: str | None = None  # the same for the console's staff, in Danish
     events: int = 0
     etag: str | None = None
     last_modified: str | None = None
@@ -116,25 +117,33 @@ class Calendars:
         try:
             async with session.get(feed.url, headers=headers, timeout=TIMEOUT) as response:
                 if response.status == 304 and state.body:
-                    return replace(state, checked_at=now, loaded_at=now, error=None)
+                    return replace(state, checked_at=now, loaded_at=now, error=None, error_da=None)
                 if response.status in (404, 410):
-                    return _failed(state, now, f"the calendar is gone (HTTP {response.status}): the last copy stays")
+                    return _failed(
+                        state,
+                        now,
+                        f"the calendar is gone (HTTP {response.status}): the last copy stays",
+                        f"kalenderen findes ikke længere på adressen (HTTP {response.status})",
+                    )
                 if response.status != 200:
-                    return _failed(state, now, f"HTTP {response.status} {response.reason or ''}".strip())
+                    status = f"HTTP {response.status} {response.reason or ''}".strip()
+                    return _failed(state, now, status, f"serveren svarede {status}")
                 body = await response.content.read(LARGEST + 1)
                 if len(body) > LARGEST:
-                    return _failed(state, now, f"larger than {LARGEST // 1024 // 1024} MB")
+                    size = f"{LARGEST // 1024 // 1024} MB"
+                    return _failed(state, now, f"larger than {size}", f"den er større end {size}")
                 etag, modified = response.headers.get("ETag"), response.headers.get("Last-Modified")
         except (aiohttp.ClientError, TimeoutError) as e:
-            return _failed(state, now, f"cannot fetch it: {type(e).__name__}: {e}".rstrip(": "))
-        fresh = replace(state, body=body, etag=etag, last_modified=modified, first_day=None, error=None)
+            why = f"{type(e).__name__}: {e}".rstrip(": ")
+            return _failed(state, now, f"cannot fetch it: {why}", f"den kan ikke hentes ({why})")
+        fresh = replace(state, body=body, etag=etag, last_modified=modified, first_day=None, error=None, error_da=None)
         expanded = await self._expanded(schedule, feed, fresh, now)
         if expanded.error is not None:
             return replace(expanded, body=state.body, etag=state.etag, last_modified=state.last_modified,
                            first_day=state.first_day, specials=state.specials, events=state.events)  # fmt: skip
         if state.error is not None or state.loaded_at is None:
             log.info("calendar: %s read, %d closures", state.where, expanded.events)
-        return replace(expanded, loaded_at=now, checked_at=now, error=None)
+        return replace(expanded, loaded_at=now, checked_at=now, error=None, error_da=None)
 
     async def _expanded(
         self, schedule: Schedule, feed: CalendarFeed, state: CalendarState, now: datetime
@@ -151,12 +160,13 @@ class Calendars:
                 closures, state.body, feed, schedule.tz, first, first + timedelta(days=DAYS_AHEAD)
             )
         except CalendarError as e:
-            return _failed(state, now, f"cannot read it: {e}")
+            return _failed(state, now, f"cannot read it: {e}", f"den kan ikke læses som en kalender ({e})")
         return replace(state, specials=specials, events=len(specials), first_day=first)
 
 
-def _failed(state: CalendarState, now: datetime, error: str) -> CalendarState:
-    error = error.replace(state.url, state.where)  # an error may name the address, with its secret
+def _failed(state: CalendarState, now: datetime, error: str, danish: str) -> CalendarState:
+    # An error may name the address, with its secret.
+    error, danish = error.replace(state.url, state.where), danish.replace(state.url, state.where)
     if state.error != error:
         log.warning("calendar: %s: %s; the last good copy stays in force", state.where, error)
-    return replace(state, checked_at=now, error=error)
+    return replace(state, checked_at=now, error=error, error_da=danish)

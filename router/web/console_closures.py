@@ -260,7 +260,7 @@ def _not_allowed(console: Console, request: web.Request) -> web.Response:
 def calendar_rows(states: Mapping[str, CalendarState], tz: ZoneInfo) -> list[dict[str, object]]:
     """Each line's subscribed calendar for the Skemaet page, its times in Danish."""
     return [
-        {"line": line, "url": s.where, "ok": s.ok, "error": s.error, "closures": s.events,
+        {"line": line, "url": s.where, "ok": s.ok, "error": s.error_da, "closures": s.events,
          "loaded": danish.moment(s.loaded_at, tz) if s.loaded_at else None,
          "checked": danish.moment(s.checked_at, tz) if s.checked_at else None}
         for line, s in sorted(states.items())

@@ -144,8 +144,9 @@ def control_routes(sim: Controlled) -> web.RouteTableDef:
     @r.get("/_sim/events")
     async def events(request: web.Request) -> web.Response:
         given = await _fields(request, ROUTES["events"])
-        happened = await w.journal.after(given["after"], given["wait"])
-        return ok({"events": happened, "next": happened[-1]["seq"] if happened else given["after"]})
+        happened, missed = await w.journal.after(given["after"], given["wait"])
+        following = happened[-1]["seq"] if happened else given["after"]
+        return ok({"events": happened, "next": following, "missed": missed})
 
     @r.put("/_sim/endpoints/{tech}/{resource}")
     async def endpoint(request: web.Request) -> web.Response:

@@ -183,7 +183,7 @@ ROUTES = {
                     "application, the phone rung or Asterisk).", body="none", query=(
         Field("after", "integer", "the last number the harness has (0: from the start)", 0, minimum=0),
         Field("wait", "number", "seconds to wait for the first new one", 0.0, minimum=0, maximum=60),
-    ), answer='200 {"events": [{"seq", "at", "channel", "what", ...}], "next"}'),
+    ), answer='200 {"events": [{"seq", "at", "channel", "what", ...}], "next", "missed"}'),
     "fault": Route("POST", "/_sim/faults", "ARI requests matching `match` fail or answer late.", (
         Field("match", "string", "fnmatch pattern over 'METHOD /path' (without /ari)", "*"),
         Field("status", "integer", "the answer's status (0: the normal answer, late)", 500, minimum=0, maximum=599),

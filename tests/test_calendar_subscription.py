@@ -361,7 +361,8 @@ async def test_fetched_with_conditional_requests_and_the_last_good_copy_kept(ser
             assert not state.ok
             assert state.error is not None
             assert said in state.error
-            assert state.error_da is not None and danish in state.error_da  # what the console shows
+            assert state.error_da is not None
+            assert danish in state.error_da  # what the console shows
             assert closed_at("2024-01-08T10:30")
             assert not closed_at("2024-01-05T10:30")
 

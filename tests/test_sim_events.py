@@ -11,6 +11,7 @@ import aiohttp
 import pytest_asyncio
 
 from asterisk_sim import Simulator
+from asterisk_sim.journal import Journal
 
 AUTH = {"Authorization": "Basic cm91dGVyOnNlY3JldA=="}  # router:secret
 
@@ -111,3 +112,25 @@ async def test_a_stopped_sound_and_a_bad_query(harness: Harness) -> None:
                         ("since=3", "unknown parameter 'since': it takes after, wait")]:  # fmt: skip
         async with harness.http.get(f"{harness.sim.url}/_sim/events?{query}") as answer:
             assert (answer.status, (await answer.json())["message"]) == (400, says)
+
+
+async def test_the_journal_keeps_the_newest_entries_and_says_what_a_late_reader_missed() -> None:
+    """A simulator left running for days keeps a bounded journal; a harness that reads too late is told how
+    many entries it missed instead of receiving a silent gap."""
+    journal = Journal(kept=3)
+    for n in range(5):
+        journal.note("c", "pressed", digit=str(n))
+    assert len(journal.entries) == 3
+    happened, missed = await journal.after(0, wait=0)
+    assert [e["seq"] for e in happened] == [3, 4, 5]
+    assert missed == 2
+    happened, missed = await journal.after(3, wait=0)
+    assert ([e["digit"] for e in happened], missed) == (["3", "4"], 0)
+    assert await journal.after(5, wait=0) == ([], 0)
+
+
+async def test_a_reader_in_time_misses_nothing(harness: Harness) -> None:
+    await harness.control("POST", "/calls", {"from": "12345678"})
+    got = await harness.control("GET", "/events?after=0&wait=5")
+    assert got["missed"] == 0
+    assert [e["what"] for e in got["events"]] == ["called"]

@@ -31,6 +31,7 @@ from router.office import caller_id
 from router.office.messages import Message, MessageStore
 from router.schedule import Schedule
 from router.web.http_api import ApiConfig
+from tests.ari_helpers import outcome_of
 from tests.conftest import ROOT, embedded
 from tests.console_client import Visitor, make_accounts
 from tests.mail_server import MailServer
@@ -188,3 +189,21 @@ async def test_a_failed_sign_in_logs_the_name_it_was_given_on_one_bounded_line(
     assert len(logged) < 200
     assert "\n" not in logged
     assert "\r" not in logged
+
+
+async def test_a_dialled_line_with_a_line_break_is_logged_on_one_line(
+    shipped: Schedule, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The dialled number comes from the trunk as the caller id does: a forged second log line in it
+    stays inside the one line that names the call."""
+    caplog.set_level(logging.INFO)
+    async with simulator(shipped) as sim, start(sim, shipped, tmp_path, CLOSED) as router:
+        dialled = "1818\r\nERROR forged" + "9" * 10_000
+        call = sim.world.place_call("20000000", "1818", "router", [dialled]).id
+        await outcome_of(router.runtime, call)
+    logged = [r.getMessage() for r in caplog.records if call in r.getMessage()]
+    assert logged
+    for message in logged:
+        assert "\n" not in message
+        assert "\r" not in message
+        assert len(message) < 500

@@ -201,3 +201,14 @@ def test_the_fallback_rings_whoever_the_queue_lists_and_nobody_else() -> None:
     bare = render(fallback_for(schedule, "7001", date(2024, 1, 1)), schedule, "s.yaml", GENERATED_AT)
     assert "[callrouter-open-7001]" not in bare
     assert " same => n(open),Goto(callrouter-open-7001,s,1)" in bare, "the site writes that context itself"
+
+
+def test_a_short_period_still_speaks_and_keeps_the_whole_usual_week(shipped: Schedule) -> None:
+    """`callrouter dialplan --days 3` from a Saturday: the three days route as the schedule says, and the
+    usual week the closed message speaks has the weekdays' hours, not only the weekend's (none)."""
+    saturday = date(2024, 3, 2)
+    short, year = fallback_for(shipped, "1818", saturday, 3), fallback_for(shipped, "1818", saturday)
+    assert short.usual == year.usual
+    assert short.usual[0], "Monday's usual hours"
+    assert all(day < saturday + timedelta(days=3) for day, _, _ in short.exceptions)
+    assert compare_every_minute(shipped, "1818", saturday, 3) == 3 * 24 * 60

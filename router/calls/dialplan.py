@@ -7,7 +7,9 @@ dialplan. So that it still follows the schedule, this module writes the schedule
 GotoIfTime() rules, from the same core that answers `decide()`:
 
 1. For each weekday, the *usual* open windows are the ones that day of the week has most often over
-   the period: the weekly hours.
+   the period, or over eight weeks from its start when the period is shorter (a short period would
+   leave the weekdays it does not contain without hours, and the fallback's closed message speaks the
+   usual week): the weekly hours.
 2. Every date whose windows differ from its weekday's usual ones (a holiday, a closing day, a
    closure, an extra opening, new hours from a later version) becomes an exception, matched first by
    its day of the month and month.
@@ -37,6 +39,7 @@ from router.schedule.timeline import Schedule, day_plan
 
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 MAX_DAYS = 365  # GotoIfTime has no year: one date may appear only once in the period
+USUAL_WEEK_DAYS = 56  # the usual week is read from at least this many days
 
 Minutes = tuple[tuple[int, int], ...]  # open windows of a day: [start, end) in minutes after midnight
 
@@ -56,7 +59,7 @@ def fallback_for(schedule: Schedule, line_id: str, first: date, days: int = MAX_
         raise ValueError(f"the period is 1 to {MAX_DAYS} days, not {days}")
     schedule.line(line_id)
     by_day: dict[date, tuple[Minutes, str]] = {}
-    for offset in range(days):
+    for offset in range(max(days, USUAL_WEEK_DAYS)):
         day = first + timedelta(days=offset)
         plan = day_plan(schedule, line_id, day)
         windows = tuple(_minutes(start, end, day, schedule) for start, end in plan.windows)
@@ -66,10 +69,11 @@ def fallback_for(schedule: Schedule, line_id: str, first: date, days: int = MAX_
     for weekday in range(7):
         counts = Counter(w for d, (w, _) in by_day.items() if d.weekday() == weekday)
         usual.append(counts.most_common(1)[0][0] if counts else ())
+    last = first + timedelta(days=days - 1)
     exceptions = tuple(
         (day, windows, why or "other hours")
         for day, (windows, why) in by_day.items()
-        if windows != usual[day.weekday()]
+        if day <= last and windows != usual[day.weekday()]
     )
     return FallbackDialplan(line_id, first, days, tuple(usual), exceptions)
 

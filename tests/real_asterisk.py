@@ -179,6 +179,17 @@ aors = agent2
 [agent2]
 type = aor
 contact = sip:agent2@127.0.0.1:5090
+
+; The outbound route, as a site's trunk to its provider: no registration, a static contact. Dialling
+; PJSIP/<number>@trunk (the shipped schedule's `callback: dial`) sends INVITE sip:<number>@127.0.0.1:5100
+; with the caller id the router set; the test's "citizen" there is a baresip phone whose account is
+; that number. What comes in from it is a citizen's call.
+[trunk](phone)
+context = from-citizens
+aors = trunk
+[trunk]
+type = aor
+contact = sip:127.0.0.1:5100
 """,
     "logger.conf": """
 [general]

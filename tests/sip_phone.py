@@ -107,10 +107,11 @@ class Phone:
         (self.folder / "config").write_text(config, encoding="utf-8")
         answer = ";answermode=auto" if self.auto_answer else ""
         (self.folder / "accounts").write_text(f"<sip:{self.user}@127.0.0.1>;regint=0{answer}\n", encoding="utf-8")
-        self.process = await asyncio.create_subprocess_exec(
-            "baresip", "-f", str(self.folder),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
+        with self.screen.open("wb") as screen:  # the child keeps its own copy of the descriptor
+            self.process = await asyncio.create_subprocess_exec(
+                "baresip", "-f", str(self.folder),
+                stdin=asyncio.subprocess.PIPE, stdout=screen, stderr=asyncio.subprocess.STDOUT,
+            )  # fmt: skip
         await asyncio.sleep(1.0)  # baresip starts listening
         return self
 
@@ -132,6 +133,15 @@ class Phone:
         except (TimeoutError, ConnectionError):
             process.kill()
             await process.wait()
+
+    @property
+    def screen(self) -> Path:
+        """What baresip prints (its stdout), as a file."""
+        return self.folder / "screen.txt"
+
+    def shown(self) -> str:
+        """What the phone has shown so far: an incoming call and its caller, the call's states."""
+        return self.screen.read_text(encoding="utf-8", errors="replace") if self.screen.exists() else ""
 
     def heard(self) -> list[Path]:
         """The recordings of what this phone heard, one per call, oldest first."""

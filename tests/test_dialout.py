@@ -7,7 +7,18 @@ from datetime import timedelta
 import pytest
 
 from router.calls import dialout
-from router.calls.dialout import Answered, Attempt, Bridge, DestroyBridge, Ended, Finished, HangUp, Originate, Ring
+from router.calls.dialout import (
+    Answered,
+    Attempt,
+    Bridge,
+    DestroyBridge,
+    Ended,
+    Finished,
+    HangUp,
+    Originate,
+    Ring,
+    StopRinging,
+)
 from tests.conftest import local
 
 T0 = local("2024-01-04T13:00")
@@ -39,7 +50,7 @@ def test_staff_answers_then_citizen_answers_then_they_talk_until_one_hangs_up() 
         Originate(CITIZEN, "PJSIP/12345678@trunk", ("dialout", "d1", "citizen"), 45, '"1818" <1818>'),
         Ring(STAFF),
     ]
-    assert seen[2] == [Bridge(BRIDGE, (STAFF, CITIZEN))]
+    assert seen[2] == [StopRinging(STAFF), Bridge(BRIDGE, (STAFF, CITIZEN))]  # she hears the citizen, not ringing
     assert seen[3] == [HangUp(STAFF), DestroyBridge(BRIDGE), Finished()]
     assert (attempt.state, attempt.outcome, attempt.seconds) == ("done", "talked", 63.0)
 

@@ -174,6 +174,9 @@ class AriRest:
     async def ring(self, channel_id: str) -> None:
         await self.request("POST", f"/channels/{channel_id}/ring")
 
+    async def stop_ringing(self, channel_id: str) -> None:
+        await self.request("DELETE", f"/channels/{channel_id}/ring")
+
     async def start_moh(self, channel_id: str, moh_class: str | None = None) -> None:
         await self.request("POST", f"/channels/{channel_id}/moh", {"mohClass": moh_class}, retry=PLAIN)
 

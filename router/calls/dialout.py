@@ -3,9 +3,9 @@
 Theory of operation. The staff member's own phone is rung first (an originate into our Stasis
 application, which the leg enters only when answered). When they answer, the citizen is dialled
 through the line's `callback:` target with the line's number as caller id, and the staff member hears
-ringing meanwhile. When the citizen answers, both legs go into a mixing bridge of their own. Whichever
-side ends first, the other is hung up and the bridge destroyed; the attempt is then `done` with an
-outcome:
+ringing meanwhile. When the citizen answers, that ringing stops and both legs go into a mixing bridge
+of their own. Whichever side ends first, the other is hung up and the bridge destroyed; the attempt is
+then `done` with an outcome:
 
     staff-unanswered   the staff member's phone was not answered (or was busy, or offline)
     cancelled          the staff member hung up while the citizen's phone rang
@@ -119,6 +119,14 @@ class Ring:
 
 
 @dataclass(frozen=True)
+class StopRinging:
+    """The ringing tone off again. Asterisk plays it on the channel itself, and goes on playing it, over
+    what the bridge brings, until told to stop: without this, the staff member never hears the citizen."""
+
+    channel_id: str
+
+
+@dataclass(frozen=True)
 class Bridge:
     bridge_id: str
     channel_ids: tuple[str, ...]
@@ -139,7 +147,7 @@ class Finished:
     """The attempt is over: record it."""
 
 
-Command = Originate | Ring | Bridge | HangUp | DestroyBridge | Finished
+Command = Originate | Ring | StopRinging | Bridge | HangUp | DestroyBridge | Finished
 
 
 def start(attempt: Attempt) -> tuple[Attempt, list[Command]]:
@@ -169,7 +177,8 @@ def step(attempt: Attempt, event: Event) -> tuple[Attempt, list[Command]]:
             return _done(attempt, at, "staff-unanswered", [])
         case "ringing-citizen", Answered("citizen", at):
             both = (attempt.staff_leg, attempt.citizen_leg)
-            return replace(attempt, state="talking", answered=at), [Bridge(attempt.bridge, both)]
+            talk: list[Command] = [StopRinging(attempt.staff_leg), Bridge(attempt.bridge, both)]
+            return replace(attempt, state="talking", answered=at), talk
         case "ringing-citizen", Ended("staff", at):
             return _done(attempt, at, "cancelled", [HangUp(attempt.citizen_leg)])
         case "ringing-citizen", Ended("citizen", at, cause):

@@ -133,6 +133,9 @@ class DialOuts:
                 case dialout.Ring(channel_id):
                     with contextlib.suppress(*CALL_MOVED_ON):  # the staff member hung up: its event says so
                         await self._rest.ring(channel_id)
+                case dialout.StopRinging(channel_id):
+                    with contextlib.suppress(*CALL_MOVED_ON):
+                        await self._rest.stop_ringing(channel_id)
                 case dialout.Bridge(bridge_id, channel_ids):
                     await self._rest.create_bridge(bridge_id, "mixing", "ring op")
                     await self._rest.add_channel(bridge_id, *channel_ids)

@@ -32,6 +32,7 @@ from router.ari import (
 )
 from tests import real_asterisk
 from tests.ari_helpers import ArrivalOrder, AsteriskQuirk, Recorder
+from tests.conftest import ROUTER_SIM
 
 _ids = itertools.count(1)
 # Set, the simulator scenarios run against that simulated Asterisk (its own process, or its container)
@@ -241,7 +242,11 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
             chosen = RemoteSimBackend(session, os.environ[SIM_URL], real_asterisk.PASSWORD)
         elif request.param == "sim":
             sim = Simulator(
-                "router", real_asterisk.PASSWORD, sound_seconds=0.05, contexts=real_asterisk.dialplan_contexts()
+                "router",
+                real_asterisk.PASSWORD,
+                sound_seconds=0.05,
+                contexts=real_asterisk.dialplan_contexts(),
+                settings=ROUTER_SIM,
             )
             await sim.start()
             chosen = SimBackend(session, sim)

@@ -6,13 +6,15 @@ Each sends the events Asterisk 22 sends, with the bodies of its description of A
 as its source writes them:
 - hold: a phone's re-INVITE with `sendonly` (res/res_pjsip_sdp_rtp.c) queues a hold with the endpoint's
   `moh_suggest` (`default`): ChannelHold `{"musicclass": "default", "channel"}`; unhold: ChannelUnhold. Only a
-  change is told: a phone already on hold that holds again sends nothing.
+  change is told: a phone already on hold that holds again sends nothing. A Local channel's half is held by
+  its other half, which core_unreal.c passes on as a control frame: no event.
 - talking: func_talkdetect.c, on a channel where TALK_DETECT(set) was written (through ARI's variable
   API, as an application does it): ChannelTalkingStarted when the caller starts, ChannelTalkingFinished once
   they have been silent for the silence threshold (2500 ms unless TALK_DETECT(set)'s value gives one), with
   `duration` the milliseconds they talked. TALK_DETECT(remove) ends it, without an event.
 - transfer: res/res_pjsip_refer.c turns a REFER without `Replaces` into ast_bridge_transfer_blind
-  (main/bridge.c) to the Refer-To's user in the endpoint's context. A Stasis bridge transfers by bridge only:
+  (main/bridge.c) to the Refer-To's user in the endpoint's context. A bridged transferer is taken off hold
+  first, and told so (ChannelUnhold, held or not). A Stasis bridge transfers by bridge only:
   a Local channel to `exten@context` takes the transferer's place in the bridge and enters the transferer's
   application (StasisStart with `replace_channel`); BridgeBlindTransfer (`result` Success, `is_external`
   true, with `transferee` when two were bridged, `replace_channel` and `bridge`) goes to the applications
@@ -75,9 +77,10 @@ class CallerActions:
             return  # no change in the stream's direction: Asterisk queues nothing
         channel.held = held
         self.journal.note(channel.id, "held" if held else "unheld")
+        if not channel.name.startswith("PJSIP/"):
+            return  # a Local half is held by its other half: a control frame, published as no event (core_unreal.c)
         if held:
-            music = MOH_SUGGEST if channel.name.startswith("PJSIP/") else "N/A"  # a Local half's: no class
-            self._emit(channel.app, "ChannelHold", musicclass=music, channel=channel.json())
+            self._emit(channel.app, "ChannelHold", musicclass=MOH_SUGGEST, channel=channel.json())
         else:
             self._emit(channel.app, "ChannelUnhold", channel=channel.json())
 
@@ -135,20 +138,22 @@ class CallerActions:
         channel = self._answered_call(channel_id, "transfers")
         event: Json = {"channel": channel.json(), "exten": to, "context": self.inbound_context}
         bridge = self.bridges.get(channel.bridge or "")
+        if bridge is not None:
+            # ast_bridge_transfer_blind takes a bridged transferer off hold, told whether it was held or not
+            # (ast_bridge_channel_write_unhold publishes ChannelUnhold unconditionally).
+            channel.held = False
+            self._emit(channel.app, "ChannelUnhold", channel=channel.json())
+            event["bridge"] = bridge.json()
         if bridge is None or len(bridge.channels) <= 1:
-            if bridge is not None:
-                event["bridge"] = bridge.json()
             self._emit(channel.app, "BridgeBlindTransfer", **event, result="Invalid", is_external=True)
             self.journal.note(channel.id, "transferred", to=to, result="Invalid")
             return "Invalid"
         peers = [self.channels[c] for c in bridge.channels if c != channel.id]
-        if channel.held:  # ast_bridge_transfer_blind takes the transferer off hold first
-            self.caller_holds(channel.id, False)
         told = [app for app in dict.fromkeys([channel.app, *bridge.watching]) if app is not None]
         local = self._local_for_transfer(channel, to)
         if len(peers) == 1:
             event["transferee"] = peers[0].json()
-        event |= {"replace_channel": local.json(), "bridge": bridge.json()}
+        event["replace_channel"] = local.json()
         for app in told:
             self._emit_any(app, "BridgeBlindTransfer", **event, result="Success", is_external=True)
         # The Local channel runs Stasis() in the transferer's application, then takes its place in the

@@ -135,6 +135,20 @@ async def test_hold_and_unhold_as_asterisk_tells_them(phone: Phone) -> None:
     assert [e["what"] for e in phone.sim.world.journal.entries if e["channel"] == call][-2:] == ["held", "unheld"]
 
 
+async def test_a_local_channels_hold_is_no_event(phone: Phone) -> None:
+    """A Local half is held by its other half: Asterisk passes it on as a control frame, and publishes no
+    ChannelHold (main/core_unreal.c); the journal has it all the same."""
+    status, placed = await phone.control("POST", "/calls", {"from": "12345678", "technology": "Local"})
+    assert status == 201
+    call = placed["channel_id"]
+    await phone.events(1)
+    await phone.ari("POST", f"/channels/{call}/answer")
+    await phone.events(1)
+    assert await phone.control("POST", f"/channels/{call}/hold") == (204, None)
+    await phone.nothing_more()
+    assert phone.sim.world.journal.entries[-1]["what"] == "held"
+
+
 async def test_hold_needs_an_answered_call_and_takes_no_fields(phone: Phone) -> None:
     call = (await phone.control("POST", "/calls", {"from": "12345678"}))[1]["channel_id"]
     await phone.events(1)
@@ -200,13 +214,11 @@ async def test_a_blind_transfer_from_a_bridge(phone: Phone) -> None:
     bridge = (await phone.ari("POST", "/bridges", type="mixing"))["id"]
     await phone.ari("POST", f"/bridges/{bridge}/addChannel", channel=f"{first},{second}")
     await phone.until_quiet()  # each ChannelEnteredBridge, and BRIDGEPEER set on both
-    await phone.control("POST", f"/channels/{first}/hold")
-    await phone.events(1)
     assert await phone.control("POST", f"/channels/{first}/transfer", {"to": "2000"}) == (200, {"result": "Success"})
     everything = await phone.until_quiet()
     told = [e for e in everything if e["type"] != "ChannelVarset"]
     assert [e["type"] for e in told[:6]] == [
-        "ChannelUnhold",  # taken off hold first, as ast_bridge_transfer_blind does
+        "ChannelUnhold",  # taken off hold first, and told so, held or not (ast_bridge_transfer_blind)
         "BridgeBlindTransfer",
         "StasisStart",  # the Local channel that takes the transferer's place, in its application
         "ChannelLeftBridge",

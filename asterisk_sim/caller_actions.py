@@ -149,7 +149,8 @@ class CallerActions:
             self.journal.note(channel.id, "transferred", to=to, result="Invalid")
             return "Invalid"
         peers = [self.channels[c] for c in bridge.channels if c != channel.id]
-        told = [app for app in dict.fromkeys([channel.app, *bridge.watching]) if app is not None]
+        watching = [app for app, times in bridge.watching.items() if times > 0]
+        told = [app for app in dict.fromkeys([channel.app, *watching]) if app is not None]
         local = self._local_for_transfer(channel, to)
         if len(peers) == 1:
             event["transferee"] = peers[0].json()

@@ -12,13 +12,15 @@ from pathlib import Path
 
 from asterisk_sim.objects import AgentScript
 from asterisk_sim.server import Simulator
+from asterisk_sim.settings import BadSettings, Settings, load_settings
 from asterisk_sim.world import contexts_of
 
 
-async def serve(args: argparse.Namespace, password: str) -> None:
+async def serve(args: argparse.Namespace, settings: Settings, password: str | None) -> None:
     sim = Simulator(
-        os.environ.get("ARI_USER", args.user),
+        args.user or os.environ.get("ARI_USER") or None,
         password,
+        settings=settings,
         sound_seconds=args.sound_seconds,
         asterisk_id=args.asterisk_id,
         contexts=args.contexts,
@@ -28,7 +30,15 @@ async def serve(args: argparse.Namespace, password: str) -> None:
     await sim.start(args.host, args.port)
     for agent in args.agent:
         sim.world.set_endpoint(agent, AgentScript("answer", args.answer_after))
-    print(f"simulated Asterisk: ARI on {sim.url}/ari (user {sim.user!r}), control API on {sim.url}/_sim", flush=True)
+    made_up = (
+        f", password {sim.password!r}, made up for this run: set ARI_PASSWORD to choose one"
+        if sim.password_made_up
+        else ""
+    )
+    print(
+        f"simulated Asterisk: ARI on {sim.url}/ari (user {sim.user!r}{made_up}), control API on {sim.url}/_sim",
+        flush=True,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -42,7 +52,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m asterisk_sim", description="A simulated Asterisk 22 (ARI).")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8088, help="port (default 8088, as Asterisk's http.conf)")
-    parser.add_argument("--user", default="router", help="ARI user (or $ARI_USER); password from $ARI_PASSWORD(_FILE)")
+    parser.add_argument(
+        "--config", metavar="FILE", default=os.environ.get("ASTERISK_SIM_CONFIG"),
+        help="a settings file (TOML: user, context, app, to, contexts), or $ASTERISK_SIM_CONFIG; "
+        "asterisk_sim/examples/router.toml is the call router's",
+    )  # fmt: skip
+    parser.add_argument(
+        "--user", help="ARI user (or $ARI_USER; default: the settings', asterisk); password from "
+        "$ARI_PASSWORD(_FILE), else one made up and printed",
+    )  # fmt: skip
     parser.add_argument("--sound-seconds", type=float, default=1.0, help="how long each played sound lasts")
     parser.add_argument("--agent", action="append", default=[], help="an endpoint that answers, e.g. PJSIP/agent1")
     parser.add_argument("--answer-after", type=float, default=2.0, help="seconds agents ring before answering")
@@ -68,11 +86,15 @@ def main() -> None:
     for path in args.dialplan:
         args.contexts |= contexts_of(Path(path).read_text(encoding="utf-8"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    password = os.environ.get("ARI_PASSWORD", "secret")
+    try:
+        settings = load_settings(Path(args.config)) if args.config else Settings()
+    except BadSettings as e:
+        parser.error(f"--config: {e}")
+    password = os.environ.get("ARI_PASSWORD") or None
     if os.environ.get("ARI_PASSWORD_FILE"):
         with open(os.environ["ARI_PASSWORD_FILE"], encoding="utf-8") as f:
-            password = f.read().rstrip("\r\n")
-    asyncio.run(serve(args, password))
+            password = f.read().rstrip("\r\n") or None
+    asyncio.run(serve(args, settings, password))
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from typing import Any
 
 from asterisk_sim.answers import AriFault, Json, now_text
 from asterisk_sim.devices import ALL_DEVICES, DeviceStates
-from asterisk_sim.objects import INBOUND_CONTEXT, AgentScript, Bridge, Channel
+from asterisk_sim.objects import AgentScript, Bridge, Channel
 
 OWN = ("StasisStart", "StasisEnd", "ApplicationMoveFailed")  # to the application itself, not on a topic
 # How Asterisk lists a subscription to every channel, bridge or endpoint (res/stasis/app.c).
@@ -51,6 +51,7 @@ class Applications:
     _emit_to: Callable[[str, Json], None]
     asterisk_id: str
     contexts: set[str]
+    inbound_context: str
     channels: dict[str, Channel]
     bridges: dict[str, Bridge]
     endpoints: dict[str, AgentScript]
@@ -238,7 +239,7 @@ class Applications:
             return "INUSE" if endpoint["channel_ids"] else "NOT_INUSE"
         if technology == "Local":
             context = resource.partition("@")[2].partition("/")[0]
-            return "NOT_INUSE" if context in self.contexts | {INBOUND_CONTEXT} else "INVALID"
+            return "NOT_INUSE" if context in self.contexts | {self.inbound_context} else "INVALID"
         return "INVALID"
 
     def user_event(self, app: str, event_name: str, sources: list[str], variables: Any) -> None:

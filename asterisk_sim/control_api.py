@@ -16,6 +16,7 @@ from aiohttp import web
 from asterisk_sim.answers import VERSION, AriFault, Json, ok
 from asterisk_sim.control_schema import ROUTES, BadRequest, Route, openapi, read_fields, read_query
 from asterisk_sim.objects import AgentScript
+from asterisk_sim.settings import Settings
 from asterisk_sim.speech import NotSpeech, samples_of
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ class Controlled(Protocol):
     needs nothing of the server's (which imports it)."""
 
     world: World
+    settings: Settings
     requests: list[Json]
     faults: list[Fault]
     event_delay: float
@@ -88,14 +90,39 @@ def control_routes(sim: Controlled) -> web.RouteTableDef:
     @r.post("/_sim/calls")
     async def place_call(request: web.Request) -> web.Response:
         given = await _fields(request, ROUTES["call"])
+        app = given["app"] or sim.settings.app
+        if app is None:
+            return _error(400, "app: required (the simulator's settings name no application for calls)")
+        to = given["to"] or sim.settings.to
         channel = w.place_call(
-            given["from"], given["to"], given["app"], given["args"], name=given["name"], technology=given["technology"]
+            given["from"], to, app, given["args"], name=given["name"], technology=given["technology"]
         )
         return ok({"channel_id": channel.id, "stasis": channel.app is not None}, status=201)
 
     # What a phone does that takes no fields: the caller hangs up, the phone a channel rings answers.
-    for key, action in (("hangup", w.caller_hangs_up), ("pick-up", w.phone_picks_up)):
+    holds: list[tuple[str, Callable[[str], None]]] = [
+        ("hold", lambda channel_id: w.caller_holds(channel_id, True)),
+        ("unhold", lambda channel_id: w.caller_holds(channel_id, False)),
+    ]
+    for key, action in [("hangup", w.caller_hangs_up), ("pick-up", w.phone_picks_up), *holds]:
         r.route(ROUTES[key].method, ROUTES[key].path)(_on_a_channel(ROUTES[key], action))
+
+    @r.post("/_sim/channels/{id}/talk")
+    async def talk(request: web.Request) -> web.Response:
+        given = await _fields(request, ROUTES["talk"])
+        w.caller_talks(request.match_info["id"], given["seconds"])
+        return ok()
+
+    @r.post("/_sim/channels/{id}/transfer")
+    async def transfer(request: web.Request) -> web.Response:
+        given = await _fields(request, ROUTES["transfer"])
+        return ok({"result": w.caller_transfers(request.match_info["id"], given["to"])})
+
+    @r.post("/_sim/endpoints/{tech}/{resource}/message")
+    async def text(request: web.Request) -> web.Response:
+        given = await _fields(request, ROUTES["text"])
+        endpoint = f"{request.match_info['tech']}/{request.match_info['resource']}"
+        return ok({"told": w.endpoint_texts(endpoint, given["to"], given["body"], given["name"])})
 
     @r.post("/_sim/channels/{id}/dtmf")
     async def press(request: web.Request) -> web.Response:
@@ -138,6 +165,7 @@ def control_routes(sim: Controlled) -> web.RouteTableDef:
                 "dialplan_after": channel.dialplan_after,
                 "answered_at": channel.answered_at,
                 "hangup": channel.hangup,
+                "held": channel.held,
             }
         )
 

@@ -140,8 +140,10 @@ ROUTES = {
     "call": Route("POST", "/_sim/calls", "A caller dials: the dialplan runs Stasis(app, args).", (
         Field("from", "string", "the caller's number", "citizen"),
         Field("name", "string", "the caller's name", ""),
-        Field("to", "string", "the number dialled", "1818", non_empty=True),
-        Field("app", "string", "the Stasis application the dialplan sends the call to", "router", non_empty=True),
+        Field("to", "string", "the number dialled (none: the settings' `to`, `s` unless set)", None, non_empty=True,
+              nullable=True),
+        Field("app", "string", "the Stasis application the dialplan sends the call to (none: the settings' `app`; "
+              "required when they name none)", None, non_empty=True, nullable=True),
         Field("args", "strings", "the application's arguments", []),
         Field("technology", "string", "how the call comes in: by SIP, or as a Local channel's second half",
               "PJSIP", choices=TECHNOLOGIES),
@@ -153,6 +155,26 @@ ROUTES = {
     "silent": Route("POST", "/_sim/channels/{id}/silent", "The caller says nothing (or talks on and on again).", (
         Field("silent", "boolean", "silent from now", True),
     )),
+    "hold": Route("POST", "/_sim/channels/{id}/hold", "The caller's phone puts the call on hold: ChannelHold.",
+                  errors=("409 the channel is not answered",)),
+    "unhold": Route("POST", "/_sim/channels/{id}/unhold", "The caller's phone takes the call off hold: "
+                    "ChannelUnhold.", errors=("409 the channel is not answered",)),
+    "talk": Route("POST", "/_sim/channels/{id}/talk", "The caller talks, then is silent: ChannelTalkingStarted and "
+                  "Finished where the application set TALK_DETECT.", (
+        Field("seconds", "number", "how long the caller talks", required=True, minimum=0.001, maximum=3600),
+    ), errors=("409 the channel is not answered, or the caller talks already",)),
+    "transfer": Route("POST", "/_sim/channels/{id}/transfer", "The caller's phone transfers the call blind (a REFER) "
+                      "to a number of the inbound context: BridgeBlindTransfer.", (
+        Field("to", "string", "the number transferred to (the Refer-To's user)", required=True, non_empty=True),
+    ), answer='200 {"result"}: Success, or Invalid (not in a bridge with another channel)',
+        errors=("409 the channel is not answered",)),
+    "text": Route("POST", "/_sim/endpoints/{tech}/{resource}/message", "The phone behind an endpoint sends a text "
+                  "message (SIP MESSAGE): TextMessageReceived to the applications subscribed to the endpoint.", (
+        Field("to", "string", "the number or user it is sent to", required=True, non_empty=True),
+        Field("body", "string", "the text", required=True),
+        Field("name", "string", "the sender's display name", ""),
+    ), answer='200 {"told"}: the applications told (none: the dialplan took it)',
+        errors=("404 the simulator has no such endpoint",)),
     "pick-up": Route("POST", "/_sim/channels/{id}/pick-up", "The phone a channel is ringing answers now.",
                      errors=("409 it is not ringing",)),
     "say": Route("POST", "/_sim/channels/{id}/say", "The caller says a WAV file (8 kHz, mono, 16-bit), then is "
@@ -179,8 +201,9 @@ ROUTES = {
     "requests": Route("GET", "/_sim/requests", "Every ARI request received, with its status.", body="none",
                       answer="200 the requests"),
     "events": Route("GET", "/_sim/events", "What happened to calls, in order (a long poll): called, answered, heard, "
-                    "media ended (played, stopped or cut), pressed, hung up (its cause, and by the caller, the "
-                    "application, the phone rung or Asterisk).", body="none", query=(
+                    "media ended (played, stopped or cut), pressed, held, unheld, talked, transferred, texted, hung "
+                    "up (its cause, and by the caller, the application, the phone rung or Asterisk).", body="none",
+                    query=(
         Field("after", "integer", "the last number the harness has (0: from the start)", 0, minimum=0),
         Field("wait", "number", "seconds to wait for the first new one", 0.0, minimum=0, maximum=60),
     ), answer='200 {"events": [{"seq", "at", "channel", "what", ...}], "next", "missed"}'),

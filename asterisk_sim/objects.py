@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from asterisk_sim.answers import Json, now_text
 
-INBOUND_CONTEXT = "from-citizens"  # where the simulator's calls come from, with Stasis() at priority 2
+INBOUND_CONTEXT = "default"  # where calls come in unless set up otherwise (settings.py), Stasis() at priority 2
 
 # Q.850 causes Asterisk reports, with its texts.
 CAUSES = {
@@ -87,6 +87,9 @@ class Channel:
     connected_changed: bool = False  # a Local half's connected line, once something else was bridged with it
     connected: Json = field(default_factory=lambda: {"name": "", "number": ""})  # the connected line
     language: str = "en"  # asterisk.conf's defaultlanguage; a play without `lang` looks for sounds in it
+    held: bool = False  # its phone put the call on hold (caller_actions.py)
+    talking: bool = False  # the caller talks now (POST /_sim/channels/{id}/talk)
+    talk_detect: int | None = None  # TALK_DETECT(set): its silence threshold in ms; None: not detecting
 
     @property
     def owner(self) -> str:

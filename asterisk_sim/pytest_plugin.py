@@ -18,12 +18,14 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from asterisk_sim.answers import Json
 from asterisk_sim.server import Simulator
+from asterisk_sim.settings import BadSettings, Settings, load_settings
 
 
 class SimulatedAsterisk:
@@ -46,13 +48,37 @@ class SimulatedAsterisk:
             raise AssertionError(f"{method} /_sim{path}: {e.code} {e.read().decode(errors='replace')}") from None
         return json.loads(raw) if raw else None
 
-    def call(self, caller: str = "12345678", to: str = "1818", app: str = "router", **more: Any) -> str:
-        """A phone calls: `to` runs Stasis(`app`); the channel's id."""
-        placed = self.control("POST", "/calls", {"from": caller, "to": to, "app": app, **more})
+    def call(self, caller: str = "12345678", to: str | None = None, app: str | None = None, **more: Any) -> str:
+        """A phone calls: `to` (else the simulator's settings', `s`) runs Stasis(`app`) (else the settings'
+        application, if they name one); the channel's id."""
+        given = {"to": to, "app": app}
+        placed = self.control("POST", "/calls", {"from": caller, **{k: v for k, v in given.items() if v}, **more})
         return str(placed["channel_id"])
 
     def press(self, channel_id: str, digits: str) -> None:
         self.control("POST", f"/channels/{channel_id}/dtmf", {"digits": digits})
+
+    def hold(self, channel_id: str) -> None:
+        """The caller's phone puts the call on hold (ChannelHold), as a re-INVITE with sendonly does."""
+        self.control("POST", f"/channels/{channel_id}/hold")
+
+    def unhold(self, channel_id: str) -> None:
+        self.control("POST", f"/channels/{channel_id}/unhold")
+
+    def talk(self, channel_id: str, seconds: float) -> None:
+        """The caller talks for `seconds`, then is silent (ChannelTalkingStarted and Finished where the
+        application set TALK_DETECT on the channel)."""
+        self.control("POST", f"/channels/{channel_id}/talk", {"seconds": seconds})
+
+    def transfer(self, channel_id: str, to: str) -> str:
+        """The caller's phone transfers the call blind to `to` (a REFER): Success, or Invalid."""
+        return str(self.control("POST", f"/channels/{channel_id}/transfer", {"to": to})["result"])
+
+    def send_text(self, endpoint: str, to: str, body: str, name: str = "") -> list[str]:
+        """The phone behind `endpoint` (PJSIP/alice, set up with `control("PUT", "/endpoints/PJSIP/alice")`)
+        sends a text message (TextMessageReceived): the applications told."""
+        sent = self.control("POST", f"/endpoints/{endpoint}/message", {"to": to, "body": body, "name": name})
+        return list(sent["told"])
 
     def hang_up(self, channel_id: str) -> None:
         self.control("POST", f"/channels/{channel_id}/hangup")
@@ -87,20 +113,37 @@ class SimulatedAsterisk:
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--asterisk-sim-url", default=os.environ.get("ASTERISK_SIM_URL"),
-        help="a simulated Asterisk already running there (else one in-process per test); or ASTERISK_SIM_URL",
+        help="a simulated Asterisk already running there (else one in-process per test); or ASTERISK_SIM_URL. "
+        "Its ARI credentials: ARI_USER (default asterisk) and ARI_PASSWORD",
+    )  # fmt: skip
+    parser.addoption(
+        "--asterisk-sim-config", default=os.environ.get("ASTERISK_SIM_CONFIG"), metavar="FILE",
+        help="the in-process simulator's settings file (as asterisk-sim --config); or ASTERISK_SIM_CONFIG",
     )  # fmt: skip
 
 
 @pytest.fixture
 def asterisk_sim(request: pytest.FixtureRequest) -> Iterator[SimulatedAsterisk]:
-    """A simulated Asterisk: ARI at `.ari_url` (user `.user`, password `.password`), the control API at
-    `.url`/_sim, and a phone's actions (`call`, `press`, `hang_up`, `say`, `wait_for`, `heard`)."""
+    """A simulated Asterisk: ARI at `.ari_url` (user `.user`, password `.password`: `asterisk` and one made
+    up for the test, unless set up otherwise), the control API at `.url`/_sim, and a phone's actions (`call`,
+    `press`, `hold`, `unhold`, `talk`, `transfer`, `send_text`, `hang_up`, `say`, `wait_for`, `heard`)."""
     given = request.config.getoption("--asterisk-sim-url")
     if given:
-        user, password = os.environ.get("ARI_USER", "router"), os.environ.get("ARI_PASSWORD", "secret")
-        yield SimulatedAsterisk(given, user, password)
+        password = os.environ.get("ARI_PASSWORD")
+        if not password:
+            pytest.fail(
+                f"--asterisk-sim-url {given}: set ARI_PASSWORD to its ARI password (a simulator started without "
+                "one made one up and printed it on its first line)",
+                pytrace=False,
+            )
+        yield SimulatedAsterisk(given, os.environ.get("ARI_USER", "asterisk"), password)
         return
-    with _running(Simulator()) as sim:
+    config = request.config.getoption("--asterisk-sim-config")
+    try:
+        settings = load_settings(Path(config)) if config else Settings()
+    except BadSettings as e:
+        pytest.fail(f"--asterisk-sim-config: {e}", pytrace=False)
+    with _running(Simulator(settings=settings)) as sim:
         yield SimulatedAsterisk(sim.url, sim.user, sim.password)
 
 

@@ -29,6 +29,7 @@ from asterisk_sim.channel_routes import channel_routes
 from asterisk_sim.control_api import Fault, control_errors, control_routes
 from asterisk_sim.recordings import recording_routes
 from asterisk_sim.resources import resource_routes
+from asterisk_sim.settings import Settings, new_password
 from asterisk_sim.variables import variable_routes
 from asterisk_sim.websocket_requests import Refusal, carry_out, read_request, refusal_answer
 from asterisk_sim.world import World
@@ -43,9 +44,10 @@ class Simulator:
 
     def __init__(
         self,
-        user: str = "router",
-        password: str = "secret",
+        user: str | None = None,
+        password: str | None = None,
         *,
+        settings: Settings | None = None,
         sound_seconds: float = 0.2,
         seed: int = 0,
         asterisk_id: str | None = None,
@@ -53,12 +55,21 @@ class Simulator:
         api_docs: Path | None = None,
         sounds: Path | None = None,
     ) -> None:
-        self.user, self.password = user, password
+        # Neutral defaults (settings.py): user `asterisk`, and a password made up for this run unless given.
+        self.settings = settings or Settings()
+        self.user = user or self.settings.user
+        self.password_made_up = password is None
+        self.password = new_password() if password is None else password
         # Asterisk's own description of ARI, served under /ari/api-docs/ as Asterisk serves it, for clients
         # that build themselves from it: Asterisk 22.10's (shipped), or a given Asterisk's rest-api directory.
         self.api_docs = api_docs or SHIPPED
         self.world = World(
-            self._send, sound_seconds=sound_seconds, asterisk_id=asterisk_id, contexts=contexts, sounds=sounds
+            self._send,
+            sound_seconds=sound_seconds,
+            asterisk_id=asterisk_id,
+            contexts=[*self.settings.contexts, *contexts],
+            sounds=sounds,
+            inbound_context=self.settings.context,
         )
         self.sockets: dict[str, web.WebSocketResponse] = {}
         self.requests: list[Json] = []

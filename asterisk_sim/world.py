@@ -39,6 +39,7 @@ from asterisk_sim.administration import configured_log_channels
 from asterisk_sim.answers import AriFault, Json, allocation_failed, now_text
 from asterisk_sim.applications import Applications
 from asterisk_sim.bridging import Bridging
+from asterisk_sim.caller_actions import CallerActions
 from asterisk_sim.control import Controls
 from asterisk_sim.devices import DeviceStates
 from asterisk_sim.dialplan_functions import (
@@ -73,7 +74,7 @@ def contexts_of(extensions_conf: str) -> set[str]:
     return found - {"general", "globals"}
 
 
-class World(Applications, Bridging, Controls, Playbacks, Recorder, Ringing):
+class World(Applications, Bridging, Controls, Playbacks, Recorder, Ringing, CallerActions):
     """All of the simulated Asterisk's state, and what it does by itself over time."""
 
     def __init__(
@@ -84,6 +85,7 @@ class World(Applications, Bridging, Controls, Playbacks, Recorder, Ringing):
         asterisk_id: str | None = None,
         contexts: Iterable[str] = (),
         sounds: Path | None = None,
+        inbound_context: str = INBOUND_CONTEXT,
     ) -> None:
         self._emit_to = emit  # (application, event) -> None
         # Asterisk's entity id (asterisk.conf's entityid; by default a MAC address of the machine):
@@ -91,9 +93,11 @@ class World(Applications, Bridging, Controls, Playbacks, Recorder, Ringing):
         self.asterisk_id = asterisk_id or ":".join(["02", *(f"{random.randrange(256):02x}" for _ in range(5))])
         # The dialplan, as far as the simulator models it: the contexts a channel sent there by
         # `continue` runs on in (it stays, `dialplan_after` says where). Extensions are not
-        # modelled: every extension of a declared context exists. Calls come from INBOUND_CONTEXT,
-        # whose dialplan ends after Stasis(). Any other context does not exist: the channel is hung up.
+        # modelled: every extension of a declared context exists. Calls come from the inbound context
+        # (settings.py), whose dialplan ends after Stasis(). Any other context does not exist: the channel
+        # is hung up.
         self.contexts: set[str] = set(contexts)
+        self.inbound_context = inbound_context
         # The dialplan's global variables (GET/POST /asterisk/variable). extensions.conf's [globals] is
         # not modelled: every one is set through ARI, and lives until Asterisk restarts.
         self.globals: dict[str, str] = {}
@@ -183,7 +187,7 @@ class World(Applications, Bridging, Controls, Playbacks, Recorder, Ringing):
         self,
         caller: str,
         to: str,
-        app: str = "router",
+        app: str,
         args: list[str] | None = None,
         *,
         name: str = "",
@@ -200,9 +204,9 @@ class World(Applications, Bridging, Controls, Playbacks, Recorder, Ringing):
             id=uid,
             name=f"PJSIP/{caller}-{number:08x}"
             if technology == "PJSIP"
-            else f"Local/{to}@{INBOUND_CONTEXT}-{number:08x};2",
+            else f"Local/{to}@{self.inbound_context}-{number:08x};2",
             caller={"name": name, "number": caller},
-            context=INBOUND_CONTEXT,
+            context=self.inbound_context,
             exten=to,
             originated=False,
             app_data=",".join([app, *(args or [])]),
@@ -213,7 +217,7 @@ class World(Applications, Bridging, Controls, Playbacks, Recorder, Ringing):
         facts = {"from": caller, "name": name, "to": to, "technology": technology, "app": app}
         self.journal.note(uid, "called", **facts, stasis=app in self.connected_apps)
         if app not in self.connected_apps:
-            # Asterisk logs "Stasis app 'router' doesn't exist" and the dialplan goes on.
+            # Asterisk logs "Stasis app '<app>' doesn't exist" and the dialplan goes on.
             channel.dialplan_after = {"STASISSTATUS": "FAILED"}
             self.fallbacks.append({"channel": uid, "caller": caller, "to": to, "STASISSTATUS": "FAILED"})
             return channel
@@ -349,7 +353,7 @@ class World(Applications, Bridging, Controls, Playbacks, Recorder, Ringing):
             self._leave_bridge(channel, self.bridges[channel.bridge], leaving_stasis=True)
         self._emit(channel.app, "StasisEnd", channel=channel.json())  # its snapshot still in Stasis
         channel.app = None
-        if target["context"] == INBOUND_CONTEXT or target["context"] not in self.contexts:
+        if target["context"] == self.inbound_context or target["context"] not in self.contexts:
             # No such context in the dialplan (or back into the inbound one, whose dialplan ends
             # after Stasis()): Asterisk's PBX has nothing to run and hangs the channel up. It has
             # left the application, which hears nothing of it.
@@ -542,6 +546,8 @@ class World(Applications, Bridging, Controls, Playbacks, Recorder, Ringing):
         if not name:
             raise AriFault(400, "Variable name is required")
         channel = self.stasis_channel(channel_id)
+        if self.talk_detect(channel, name, value):  # TALK_DETECT(set|remove): caller_actions.py
+            return
         if is_function(name):  # its own events, if any: no ChannelVarset
             if write_function(channel, name, value):
                 self._emit(

@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 from playwright.async_api import Browser, async_playwright  # noqa: E402
 
 from asterisk_sim import Simulator  # noqa: E402
+from asterisk_sim.settings import ROUTER_EXAMPLE, load_settings  # noqa: E402
 from router.app import RouterConfig, running  # noqa: E402
 from router.ari import AriConfig  # noqa: E402
 from router.calls.prompts import DEFAULT_MANIFEST  # noqa: E402
@@ -124,7 +125,7 @@ async def main() -> None:
                 began = time.monotonic()
                 await asyncio.to_thread(stored, Path(tmp), count)
                 print(f"{count:5d} messages saved in {time.monotonic() - began:.1f} s")
-                sim = Simulator("router", "secret")
+                sim = Simulator("router", "secret", settings=load_settings(ROUTER_EXAMPLE))
                 await sim.start()
                 ari = AriConfig(url=sim.url, app="router", user="router", password="secret")
                 api = ApiConfig("127.0.0.1", 0, "b" * 32)

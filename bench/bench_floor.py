@@ -26,6 +26,7 @@ import aiohttp
 from bench_router import burst, guidance_media, place_and_measure  # this folder: runs as bench/bench_floor.py
 
 from asterisk_sim import Simulator
+from asterisk_sim.settings import ROUTER_EXAMPLE, load_settings
 
 RATES = ((10, 10), (100, 100), (2000, 1000))
 
@@ -44,7 +45,7 @@ async def read_events(
 
 async def floor_burst(calls: int, rate: float) -> tuple[float, float, float]:
     media = guidance_media()
-    sim = Simulator("router", "bench", sound_seconds=30)
+    sim = Simulator("router", "bench", sound_seconds=30, settings=load_settings(ROUTER_EXAMPLE))
     sim.world.sounds.update((m.removeprefix("sound:") for m in media.split(",")), "da", "slin")
     await sim.start()
     auth = {"Authorization": "Basic " + base64.b64encode(b"router:bench").decode()}

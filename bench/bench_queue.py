@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 from bench_router import NO_SHEDDING  # this folder: the script runs as bench/bench_queue.py
 
 from asterisk_sim import AgentScript, Simulator
+from asterisk_sim.settings import ROUTER_EXAMPLE, load_settings
 from router.app import RouterConfig, running
 from router.ari import AriConfig
 from router.calls.prompts import DEFAULT_MANIFEST, load_manifest
@@ -75,7 +76,7 @@ def router_bytes(snapshot: tracemalloc.Snapshot) -> int:
 async def fill(n: int, traced: bool) -> None:
     sched = schedule()
     texts = load_manifest().texts_for(sched, range(2023, 2026))
-    sim = Simulator("router", "bench", sound_seconds=0.2)
+    sim = Simulator("router", "bench", sound_seconds=0.2, settings=load_settings(ROUTER_EXAMPLE))
     sim.world.sounds.update((f"callrouter/{name}" for name in texts), "da", "slin")
     sim.world.set_endpoint("PJSIP/agent1", AgentScript("answer", on_own_call=True))
     await sim.start()

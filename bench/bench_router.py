@@ -22,6 +22,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from asterisk_sim import Simulator
+from asterisk_sim.settings import ROUTER_EXAMPLE, load_settings
 from router.app import RouterConfig, running
 from router.ari import AriConfig
 from router.calls import flow
@@ -69,7 +70,9 @@ async def burst(calls: int, rate: float) -> tuple[float, float, float]:
     process's CPU seconds a call meanwhile (the simulator's included)."""
     schedule = load_schedule(ROOT / "schedule.yaml")
     texts = load_manifest().texts_for(schedule, range(2023, 2026))
-    sim = Simulator("router", "bench", sound_seconds=30)  # callers stay in the guidance meanwhile
+    sim = Simulator(
+        "router", "bench", sound_seconds=30, settings=load_settings(ROUTER_EXAMPLE)
+    )  # callers stay in the guidance meanwhile
     sim.world.sounds.update((f"callrouter/{name}" for name in texts), "da", "slin")
     await sim.start()
     with tempfile.TemporaryDirectory() as data:

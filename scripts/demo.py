@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from asterisk_sim import AgentScript, Simulator
+from asterisk_sim.settings import ROUTER_EXAMPLE, load_settings
 from router.app import RouterConfig, running
 from router.ari import AriConfig
 from router.calls import flow
@@ -35,7 +36,7 @@ async def demo(at: datetime | None, line: str) -> None:
     manifest = load_manifest()
     instant = at or datetime.now(UTC)
     texts = manifest.texts_for(schedule, range(instant.year - 1, instant.year + 2))
-    sim = Simulator("router", "demo", sound_seconds=0.01)
+    sim = Simulator("router", "demo", sound_seconds=0.01, settings=load_settings(ROUTER_EXAMPLE))
     sim.world.sounds.update((f"callrouter/{name}" for name in texts), "da", "slin")
     # The shipped schedule's example agents: one answers after a second, one is away, one is busy.
     sim.world.set_endpoint("PJSIP/agent1", AgentScript("answer", 1.0))

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy.engine import URL
 
+from asterisk_sim.settings import ROUTER_EXAMPLE, load_settings
 from router.office.data_copy import open_site_store
 from router.office.messages import Message, MessageStore
 from router.office.store import Store, StoreConfig, open_store
@@ -25,6 +26,9 @@ CPH = ZoneInfo("Europe/Copenhagen")
 # The simulator's pytest plugin (the `asterisk_sim` fixture), which the asterisk-sim distribution registers
 # by its entry point; this checkout's environment has the router's distribution, which does not.
 pytest_plugins = ["asterisk_sim.pytest_plugin"]
+# The simulator set up as the router's Asterisk: its shipped example (user router, calls to 1818 coming in
+# from from-citizens into the application router), as docker-compose.yml's asterisk-sim uses it.
+ROUTER_SIM = load_settings(ROUTER_EXAMPLE)
 
 
 def local(text: str) -> datetime:

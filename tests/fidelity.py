@@ -367,7 +367,12 @@ def _normalise_line(line: str, names: dict[str, str]) -> str:
             del answer["channelvars"]["STASISSTATUS"]
         return f"< {status} {json.dumps(answer, sort_keys=True)}"
     if kind.startswith("!"):  # "!": the backend application's events; "!label": an EventSocket's
-        return f"{kind} {json.dumps(_normalise(json.loads(rest), names), sort_keys=True)}"
+        event = _normalise(json.loads(rest), names)
+        if event.get("type") == "ChannelTalkingFinished" and isinstance(event.get("duration"), int):
+            # Asterisk measures the talking from the audio's frames (a 20 ms frame, its detector's own
+            # timing); the simulator's is the time the caller was told to talk: to the nearest 250 ms.
+            event["duration"] = round(event["duration"] / 250) * 250
+        return f"{kind} {json.dumps(event, sort_keys=True)}"
     return line
 
 

@@ -27,6 +27,7 @@ from router.ari import (
 )
 from tests import real_asterisk
 from tests.ari_helpers import Recorder, until
+from tests.conftest import ROUTER_SIM
 
 PASSWORD = "p&ss#w:rd ø"  # characters that break naive query-string or header handling
 
@@ -43,7 +44,9 @@ class Ari:
 
 @pytest_asyncio.fixture
 async def ari() -> AsyncIterator[Ari]:
-    sim = Simulator("router", PASSWORD, sound_seconds=0.02, contexts=real_asterisk.dialplan_contexts())
+    sim = Simulator(
+        "router", PASSWORD, sound_seconds=0.02, contexts=real_asterisk.dialplan_contexts(), settings=ROUTER_SIM
+    )
     await sim.start()
     config = AriConfig(url=sim.url, app="router", user="router", password=PASSWORD)
     recorder = Recorder()
@@ -189,7 +192,9 @@ async def test_wrong_password_is_refused(ari: Ari) -> None:
 
 
 async def test_reconnects_within_two_seconds_and_reconciles() -> None:
-    sim = Simulator("router", PASSWORD, sound_seconds=0.02, contexts=real_asterisk.dialplan_contexts())
+    sim = Simulator(
+        "router", PASSWORD, sound_seconds=0.02, contexts=real_asterisk.dialplan_contexts(), settings=ROUTER_SIM
+    )
     await sim.start()
     config = AriConfig(url=sim.url, app="router", user="router", password=PASSWORD)
     recorder = Recorder()

@@ -32,6 +32,7 @@ from router.ari import (
 )
 from tests import real_asterisk
 from tests.ari_helpers import ArrivalOrder, AsteriskQuirk, Recorder
+from tests.conftest import ROUTER_SIM
 
 _ids = itertools.count(1)
 # Set, the simulator scenarios run against that simulated Asterisk (its own process, or its container)
@@ -81,6 +82,14 @@ class Backend:
     async def caller_presses(self, channel_id: str, digits: str) -> None:
         raise NotImplementedError
 
+    async def caller_talks(self, channel_id: str, seconds: float) -> None:
+        """The caller makes a sound for `seconds`, then is silent (the call answered)."""
+        raise NotImplementedError
+
+    async def caller_holds(self, channel_id: str, held: bool) -> None:
+        """The caller's side puts the call on hold, or takes it off (the call answered)."""
+        raise NotImplementedError
+
     def agent(self, behaviour: str) -> str:
         raise NotImplementedError
 
@@ -115,6 +124,13 @@ class SimBackend(Backend):
     async def caller_presses(self, channel_id: str, digits: str) -> None:
         for digit in digits:
             self.sim.world.send_dtmf(channel_id, digit)
+
+    async def caller_talks(self, channel_id: str, seconds: float) -> None:
+        self.sim.world.caller_talks(channel_id, seconds)
+        await asyncio.sleep(seconds)
+
+    async def caller_holds(self, channel_id: str, held: bool) -> None:
+        self.sim.world.caller_holds(channel_id, held)
 
     def agent(self, behaviour: str) -> str:
         return f"PJSIP/{behaviour}"
@@ -164,6 +180,13 @@ class RemoteSimBackend(Backend):
 
     async def caller_presses(self, channel_id: str, digits: str) -> None:
         await self._control("POST", f"/channels/{channel_id}/dtmf", {"digits": digits})
+
+    async def caller_talks(self, channel_id: str, seconds: float) -> None:
+        await self._control("POST", f"/channels/{channel_id}/talk", {"seconds": seconds})
+        await asyncio.sleep(seconds)
+
+    async def caller_holds(self, channel_id: str, held: bool) -> None:
+        await self._control("POST", f"/channels/{channel_id}/{'hold' if held else 'unhold'}")
 
     def agent(self, behaviour: str) -> str:
         return f"PJSIP/{behaviour}"
@@ -219,6 +242,25 @@ class RealBackend(Backend):
         await self.phone_events.wait_for("StasisStart", is_channel(phone))
         await self.rest.request("POST", f"/channels/{phone}/dtmf", {"dtmf": digits})
 
+    async def caller_talks(self, channel_id: str, seconds: float) -> None:
+        # The caller's half plays a steady tone for `seconds`, then silence, as a phone's RTP goes on: the
+        # Local channel carries both to the router's half (with no frames at all, Asterisk's talk detector
+        # would never hear the silence that ends the talking).
+        phone = self._phone(channel_id)
+        await self.phone_events.wait_for("StasisStart", is_channel(phone))
+        tone = f"talk-{phone}"
+        await self.rest.request("POST", f"/channels/{phone}/play/{tone}", {"media": "tone:1000"})
+        await asyncio.sleep(seconds)
+        await self.rest.request("DELETE", f"/playbacks/{tone}")
+        silence = ",".join(["sound:silence/1"] * 5)
+        await self.rest.request("POST", f"/channels/{phone}/play/silent-{phone}", {"media": silence})
+
+    async def caller_holds(self, channel_id: str, held: bool) -> None:
+        # The caller's half is held (or taken off hold) by ARI: the Local channel passes it on to the router's.
+        phone = self._phone(channel_id)
+        await self.phone_events.wait_for("StasisStart", is_channel(phone))
+        await self.rest.request("POST" if held else "DELETE", f"/channels/{phone}/hold")
+
     @staticmethod
     def _phone(channel_id: str) -> str:
         return channel_id.replace("call-", "phone-", 1)
@@ -241,7 +283,11 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
             chosen = RemoteSimBackend(session, os.environ[SIM_URL], real_asterisk.PASSWORD)
         elif request.param == "sim":
             sim = Simulator(
-                "router", real_asterisk.PASSWORD, sound_seconds=0.05, contexts=real_asterisk.dialplan_contexts()
+                "router",
+                real_asterisk.PASSWORD,
+                sound_seconds=0.05,
+                contexts=real_asterisk.dialplan_contexts(),
+                settings=ROUTER_SIM,
             )
             await sim.start()
             chosen = SimBackend(session, sim)

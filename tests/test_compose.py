@@ -6,6 +6,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import yaml
+
 from tests.conftest import ROOT
 
 
@@ -82,3 +84,12 @@ def test_asterisk_entrypoint_says_what_the_site_has_not_mounted(tmp_path: Path) 
     assert said() == ""
     (tmp_path / "extensions.conf").write_text("[from-citizens]\nexten => 1818,1,Goto(callrouter-entry,1818,1)\n")
     assert "extensions.conf is not the image's and does not #include extensions_callrouter.conf" in said()
+
+
+def test_the_simulator_service_is_set_up_as_the_routers_asterisk() -> None:
+    """The simulator's own defaults are neutral (asterisk_sim/settings.py); the compose file gives it the
+    router's shipped example, mounted where ASTERISK_SIM_CONFIG says."""
+    service = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))["services"]["asterisk-sim"]
+    config = service["environment"]["ASTERISK_SIM_CONFIG"]
+    assert f"./asterisk_sim/examples/router.toml:{config}:ro" in service["volumes"]
+    assert (ROOT / "asterisk_sim" / "examples" / "router.toml").is_file()

@@ -27,7 +27,7 @@ from router.schedule import Schedule
 from router.web.http_api import ApiConfig
 from tests import real_asterisk
 from tests.ari_helpers import until
-from tests.conftest import CPH, ROOT, embedded, local, stored_messages
+from tests.conftest import CPH, ROOT, ROUTER_SIM, embedded, local, stored_messages
 from tests.console_client import Visitor, hidden, make_accounts
 from tests.mail_server import MailServer
 from tests.router_process import router_process
@@ -312,7 +312,9 @@ async def test_killed_between_sending_and_marking_the_email_comes_again_with_the
     store = MessageStore(embedded(data))
     message = Message("c-kill", "1818", "12345678", local("2024-01-04T12:30"), "msg-c-kill", 9)
     assert store.save(message, (STAFF,))
-    sim = Simulator(real_asterisk.USER, real_asterisk.PASSWORD, contexts=real_asterisk.dialplan_contexts())
+    sim = Simulator(
+        real_asterisk.USER, real_asterisk.PASSWORD, contexts=real_asterisk.dialplan_contexts(), settings=ROUTER_SIM
+    )
     sim.world.stored_recordings["msg-c-kill"] = {"name": "msg-c-kill", "format": "wav"}
     await sim.start()
     env = {**mail_server.env(), "CALLROUTER_MAIL_RETRY_SECONDS": "0.2,0.5"}

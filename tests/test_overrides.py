@@ -21,7 +21,7 @@ from router.office.tables import calls
 from router.schedule import Override, Reason, Schedule, decide
 from tests import real_asterisk
 from tests.ari_helpers import outcome_of, until
-from tests.conftest import embedded, local
+from tests.conftest import ROUTER_SIM, embedded, local
 from tests.test_cli import SHIPPED, run
 
 MONDAY = local("2024-01-08T09:00")
@@ -178,7 +178,9 @@ def test_cli_requires_an_expiry(tmp_path: Path) -> None:
 
 async def test_the_router_obeys_an_override_for_new_calls(tmp_path: Path, shipped: Schedule) -> None:
     texts = load_manifest().texts_for(shipped, range(2023, 2026))
-    sim = Simulator("router", "secret", sound_seconds=0.01, contexts=real_asterisk.dialplan_contexts())
+    sim = Simulator(
+        "router", "secret", sound_seconds=0.01, contexts=real_asterisk.dialplan_contexts(), settings=ROUTER_SIM
+    )
     sim.world.sounds.update((f"callrouter/{name}" for name in texts), "da", "slin")
     await sim.start()
     with embedded(tmp_path) as data:

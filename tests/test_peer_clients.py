@@ -10,6 +10,7 @@ places one call on each Asterisk; the two printouts must be equal.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import sys
@@ -20,6 +21,7 @@ import pytest
 
 from asterisk_sim import Simulator
 from tests import real_asterisk
+from tests.conftest import ROUTER_SIM
 from tests.test_ari_contract import RealBackend
 
 APPS = Path(__file__).with_name("peer_clients")
@@ -73,7 +75,9 @@ async def run_app(client: Client, url: str, user: str, password: str, place_call
 
 async def test_the_client_sees_the_same_call_on_both(client: Client, real_asterisk_url: str) -> None:
     user, password = real_asterisk.PEER_USER, real_asterisk.PEER_PASSWORD
-    sim = Simulator(user, password, sound_seconds=0.5)  # its own copy of Asterisk's description of ARI
+    sim = Simulator(
+        user, password, sound_seconds=0.5, settings=ROUTER_SIM
+    )  # its own copy of Asterisk's description of ARI
     await sim.start()
     try:
 
@@ -98,24 +102,32 @@ async def test_the_client_sees_the_same_call_on_both(client: Client, real_asteri
 
 
 async def test_the_client_connects_to_a_simulator_started_with_no_options(client: Client) -> None:
-    """`python -m asterisk_sim` as the README starts it, nothing given: port 8088, user router, password
-    secret (the tests run in a network namespace of their own, so the port is free)."""
+    """`python -m asterisk_sim` as docs/simulator.md starts it, nothing given: port 8088, user asterisk and a
+    password made up for the run, printed on its first line (the tests run in a network namespace of their
+    own, so the port is free). No well-known password opens it."""
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "asterisk_sim",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-        env={k: v for k, v in os.environ.items() if not k.startswith("ARI_")},
+        env={k: v for k, v in os.environ.items() if not k.startswith(("ARI_", "ASTERISK_SIM_"))},
     )  # fmt: skip
     try:
         assert process.stdout is not None
         banner = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
         url = banner.split("ARI on ")[1].split("/ari")[0]
+        user, password = banner.split("user '")[1].split("'")[0], banner.split("password '")[1].split("'")[0]
+        assert user == "asterisk", banner
+        assert len(password) >= 16, banner
         async with aiohttp.ClientSession() as session:
+            for guess in ("secret", ""):
+                auth = {"Authorization": "Basic " + base64.b64encode(f"{user}:{guess}".encode()).decode()}
+                async with session.get(f"{url}/ari/asterisk/ping", headers=auth) as refused:
+                    assert refused.status == 401
 
             async def call() -> None:
-                placed = await session.post(f"{url}/_sim/calls", json={"from": "12345678", "to": "1818"})
+                placed = await session.post(f"{url}/_sim/calls", json={"from": "12345678", "app": "router"})
                 assert placed.status == 201, await placed.text()
 
-            seen = await run_app(client, url, "router", "secret", call)
+            seen = await run_app(client, url, user, password, call)
     finally:
         process.terminate()
         await asyncio.wait_for(process.wait(), 10)

@@ -27,7 +27,7 @@ from router.schedule.planned import LABEL, PlannedClosure, WithPlanned, refusal,
 from router.web.http_api import ApiConfig
 from tests import real_asterisk
 from tests.ari_helpers import outcome_of, until
-from tests.conftest import embedded, local
+from tests.conftest import ROUTER_SIM, embedded, local
 from tests.test_cli import SHIPPED, run
 
 THURSDAY = date(2024, 1, 4)  # the shipped schedule: Thursday 15-17, Friday 10-12
@@ -181,7 +181,9 @@ def test_kept_in_the_store_changed_until_they_begin_and_audited(store: Store, sh
 
 async def test_the_router_obeys_a_closure_planned_on_another_node(tmp_path: Path, shipped: Schedule) -> None:
     texts = load_manifest().texts_for(shipped, range(2023, 2026))
-    sim = Simulator("router", "secret", sound_seconds=0.01, contexts=real_asterisk.dialplan_contexts())
+    sim = Simulator(
+        "router", "secret", sound_seconds=0.01, contexts=real_asterisk.dialplan_contexts(), settings=ROUTER_SIM
+    )
     sim.world.sounds.update((f"callrouter/{name}" for name in texts), "da", "slin")
     await sim.start()
     api = ApiConfig("127.0.0.1", 0, "t" * 32)

@@ -18,7 +18,7 @@ from router.schedule import ScheduleError, decide, load_schedule
 from router.schedule.reload import ScheduleSource
 from tests import real_asterisk
 from tests.ari_helpers import outcome_of, until
-from tests.conftest import ROOT, local
+from tests.conftest import ROOT, ROUTER_SIM, local
 
 SHIPPED = (ROOT / "schedule.yaml").read_text(encoding="utf-8")
 THURSDAY_NOON = local("2024-01-04T12:30")  # closed under the shipped hours
@@ -92,7 +92,9 @@ def test_the_first_schedule_must_be_valid(tmp_path: Path) -> None:
 async def test_the_running_router_uses_the_new_schedule_for_the_next_call(schedule_file: Path) -> None:
     shipped = load_schedule(schedule_file)
     texts = load_manifest().texts_for(shipped, range(2023, 2026))
-    sim = Simulator("router", "secret", sound_seconds=0.01, contexts=real_asterisk.dialplan_contexts())
+    sim = Simulator(
+        "router", "secret", sound_seconds=0.01, contexts=real_asterisk.dialplan_contexts(), settings=ROUTER_SIM
+    )
     sim.world.sounds.update((f"callrouter/{name}" for name in texts), "da", "slin")
     await sim.start()
     source = ScheduleSource(schedule_file, settle_seconds=0.01)
@@ -118,7 +120,7 @@ async def test_the_running_router_uses_the_new_schedule_for_the_next_call(schedu
 
 
 async def test_callrouter_run_reloads_on_sighup(schedule_file: Path, tmp_path: Path) -> None:
-    sim = Simulator("router", "secret", contexts=real_asterisk.dialplan_contexts())
+    sim = Simulator("router", "secret", contexts=real_asterisk.dialplan_contexts(), settings=ROUTER_SIM)
     await sim.start()
     env = {**os.environ, "ARI_URL": sim.url, "ARI_USER": "router", "ARI_PASSWORD": "secret", "CALLROUTER_API": "off"}
     router = await asyncio.create_subprocess_exec(

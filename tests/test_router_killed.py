@@ -34,6 +34,7 @@ from router.schedule import load_schedule
 from tests.conftest import ROOT
 
 SCHEDULE = str(ROOT / "schedule.yaml")
+ROUTER = str(ROOT / "asterisk_sim" / "examples" / "router.toml")  # the simulator set up as the router's Asterisk
 CALLS = 100
 CLOSED_LINE = "89591001"
 
@@ -75,7 +76,7 @@ async def test_router_killed_and_restarted_with_calls_in_flight(tmp_path: Path) 
     # The 100 calls arrive within a fraction of a second: all of them are to be the router's, none
     # shed to the fallback (shedding has tests of its own).
     env["CALLROUTER_MAX_CALLS_IN_SETUP"] = "1000"
-    sim_command = [sys.executable, "-m", "asterisk_sim", "--port", "0", "--sound-seconds", "2"]
+    sim_command = [sys.executable, "-m", "asterisk_sim", "--port", "0", "--sound-seconds", "2", "--config", ROUTER]
     async with process(*sim_command, env=env) as sim, aiohttp.ClientSession() as http:
         assert sim.stdout is not None
         url = (await asyncio.wait_for(sim.stdout.readline(), 20)).decode().split("ARI on ")[1].split("/ari")[0]

@@ -22,7 +22,7 @@ from router.calls.runtime import NOT_NEEDED_EVENTS
 from router.schedule import Schedule
 from tests import real_asterisk
 from tests.ari_helpers import outcome_of, until
-from tests.conftest import local, stored_messages
+from tests.conftest import ROUTER_SIM, local, stored_messages
 
 CLOSED = local("2024-01-04T12:30")  # Thursday: the phone hours start at 15
 OPEN = local("2024-01-04T15:30")
@@ -83,7 +83,9 @@ async def simulator(
     schedule: Schedule, sound_seconds: float = 0.01, *, user: str = "router", password: str = "secret"
 ) -> AsyncIterator[Simulator]:
     """The simulated Asterisk, running, with every prompt the schedule can ask for; each lasts `sound_seconds`."""
-    sim = Simulator(user, password, sound_seconds=sound_seconds, contexts=real_asterisk.dialplan_contexts())
+    sim = Simulator(
+        user, password, sound_seconds=sound_seconds, contexts=real_asterisk.dialplan_contexts(), settings=ROUTER_SIM
+    )
     sim.world.sounds.update(prompt_sounds(schedule), "da", "slin")
     await sim.start()
     try:

@@ -20,8 +20,8 @@ async def test_two_sip_callers_in_a_bridge_have_each_others_name_and_call_id() -
     events: list[dict[str, Any]] = []
     world = World(lambda app, event: events.append(event))
     world.connected_apps.add("router")
-    citizen = world.place_call("12345678", "1818")
-    agent = world.place_call("agent1", "1818")
+    citizen = world.place_call("12345678", "1818", "router")
+    agent = world.place_call("agent1", "1818", "router")
     world.create_bridge("talk", "mixing", "")
     events.clear()
     world.add_to_bridge("talk", [citizen.id, agent.id])
@@ -54,7 +54,7 @@ async def test_two_sip_callers_in_a_bridge_have_each_others_name_and_call_id() -
 async def test_a_channel_moved_out_of_a_bridge_has_no_peer_variables_left() -> None:
     world = World(lambda app, event: None)
     world.connected_apps.add("router")
-    first, second = world.place_call("1", "1818"), world.place_call("2", "1818")
+    first, second = world.place_call("1", "1818", "router"), world.place_call("2", "1818", "router")
     world.create_bridge("talk", "mixing", "")
     world.add_to_bridge("talk", [first.id, second.id])
     world.remove_from_bridge("talk", [first.id])
@@ -70,7 +70,7 @@ async def test_music_on_hold_is_a_member_of_the_bridge_for_two_sip_callers() -> 
     events: list[dict[str, Any]] = []
     world = World(lambda app, event: events.append(event))
     world.connected_apps.add("router")
-    citizen, agent = world.place_call("12345678", "1818"), world.place_call("agent1", "1818")
+    citizen, agent = world.place_call("12345678", "1818", "router"), world.place_call("agent1", "1818", "router")
     world.create_bridge("talk", "mixing", "")
     world.add_to_bridge("talk", [citizen.id, agent.id])
     world.start_bridge_moh("talk")
@@ -99,7 +99,7 @@ async def test_asterisks_own_channels_leave_with_the_last_caller() -> None:
     # LONELY: music on hold alone in a holding bridge stops, so stopping it then is a 409.
     world = World(lambda app, event: None)
     world.connected_apps.add("router")
-    caller = world.place_call("12345678", "1818")
+    caller = world.place_call("12345678", "1818", "router")
     world.create_bridge("queue", "holding", "")
     world.add_to_bridge("queue", [caller.id])
     world.start_bridge_moh("queue")

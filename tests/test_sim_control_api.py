@@ -40,7 +40,8 @@ async def send(sim: Simulator, method: str, path: str, body: Any = None, raw: by
         ({"from": "12345678", "context": "from-citizens"}, "unknown field 'context': it takes from, name, to, app,"),
         ({"from": 12345678}, "from: a string, not 12345678"),
         ({"to": ""}, "to: must not be empty"),
-        ({"app": None}, "app: a string, not null"),
+        ({"app": 5}, "app: a string, not 5"),
+        ({"from": "12345678"}, "app: required (the simulator's settings name no application for calls)"),
     ],
 )
 async def test_a_call_with_a_wrong_field_is_refused_and_not_placed(sim: Simulator, body: Json, says: str) -> None:

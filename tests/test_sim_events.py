@@ -12,6 +12,7 @@ import pytest_asyncio
 
 from asterisk_sim import Simulator
 from asterisk_sim.journal import Journal
+from asterisk_sim.settings import Settings
 
 AUTH = {"Authorization": "Basic cm91dGVyOnNlY3JldA=="}  # router:secret
 
@@ -39,7 +40,7 @@ class Harness:
 
 @pytest_asyncio.fixture
 async def harness() -> AsyncIterator[Harness]:
-    sim = Simulator(sound_seconds=0.2)
+    sim = Simulator("router", "secret", sound_seconds=0.2, settings=Settings(app="router"))  # a call's default app
     await sim.start()
     async with aiohttp.ClientSession() as http:
         ws = await http.ws_connect(f"{sim.url}/ari/events?app=router", headers=AUTH)

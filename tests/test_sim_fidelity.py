@@ -89,6 +89,26 @@ async def answer_play_stop_and_hang_up_with_a_reason(t: Transcript, b: Backend) 
 
 
 @scenario
+async def the_caller_talks_where_the_application_detects_it(t: Transcript, b: Backend) -> None:
+    call = await answered_caller(t, b)
+    await t.request("POST", f"/channels/{call}/variable", variable="TALK_DETECT(set)", value="1000")
+    await b.caller_talks(call, 1.0)
+    await t.until_event("ChannelTalkingFinished", within=5)
+    await t.request("POST", f"/channels/{call}/variable", variable="TALK_DETECT(remove)")
+    await t.request("DELETE", f"/channels/{call}")
+
+
+@scenario
+async def a_local_callers_hold_is_no_event(t: Transcript, b: Backend) -> None:
+    call = await answered_caller(t, b)
+    await b.caller_holds(call, True)
+    await t.settle()
+    await b.caller_holds(call, False)
+    await t.settle()
+    await t.request("DELETE", f"/channels/{call}")
+
+
+@scenario
 async def hung_up_during_a_playback(t: Transcript, b: Backend) -> None:
     long_sounds(b)
     call = await answered_caller(t, b)

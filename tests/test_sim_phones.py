@@ -56,7 +56,7 @@ async def test_a_phone_that_would_never_answer_picks_up_when_told(sim: Simulator
 
 async def test_a_caller_who_is_not_being_rung_cannot_pick_up(sim: Simulator) -> None:
     async with aiohttp.ClientSession(headers=AUTH) as http:
-        async with http.post(f"{sim.url}/_sim/calls", json={"from": "12345678", "to": "1818"}) as placed:
+        async with http.post(f"{sim.url}/_sim/calls", json={"from": "12345678", "app": "router"}) as placed:
             caller = (await placed.json())["channel_id"]
         async with http.post(f"{sim.url}/_sim/channels/{caller}/pick-up", json={}) as picked:
             assert picked.status == 409

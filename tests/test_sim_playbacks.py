@@ -20,7 +20,7 @@ def a_world_with_a_caller(sound_seconds: float) -> tuple[World, Channel, list[di
     events: list[dict[str, Any]] = []
     world = World(lambda app, event: events.append(event), sound_seconds=sound_seconds)
     world.connected_apps.add("router")
-    caller = world.place_call("12345678", "1818")
+    caller = world.place_call("12345678", "1818", "router")
     world.answer(caller.id)
     return world, caller, events
 

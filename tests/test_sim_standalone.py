@@ -13,8 +13,9 @@ import aiohttp
 import pytest
 
 from asterisk_sim import Simulator
+from asterisk_sim.settings import ROUTER_EXAMPLE
 from router.ari import AriConfig, AriRest
-from tests.conftest import ROOT
+from tests.conftest import ROOT, ROUTER_SIM
 
 
 async def test_run_it_and_place_a_call_with_the_control_api() -> None:
@@ -36,13 +37,14 @@ async def test_run_it_and_place_a_call_with_the_control_api() -> None:
         assert banner.startswith("simulated Asterisk: ARI on http://127.0.0.1:")
         url = banner.split("ARI on ")[1].split("/ari")[0]
         async with aiohttp.ClientSession() as session:
-            config = AriConfig(url=url, app="router", user="router", password="s3cret")
+            config = AriConfig(url=url, app="router", user="asterisk", password="s3cret")  # its default user
             rest = AriRest(session, config)
             await rest.ping()
             async with session.ws_connect(
                 f"{config.events_url}?app=router", headers={"Authorization": config.authorization}
             ) as ws:
-                async with session.post(f"{url}/_sim/calls", json={"from": "12345678", "to": "1818"}) as placed:
+                call = {"from": "12345678", "to": "1818", "app": "router"}
+                async with session.post(f"{url}/_sim/calls", json=call) as placed:
                     assert placed.status == 201
                     channel_id = (await placed.json())["channel_id"]
                 event = await ws.receive_json(timeout=5)
@@ -64,6 +66,7 @@ async def test_callrouter_run_takes_a_call_and_stops_on_sigterm(tmp_path: Path) 
         (sounds / "da" / "callrouter" / f"{name}.wav").write_bytes(b"")
     sim = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "asterisk_sim", "--port", "0", "--sound-seconds", "0.05", "--sounds", str(sounds),
+        "--config", str(ROUTER_EXAMPLE),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=env,
     )  # fmt: skip
     router: asyncio.subprocess.Process | None = None
@@ -120,7 +123,7 @@ async def test_a_move_without_an_application_falls_over_as_asterisk_22_does() ->
     # Seen on Debian's Asterisk 22.10.1 (the real tier's): POST /channels/{id}/move with no `app` kills
     # the process (strlen(NULL) in stasis_app_control_move); the client's connection closes unanswered
     # and every WebSocket with it. A harness on the simulator learns it as it would on Asterisk.
-    sim = Simulator("router", "s3cret")
+    sim = Simulator("router", "s3cret", settings=ROUTER_SIM)
     await sim.start()
     try:
         async with aiohttp.ClientSession() as session:
@@ -148,7 +151,7 @@ async def test_a_restart_forgets_what_only_lived_in_asterisks_memory() -> None:
     # Seen on the real tier's Asterisk 22.10.1, stopped and started again on the same files: a global set
     # through ARI reads empty afterwards and a log channel added through ARI is gone (both were only in
     # its memory); a device state set through ARI stays (Asterisk keeps it in its astdb).
-    sim = Simulator("router", "s3cret")
+    sim = Simulator("router", "s3cret", settings=ROUTER_SIM)
     await sim.start()
     try:
         config = AriConfig(url=sim.url, app="router", user="router", password="s3cret")

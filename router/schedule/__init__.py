@@ -26,10 +26,10 @@ from router.schedule.model import (
     Span,
     Special,
     Strategy,
-    WhenClosed,
     TimeRange,
     UnknownLineError,
     Version,
+    WhenClosed,
     clock,
 )
 from router.schedule.timeline import HORIZON_DAYS, Schedule, day_plan, decide
@@ -61,10 +61,10 @@ __all__ = [
     "Span",
     "Special",
     "Strategy",
-    "WhenClosed",
     "TimeRange",
     "UnknownLineError",
     "Version",
+    "WhenClosed",
     "clock",
     "day_plan",
     "decide",

@@ -16,7 +16,7 @@ _DIAL_PART = r"[A-Za-z0-9_.@/+-]*"
 _DIAL = re.compile(rf"(PJSIP|IAX2|DAHDI|Local)/{_DIAL_PART}\{{number\}}{_DIAL_PART}", re.ASCII)
 RING_DEFAULTS = {"ring_seconds": 45, "staff_ring_seconds": 30}  # a callback's, as DialOut has them
 _NUMBER = re.compile(r"\+?[0-9]{1,15}", re.ASCII)
-KEYS = "0123456789*#"
+KEYS = "023456789"
 
 
 class CallbackReader(NodeReader):
@@ -60,17 +60,16 @@ class CallbackReader(NodeReader):
         key = defaults.key
         if "key" in fields:
             key = self.scalar(fields["key"], f"{path}.key")
-            if len(key) != 1 or key not in KEYS or key == "1":
-                self.fail(
-                    fields["key"], f"{path}.key", f"expected one key, 0, 2 to 9, * or # (1 confirms); got {key!r}"
-                )
+            if len(key) != 1 or key not in KEYS:  # one spoken as a digit; 1 confirms a number
+                self.fail(fields["key"], f"{path}.key", f"expected one digit, 0 or 2 to 9 (1 confirms); got {key!r}")
         when = defaults.when_closed
         if "when_closed" in fields:
             text = self.scalar(fields["when_closed"], f"{path}.when_closed")
             choices = [w.value for w in WhenClosed]
             if text not in choices:
                 hint = self.did_you_mean(text, choices)
-                self.fail(fields["when_closed"], f"{path}.when_closed", f"{text!r}{hint}: expected {' or '.join(choices)}")
+                expected = " or ".join(choices)
+                self.fail(fields["when_closed"], f"{path}.when_closed", f"{text!r}{hint}: expected {expected}")
             when = WhenClosed(text)
         return QueueCallback(
             offer_after_seconds=self.whole(fields, path, "offer_after_seconds", defaults.offer_after_seconds, 0, 3600),
@@ -81,11 +80,13 @@ class CallbackReader(NodeReader):
         )
 
     def whole(
-        self, fields: dict[str, yaml.Node], path: str, key: str, default: int, low: int, high: int, unit: str = "seconds"
+        self, fields: dict[str, yaml.Node], path: str, key: str, default: int, low: int, high: int, unit: str = "s"
     ) -> int:
+        unit = "seconds" if unit == "s" else unit
         if key not in fields:
             return default
         text = self.scalar(fields[key], f"{path}.{key}")
         if not text.isdigit() or not low <= int(text) <= high:
-            self.fail(fields[key], f"{path}.{key}", f"expected a whole number of {unit} from {low} to {high}; got {text!r}")
+            expected = f"expected a whole number of {unit} from {low} to {high}"
+            self.fail(fields[key], f"{path}.{key}", f"{expected}; got {text!r}")
         return int(text)

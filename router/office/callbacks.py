@@ -74,13 +74,14 @@ class CallbackStore:
         return dict(Counter(c.line for c in self.open()))
 
     def claim(self, callback_id: str, node: str, now: datetime, until: datetime) -> Callback | None:
-        """Take an open callback to call the citizen now; None if it is not open, or another router (or this
-        one) holds an unlapsed claim on it."""
+        """Take an open callback to call the citizen now; None if it is not open, not due yet, or another
+        router (or this one) holds an unlapsed claim on it."""
         free = or_(callbacks.c.claimed_until.is_(None), callbacks.c.claimed_until <= now)
+        due = callbacks.c.next_attempt <= now
         with self._store.begin() as db:
             row = db.execute(
                 update(callbacks)
-                .where(callbacks.c.id == callback_id, callbacks.c.state == "open", free)
+                .where(callbacks.c.id == callback_id, callbacks.c.state == "open", free, due)
                 .values(claimed_by=node, claimed_until=until)
                 .returning(*callbacks.c)
             ).first()

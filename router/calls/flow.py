@@ -363,6 +363,8 @@ def _welcome(call: Call, event: Event) -> tuple[Call, list[Command]]:
         if call.announce_seconds > 0:
             commands.append(StartTimer("announce", call.announce_seconds))
         return replace(call, state="queued", playback=None), commands
+    if isinstance(event, Timeout) and event.name == callback_offer.OFFER_TIMER:
+        return call, [callback_offer.offer_timer(2.0)]  # once the welcome is over
     return _queue_timeout(call, event)
 
 

@@ -1,0 +1,240 @@
+"""The queue's callback end to end on the simulated Asterisk: the offer, the number, the place kept, the
+agent first and then the citizen, busy and no answer, retries, the end of phone hours, a restart."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest_asyncio
+from sqlalchemy import update
+
+from asterisk_sim import AgentScript, Simulator
+from router.app import Running
+from router.office.callbacks import Callback, CallbackStore
+from router.office.tables import callbacks
+from router.schedule import DialOut, QueueCallback, QueueConfig, Schedule
+from tests.ari_helpers import outcome_of, until
+from tests.conftest import embedded, stored_messages
+from tests.test_router_sim import OPEN, simulator, start
+
+CITIZEN = "PJSIP/42345678@trunk"
+OFFER = QueueCallback(offer_after_seconds=0, key="5", attempts=2, retry_minutes=1)
+QUICK = QueueConfig(("agent1", "agent2"), ring_seconds=2, retry_seconds=1, max_wait_seconds=300, callback=OFFER)
+DIAL = DialOut("PJSIP/{number}@trunk", "1818", ring_seconds=1, staff_ring_seconds=1)
+
+
+def with_callback(schedule: Schedule, config: QueueConfig = QUICK) -> Schedule:
+    line = replace(schedule.lines["1818"], open_to=config, callback=DIAL)
+    return replace(schedule, lines={**schedule.lines, "1818": line})
+
+
+@dataclass
+class Office:
+    sim: Simulator
+    shipped: Schedule
+    data: Path
+
+    def phones(self, **behaviours: AgentScript) -> None:
+        for name, script in behaviours.items():
+            endpoint = CITIZEN if name == "citizen" else f"PJSIP/{name}"
+            self.sim.world.set_endpoint(endpoint, script)
+
+    def router(self, at: datetime = OPEN, config: QueueConfig = QUICK) -> AbstractAsyncContextManager[Running]:
+        return start(self.sim, with_callback(self.shipped, config), self.data, at, callback_sync_seconds=0.2)
+
+    def call(self, caller: str = "42345678") -> str:
+        return self.sim.world.place_call(caller, "1818", "router", ["1818"]).id
+
+    def media(self, call: str) -> list[str]:
+        return [str(h["media"]).removeprefix("sound:callrouter/") for h in self.heard(call) if "media" in h]
+
+    def heard(self, call: str) -> list[dict[str, object]]:
+        return self.sim.world.channels[call].heard
+
+    def press(self, call: str, keys: str) -> None:
+        for key in keys:
+            self.sim.world.send_dtmf(call, key)
+
+    def callbacks(self) -> list[Callback]:
+        with embedded(self.data) as data:
+            return [c for c in [CallbackStore(data).get(i) for i in self._ids(data)] if c is not None]
+
+    def _ids(self, data: object) -> list[str]:
+        from sqlalchemy import select
+
+        with data.begin() as db:  # type: ignore[attr-defined]
+            return [r.id for r in db.execute(select(callbacks.c.id).order_by(callbacks.c.arrived))]
+
+    def due_now(self) -> None:
+        """The retry pause passes (the store says so; the routers' next look takes it up)."""
+        with embedded(self.data) as data, data.begin() as db:
+            db.execute(update(callbacks).values(next_attempt=datetime(2000, 1, 1).astimezone()))
+
+    def legs(self, endpoint: str) -> list[str]:
+        return [c.id for c in self.sim.world.channels.values() if c.endpoint == endpoint]
+
+    def bridged(self, channel: str) -> list[str]:
+        found = []
+        for entry in self.heard(channel):
+            if "bridged" in entry:
+                found += [str(self.sim.world.channels[c].endpoint) for c in entry["with"]]  # type: ignore[attr-defined]
+        return found
+
+
+@pytest_asyncio.fixture
+async def office(shipped: Schedule, tmp_path: Path) -> AsyncIterator[Office]:
+    async with simulator(shipped) as sim:
+        yield Office(sim, shipped, tmp_path)
+
+
+async def ask_for_callback(office: Office, call: str, keys: str = "1") -> None:
+    await until(lambda: "callback-offer" in office.media(call))
+    office.press(call, "5")
+    await until(lambda: "callback-confirm" in office.media(call) or "callback-enter-number" in office.media(call))
+    office.press(call, keys)
+
+
+async def test_a_caller_confirms_their_number_keeps_their_place_and_hangs_up(office: Office) -> None:
+    office.phones(agent1=AgentScript("offline"), agent2=AgentScript("offline"))
+    async with office.router() as router:
+        first = office.call("42345678")
+        await until(lambda: "callback-offer" in office.media(first))
+        second = office.call("87654320")
+        await ask_for_callback(office, first)
+        assert await outcome_of(router.runtime, first) == "callback_requested"
+        media = office.media(first)
+        your = media.index("callback-your-number")
+        assert media[your + 1 : your + 10] == [*(f"num-{d}" for d in "42345678"), "callback-confirm"]
+        assert media[-1] == "callback-confirmed"
+        assert office.sim.world.channels[first].gone  # hung up after the confirmation
+        [kept] = office.callbacks()
+        assert (kept.number, kept.state, kept.attempts) == ("42345678", "open", 0)
+        # The second caller, who came later, is still behind the callback.
+        assert router.runtime.queues.position("1818", second) == 2
+        assert router.runtime.queues.position("1818", kept.id) == 1
+
+
+async def test_a_caller_keys_in_another_number(office: Office) -> None:
+    office.phones(agent1=AgentScript("offline"), agent2=AgentScript("offline"))
+    async with office.router() as router:
+        call = office.call("42345678")
+        await ask_for_callback(office, call, "004522334455#")
+        await until(lambda: office.media(call).count("callback-your-number") == 2)
+        office.press(call, "1")
+        assert await outcome_of(router.runtime, call) == "callback_requested"
+        assert [c.number for c in office.callbacks()] == ["22334455"]
+
+
+async def test_a_hidden_caller_must_key_in_a_number_and_bad_ones_are_asked_again(office: Office) -> None:
+    office.phones(agent1=AgentScript("offline"), agent2=AgentScript("offline"))
+    async with office.router() as router:
+        call = office.call("")
+        await ask_for_callback(office, call, "1234#")  # too short
+        await until(lambda: "callback-number-invalid" in office.media(call))
+        office.press(call, "1")  # nothing to confirm: one digit of a number
+        office.press(call, "9#")  # "19": not a number either
+        await until(lambda: office.media(call).count("callback-number-invalid") == 2)
+        office.press(call, "0#")  # the third bad answer: no callback, the caller waits on
+        await until(lambda: "callback-not-possible" in office.media(call))
+        assert office.media(call).count("callback-number-invalid") == 2
+        assert router.runtime.queues.position("1818", call) == 1
+        assert office.callbacks() == []
+        asked = office.media(call).count("callback-enter-number")
+        office.press(call, "5")  # the key still works
+        await until(lambda: office.media(call).count("callback-enter-number") > asked)
+        office.press(call, "22334455#")
+        await until(lambda: "callback-confirm" in office.media(call))
+        office.press(call, "1")
+        assert await outcome_of(router.runtime, call) == "callback_requested"
+        assert [c.number for c in office.callbacks()] == ["22334455"]
+
+
+async def test_an_agent_answering_during_the_dialogue_simply_gets_the_caller(office: Office) -> None:
+    office.phones(agent1=AgentScript("no-answer"), agent2=AgentScript("offline"))
+    async with office.router() as router:
+        call = office.call()
+        await until(lambda: "callback-offer" in office.media(call))
+        office.press(call, "5")
+        office.phones(agent1=AgentScript("answer", 0.05))
+        await until(lambda: bool(office.bridged(call)), within=10)
+        assert office.bridged(call) == ["PJSIP/agent1"]
+        office.sim.world.caller_hangs_up(call)
+        assert await outcome_of(router.runtime, call) == "answered"
+        assert office.callbacks() == []
+
+
+async def test_the_agent_hears_whom_they_call_then_the_citizen_is_called_with_1818_and_bridged(office: Office) -> None:
+    office.phones(agent1=AgentScript("offline"), agent2=AgentScript("offline"))
+    async with office.router() as router:
+        call = office.call()
+        await ask_for_callback(office, call)
+        assert await outcome_of(router.runtime, call) == "callback_requested"
+        office.phones(agent1=AgentScript("answer", 0.1), citizen=AgentScript("answer", 0.2, hang_up_after=1.0))
+        await until(lambda: bool(office.legs(CITIZEN)), within=10)
+        [agent] = [leg for leg in office.legs("PJSIP/agent1")]
+        [citizen] = office.legs(CITIZEN)
+        assert office.sim.world.channels[citizen].caller["number"] == "1818"
+        agent_heard = office.media(agent)
+        assert agent_heard[:9] == ["callback-agent-intro", *(f"num-{d}" for d in "42345678")]
+        await until(lambda: office.bridged(citizen) == ["PJSIP/agent1"])
+        assert "callback-citizen-greeting" in office.media(citizen)
+        await until(lambda: office.callbacks()[0].state == "done")
+        assert office.callbacks()[0].outcomes == ("talked",)
+        await until(lambda: office.sim.world.channels[agent].gone)  # the citizen hung up: so is the agent
+
+
+async def test_busy_then_no_answer_retries_and_the_last_failure_becomes_a_message(office: Office) -> None:
+    office.phones(agent1=AgentScript("offline"), agent2=AgentScript("offline"))
+    async with office.router() as router:
+        call = office.call()
+        await ask_for_callback(office, call)
+        assert await outcome_of(router.runtime, call) == "callback_requested"
+        office.phones(agent1=AgentScript("answer", 0.1), citizen=AgentScript("busy"))
+        await until(lambda: office.callbacks()[0].attempts == 1, within=10)
+        [agent] = office.legs("PJSIP/agent1")
+        assert office.callbacks()[0].outcomes == ("busy",)
+        await until(lambda: office.sim.world.channels[agent].gone)
+        assert office.media(agent)[-1] == "callback-agent-not-reached"  # told, then released
+        await asyncio.sleep(1.0)
+        assert len(office.legs(CITIZEN)) == 1  # not again before the retry pause
+        office.phones(citizen=AgentScript("no-answer"))
+        office.due_now()
+        await until(lambda: office.callbacks()[0].state == "message", within=15)
+        assert office.callbacks()[0].outcomes == ("busy", "no-answer")
+        assert len(office.legs(CITIZEN)) == 2
+        [message] = stored_messages(office.data)
+        assert (message.caller, message.line) == ("42345678", "1818")
+        assert message.callback == "2 forsøg: optaget, intet svar"
+        await until(lambda: router.runtime.queues.virtual("1818") == [])
+
+
+async def test_callbacks_wait_in_the_store_across_a_restart_and_are_made_once(office: Office) -> None:
+    office.phones(agent1=AgentScript("offline"), agent2=AgentScript("offline"))
+    async with office.router() as router:
+        call = office.call()
+        await ask_for_callback(office, call)
+        assert await outcome_of(router.runtime, call) == "callback_requested"
+    office.phones(agent1=AgentScript("answer", 0.1), citizen=AgentScript("answer", 0.1, hang_up_after=0.5))
+    async with office.router(OPEN + timedelta(minutes=2)) as router:
+        await until(lambda: office.callbacks()[0].state == "done", within=10)
+        await asyncio.sleep(1.0)
+        assert len(office.legs(CITIZEN)) == 1
+
+
+async def test_open_callbacks_become_messages_when_the_phone_hours_end(office: Office) -> None:
+    office.phones(agent1=AgentScript("offline"), agent2=AgentScript("offline"))
+    async with office.router() as router:
+        call = office.call()
+        await ask_for_callback(office, call)
+        assert await outcome_of(router.runtime, call) == "callback_requested"
+    closed = OPEN.replace(hour=23)
+    async with office.router(closed) as router:
+        await until(lambda: office.callbacks()[0].state == "message", within=10)
+        [message] = stored_messages(office.data)
+        assert message.callback is not None and "telefontiden sluttede" in message.callback
+        assert router.runtime.queues.virtual("1818") == []

@@ -70,6 +70,12 @@ class CallbackStore:
             rows = db.execute(select(callbacks).where(*where).order_by(callbacks.c.arrived, callbacks.c.id)).all()
         return [_callback(r) for r in rows]
 
+    def all(self) -> list[Callback]:
+        """Every callback, open or not, by place."""
+        with self._store.begin() as db:
+            rows = db.execute(select(callbacks).order_by(callbacks.c.arrived, callbacks.c.id)).all()
+        return [_callback(r) for r in rows]
+
     def open_per_line(self) -> dict[str, int]:
         return dict(Counter(c.line for c in self.open()))
 

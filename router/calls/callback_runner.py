@@ -77,6 +77,8 @@ class CallbackRunner:
         self.message_id_suffix = ""  # as the runtime's (two Asterisks number channels alike)
         self.on_message_saved: Callable[[], None] = lambda: None
         self.open_per_line: dict[str, int] = {}  # as the last sync found them (for /status)
+        # Answered here and not yet waiting again: a look at the store from before must not put them back.
+        self._handled: set[str] = set()
         queues.callback_answered = self._answered
         queues.callback_leg_event = dialouts.on_event
 
@@ -118,8 +120,11 @@ class CallbackRunner:
         for callback in stored:
             counts[callback.line] = counts.get(callback.line, 0) + 1
         self.open_per_line = counts
-        wanted: set[str] = set()
+        self._handled &= {c.id for c in stored}  # made or a message now: no look at the store has them
+        wanted: set[str] = set(self._handled)
         for callback in stored:
+            if callback.id in self._handled:
+                continue
             found = offered(schedule, callback.line)
             if found is None or callback.line not in schedule.lines:
                 continue  # a line that no longer offers callbacks: they wait in the store, and show
@@ -140,6 +145,7 @@ class CallbackRunner:
     # -- an agent answered for one -------------------------------------------------------
 
     async def _answered(self, line: str, callback_id: str, number: str, leg_id: str, agent: str) -> None:
+        self._handled.add(callback_id)
         found = offered(self._schedule(), line)
         now = self._clock()
         claimed = None
@@ -152,6 +158,7 @@ class CallbackRunner:
                 log.exception("callback %s: could not be claimed", callback_id)
         if found is None or claimed is None:
             log.info("callback %s: made or being made elsewhere; %s is free again", callback_id, agent)
+            self._handled.discard(callback_id)  # the store says what becomes of it
             await self._queues.hang_up_leg(leg_id)
             return
         target = found[2]
@@ -194,16 +201,18 @@ class CallbackRunner:
                 tried = ", ".join(OUTCOME_TEXT.get(o, o) for o in after.outcomes)
                 await self._to_message(after, f"{after.attempts} forsøg: {tried}")
                 return
-            await self._queues.join_virtual(
-                callback.line, found[0], callback.id, callback.number, callback.arrived, retry
-            )
+            await self._wait_again(callback, found[0], retry)
             return
         # The agent left before the citizen answered: no attempt on the citizen counted; it waits on, now.
         await asyncio.to_thread(store.release, callback.id, self.node)
         if found is not None:
-            await self._queues.join_virtual(
-                callback.line, found[0], callback.id, callback.number, callback.arrived, now
-            )
+            await self._wait_again(callback, found[0], now)
+
+    async def _wait_again(self, callback: Callback, config: QueueConfig, not_before: datetime) -> None:
+        self._handled.discard(callback.id)
+        await self._queues.join_virtual(
+            callback.line, config, callback.id, callback.number, callback.arrived, not_before
+        )
 
     async def _to_message(self, callback: Callback, why: str) -> None:
         """A callback that could not be made becomes a message in the console, e-mailed as messages are."""

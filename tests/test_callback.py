@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -15,6 +16,8 @@ from hypothesis import strategies as st
 from router.calls import callback_offer, estimate, flow
 from router.calls.queue import CancelLeg, Queue, dispatch, join, join_virtual, leave, to_virtual
 from router.office.callbacks import Callback, CallbackStore
+from router.office.mail import compose
+from router.office.messages import Message
 from router.schedule import QueueCallback, QueueConfig, ScheduleError, Strategy, WhenClosed, parse_schedule
 from tests.conftest import embedded
 
@@ -283,3 +286,15 @@ def test_only_one_router_claims_a_callback_and_a_lapsed_claim_is_free_again(tmp_
         assert store.done("cb", "node-a", LATER)
         assert store.open() == []
         assert store.claim("cb", "node-b", LATER + timedelta(hours=1), LATER + timedelta(hours=2)) is None
+
+
+def test_a_callback_not_made_is_emailed_as_such() -> None:
+    message = Message("callback-c1", "1818", "22334455", T0, "", None, callback="2 forsøg: optaget, intet svar")
+    mail = compose(message, ("a@kommune.dk",), "telefon@kommune.dk", ZoneInfo("Europe/Copenhagen"), "Opkr", None)
+    assert mail["Subject"] == "Tilbagekald ikke gennemført på 1818: 22334455"
+    body = mail.get_body(("plain",))
+    assert body is not None
+    text = body.get_content()
+    assert "Vi forsøgte at ringe borgeren op, men fik ikke fat i dem: 2 forsøg: optaget, intet svar." in text
+    assert "Ring op til:  22334455" in text
+    assert "Optagelsen" not in text

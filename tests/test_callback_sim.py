@@ -16,6 +16,7 @@ from sqlalchemy import update
 from asterisk_sim import AgentScript, Simulator
 from router.app import Running
 from router.office.callbacks import Callback, CallbackStore
+from router.office.messages import MessageStore
 from router.office.tables import callbacks
 from router.schedule import DialOut, QueueCallback, QueueConfig, Schedule
 from tests.ari_helpers import outcome_of, until
@@ -204,6 +205,8 @@ async def test_busy_then_no_answer_retries_and_the_last_failure_becomes_a_messag
         [message] = stored_messages(office.data)
         assert (message.caller, message.line) == ("42345678", "1818")
         assert message.callback == "2 forsøg: optaget, intet svar"
+        with embedded(office.data) as data:
+            assert MessageStore(data).mail_counts().pending == 1  # the e-mail to the line's notify address
         await until(lambda: router.runtime.queues.virtual("1818") == [])
 
 

@@ -313,6 +313,8 @@ def _view(
     return RouterView(
         schedule, clock, stream.connected.is_set, rejected, waiting, agents, waiting_since, mail_configured,
         schedule_file, role.describe, role.store_problem, spool.waiting, estimate=estimate,
+        callbacks=lambda line: runtime.callbacks.open_per_line.get(line, 0),
+        callback_places=lambda line: [w.since for w in runtime.queues.virtual(line)],
     )  # fmt: skip
 
 
@@ -367,6 +369,12 @@ def _read_metrics(
     lines = list(view.schedule().lines)
     yield gauge_by(
         "callrouter_callers_waiting", "Callers waiting in the queue", "line", {n: view.waiting(n) for n in lines}
+    )
+    yield gauge_by(
+        "callrouter_callbacks_open",
+        "Callbacks not yet made (the store's, every router's): callers who keep their place and are called back",
+        "line",
+        {n: float(view.callbacks(n)) for n in lines},
     )
     if view.role() == "active":  # a standby rings no one: its agents would all count as free a second time
         yield gauge_by_labels(

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import aiohttp
 import pytest_asyncio
 from sqlalchemy import update
 
@@ -19,8 +20,11 @@ from router.office.callbacks import Callback, CallbackStore
 from router.office.messages import MessageStore
 from router.office.tables import callbacks
 from router.schedule import DialOut, QueueCallback, QueueConfig, Schedule
+from router.web.http_api import ApiConfig
 from tests.ari_helpers import outcome_of, until
 from tests.conftest import embedded, stored_messages
+from tests.console_client import Visitor, make_accounts
+from tests.test_queue_sim import answered_recently
 from tests.test_router_sim import OPEN, simulator, start
 
 CITIZEN = "PJSIP/42345678@trunk"
@@ -235,3 +239,35 @@ async def test_open_callbacks_become_messages_when_the_phone_hours_end(office: O
         [message] = stored_messages(office.data)
         assert message.callback == "telefontiden sluttede, før det blev borgerens tur"
         assert router.runtime.queues.virtual("1818") == []
+
+
+async def test_a_later_caller_hears_the_callback_counted_and_staff_see_it(office: Office) -> None:
+    answered_recently(office.data, minutes_apart=3, count=5)
+    office.phones(agent1=AgentScript("offline"), agent2=AgentScript("offline"))
+    config = replace(QUICK, announce_seconds=1)
+    api = ApiConfig("127.0.0.1", 0, "t" * 32)
+    make_accounts(office.data)
+    started = start(office.sim, with_callback(office.shipped, config), office.data, OPEN, api=api)
+    async with started as router, aiohttp.ClientSession() as http:
+        call = office.call()
+        await ask_for_callback(office, call)
+        assert await outcome_of(router.runtime, call) == "callback_requested"
+        later = office.call("87654320")
+        await until(lambda: "queue-estimate-minutes" in office.media(later), within=5)
+        heard = office.media(later)
+        at = heard.index("queue-position")
+        assert heard[at : at + 6] == [
+            "queue-position", "num-2", "queue-position-end", "queue-estimate", "num-6", "queue-estimate-minutes",
+        ], "second in line behind the callback: about 6 minutes"  # fmt: skip
+        assert router.api_url is not None
+        await until(lambda: router.runtime.callbacks.open_per_line == {"1818": 1}, within=5)
+        async with http.get(f"{router.api_url}/status") as response:
+            status = await response.json()
+        assert status["lines"]["1818"]["callbacks"] == 1
+        assert status["lines"]["1818"]["waiting"] == 2
+        visitor = Visitor(router.api_url, http)
+        assert await visitor.sign_in("anna") == 303
+        _, page, _ = await visitor.get("/ui/nu")
+        assert "Tilbagekald, der venter: 1." in page
+        assert "Borger 1 har ventet" in page
+        assert "og ringes op, når det er deres tur" in page

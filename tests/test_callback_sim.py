@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -14,13 +14,14 @@ import aiohttp
 import pytest_asyncio
 from sqlalchemy import update
 
-from asterisk_sim import AgentScript, Simulator
+from asterisk_sim import AgentScript
 from router.app import Running
 from router.office.callbacks import Callback, CallbackStore
 from router.office.messages import MessageStore
 from router.office.tables import callbacks
 from router.schedule import DialOut, QueueCallback, QueueConfig, Schedule
 from router.web.http_api import ApiConfig
+from tests import test_queue_sim as queued
 from tests.ari_helpers import outcome_of, until
 from tests.conftest import embedded, stored_messages
 from tests.console_client import Visitor, make_accounts
@@ -38,28 +39,20 @@ def with_callback(schedule: Schedule, config: QueueConfig = QUICK) -> Schedule:
     return replace(schedule, lines={**schedule.lines, "1818": line})
 
 
-@dataclass
-class Office:
-    sim: Simulator
-    shipped: Schedule
-    data: Path
+class Office(queued.Office):
+    """The queue's office (tests/test_queue_sim.py), with the citizen's phone, the keys and the store."""
 
     def phones(self, **behaviours: AgentScript) -> None:
-        for name, script in behaviours.items():
-            endpoint = CITIZEN if name == "citizen" else f"PJSIP/{name}"
-            self.sim.world.set_endpoint(endpoint, script)
+        citizen = behaviours.pop("citizen", None)
+        if citizen is not None:
+            self.sim.world.set_endpoint(CITIZEN, citizen)
+        self.agents(**behaviours)
 
-    def router(self, at: datetime = OPEN, config: QueueConfig = QUICK) -> AbstractAsyncContextManager[Running]:
+    def router(self, config: QueueConfig = QUICK, at: datetime = OPEN) -> AbstractAsyncContextManager[Running]:
         return start(self.sim, with_callback(self.shipped, config), self.data, at, callback_sync_seconds=0.2)
 
-    def call(self, caller: str = "42345678") -> str:
-        return self.sim.world.place_call(caller, "1818", "router", ["1818"]).id
-
     def media(self, call: str) -> list[str]:
-        return [str(h["media"]).removeprefix("sound:callrouter/") for h in self.heard(call) if "media" in h]
-
-    def heard(self, call: str) -> list[dict[str, object]]:
-        return self.sim.world.channels[call].heard
+        return [m.removeprefix("sound:callrouter/") for m in super().media(call)]
 
     def press(self, call: str, keys: str) -> None:
         for key in keys:
@@ -74,21 +67,29 @@ class Office:
         with embedded(self.data) as data, data.begin() as db:
             db.execute(update(callbacks).values(next_attempt=datetime(2000, 1, 1).astimezone()))
 
-    def legs(self, endpoint: str) -> list[str]:
-        return [c.id for c in self.sim.world.channels.values() if c.endpoint == endpoint]
-
-    def bridged(self, channel: str) -> list[str]:
-        found = []
-        for entry in self.heard(channel):
-            if "bridged" in entry:
-                found += [str(self.sim.world.channels[c].endpoint) for c in entry["with"]]  # type: ignore[attr-defined]
-        return found
+    def citizen_legs(self) -> list[str]:
+        return self.legs(CITIZEN.removeprefix("PJSIP/"))
 
 
 @pytest_asyncio.fixture
 async def office(shipped: Schedule, tmp_path: Path) -> AsyncIterator[Office]:
     async with simulator(shipped) as sim:
         yield Office(sim, shipped, tmp_path)
+
+
+async def requested(office: Office, router: Running) -> str:
+    """A caller who chose a callback on the number they call from, and hung up."""
+    call = office.call("42345678")
+    await ask_for_callback(office, call)
+    assert await outcome_of(router.runtime, call) == "callback_requested"
+    return call
+
+
+async def confirms(office: Office, router: Running, call: str) -> list[str]:
+    """The caller presses 1 for the number read back to them, and hangs up: the numbers to call back."""
+    office.press(call, "1")
+    assert await outcome_of(router.runtime, call) == "callback_requested"
+    return [c.number for c in office.callbacks()]
 
 
 async def ask_for_callback(office: Office, call: str, keys: str = "1") -> None:
@@ -124,9 +125,7 @@ async def test_a_caller_keys_in_another_number(office: Office) -> None:
         call = office.call("42345678")
         await ask_for_callback(office, call, "004522334455#")
         await until(lambda: office.media(call).count("callback-your-number") == 2)
-        office.press(call, "1")
-        assert await outcome_of(router.runtime, call) == "callback_requested"
-        assert [c.number for c in office.callbacks()] == ["22334455"]
+        assert await confirms(office, router, call) == ["22334455"]
 
 
 async def test_a_hidden_caller_must_key_in_a_number_and_bad_ones_are_asked_again(office: Office) -> None:
@@ -148,9 +147,7 @@ async def test_a_hidden_caller_must_key_in_a_number_and_bad_ones_are_asked_again
         await until(lambda: office.media(call).count("callback-enter-number") > asked)
         office.press(call, "22334455#")
         await until(lambda: "callback-confirm" in office.media(call))
-        office.press(call, "1")
-        assert await outcome_of(router.runtime, call) == "callback_requested"
-        assert [c.number for c in office.callbacks()] == ["22334455"]
+        assert await confirms(office, router, call) == ["22334455"]
 
 
 async def test_an_agent_answering_during_the_dialogue_simply_gets_the_caller(office: Office) -> None:
@@ -160,8 +157,8 @@ async def test_an_agent_answering_during_the_dialogue_simply_gets_the_caller(off
         await until(lambda: "callback-offer" in office.media(call))
         office.press(call, "5")
         office.phones(agent1=AgentScript("answer", 0.05))
-        await until(lambda: bool(office.bridged(call)), within=10)
-        assert office.bridged(call) == ["PJSIP/agent1"]
+        await until(lambda: bool(office.bridged_with(call)), within=10)
+        assert office.bridged_with(call) == ["PJSIP/agent1"]
         office.sim.world.caller_hangs_up(call)
         assert await outcome_of(router.runtime, call) == "answered"
         assert office.callbacks() == []
@@ -170,17 +167,15 @@ async def test_an_agent_answering_during_the_dialogue_simply_gets_the_caller(off
 async def test_the_agent_hears_whom_they_call_then_the_citizen_is_called_with_1818_and_bridged(office: Office) -> None:
     office.phones(agent1=AgentScript("offline"), agent2=AgentScript("offline"))
     async with office.router() as router:
-        call = office.call()
-        await ask_for_callback(office, call)
-        assert await outcome_of(router.runtime, call) == "callback_requested"
+        await requested(office, router)
         office.phones(agent1=AgentScript("answer", 0.1), citizen=AgentScript("answer", 0.2, hang_up_after=1.0))
-        await until(lambda: bool(office.legs(CITIZEN)), within=10)
-        [agent] = [leg for leg in office.legs("PJSIP/agent1")]
-        [citizen] = office.legs(CITIZEN)
+        await until(lambda: bool(office.citizen_legs()), within=10)
+        [agent] = [leg for leg in office.legs("agent1")]
+        [citizen] = office.citizen_legs()
         assert office.sim.world.channels[citizen].caller["number"] == "1818"
         agent_heard = office.media(agent)
         assert agent_heard[:9] == ["callback-agent-intro", *(f"num-{d}" for d in "42345678")]
-        await until(lambda: office.bridged(citizen) == ["PJSIP/agent1"])
+        await until(lambda: office.bridged_with(citizen) == ["PJSIP/agent1"])
         assert "callback-citizen-greeting" in office.media(citizen)
         await until(lambda: office.callbacks()[0].state == "done")
         assert office.callbacks()[0].outcomes == ("talked",)
@@ -190,22 +185,20 @@ async def test_the_agent_hears_whom_they_call_then_the_citizen_is_called_with_18
 async def test_busy_then_no_answer_retries_and_the_last_failure_becomes_a_message(office: Office) -> None:
     office.phones(agent1=AgentScript("offline"), agent2=AgentScript("offline"))
     async with office.router() as router:
-        call = office.call()
-        await ask_for_callback(office, call)
-        assert await outcome_of(router.runtime, call) == "callback_requested"
+        await requested(office, router)
         office.phones(agent1=AgentScript("answer", 0.1), citizen=AgentScript("busy"))
         await until(lambda: office.callbacks()[0].attempts == 1, within=10)
-        [agent] = office.legs("PJSIP/agent1")
+        [agent] = office.legs("agent1")
         assert office.callbacks()[0].outcomes == ("busy",)
         await until(lambda: office.sim.world.channels[agent].gone)
         assert office.media(agent)[-1] == "callback-agent-not-reached"  # told, then released
         await asyncio.sleep(1.0)
-        assert len(office.legs(CITIZEN)) == 1  # not again before the retry pause
+        assert len(office.citizen_legs()) == 1  # not again before the retry pause
         office.phones(citizen=AgentScript("no-answer"))
         office.due_now()
         await until(lambda: office.callbacks()[0].state == "message", within=15)
         assert office.callbacks()[0].outcomes == ("busy", "no-answer")
-        assert len(office.legs(CITIZEN)) == 2
+        assert len(office.citizen_legs()) == 2
         [message] = stored_messages(office.data)
         assert (message.caller, message.line) == ("42345678", "1818")
         assert message.callback == "2 forsøg: optaget, intet svar"
@@ -217,24 +210,20 @@ async def test_busy_then_no_answer_retries_and_the_last_failure_becomes_a_messag
 async def test_callbacks_wait_in_the_store_across_a_restart_and_are_made_once(office: Office) -> None:
     office.phones(agent1=AgentScript("offline"), agent2=AgentScript("offline"))
     async with office.router() as router:
-        call = office.call()
-        await ask_for_callback(office, call)
-        assert await outcome_of(router.runtime, call) == "callback_requested"
+        await requested(office, router)
     office.phones(agent1=AgentScript("answer", 0.1), citizen=AgentScript("answer", 0.1, hang_up_after=0.5))
-    async with office.router(OPEN + timedelta(minutes=2)) as router:
+    async with office.router(at=OPEN + timedelta(minutes=2)) as router:
         await until(lambda: office.callbacks()[0].state == "done", within=10)
         await asyncio.sleep(1.0)
-        assert len(office.legs(CITIZEN)) == 1
+        assert len(office.citizen_legs()) == 1
 
 
 async def test_open_callbacks_become_messages_when_the_phone_hours_end(office: Office) -> None:
     office.phones(agent1=AgentScript("offline"), agent2=AgentScript("offline"))
     async with office.router() as router:
-        call = office.call()
-        await ask_for_callback(office, call)
-        assert await outcome_of(router.runtime, call) == "callback_requested"
+        await requested(office, router)
     closed = OPEN.replace(hour=23)
-    async with office.router(closed) as router:
+    async with office.router(at=closed) as router:
         await until(lambda: office.callbacks()[0].state == "message", within=10)
         [message] = stored_messages(office.data)
         assert message.callback == "telefontiden sluttede, før det blev borgerens tur"
@@ -249,9 +238,7 @@ async def test_a_later_caller_hears_the_callback_counted_and_staff_see_it(office
     make_accounts(office.data)
     started = start(office.sim, with_callback(office.shipped, config), office.data, OPEN, api=api)
     async with started as router, aiohttp.ClientSession() as http:
-        call = office.call()
-        await ask_for_callback(office, call)
-        assert await outcome_of(router.runtime, call) == "callback_requested"
+        await requested(office, router)
         later = office.call("87654320")
         await until(lambda: "queue-estimate-minutes" in office.media(later), within=5)
         heard = office.media(later)

@@ -64,13 +64,7 @@ class CallbackReader(NodeReader):
                 self.fail(fields["key"], f"{path}.key", f"expected one digit, 0 or 2 to 9 (1 confirms); got {key!r}")
         when = defaults.when_closed
         if "when_closed" in fields:
-            text = self.scalar(fields["when_closed"], f"{path}.when_closed")
-            choices = [w.value for w in WhenClosed]
-            if text not in choices:
-                hint = self.did_you_mean(text, choices)
-                expected = " or ".join(choices)
-                self.fail(fields["when_closed"], f"{path}.when_closed", f"{text!r}{hint}: expected {expected}")
-            when = WhenClosed(text)
+            when = WhenClosed(self.choice(fields["when_closed"], f"{path}.when_closed", [w.value for w in WhenClosed]))
         return QueueCallback(
             offer_after_seconds=self.whole(fields, path, "offer_after_seconds", defaults.offer_after_seconds, 0, 3600),
             key=key,
@@ -78,6 +72,15 @@ class CallbackReader(NodeReader):
             retry_minutes=self.whole(fields, path, "retry_minutes", defaults.retry_minutes, 1, 240, "minutes"),
             when_closed=when,
         )
+
+    def choice(self, node: yaml.Node, path: str, choices: list[str], what: str = "value") -> str:
+        """One of `choices`, or a located error that suggests the nearest."""
+        text = self.scalar(node, path)
+        if text not in choices:
+            self.fail(
+                node, path, f"unknown {what} {text!r}{self.did_you_mean(text, choices)}; expected {', '.join(choices)}"
+            )
+        return text
 
     def whole(
         self, fields: dict[str, yaml.Node], path: str, key: str, default: int, low: int, high: int, unit: str = "s"

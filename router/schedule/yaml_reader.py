@@ -291,16 +291,9 @@ class _Reader(CallbackReader):
             self.fail(fields["agents"], f"{path}.agents", "no agents; list the PJSIP endpoints that take the calls")
         strategy = Strategy.RING_ALL
         if "strategy" in fields:
-            text = self.scalar(fields["strategy"], f"{path}.strategy")
-            choices = [s.value for s in Strategy]
-            if text not in choices:
-                hint = self.did_you_mean(text, choices)
-                self.fail(
-                    fields["strategy"],
-                    f"{path}.strategy",
-                    f"unknown strategy {text!r}{hint}; expected {', '.join(choices)}",
-                )
-            strategy = Strategy(text)
+            strategy = Strategy(
+                self.choice(fields["strategy"], f"{path}.strategy", [s.value for s in Strategy], "strategy")
+            )
         after_close = "serve"
         if "after_close" in fields:
             after_close = self.scalar(fields["after_close"], f"{path}.after_close")

@@ -19,11 +19,11 @@ from router.app import Running
 from router.office.callbacks import Callback, CallbackStore
 from router.office.messages import MessageStore
 from router.office.tables import callbacks
-from router.schedule import DialOut, QueueCallback, QueueConfig, Schedule
+from router.schedule import DialOut, QueueCallback, QueueConfig, Schedule, WhenClosed
 from router.web.http_api import ApiConfig
 from tests import test_queue_sim as queued
 from tests.ari_helpers import outcome_of, until
-from tests.conftest import embedded, stored_messages
+from tests.conftest import embedded, local, stored_messages
 from tests.console_client import Visitor, make_accounts
 from tests.test_queue_sim import answered_recently
 from tests.test_router_sim import OPEN, simulator, start
@@ -176,7 +176,7 @@ async def test_the_agent_hears_whom_they_call_then_the_citizen_is_called_with_18
         agent_heard = office.media(agent)
         assert agent_heard[:9] == ["callback-agent-intro", *(f"num-{d}" for d in "42345678")]
         await until(lambda: office.bridged_with(citizen) == ["PJSIP/agent1"])
-        assert "callback-citizen-greeting" in office.media(citizen)
+        await until(lambda: "callback-citizen-greeting" in office.media(citizen))
         await until(lambda: office.callbacks()[0].state == "done")
         assert office.callbacks()[0].outcomes == ("talked",)
         await until(lambda: office.sim.world.channels[agent].gone)  # the citizen hung up: so is the agent
@@ -258,3 +258,19 @@ async def test_a_later_caller_hears_the_callback_counted_and_staff_see_it(office
         assert "Tilbagekald, der venter: 1." in page
         assert "Borger 1 har ventet" in page
         assert "og ringes op, når det er deres tur" in page
+
+
+async def test_with_next_opening_open_callbacks_wait_for_the_next_phone_hours(office: Office) -> None:
+    config = replace(QUICK, callback=replace(OFFER, when_closed=WhenClosed.NEXT_OPENING))
+    office.phones(agent1=AgentScript("offline"), agent2=AgentScript("offline"))
+    async with office.router(config) as router:
+        await requested(office, router)
+    office.phones(agent1=AgentScript("answer", 0.1), citizen=AgentScript("answer", 0.1, hang_up_after=0.5))
+    async with office.router(config, at=OPEN.replace(hour=23)) as router:
+        await asyncio.sleep(1.0)  # several looks at the store, in closed hours
+        assert (office.callbacks()[0].state, office.citizen_legs()) == ("open", [])
+        assert router.runtime.queues.virtual("1818") == []
+        assert stored_messages(office.data) == []
+    async with office.router(config, at=local("2024-01-05T10:00:05")):  # Friday's phone hours
+        await until(lambda: office.callbacks()[0].state == "done", within=10)
+        assert len(office.citizen_legs()) == 1

@@ -9,6 +9,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest_asyncio
@@ -48,8 +49,11 @@ class Office(queued.Office):
             self.sim.world.set_endpoint(CITIZEN, citizen)
         self.agents(**behaviours)
 
-    def router(self, config: QueueConfig = QUICK, at: datetime = OPEN) -> AbstractAsyncContextManager[Running]:
-        return start(self.sim, with_callback(self.shipped, config), self.data, at, callback_sync_seconds=0.2)
+    def router(
+        self, config: QueueConfig = QUICK, at: datetime = OPEN, **changes: Any
+    ) -> AbstractAsyncContextManager[Running]:
+        schedule = with_callback(self.shipped, config)
+        return start(self.sim, schedule, self.data, at, callback_sync_seconds=0.2, **changes)
 
     def media(self, call: str) -> list[str]:
         return [m.removeprefix("sound:callrouter/") for m in super().media(call)]
@@ -184,7 +188,8 @@ async def test_the_agent_hears_whom_they_call_then_the_citizen_is_called_with_18
 
 async def test_busy_then_no_answer_retries_and_the_last_failure_becomes_a_message(office: Office) -> None:
     office.phones(agent1=AgentScript("offline"), agent2=AgentScript("offline"))
-    async with office.router() as router:
+    make_accounts(office.data)
+    async with office.router(api=ApiConfig("127.0.0.1", 0, "t" * 32)) as router, aiohttp.ClientSession() as http:
         await requested(office, router)
         office.phones(agent1=AgentScript("answer", 0.1), citizen=AgentScript("busy"))
         await until(lambda: office.callbacks()[0].attempts == 1, within=10)
@@ -204,6 +209,12 @@ async def test_busy_then_no_answer_retries_and_the_last_failure_becomes_a_messag
         assert message.callback == "2 forsøg: optaget, intet svar"
         with embedded(office.data) as data:
             assert MessageStore(data).mail_counts().pending == 1  # the e-mail to the line's notify address
+        assert router.api_url is not None
+        visitor = Visitor(router.api_url, http)
+        assert await visitor.sign_in("anna") == 303
+        _, page, _ = await visitor.get("/ui/beskeder")
+        assert "Vi forsøgte, men fik ikke fat i dem: 2 forsøg: optaget, intet svar." in page
+        assert f"/ui/beskeder/{message.id}/lyd" not in page  # no recording to play
         await until(lambda: router.runtime.queues.virtual("1818") == [])
 
 

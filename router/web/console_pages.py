@@ -227,6 +227,7 @@ class MessageRow:
     dial: bool = False  # "Ring op" is offered: the viewer has a phone, the line a callback, the caller a number
     live: str | None = None  # how this node's "Ring op" on it goes
     attempts: tuple[AttemptRow, ...] = ()  # earlier "Ring op"s, oldest first
+    callback: str | None = None  # a queue's callback that could not be made: what was tried (no recording)
 
 
 @dataclass(frozen=True)
@@ -322,6 +323,7 @@ def _message_row(message: Message, tz: Any, now: datetime, me: str) -> MessageRo
         message.caller_name if message.caller_name != message.caller else "",
         claimed,
         claimant == me,
+        callback=message.callback,
     )
 
 

@@ -326,6 +326,8 @@ def _message_json(message: Message) -> dict[str, Any]:
     data = asdict(message)
     for console_only in ("claimed_by", "claimed_until"):  # "Jeg ringer op": the console's, not the API's
         del data[console_only]
+    if message.callback is None:  # only a queue's callback that could not be made says what was tried
+        del data["callback"]
     data["received_at"] = message.received_at.isoformat()
     data["handled_at"] = message.handled_at.isoformat() if message.handled_at else None
     return data

@@ -4,6 +4,7 @@ claim that only one router can hold."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ from router.office.mail import compose
 from router.office.messages import Message
 from router.schedule import QueueCallback, QueueConfig, ScheduleError, Strategy, WhenClosed, parse_schedule
 from tests.conftest import embedded
+from tests.test_cli import run
 
 T0 = datetime(2024, 1, 4, 14, 30, tzinfo=UTC)
 AGENTS = ("a1", "a2")
@@ -298,3 +300,17 @@ def test_a_callback_not_made_is_emailed_as_such() -> None:
     assert "Vi forsøgte at ringe borgeren op, men fik ikke fat i dem: 2 forsøg: optaget, intet svar." in text
     assert "Ring op til:  22334455" in text
     assert "Optagelsen" not in text
+
+
+def test_callrouter_at_says_that_the_line_offers_callbacks(tmp_path: Path) -> None:
+    path = tmp_path / "schedule.yaml"
+    path.write_text(SCHEDULE, encoding="utf-8")
+    printed = run("--schedule", str(path), "at", "2024-01-04T10:00", "--line", "1818")
+    assert printed.returncode == 0, printed.stderr
+    assert printed.stdout.splitlines()[-1] == (
+        "  callback: after 45 s in the queue a caller may press 7 to be called back and keep their place; called "
+        "through PJSIP/{number}@trunk as 1818, 2 attempt(s) 15 min apart, then a message; callbacks still open "
+        "when the phone hours end are made in the next phone hours"
+    )
+    closed = run("--schedule", str(path), "at", "2024-01-04T20:00", "--line", "1818", "--json")
+    assert "callback" not in json.loads(closed.stdout)  # closed: nobody waits to be offered one

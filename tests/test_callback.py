@@ -314,3 +314,13 @@ def test_callrouter_at_says_that_the_line_offers_callbacks(tmp_path: Path) -> No
     )
     closed = run("--schedule", str(path), "at", "2024-01-04T20:00", "--line", "1818", "--json")
     assert "callback" not in json.loads(closed.stdout)  # closed: nobody waits to be offered one
+
+
+def test_a_caller_taken_up_after_a_restart_is_offered_when_it_is_due() -> None:
+    call, commands = flow.resume_queued(
+        flow.Call("c1", "1818", "22334455", T0), "bridge", max_wait_left=500, announce_seconds=0,
+        closing_in_seconds=None, callback=("5", 12.5),
+    )  # fmt: skip
+    assert flow.StartTimer("callback-offer", 12.5) in commands
+    _, commands = flow.step(call, flow.Digit("5"))
+    assert plays(commands)[0][0] == "callback-your-number"

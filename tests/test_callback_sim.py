@@ -285,3 +285,34 @@ async def test_with_next_opening_open_callbacks_wait_for_the_next_phone_hours(of
     async with office.router(config, at=local("2024-01-05T10:00:05")):  # Friday's phone hours
         await until(lambda: office.callbacks()[0].state == "done", within=10)
         assert len(office.citizen_legs()) == 1
+
+
+async def test_a_caller_waiting_across_a_restart_is_still_offered_a_callback(office: Office) -> None:
+    config = replace(QUICK, callback=replace(OFFER, offer_after_seconds=4))
+    office.phones(agent1=AgentScript("offline"), agent2=AgentScript("offline"))
+    async with office.router(config):
+        call = office.call("42345678")
+        await until(lambda: office.waits_in_holding_bridge(call))
+    assert "callback-offer" not in office.media(call)  # the router stopped before the offer was due
+    async with office.router(config) as router:
+        await until(lambda: "callback-offer" in office.media(call), within=10)
+        office.press(call, "5")
+        await until(lambda: "callback-confirm" in office.media(call))
+        assert await confirms(office, router, call) == ["42345678"]
+
+
+async def test_an_agent_who_drops_a_callback_at_once_costs_it_no_attempt(office: Office) -> None:
+    office.phones(agent1=AgentScript("offline"), agent2=AgentScript("offline"))
+    async with office.router() as router:
+        await requested(office, router)
+        office.phones(agent1=AgentScript("answer", 0.05, hang_up_after=0), citizen=AgentScript("answer"))
+        await until(lambda: len(office.legs("agent1")) == 1, within=10)
+        [first] = office.legs("agent1")
+        await until(lambda: office.sim.world.channels[first].gone)
+        await asyncio.sleep(0.5)
+        assert len(office.legs("agent1")) == 1  # not rung again at once ...
+        await until(lambda: len(office.legs("agent1")) >= 2, within=10)  # ... but after the queue's pause
+        office.phones(agent1=AgentScript("offline"))
+        kept = office.callbacks()[0]
+        assert (kept.state, kept.attempts, kept.claimed_by) == ("open", 0, None)
+        assert office.citizen_legs() == []

@@ -55,6 +55,12 @@ def offered(schedule: Schedule, line: str) -> tuple[QueueConfig, QueueCallback, 
     return found.open_to, found.open_to.callback, found.callback
 
 
+def offer_of(schedule: Schedule, line: str, waited: float = 0.0) -> tuple[str, float] | None:
+    """The key that asks for a callback and how long until it is offered (after `waited`), if the line offers one."""
+    found = offered(schedule, line)
+    return None if found is None else (found[1].key, max(0.0, found[1].offer_after_seconds - waited))
+
+
 class CallbackRunner:
     def __init__(
         self,
@@ -203,10 +209,12 @@ class CallbackRunner:
                 return
             await self._wait_again(callback, found[0], retry)
             return
-        # The agent left before the citizen answered: no attempt on the citizen counted; it waits on, now.
-        await asyncio.to_thread(store.release, callback.id, self.node)
+        # The agent left before the citizen answered: no attempt on the citizen counted; it waits on, after
+        # the queue's pause (a phone that answers and drops at once must not be rung again and again).
+        pause = now + timedelta(seconds=found[0].retry_seconds if found else 60)
+        await asyncio.to_thread(store.release, callback.id, self.node, pause)
         if found is not None:
-            await self._wait_again(callback, found[0], now)
+            await self._wait_again(callback, found[0], pause)
 
     async def _wait_again(self, callback: Callback, config: QueueConfig, not_before: datetime) -> None:
         self._handled.discard(callback.id)

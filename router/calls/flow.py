@@ -157,6 +157,7 @@ def resume_queued(
     announce_seconds: float,
     closing_in_seconds: float | None,
     announcements: int = 0,
+    callback: tuple[str, float] | None = None,
 ) -> tuple[Call, list[Command]]:
     """A caller was waiting in the queue when the router restarted: Asterisk kept them in the holding
     bridge with music; they go on waiting where they were. `announcements` continues the numbering of
@@ -164,7 +165,12 @@ def resume_queued(
     commands = _waiting_timers(max_wait_left, closing_in_seconds)
     if announce_seconds > 0:
         commands.append(StartTimer("announce", announce_seconds))
-    state = replace(call, state="queued", announce_seconds=announce_seconds, announcements=announcements)
+    if callback is not None:  # the offer, when it is due (or at once, if it was due while we were away)
+        commands.append(callback_offer.offer_timer(callback[1]))
+    key = callback[0] if callback else None
+    state = replace(
+        call, state="queued", announce_seconds=announce_seconds, announcements=announcements, callback_key=key
+    )
     return state, [*commands, RejoinQueue(bridge)]
 
 

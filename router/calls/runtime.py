@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from router.ari import CALL_MOVED_ON, AriError, AriRest, Event, within
 from router.ari.models import Channel
 from router.calls import estimate, flow
-from router.calls.callback_runner import CallbackRunner, offered
+from router.calls.callback_runner import CallbackRunner, offer_of
 from router.calls.dialout_runner import DialOuts
 from router.calls.live import LiveCall, RecentCalls, dialled_line
 from router.calls.queue_runner import QueueRunner
@@ -239,6 +239,7 @@ class Runtime:
                 announce_seconds=target.announce_seconds,
                 closing_in_seconds=closing_in,
                 announcements=announcements,
+                callback=offer_of(schedule, line, waited),
             )
             await self._execute(live, commands)
         log.info(
@@ -285,14 +286,13 @@ class Runtime:
         closing_in = None
         if not target.serve_after_close and decision.next_change is not None:
             closing_in = (decision.next_change - call.arrived).total_seconds()
-        found = offered(schedule, call.line)
         return flow.start_queue(
             call,
             ("welcome",),
             max_wait_seconds=target.max_wait_seconds,
             announce_seconds=target.announce_seconds,
             closing_in_seconds=closing_in,
-            callback=(found[1].key, found[1].offer_after_seconds) if found else None,
+            callback=offer_of(schedule, call.line),
         )
 
     async def deliver(self, call_id: str, event: flow.Event) -> bool:

@@ -93,10 +93,10 @@ class CallbackStore:
             ).first()
         return None if row is None else _callback(row)
 
-    def release(self, callback_id: str, node: str) -> None:
-        """Give a claim back without an attempt made (the agent left before the citizen was called)."""
+    def release(self, callback_id: str, node: str, next_attempt: datetime) -> None:
+        """Give a claim back without an attempt counted (the agent left before the citizen answered)."""
         with self._store.begin() as db:
-            db.execute(_mine(callback_id, node).values(claimed_by=None, claimed_until=None))
+            db.execute(_mine(callback_id, node).values(claimed_by=None, claimed_until=None, next_attempt=next_attempt))
 
     def done(self, callback_id: str, node: str, now: datetime) -> bool:
         """The citizen answered: the callback is made."""

@@ -30,6 +30,7 @@ from router.calls.shedding import DEFAULT_LATENCY_LIMIT, DEFAULT_MAX_CALLS_IN_SE
 from router.office.accounts import AccountStore
 from router.office.calendars import Calendars
 from router.office.call_log import CallLog
+from router.office.callbacks import CallbackStore
 from router.office.closures import ClosureStore
 from router.office.data_copy import open_site_store
 from router.office.dial_attempts import DialAttemptStore
@@ -67,6 +68,7 @@ class RouterConfig:
     smtp: SmtpConfig | None = None  # None: no e-mail is sent (pending ones wait until it is configured)
     mail_backoff: Backoff = field(default_factory=Backoff)
     fallback_every: float = 60.0  # seconds between looks for messages the fallback dialplan recorded
+    callback_sync_seconds: float = 5.0  # seconds between the queues' agreeing with the store's callbacks
     store: StoreConfig = field(default_factory=StoreConfig)  # the embedded file, or a shared PostgreSQL
     node: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")  # in the logs
 
@@ -136,6 +138,7 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
                 RecordingNotes(store),
                 DialAttemptStore(store),
                 accounts,
+                CallbackStore(store),
             )
             stream = EventStream(
                 session,
@@ -147,7 +150,7 @@ async def running(config: RouterConfig, clock: Callable[[], datetime] = _now) ->
                 not_sent=NOT_NEEDED_EVENTS,
             )
             mail = MailSender(messages, rest, config.smtp, schedule, clock, config.mail_backoff)
-            runtime.on_message_saved = mail.wake.set
+            runtime.on_message_saved = runtime.callbacks.on_message_saved = mail.wake.set
             view = _view(runtime, stream, schedule, fixed, clock, role, spool, mail_configured=config.smtp is not None)
             view.wake_mail = mail.wake.set
             view.calendars = calendars.states
@@ -234,7 +237,7 @@ async def _take_calls(store: Store, config: RouterConfig, runtime: Runtime, stre
             said = True
             await asyncio.sleep(1.0)
     if store.shared:
-        runtime.message_id_suffix = f"@{asterisk_id}"
+        runtime.message_id_suffix = runtime.callbacks.message_id_suffix = f"@{asterisk_id}"
     lock = active_lock(store, config.data_dir, f"{asterisk_id}/{config.ari.app}")
     role.now = "standby"
     role.lock = lock
@@ -253,14 +256,16 @@ async def _take_calls(store: Store, config: RouterConfig, runtime: Runtime, stre
         events = asyncio.create_task(stream.run(), name="ari-stream")
         # Beside taking calls, not before: a restarted or taking-over router estimates waits from the start.
         recall = asyncio.create_task(runtime.recall_answers(), name="recall-answers")
+        # The callbacks waiting in the store wait in the queues from now on (calls/callback_runner.py).
+        syncing = asyncio.create_task(runtime.callbacks.keep_syncing(config.callback_sync_seconds), name="callbacks")
         try:
             done, _ = await asyncio.wait({holding, events}, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 task.result()  # LockLost, ApplicationReplacedError, or the stream's end
         finally:
-            for task in (holding, events, recall):
+            for task in (holding, events, recall, syncing):
                 task.cancel()
-            await asyncio.gather(holding, events, recall, return_exceptions=True)
+            await asyncio.gather(holding, events, recall, syncing, return_exceptions=True)
     finally:
         role.now = "stopped"
         await lock.release()
@@ -308,6 +313,8 @@ def _view(
     return RouterView(
         schedule, clock, stream.connected.is_set, rejected, waiting, agents, waiting_since, mail_configured,
         schedule_file, role.describe, role.store_problem, spool.waiting, estimate=estimate,
+        callbacks=lambda line: runtime.callbacks.open_per_line.get(line, 0),
+        callback_places=lambda line: [w.since for w in runtime.queues.virtual(line)],
     )  # fmt: skip
 
 
@@ -362,6 +369,12 @@ def _read_metrics(
     lines = list(view.schedule().lines)
     yield gauge_by(
         "callrouter_callers_waiting", "Callers waiting in the queue", "line", {n: view.waiting(n) for n in lines}
+    )
+    yield gauge_by(
+        "callrouter_callbacks_open",
+        "Callbacks not yet made (the store's, every router's): callers who keep their place and are called back",
+        "line",
+        {n: float(view.callbacks(n)) for n in lines},
     )
     if view.role() == "active":  # a standby rings no one: its agents would all count as free a second time
         yield gauge_by_labels(

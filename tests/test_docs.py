@@ -151,10 +151,11 @@ def test_every_variable_of_the_tests_and_scripts_is_in_the_reference() -> None:
 
 
 def schedule_keys() -> set[str]:
-    """Every key the schedule's reader takes: the `required` and `optional` of each of its `mapping()` calls."""
-    tree = ast.parse((ROOT / "router" / "schedule" / "yaml_reader.py").read_text(encoding="utf-8"))
+    """Every key the schedule's reader takes: the `required` and `optional` of each of its `mapping()` calls
+    (yaml_reader.py and the readers it is built on, yaml_*.py)."""
     keys: set[str] = set()
-    for node in ast.walk(tree):
+    readers = sorted((ROOT / "router" / "schedule").glob("yaml_*.py"))
+    for node in (n for path in readers for n in ast.walk(ast.parse(path.read_text(encoding="utf-8")))):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "mapping":
             for keyword in node.keywords:
                 if keyword.arg in {"required", "optional"}:

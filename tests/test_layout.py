@@ -38,6 +38,8 @@ PURE = (
     "router.schedule.timeline",
     "router.schedule.localtime",
     "router.calls.flow",
+    "router.calls.flow_types",
+    "router.calls.callback_offer",
     "router.calls.queue",
     "router.calls.estimate",
     "router.calls.dialout",

@@ -59,10 +59,12 @@ class Attempt:
     ended: datetime | None = None
     outcome: Outcome | None = None
     staff_ring_seconds: int = STAFF_RING_SECONDS
+    # A queue's callback: the agent's leg, answered already (the machine then starts with `Answered("staff")`).
+    staff_channel: str = ""
 
     @property
     def staff_leg(self) -> str:
-        return f"{self.id}-staff"
+        return self.staff_channel or f"{self.id}-staff"
 
     @property
     def citizen_leg(self) -> str:

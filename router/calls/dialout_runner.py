@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -36,6 +36,19 @@ def new_attempt_id() -> str:
     return PREFIX + secrets.token_hex(8)
 
 
+@dataclass(frozen=True)
+class Riding:
+    """A queue's callback on the machine (calls/callback_runner.py): the agent answered already and hears
+    `intro` before the citizen is called; the citizen hears `greeting` as they are bridged; the agent hears
+    `farewell` when the citizen could not be reached. `on_step` hears of every step instead of the
+    message's record."""
+
+    intro: tuple[str, ...]
+    greeting: tuple[str, ...]
+    farewell: tuple[str, ...]
+    on_step: Callable[[Attempt], Awaitable[None]]
+
+
 @dataclass
 class _Live:
     attempt: Attempt
@@ -50,7 +63,10 @@ class DialOuts:
         clock: Callable[[], datetime],
         attempts: DialAttemptStore | None = None,
         accounts: AccountStore | None = None,
+        language: str = "da",
     ) -> None:
+        self._language = language
+        self._riding: dict[str, Riding] = {}  # by attempt id: the queue's callbacks
         self._rest = rest
         self._app = app
         self._clock = clock
@@ -77,9 +93,28 @@ class DialOuts:
                 await self._apply(live, dialout.Ended("staff", self._clock(), cause=0))
                 raise
 
+    async def begin_answered(self, attempt: Attempt, riding: Riding) -> None:
+        """A queue's callback: the agent's leg is up; tell them whom they call, then call the citizen."""
+        live = self.live[attempt.id] = _Live(attempt)
+        self._riding[attempt.id] = riding
+        self.legs[attempt.staff_leg] = (attempt.id, "staff")
+        self.legs[attempt.citizen_leg] = (attempt.id, "citizen")
+        async with live.lock:
+            try:
+                await self._play(attempt.staff_leg, f"{attempt.id}-intro", riding.intro)
+            except AriError as e:  # the agent is gone
+                log.info("callback %s: the agent could not be told (%s)", attempt.id, e)
+                await self._apply(live, dialout.Ended("staff", self._clock(), cause=0))
+
+    async def _play(self, channel_id: str, playback_id: str, prompts: tuple[str, ...]) -> None:
+        media = [f"sound:callrouter/{p}" for p in prompts]
+        await self._rest.play(channel_id, playback_id, media, self._language)
+
     async def on_event(self, event: Event) -> bool:
         """An event of one of our legs; False if it is not one."""
         route = self.legs.get(event.key)
+        if event.type == "PlaybackFinished" and route is not None and event.playback is not None:
+            return await self._played(route[0], event.playback.id, event.key)
         if event.type == "StasisStart" and event.args[:1] == (dialout.APP_ARG,) and route is None:
             # A leg of an attempt this router no longer knows (it restarted): nobody would speak to it.
             with contextlib.suppress(AriError):
@@ -100,13 +135,26 @@ class DialOuts:
             await self._deliver(live, dialout.Ended(side, self._clock(), cause=event.cause or 16))
         return True
 
+    async def _played(self, attempt_id: str, playback_id: str, channel_id: str) -> bool:
+        live = self.live.get(attempt_id)
+        if playback_id == f"{attempt_id}-intro" and live is not None:
+            await self._deliver(live, dialout.Answered("staff", self._clock()))
+        elif playback_id == f"{attempt_id}-farewell":
+            with contextlib.suppress(AriError):
+                await self._rest.hangup(channel_id)
+        return True
+
     async def _deliver(self, live: _Live, event: dialout.Event) -> None:
         async with live.lock:
             await self._apply(live, event)
 
     async def _apply(self, live: _Live, event: dialout.Event) -> None:
         live.attempt, commands = dialout.step(live.attempt, event)
-        self.latest[live.attempt.message_id] = live.attempt
+        riding = self._riding.get(live.attempt.id)
+        if riding is None:
+            self.latest[live.attempt.message_id] = live.attempt
+        elif commands:
+            await riding.on_step(live.attempt)
         try:
             await self._execute(live, commands)
         except AriError as e:  # a leg could not be rung or bridged: the attempt ends, both legs hung up
@@ -139,6 +187,18 @@ class DialOuts:
                 case dialout.Bridge(bridge_id, channel_ids):
                     await self._rest.create_bridge(bridge_id, "mixing", "ring op")
                     await self._rest.add_channel(bridge_id, *channel_ids)
+                    riding = self._riding.get(live.attempt.id)
+                    if riding is not None:
+                        with contextlib.suppress(AriError):  # they talk without it
+                            await self._play(live.attempt.citizen_leg, f"{live.attempt.id}-greeting", riding.greeting)
+                case dialout.HangUp(channel_id) if self._farewell(live.attempt, channel_id):
+                    try:
+                        await self._play(
+                            channel_id, f"{live.attempt.id}-farewell", self._riding[live.attempt.id].farewell
+                        )
+                    except AriError:
+                        with contextlib.suppress(AriError):
+                            await self._rest.hangup(channel_id)
                 case dialout.HangUp(channel_id):
                     with contextlib.suppress(*CALL_MOVED_ON):
                         await self._rest.hangup(channel_id)
@@ -148,8 +208,15 @@ class DialOuts:
                 case dialout.Finished():
                     await self._finished(live.attempt)
 
+    def _farewell(self, attempt: Attempt, channel_id: str) -> bool:
+        """Whether the agent of a callback is told the citizen was not reached, before being hung up."""
+        riding = attempt.id in self._riding and attempt.outcome in ("busy", "no-answer")
+        return riding and channel_id == attempt.staff_leg
+
     async def _finished(self, attempt: Attempt) -> None:
         self.live.pop(attempt.id, None)
+        if self._riding.pop(attempt.id, None) is not None:
+            return  # a queue's callback: its runner kept what came of it (`Riding.on_step`)
         outcome = attempt.outcome or "no-answer"
         seconds = attempt.seconds
         log.info("dial-out %s by %s on %s: %s", attempt.id, attempt.staff, loggable(attempt.message_id), outcome)

@@ -37,254 +37,86 @@ call to the dialplan fallback. The caller hears "message saved" only after the s
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import replace
 
-from router.calls.estimate import Estimate
+from router.calls import callback_offer
 from router.calls.estimate import words as estimate_words
-
-# -- events -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PlaybackDone:
-    playback_id: str
-    ok: bool
-
-
-@dataclass(frozen=True)
-class Digit:
-    digit: str
-
-
-@dataclass(frozen=True)
-class RecordingDone:
-    name: str
-    seconds: int  # 0: nothing was recorded
-    ok: bool = True
-
-
-@dataclass(frozen=True)
-class MessageSaved:
-    ok: bool
-
-
-@dataclass(frozen=True)
-class Timeout:
-    name: str
-
-
-@dataclass(frozen=True)
-class HungUp:
-    pass
-
-
-@dataclass(frozen=True)
-class Failed:
-    what: str
-
-
-@dataclass(frozen=True)
-class Position:
-    """Time to tell a waiting caller their place in the queue (1: next to be served), and how long they
-    will probably wait (None: too little to go on, so nothing is said)."""
-
-    number: int
-    estimate: Estimate | None = None
-
-
-@dataclass(frozen=True)
-class Connected:
-    """An agent answered for this caller and won: bridge the two."""
-
-    leg_id: str
-    agent: str
-    waited_seconds: float
-
-
-@dataclass(frozen=True)
-class AgentLeft:
-    leg_id: str
-
-
-Event = (
-    PlaybackDone | Digit | RecordingDone | MessageSaved | Timeout | HungUp | Failed | Position | Connected | AgentLeft
+from router.calls.flow_types import (
+    AgentLeft,
+    Answer,
+    BridgeAgent,
+    Call,
+    CallbackSaved,
+    Command,
+    Connected,
+    ContinueInDialplan,
+    Digit,
+    DiscardRecording,
+    EndBridge,
+    EnterQueue,
+    Event,
+    Failed,
+    Finish,
+    Hangup,
+    HangupLeg,
+    HungUp,
+    LeaveQueue,
+    MessageSaved,
+    NoteMessage,
+    Play,
+    PlaybackDone,
+    Position,
+    Record,
+    RecordingDone,
+    RejoinQueue,
+    RequestCallback,
+    Requeue,
+    SaveMessage,
+    Settings,
+    StartTimer,
+    StopPlayback,
+    Timeout,
 )
 
-# -- commands ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Answer:
-    pass
-
-
-@dataclass(frozen=True)
-class Play:
-    playback_id: str
-    prompts: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class StopPlayback:
-    playback_id: str
-
-
-@dataclass(frozen=True)
-class Record:
-    name: str
-    max_seconds: int
-    max_silence_seconds: int
-    terminate_on: str = "#"
-
-
-@dataclass(frozen=True)
-class NoteMessage:
-    """Note in the store who is about to leave a message (office/recording_notes.py), in the
-    background: should this router die before storing it, another stores it under their number."""
-
-
-@dataclass(frozen=True)
-class SaveMessage:
-    recording: str
-    seconds: int | None  # None: the caller hung up before Asterisk said how long
-
-
-@dataclass(frozen=True)
-class DiscardRecording:
-    """Delete a recording that holds no message (nothing said, or Asterisk failed it) from Asterisk's
-    stored recordings: nothing else would, and its spool would fill with them."""
-
-    recording: str
-
-
-@dataclass(frozen=True)
-class StartTimer:
-    name: str
-    seconds: float
-
-
-@dataclass(frozen=True)
-class ContinueInDialplan:
-    context: str
-    extension: str = "s"
-    priority: int = 1
-
-
-@dataclass(frozen=True)
-class Hangup:
-    pass
-
-
-@dataclass(frozen=True)
-class Finish:
-    outcome: str  # guidance_played, message_left, caller_hung_up, handed_to_dialplan, shed_to_dialplan, ...
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class EnterQueue:
-    """Into the line's holding bridge (music on hold) and the queue's waiting list."""
-
-
-@dataclass(frozen=True)
-class Requeue:
-    """Back into the holding bridge and to the front of the waiting list: `dropped_by` answered and
-    left at once, so the other agents ring (that one not for this caller until a retry pause passed)."""
-
-    dropped_by: str
-
-
-@dataclass(frozen=True)
-class RejoinQueue:
-    """After a restart: the caller is in holding bridge `bridge` already; back into the waiting list."""
-
-    bridge: str
-
-
-@dataclass(frozen=True)
-class LeaveQueue:
-    """Out of the waiting list (agents ringing for this caller stop) and the holding bridge."""
-
-
-@dataclass(frozen=True)
-class BridgeAgent:
-    """Caller and the agent's leg into a mixing bridge of their own."""
-
-    leg_id: str
-
-
-@dataclass(frozen=True)
-class HangupLeg:
-    leg_id: str
-
-
-@dataclass(frozen=True)
-class EndBridge:
-    """Remove the caller's mixing bridge (after the conversation)."""
-
-
-Command = (
-    Answer
-    | Play
-    | StopPlayback
-    | Record
-    | NoteMessage
-    | SaveMessage
-    | DiscardRecording
-    | StartTimer
-    | ContinueInDialplan
-    | Hangup
-    | Finish
-    | EnterQueue
-    | Requeue
-    | RejoinQueue
-    | LeaveQueue
-    | BridgeAgent
-    | HangupLeg
-    | EndBridge
-)
-
-# -- the call ---------------------------------------------------------------------------
+__all__ = [  # the vocabulary, for those who speak to a call through this module
+    "AgentLeft",
+    "Answer",
+    "BridgeAgent",
+    "Call",
+    "CallbackSaved",
+    "Command",
+    "Connected",
+    "ContinueInDialplan",
+    "Digit",
+    "DiscardRecording",
+    "EndBridge",
+    "EnterQueue",
+    "Event",
+    "Failed",
+    "Finish",
+    "Hangup",
+    "HangupLeg",
+    "HungUp",
+    "LeaveQueue",
+    "MessageSaved",
+    "NoteMessage",
+    "Play",
+    "PlaybackDone",
+    "Position",
+    "Record",
+    "RecordingDone",
+    "RejoinQueue",
+    "RequestCallback",
+    "Requeue",
+    "SaveMessage",
+    "Settings",
+    "StartTimer",
+    "StopPlayback",
+    "Timeout",
+]
 
 MAX_SPOKEN_POSITION = 24  # the manifest has the numbers num-0 .. num-24
 RECORDING_END_SECONDS = 3.0  # after a hangup, how long Asterisk may take to report the recording
-
-
-@dataclass(frozen=True)
-class Settings:
-    offer_seconds: float = 8.0  # how long to wait for "1" after the guidance
-    message_max_seconds: int = 120
-    message_silence_seconds: int = 6
-    # An agent who leaves within this long of answering dropped the caller (a wrong button, a phone
-    # that answers and fails): the caller goes back to the front of the queue instead of being hung up.
-    agent_settle_seconds: float = 2.0
-
-
-@dataclass(frozen=True)
-class Call:
-    id: str
-    line: str
-    caller: str
-    arrived: datetime
-    state: str = "new"
-    playback: str | None = None  # the playback now running, if any
-    recording: str | None = None
-    outcome: str | None = None  # decided before the goodbye is played
-    settings: Settings = Settings()
-    announce_seconds: float = 0  # queue: position announcements every so often; 0: none
-    announcements: int = 0
-    overflowed: bool = False  # queue: the caller waited too long and was offered the answering machine
-    agent: str | None = None
-    leg: str | None = None
-    waited: float = 0.0
-    settled: bool = False  # queue: the agent stayed past agent_settle_seconds
-    due: str | None = None  # queue: a max-wait or closing timeout that fired while an agent was connecting
-    caller_name: str = ""  # the name the call carried (CALLERID(name)), kept with a message
-
-    def fallback(self) -> ContinueInDialplan:
-        return ContinueInDialplan(f"callrouter-fallback-{self.line}")
-
 
 # The playbacks a call may have running, by the suffix of their ids (but for the numbered position
 # announcements, which are short): a restarted router stops them before handing a caller it no longer
@@ -325,6 +157,7 @@ def resume_queued(
     announce_seconds: float,
     closing_in_seconds: float | None,
     announcements: int = 0,
+    callback: tuple[str, float] | None = None,
 ) -> tuple[Call, list[Command]]:
     """A caller was waiting in the queue when the router restarted: Asterisk kept them in the holding
     bridge with music; they go on waiting where they were. `announcements` continues the numbering of
@@ -332,7 +165,12 @@ def resume_queued(
     commands = _waiting_timers(max_wait_left, closing_in_seconds)
     if announce_seconds > 0:
         commands.append(StartTimer("announce", announce_seconds))
-    state = replace(call, state="queued", announce_seconds=announce_seconds, announcements=announcements)
+    if callback is not None:  # the offer, when it is due (or at once, if it was due while we were away)
+        commands.append(callback_offer.offer_timer(callback[1]))
+    key = callback[0] if callback else None
+    state = replace(
+        call, state="queued", announce_seconds=announce_seconds, announcements=announcements, callback_key=key
+    )
     return state, [*commands, RejoinQueue(bridge)]
 
 
@@ -362,11 +200,13 @@ def start_queue(
     max_wait_seconds: float,
     announce_seconds: float,
     closing_in_seconds: float | None,
+    callback: tuple[str, float] | None = None,
 ) -> tuple[Call, list[Command]]:
     """The line is open: a short welcome, then the queue with music until an agent answers.
 
     `closing_in_seconds`: when the phone hours end, for a line that does not serve callers still
-    waiting then (None: it does, or the hours do not end).
+    waiting then (None: it does, or the hours do not end). `callback`: the key that asks for a callback
+    and after how many seconds it is offered (calls/callback_offer.py), or None.
     """
     playback = f"{call.id}-welcome"
     commands: list[Command] = [
@@ -374,7 +214,12 @@ def start_queue(
         Play(playback, welcome),
         *_waiting_timers(max_wait_seconds, closing_in_seconds),
     ]
-    return replace(call, state="welcome", playback=playback, announce_seconds=announce_seconds), commands
+    key = None
+    if callback is not None:
+        key = callback[0]
+        commands.append(callback_offer.offer_timer(callback[1]))
+    state = replace(call, state="welcome", playback=playback, announce_seconds=announce_seconds, callback_key=key)
+    return state, commands
 
 
 def _waiting_timers(max_wait_seconds: float, closing_in_seconds: float | None) -> list[Command]:
@@ -394,7 +239,7 @@ def start_unknown(call: Call) -> tuple[Call, list[Command]]:
 
 def step(call: Call, event: Event) -> tuple[Call, list[Command]]:
     """The next state of `call` and what to do, for one event."""
-    if isinstance(event, Connected) and call.state != "queued":
+    if isinstance(event, Connected) and call.state not in ("queued", "callback"):
         # The caller left the queue a moment ago (even if the call has ended since): the agent who
         # answered for them must not be left on the line.
         return call, [HangupLeg(event.leg_id)]
@@ -412,7 +257,7 @@ def _failed(call: Call, what: str) -> tuple[Call, list[Command]]:
     commands: list[Command] = []
     if call.playback is not None:  # Asterisk would play it to its end before the fallback
         commands.append(StopPlayback(call.playback))
-    if call.state in ("welcome", "queued"):
+    if call.state in ("welcome", "queued", *callback_offer.STATES):
         commands.append(LeaveQueue())
     if call.leg is not None:
         commands += [HangupLeg(call.leg), EndBridge()]
@@ -420,7 +265,7 @@ def _failed(call: Call, what: str) -> tuple[Call, list[Command]]:
 
 
 def _hung_up(call: Call) -> tuple[Call, list[Command]]:
-    if call.state in ("welcome", "queued"):
+    if call.state in ("welcome", "queued", *callback_offer.STATES):
         return replace(call, state="done"), [LeaveQueue(), Finish("caller_gave_up", f"in {call.state}")]
     if call.state == "connected":
         assert call.leg is not None
@@ -524,6 +369,8 @@ def _welcome(call: Call, event: Event) -> tuple[Call, list[Command]]:
         if call.announce_seconds > 0:
             commands.append(StartTimer("announce", call.announce_seconds))
         return replace(call, state="queued", playback=None), commands
+    if isinstance(event, Timeout) and event.name == callback_offer.OFFER_TIMER:
+        return call, [callback_offer.offer_timer(2.0)]  # once the welcome is over
     return _queue_timeout(call, event)
 
 
@@ -544,7 +391,20 @@ def _queued(call: Call, event: Event) -> tuple[Call, list[Command]]:
         return replace(call, playback=playback, announcements=call.announcements + 1), [Play(playback, prompts)]
     if isinstance(event, PlaybackDone) and event.playback_id == call.playback:
         return replace(call, playback=None), [StartTimer("announce", call.announce_seconds)]
+    if isinstance(event, Timeout) and event.name == callback_offer.OFFER_TIMER and call.callback_key:
+        return callback_offer.offer(call)
+    if isinstance(event, Digit) and event.digit == call.callback_key:
+        return callback_offer.begin(call)
     return _queue_timeout(call, event)
+
+
+def _callback(call: Call, event: Event) -> tuple[Call, list[Command]]:
+    """Choosing the number to be called back on (calls/callback_offer.py): an agent who answers meanwhile
+    gets the caller, and the queue's timeouts still hold."""
+    timed_out = isinstance(event, Timeout) and event.name in ("max-wait", "closing")
+    if call.state == "callback" and (isinstance(event, Connected) or timed_out):
+        return _queued(replace(call, state="queued", dialogue=None), event)
+    return callback_offer.step(call, event)
 
 
 def _queue_timeout(call: Call, event: Event) -> tuple[Call, list[Command]]:
@@ -588,6 +448,8 @@ def _answered(call: Call) -> Finish:
 _STATES = {
     "welcome": _welcome,
     "queued": _queued,
+    "callback": _callback,
+    "callback-saving": _callback,
     "connected": _connected,
     "guidance": _guidance,
     "offer": _offer,

@@ -22,6 +22,12 @@ at a time, so when two agents answer at once exactly one is bridged. An agent wh
 right after answering sends them back to the front (`requeue()`); that agent is not rung for that
 caller for a retry pause (but may ring for the next caller meanwhile).
 
+A callback ("keep my place and call me back") is a virtual waiter: it keeps the place of the caller who
+asked for it (their arrival), so it counts in everyone's position and in the estimate, but there is no
+caller on the line; its `not_before` is its next attempt, and until then the callers behind it are rung
+(with ring_all too: a callback does not hold the queue up). An agent who answers for it calls the
+citizen (calls/callback_runner.py).
+
 Leg ids are derived from the caller's channel id, the round, the agent and the queue's `salt`,
 and all have the same length: Asterisk 22 finds channel ids by prefix, so ids of unequal length
 could collide. The salt differs from one run of the router to the next, so that a restarted router
@@ -47,6 +53,7 @@ class Waiter:
     not_before: datetime | None = None  # no ringing before this (after an unanswered round)
     dropped_by: frozenset[str] = frozenset()  # agents who answered and left at once: not rung for this caller
     dropped_until: datetime | None = None  # ... before this (then again, if they are free)
+    virtual: bool = False  # a callback: `call_id` is the callback's, `caller` the number to call
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +143,37 @@ def join(queue: Queue, call_id: str, caller: str, arrived: datetime) -> Queue:
     return replace(queue, waiting=tuple(waiting))
 
 
+def join_virtual(queue: Queue, callback_id: str, number: str, arrived: datetime, not_before: datetime) -> Queue:
+    """A callback waits at the place of its caller's arrival, rung from `not_before` on. Known already:
+    its next attempt is `not_before` now (unless an agent rings for it)."""
+    known = queue.waiter(callback_id)
+    if known is not None:
+        if known.ringing or known.not_before == not_before:
+            return queue
+        return replace(
+            queue, waiting=tuple(replace(w, not_before=not_before) if w is known else w for w in queue.waiting)
+        )
+    queue = join(queue, callback_id, number, arrived)
+    return replace(
+        queue,
+        waiting=tuple(
+            replace(w, virtual=True, not_before=not_before) if w.call_id == callback_id else w for w in queue.waiting
+        ),
+    )
+
+
+def to_virtual(
+    queue: Queue, call_id: str, callback_id: str, number: str, not_before: datetime
+) -> tuple[Queue, list[QueueCommand]]:
+    """A waiting caller chose to be called back: a callback takes their place (their agents stop ringing,
+    and ring again for the callback from `not_before` on)."""
+    waiter = queue.waiter(call_id)
+    queue, commands = leave(queue, call_id)
+    if waiter is None:
+        return queue, commands
+    return join_virtual(queue, callback_id, number, waiter.since, not_before), commands
+
+
 def requeue(queue: Queue, call_id: str, caller: str, arrived: datetime, dropped_by: str, now: datetime) -> Queue:
     """An agent answered and dropped the caller at once: the caller waits again, first in line, and that
     agent is not rung for them for `retry_seconds` (a phone that answers and fails would loop)."""
@@ -184,7 +222,7 @@ def dispatch(
             continue  # one agent per caller at a time
         if waiter.not_before is not None and waiter.not_before > now:
             look_again = min(look_again or waiter.not_before, waiter.not_before)
-            if ring_all:
+            if ring_all and not waiter.virtual:
                 break  # first come, first served: the callers behind wait for the first one's next round
             continue
         if not free:

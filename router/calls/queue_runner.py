@@ -98,6 +98,11 @@ class QueueRunner:
         # After a restart: take up now a caller Asterisk still holds in our holding bridge (True if
         # they wait in our queue now). The runtime sets it to the reconciler's.
         self.take_up_waiting: Callable[[str], Awaitable[bool]] = _nobody_waits
+        # An agent answered for a callback (a virtual waiter): (line, callback id, number, leg, agent) to
+        # the callbacks' runner (calls/callback_runner.py), which then gets that leg's events too.
+        self.callback_answered: Callable[[str, str, str, str, str], Awaitable[None]] | None = None
+        self.callback_leg_event: Callable[[Event], Awaitable[bool]] | None = None
+        self.handed: set[str] = set()  # legs answered for a callback
 
     # -- for the caller's call --------------------------------------------------------
 
@@ -130,6 +135,29 @@ class QueueRunner:
             state.queue = queue.join(state.queue, call_id, caller, arrived)
         await self._music(state)  # it may have left with a caller while we were away
         await self.dispatch(line)
+
+    async def to_virtual(
+        self, line: str, config: QueueConfig, call_id: str, callback_id: str, number: str, not_before: datetime
+    ) -> None:
+        """A waiting caller chose to be called back: their callback takes their place (`queue.to_virtual`)."""
+        state = self._line(line, config)
+        async with state.lock:
+            state.queue, commands = queue.to_virtual(state.queue, call_id, callback_id, number, not_before)
+            await self._cancel([c.leg_id for c in commands if isinstance(c, queue.CancelLeg)])
+        await self.dispatch(line)
+
+    async def join_virtual(
+        self, line: str, config: QueueConfig, callback_id: str, number: str, arrived: datetime, not_before: datetime
+    ) -> None:
+        """A callback waits at its caller's place, rung from `not_before` on."""
+        state = self._line(line, config)
+        async with state.lock:
+            state.queue = queue.join_virtual(state.queue, callback_id, number, arrived, not_before)
+        await self.dispatch(line)
+
+    def virtual(self, line: str) -> list[queue.Waiter]:
+        state = self.lines.get(line)
+        return [w for w in state.queue.waiting if w.virtual] if state else []
 
     async def leave(self, line: str, call_id: str) -> None:
         """The caller out of the waiting list (their agents stop ringing) and the holding bridge."""
@@ -201,9 +229,12 @@ class QueueRunner:
         route = self.legs.get(event.key)
         if route is None:
             return False
+        if event.key in self.handed and self.callback_leg_event is not None:
+            await self.callback_leg_event(event)  # the callback's call goes on with this agent
         if event.type in ("StasisEnd", "ChannelDestroyed"):
             if event.type == "ChannelDestroyed":
                 self.legs.pop(event.key, None)
+                self.handed.discard(event.key)
             await self._leg_gone(event.key, *route)
         return True
 
@@ -220,7 +251,17 @@ class QueueRunner:
             state.queue, commands = queue.answered(state.queue, leg_id)
             await self._cancel([c.leg_id for c in commands if isinstance(c, queue.CancelLeg)])
         for command in commands:
-            if isinstance(command, queue.Connect) and waiter is not None:
+            if isinstance(command, queue.Connect) and waiter is not None and waiter.virtual:
+                self.note_answers(route[0], {command.call_id: self._clock()})
+                log.info("queue %s: %s answered for callback %s", route[0], command.agent, command.call_id)
+                self.handed.add(command.leg_id)
+                if self.callback_answered is None:
+                    await self._cancel([command.leg_id])
+                else:
+                    await self.callback_answered(
+                        route[0], command.call_id, waiter.caller, command.leg_id, command.agent
+                    )
+            elif isinstance(command, queue.Connect) and waiter is not None:
                 waited = (self._clock() - waiter.since).total_seconds()
                 self.note_answers(route[0], {command.call_id: self._clock()})
                 log.info("queue %s: %s answered for %s after %.0f s", route[0], command.agent, command.call_id, waited)

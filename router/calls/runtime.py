@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from router.ari import CALL_MOVED_ON, AriError, AriRest, Event, within
 from router.ari.models import Channel
 from router.calls import estimate, flow
+from router.calls.callback_runner import CallbackRunner, offer_of
 from router.calls.dialout_runner import DialOuts
 from router.calls.live import LiveCall, RecentCalls, dialled_line
 from router.calls.queue_runner import QueueRunner
@@ -32,6 +33,7 @@ from router.calls.start_cache import StartDecisions
 from router.office import caller_id
 from router.office.accounts import AccountStore
 from router.office.call_log import CallLog, CallRecord
+from router.office.callbacks import CallbackStore
 from router.office.dial_attempts import DialAttemptStore
 from router.office.fallback_messages import wav_seconds
 from router.office.messages import Message, MessageStore, loggable
@@ -139,6 +141,7 @@ class Runtime:
         notes: RecordingNotes | None = None,
         dial_attempts: DialAttemptStore | None = None,
         accounts: AccountStore | None = None,
+        callbacks: CallbackStore | None = None,
     ) -> None:
         self.rest = rest
         self._schedule = schedule
@@ -159,7 +162,9 @@ class Runtime:
         self.finished = asyncio.Condition()
         self._tasks: set[asyncio.Task[None]] = set()
         self.queues = QueueRunner(rest, app, clock, self.deliver)
-        self.dialouts = DialOuts(rest, app, clock, dial_attempts, accounts)  # the console's "Ring op"
+        self.dialouts = DialOuts(rest, app, clock, dial_attempts, accounts, language)  # the console's "Ring op"
+        args = (callbacks, messages, self.queues, self.dialouts, schedule, self._current_overrides, clock)
+        self.callbacks = CallbackRunner(*args)  # the queues' "keep my place and call me back"
         self.reconciler = Reconciler(self)
         self.queues.take_up_waiting = self.reconciler.take_up_waiting
         self.on_message_saved: Callable[[], None] = lambda: None  # e.g. wakes the e-mail sender
@@ -239,6 +244,7 @@ class Runtime:
                 announce_seconds=target.announce_seconds,
                 closing_in_seconds=closing_in,
                 announcements=announcements,
+                callback=offer_of(schedule, line, waited),
             )
             await self._execute(live, commands)
         log.info(
@@ -295,6 +301,7 @@ class Runtime:
             max_wait_seconds=target.max_wait_seconds,
             announce_seconds=target.announce_seconds,
             closing_in_seconds=closing_in,
+            callback=offer_of(schedule, call.line),
         )
 
     async def deliver(self, call_id: str, event: flow.Event) -> bool:
@@ -414,6 +421,11 @@ class Runtime:
                 await self.queues.hang_up_leg(leg_id)
             case flow.EndBridge():
                 await self.queues.end_bridge(channel)
+            case flow.RequestCallback(number):
+                call = live.call
+                return flow.CallbackSaved(
+                    await self.callbacks.request(channel, call.line, call.caller, call.arrived, number)
+                )
         return None
 
     async def _save_message(self, call: flow.Call, recording: str, seconds: int | None) -> bool:

@@ -174,4 +174,6 @@ def _status(args: argparse.Namespace) -> int:
             print(f"  {s['waiting']} waiting; agents: {agents or '-'}")
         if s.get("estimate"):  # a line with a queue
             print(f"  the wait of a caller calling now: {s['estimate']['text']}")
+        if s.get("callbacks"):  # callers who keep their place and are called back
+            print(f"  {s['callbacks']} open callback(s): called back in their turn")
     return 0

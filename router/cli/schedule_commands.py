@@ -29,7 +29,19 @@ from router.cli.common import (
     site_store,
     when,
 )
-from router.schedule import WEEKDAYS, Decision, Override, Reason, Schedule, Segment, day_plan, decide, load_schedule
+from router.schedule import (
+    WEEKDAYS,
+    Decision,
+    Override,
+    QueueConfig,
+    Reason,
+    Schedule,
+    Segment,
+    WhenClosed,
+    day_plan,
+    decide,
+    load_schedule,
+)
 from router.schedule.localtime import wall
 from router.schedule.planned import PlannedClosure, with_planned
 
@@ -134,16 +146,38 @@ def _at(args: argparse.Namespace) -> int:
         else:
             texts = manifest.texts_for(schedule, range(instant.year - 1, instant.year + 2))
             guidance = closed_guidance(schedule, line_id, decision, manifest.texts)
+    callback = _callback_text(schedule, line_id) if decision.open else None
     if args.json:
         out = decision_json(decision, schedule)
         if guidance is not None:
             out["guidance"] = {"prompts": list(guidance.prompts), "text": render(guidance, texts)}
+        if callback is not None:
+            out["callback"] = callback
         print(json.dumps(out, ensure_ascii=False))
     else:
         print(_decision_text(decision, schedule))
         if guidance is not None:
             print(f"  caller hears: {render(guidance, texts)}")
+        if callback is not None:
+            print(f"  callback: {callback}")
     return 0
+
+
+def _callback_text(schedule: Schedule, line_id: str) -> str | None:
+    """How the line's queue offers callbacks, in a sentence; None if it does not."""
+    line = schedule.line(line_id)
+    if not isinstance(line.open_to, QueueConfig) or line.open_to.callback is None or line.callback is None:
+        return None
+    offer = line.open_to.callback
+    ends = {
+        WhenClosed.MESSAGE: "callbacks still open when the phone hours end become messages",
+        WhenClosed.NEXT_OPENING: "callbacks still open when the phone hours end are made in the next phone hours",
+    }[offer.when_closed]
+    return (
+        f"after {offer.offer_after_seconds} s in the queue a caller may press {offer.key} to be called back and keep "
+        f"their place; called through {line.callback.dial} as {line.callback.caller_id}, {offer.attempts} attempt(s) "
+        f"{offer.retry_minutes} min apart, then a message; {ends}"
+    )
 
 
 def _calendar(args: argparse.Namespace) -> int:

@@ -106,7 +106,10 @@ def compose(
     mail = EmailMessage(policy=POLICY)
     mail["From"] = sender
     mail["To"] = ", ".join(recipients)
-    mail["Subject"] = f"Ny besked på {message.line} fra {subject}"
+    if message.callback is not None:
+        mail["Subject"] = f"Tilbagekald ikke gennemført på {message.line}: {subject}"
+    else:
+        mail["Subject"] = f"Ny besked på {message.line} fra {subject}"
     mail["Date"] = format_datetime(at)
     mail["Message-ID"] = message_id(message, sender)
     mail["Auto-Submitted"] = "auto-generated"  # RFC 3834: out-of-office replies are not sent back
@@ -125,6 +128,8 @@ def compose(
         "",
         "Denne e-mail er sendt automatisk af telefonsystemet. Svar ikke på den.",
     ]
+    if message.callback is not None:
+        lines = _callback_lines(message, caller, name, tz)
     mail.set_content("\n".join(lines))
     if audio is not None:
         who = caller_id.filename(message.caller)
@@ -133,6 +138,21 @@ def compose(
         # A boundary of its own, not a random one: every send of a message is the same bytes.
         mail.set_boundary("callrouter-" + _digest(message.id)[:32])
     return mail
+
+
+def _callback_lines(message: Message, caller: str, name: str, tz: ZoneInfo) -> list[str]:
+    """A queue's callback that could not be made (office/callbacks.py), as the staff read of it."""
+    return [
+        f"En borger i køen på telefonlinjen {message.line}{name} bad om at blive ringet op.",
+        f"Vi forsøgte at ringe borgeren op, men fik ikke fat i dem: {message.callback}.",
+        "",
+        f"Ring op til:  {caller}",
+        f"Bestilt:      {danish.moment(message.received_at, tz)}",
+        "",
+        'Når du har ringet borgeren op, så markér beskeden "ringet op" i konsollen, så I ikke ringer to gange.',
+        "",
+        "Denne e-mail er sendt automatisk af telefonsystemet. Svar ikke på den.",
+    ]
 
 
 def _who(message: Message, form: Callable[[str], str]) -> str:

@@ -44,6 +44,7 @@ class Message:
     caller_name: str = ""  # the name the call carried (CALLERID(name)), if any
     claimed_by: str | None = None  # who said "Jeg ringer op" (see claimant())
     claimed_until: datetime | None = None
+    callback: str | None = None  # a queue's callback that failed: what was tried (office/callbacks.py)
 
     def claimant(self, now: datetime) -> str | None:
         """Who is calling the citizen back now: a claim lapses by itself, so that a colleague who went
@@ -120,6 +121,7 @@ class MessageStore:
                     line=message.line,
                     caller=caller_id.stored(message.caller),
                     caller_name=caller_id.stored(message.caller_name),
+                    callback=message.callback,
                     received_at=message.received_at,
                     recording=message.recording,
                     seconds=message.seconds,
@@ -354,6 +356,7 @@ _COLUMNS = (
     messages.c.caller_name,
     messages.c.claimed_by,
     messages.c.claimed_until,
+    messages.c.callback,
 )
 
 
@@ -371,6 +374,7 @@ def _message(row: Any) -> Message:  # a Row of _COLUMNS
         row.caller_name,
         row.claimed_by,
         row.claimed_until,
+        row.callback,
     )
 
 

@@ -68,6 +68,9 @@ messages = Table(
     Column("caller_name", String, nullable=False, server_default=""),  # the call's CALLERID(name), if any
     Column("claimed_by", String),  # who said "Jeg ringer op", so colleagues leave it to them
     Column("claimed_until", Instant),  # when that claim lapses by itself
+    # A queue's callback that could not be made: what was tried ("optaget, intet svar"); None for a message
+    # a caller left.
+    Column("callback", Text),
 )
 Index("messages_received_at", messages.c.received_at)
 
@@ -186,6 +189,26 @@ recording_messages = Table(
     Column("arrived", Instant, nullable=False),
 )
 
+# The queues' callbacks (office/callbacks.py): a caller who keeps their place and is called back.
+callbacks = Table(
+    "callbacks",
+    metadata,
+    Column("id", String, primary_key=True),  # the caller's channel id (and the Asterisk's, as a message's)
+    Column("line", String, nullable=False),
+    Column("caller", String, nullable=False),  # the number the call came from ("" when hidden)
+    Column("number", String, nullable=False),  # the number to call
+    Column("arrived", Instant, nullable=False),  # the place in the queue
+    Column("requested", Instant, nullable=False),
+    Column("state", String, nullable=False),  # open, done, message
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt", Instant, nullable=False),
+    Column("claimed_by", String),  # the node calling the citizen now ...
+    Column("claimed_until", Instant),  # ... until then at most (a node that died leaves it to lapse)
+    Column("outcomes", Text, nullable=False, server_default=""),  # the attempts' outcomes, comma-separated
+    Column("ended", Instant),
+)
+Index("callbacks_state", callbacks.c.state, callbacks.c.line)
+
 # Which router takes one Asterisk's calls (router/office/standby.py); read and written with SQL there.
 active_lease = Table(
     "active_lease",
@@ -212,6 +235,7 @@ COPY_ORDER = (
     message_audio,
     outbox,
     dial_attempts,
+    callbacks,
     overrides,
     planned_closures,
     calls,

@@ -18,6 +18,7 @@ from router.schedule.model import (
     Line,
     Occasion,
     Override,
+    QueueCallback,
     QueueConfig,
     Reason,
     Recurrence,
@@ -28,6 +29,7 @@ from router.schedule.model import (
     TimeRange,
     UnknownLineError,
     Version,
+    WhenClosed,
     clock,
 )
 from router.schedule.timeline import HORIZON_DAYS, Schedule, day_plan, decide
@@ -49,6 +51,7 @@ __all__ = [
     "Line",
     "Occasion",
     "Override",
+    "QueueCallback",
     "QueueConfig",
     "Reason",
     "Recurrence",
@@ -61,6 +64,7 @@ __all__ = [
     "TimeRange",
     "UnknownLineError",
     "Version",
+    "WhenClosed",
     "clock",
     "day_plan",
     "decide",

@@ -175,6 +175,25 @@ class Strategy(Enum):
     LONGEST_IDLE = "longest_idle"
 
 
+class WhenClosed(StrEnum):
+    """What becomes of the queue's callbacks still open when the phone hours end."""
+
+    MESSAGE = "message"  # each becomes a message in the console (and its e-mail)
+    NEXT_OPENING = "next_opening"  # kept, and made in the next phone hours
+
+
+@dataclass(frozen=True, slots=True)
+class QueueCallback:
+    """The queue's "keep my place and call me back" (the schedule file's `queue: callback:`). The call
+    itself goes out as the line's `callback:` (DialOut) says: its target, caller id and ring times."""
+
+    offer_after_seconds: int = 60  # how long a caller waits before the offer
+    key: str = "5"  # the key that takes the offer
+    attempts: int = 3  # calls to the citizen before the callback becomes a message
+    retry_minutes: int = 10  # between attempts
+    when_closed: WhenClosed = WhenClosed.MESSAGE
+
+
 @dataclass(frozen=True, slots=True)
 class QueueConfig:
     """How a line's queue rings its agents (from the schedule file's `queue:` of a line)."""
@@ -186,6 +205,7 @@ class QueueConfig:
     max_wait_seconds: int = 600  # then the caller is offered the answering machine
     announce_seconds: int = 60  # position announcements; 0: none
     serve_after_close: bool = True  # a caller waiting when the phone hours end is still served
+    callback: QueueCallback | None = None  # None: no callback is offered
 
 
 @dataclass(frozen=True, slots=True)

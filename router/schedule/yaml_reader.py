@@ -30,7 +30,6 @@ from router.schedule.model import (
     WHOLE_DAY,
     CalendarFeed,
     Days,
-    DialOut,
     HolidayCalendar,
     Line,
     Occasion,
@@ -43,7 +42,8 @@ from router.schedule.model import (
     Version,
 )
 from router.schedule.timeline import Schedule
-from router.schedule.yaml_nodes import DATE, FALSE, NodeReader, ScheduleError
+from router.schedule.yaml_callbacks import CallbackReader
+from router.schedule.yaml_nodes import DATE, FALSE, ScheduleError
 
 DEFAULT_TIMEZONE = "Europe/Copenhagen"
 MAX_SPAN_DAYS = 10 * 365  # a closure or opening longer than ten years is surely a mistake
@@ -56,12 +56,6 @@ _LINE_ID = re.compile(r"^[A-Za-z0-9_+-]+$")
 
 _ENDPOINT = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _CONTEXT = re.compile(r"^[A-Za-z0-9_-]{1,79}$")
-# A callback's dial target: one channel (no `&`), no Dial() options (no `,`), the number once.
-_DIAL_PART = r"[A-Za-z0-9_.@/+-]*"
-_DIAL = re.compile(rf"(PJSIP|IAX2|DAHDI|Local)/{_DIAL_PART}\{{number\}}{_DIAL_PART}", re.ASCII)
-RING_DEFAULTS = {"ring_seconds": 45, "staff_ring_seconds": 30}  # a callback's, as DialOut has them
-_NUMBER = re.compile(r"\+?[0-9]{1,15}", re.ASCII)
-
 
 _ADDRESS_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}$")
 _DOMAIN_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
@@ -122,7 +116,7 @@ class _Window:
     path: str
 
 
-class _Reader(NodeReader):
+class _Reader(CallbackReader):
     """The schedule's structure: lines, their hours, closures, openings, queues; the values in it are read
     by NodeReader."""
 
@@ -185,6 +179,14 @@ class _Reader(NodeReader):
             open_to = self.scalar(fields["open_context"], f"{path}.open_context")
             if not _CONTEXT.match(open_to):
                 self.fail(fields["open_context"], f"{path}.open_context", f"{open_to!r} is not a dialplan context name")
+        if isinstance(open_to, QueueConfig) and open_to.callback is not None and "callback" not in fields:
+            queue_node = fields["queue"]
+            assert isinstance(queue_node, yaml.MappingNode)
+            self.fail(
+                next(value for key, value in queue_node.value if key.value == "callback"),
+                f"{path}.queue.callback",
+                "the queue offers callbacks, but the line has no `callback:` (its dial target and caller id)",
+            )
         versions = self.versions(fields["versions"], f"{path}.versions")
         specials = [
             self.special(n, p, is_open=False) for n, p in self.items(fields.get("closures"), f"{path}.closures")
@@ -246,45 +248,6 @@ class _Reader(NodeReader):
             )
         return int(text)
 
-    def callback(self, node: yaml.Node, path: str, line_id: str) -> DialOut:
-        """`callback:` of a line: how the console's "Ring op" dials the citizen."""
-        fields = self.mapping(
-            node, path, required=("dial",), optional=("caller_id", "ring_seconds", "staff_ring_seconds")
-        )
-        dial = self.scalar(fields["dial"], f"{path}.dial")
-        if not _DIAL.fullmatch(dial) or dial.count("{number}") != 1:
-            self.fail(
-                fields["dial"],
-                f"{path}.dial",
-                f"{dial!r} is not a dial target like PJSIP/{{number}}@trunk or Local/{{number}}@outbound: "
-                "PJSIP, IAX2, DAHDI or Local, then letters, digits and _ . @ / + -, with {number} once",
-            )
-        if dial.startswith("Local/") and "@" not in dial:
-            self.fail(
-                fields["dial"], f"{path}.dial", f"{dial!r}: a Local target names its context, Local/{{number}}@ctx"
-            )
-        caller_id = line_id
-        if "caller_id" in fields:
-            caller_id = self.scalar(fields["caller_id"], f"{path}.caller_id")
-        if "caller_id" not in fields and not _NUMBER.fullmatch(caller_id):
-            self.fail(
-                node, path, f"the line's name {line_id!r} is no number: give the number citizens see, `caller_id:`"
-            )
-        if not _NUMBER.fullmatch(caller_id):
-            self.fail(
-                fields["caller_id"], f"{path}.caller_id", f"{caller_id!r} is not a phone number (digits, a leading +)"
-            )
-        ring = {key: self.callback_seconds(fields, path, key, default) for key, default in RING_DEFAULTS.items()}
-        return DialOut(dial, caller_id, **ring)
-
-    def callback_seconds(self, fields: dict[str, yaml.Node], path: str, key: str, default: int) -> int:
-        if key not in fields:
-            return default
-        text = self.scalar(fields[key], f"{path}.{key}")
-        if not text.isdigit() or not 10 <= int(text) <= 120:
-            self.fail(fields[key], f"{path}.{key}", f"expected a whole number of seconds from 10 to 120; got {text!r}")
-        return int(text)
-
     def addresses(self, node: yaml.Node | None, path: str) -> tuple[str, ...]:
         """E-mail addresses, one or a list. Only the plain form (name@domain.tld): a display name or a
         comment would be easy to get subtly wrong, and the staff's mailboxes need neither."""
@@ -313,6 +276,7 @@ class _Reader(NodeReader):
                 "max_wait_seconds",
                 "announce_seconds",
                 "after_close",
+                "callback",
             ),
         )
         agents = []
@@ -327,16 +291,9 @@ class _Reader(NodeReader):
             self.fail(fields["agents"], f"{path}.agents", "no agents; list the PJSIP endpoints that take the calls")
         strategy = Strategy.RING_ALL
         if "strategy" in fields:
-            text = self.scalar(fields["strategy"], f"{path}.strategy")
-            choices = [s.value for s in Strategy]
-            if text not in choices:
-                hint = self.did_you_mean(text, choices)
-                self.fail(
-                    fields["strategy"],
-                    f"{path}.strategy",
-                    f"unknown strategy {text!r}{hint}; expected {', '.join(choices)}",
-                )
-            strategy = Strategy(text)
+            strategy = Strategy(
+                self.choice(fields["strategy"], f"{path}.strategy", [s.value for s in Strategy], "strategy")
+            )
         after_close = "serve"
         if "after_close" in fields:
             after_close = self.scalar(fields["after_close"], f"{path}.after_close")
@@ -363,6 +320,7 @@ class _Reader(NodeReader):
             max_wait_seconds=seconds("max_wait_seconds", 600, 30, 3600),
             announce_seconds=seconds("announce_seconds", 60, 0, 600),
             serve_after_close=after_close == "serve",
+            callback=self.queue_callback(fields["callback"], f"{path}.callback") if "callback" in fields else None,
         )
 
     def versions(self, node: yaml.Node, path: str) -> tuple[Version, ...]:

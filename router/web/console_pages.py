@@ -119,6 +119,7 @@ class LineNow:
     agents: list[tuple[str, str]]  # (agent, state in Danish)
     has_queue: bool
     estimate: str = TOO_LITTLE  # the wait of a caller calling now, as they would hear it
+    callbacks: int = 0  # open callbacks of the line (in the store, every router's)
 
 
 def _estimate_text(estimate: Estimate | None) -> str:
@@ -132,7 +133,12 @@ async def _lines_now(console: Console) -> list[LineNow]:
     for line_id, line in schedule.lines.items():
         decision = decide(schedule, line_id, now, overrides)
         agents = await agents_now(console.rest, console.view.agents(line_id))
-        waits = [danish.seconds((now - since).total_seconds()) for since in console.view.waiting_since(line_id)]
+        called_back = set(console.view.callback_places(line_id))
+        waits = [
+            danish.seconds((now - since).total_seconds())
+            + (" og ringes op, når det er deres tur" if since in called_back else "")
+            for since in console.view.waiting_since(line_id)
+        ]
         found.append(
             LineNow(
                 line_id,
@@ -145,6 +151,7 @@ async def _lines_now(console: Console) -> list[LineNow]:
                 [(agent, AGENTS.get(state, "ukendt")) for agent, state in agents.items()],
                 isinstance(line.open_to, QueueConfig),
                 _estimate_text(console.view.estimate(line_id, len(waits) + 1)),
+                console.view.callbacks(line_id),
             )
         )
     return found
@@ -220,6 +227,7 @@ class MessageRow:
     dial: bool = False  # "Ring op" is offered: the viewer has a phone, the line a callback, the caller a number
     live: str | None = None  # how this node's "Ring op" on it goes
     attempts: tuple[AttemptRow, ...] = ()  # earlier "Ring op"s, oldest first
+    callback: str | None = None  # a queue's callback that could not be made: what was tried (no recording)
 
 
 @dataclass(frozen=True)
@@ -315,6 +323,7 @@ def _message_row(message: Message, tz: Any, now: datetime, me: str) -> MessageRo
         message.caller_name if message.caller_name != message.caller else "",
         claimed,
         claimant == me,
+        callback=message.callback,
     )
 
 

@@ -3,7 +3,8 @@
     GET  /livez                      the process is alive
     GET  /readyz                     active (not a standby), ARI connected and a schedule in service; else 503
     GET  /status                     per line: open or closed and why, next change, override, callers waiting, agents,
-                                     the estimated wait of a caller calling now; e-mails pending and failed
+                                     the estimated wait of a caller calling now, open callbacks; e-mails pending and
+                                     failed
     GET  /metrics                    Prometheus text format
     GET  /messages                   callers' messages (token)            ?all=1 includes handled ones
     GET  /messages/{id}/audio        the recording, as WAV (token); a Range gets that part
@@ -100,6 +101,8 @@ class RouterView:
     calendars: Callable[[], Mapping[str, CalendarState]] = dict  # each line's subscribed calendar (office/calendars.py)
     # the wait of a caller at a place (1: next) as the queue would say it now; None: too little to go on
     estimate: Callable[[str, int], Estimate | None] = lambda _, __: None
+    callbacks: Callable[[str], int] = lambda _: 0  # open callbacks of a line, in the store (every router's)
+    callback_places: Callable[[str], list[datetime]] = lambda _: []  # the arrivals of the callbacks in the queue
 
 
 def make_app(
@@ -146,7 +149,8 @@ def make_app(
             waiting = view.waiting(line_id)
             queued = isinstance(schedule.lines[line_id].open_to, QueueConfig)
             estimate = _estimate_json(view.estimate(line_id, waiting + 1)) if queued else None
-            lines[line_id] = _line_status(decision, waiting, agents) | {"estimate": estimate}
+            callbacks = view.callbacks(line_id) if queued else None
+            lines[line_id] = _line_status(decision, waiting, agents) | {"estimate": estimate, "callbacks": callbacks}
         mail: dict[str, object] = {"configured": view.mail_configured}
         try:
             counts = await asyncio.to_thread(messages.mail_counts)
@@ -322,6 +326,8 @@ def _message_json(message: Message) -> dict[str, Any]:
     data = asdict(message)
     for console_only in ("claimed_by", "claimed_until"):  # "Jeg ringer op": the console's, not the API's
         del data[console_only]
+    if message.callback is None:  # only a queue's callback that could not be made says what was tried
+        del data["callback"]
     data["received_at"] = message.received_at.isoformat()
     data["handled_at"] = message.handled_at.isoformat() if message.handled_at else None
     return data

@@ -25,7 +25,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from router.calls.runtime import masked
 from router.cli import main as cli
 from router.office import caller_id
 from router.office.messages import Message, MessageStore
@@ -132,7 +131,9 @@ async def test_any_caller_id_goes_the_whole_way_safely(
             assert shows_nothing_hidden(line)
 
             # The log line naming the call: one line, bounded.
-            logged = logging.Formatter().format(_record("call %s from %s to %s", message.id, masked(caller), "1818"))
+            logged = logging.Formatter().format(
+                _record("call %s from %s to %s", message.id, caller_id.masked(caller), "1818")
+            )
             assert shows_nothing_hidden(logged)
             assert len(logged) < 100
 
@@ -170,8 +171,8 @@ def test_each_place_gets_its_own_form(caller: str, shown: str, name: str) -> Non
     assert caller_id.display(caller) == shown
     assert caller_id.filename(caller) == name
     assert "=?" not in caller_id.header(caller)
-    assert "\n" not in masked(caller)
-    assert len(masked(caller)) <= 20
+    assert "\n" not in caller_id.masked(caller)
+    assert len(caller_id.masked(caller)) <= 20
 
 
 async def test_a_failed_sign_in_logs_the_name_it_was_given_on_one_bounded_line(

@@ -73,19 +73,7 @@ __all__ = [
     "CallFigures",
     "Outcome",
     "Runtime",
-    "masked",
 ]
-
-
-def dialled(line: str) -> str:
-    """The dialled number in logs: it comes from the trunk as a caller id does, so on one line and short."""
-    return caller_id.display(line, 40)
-
-
-def masked(number: str) -> str:
-    """A caller's number in logs: personal data, so only its last two characters; one line, however
-    long or odd the number (office/caller_id.py)."""
-    return caller_id.masked(number)
 
 
 class CallFigures(Protocol):
@@ -250,8 +238,8 @@ class Runtime:
         log.info(
             "call %s from %s to %s waits on in the queue (%.0f s so far)",
             call.id,
-            masked(call.caller),
-            dialled(line),
+            caller_id.masked(call.caller),
+            caller_id.dialled(line),
             waited,
         )
         return True
@@ -277,7 +265,7 @@ class Runtime:
                         live.call, commands = self._start_open(live, schedule, decision)
                     else:
                         live.call, commands = flow.start_closed(call, guidance.prompts)
-                log.info("call %s from %s to %s", call.id, masked(call.caller), dialled(line))
+                log.info("call %s from %s to %s", call.id, caller_id.masked(call.caller), caller_id.dialled(line))
             except Exception as e:  # a bug must not leave the caller in silence
                 log.exception("call %s: could not start", call.id)
                 live.call, commands = flow.step(call, flow.Failed(f"start: {type(e).__name__}"))
@@ -534,8 +522,8 @@ class Runtime:
         self.recent.finished(call.id)
         seconds = (self._clock() - call.arrived).total_seconds()
         log.info(
-            "call %s to %s ended: %s after %.0f s %s", call.id, dialled(call.line), outcome, seconds, detail,
-            extra={"call_id": call.id, "line": dialled(call.line), "outcome": outcome},
+            "call %s to %s ended: %s after %.0f s %s", call.id, caller_id.dialled(call.line), outcome, seconds, detail,
+            extra={"call_id": call.id, "line": caller_id.dialled(call.line), "outcome": outcome},
         )  # fmt: skip
         waited = None
         if live.queue is not None:

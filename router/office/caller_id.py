@@ -84,6 +84,11 @@ def filename(text: str) -> str:
     return safe or "skjult"
 
 
+def dialled(line: str) -> str:
+    """The dialled number in logs: it comes from the trunk as a caller id does, so on one line and short."""
+    return display(line, 40)
+
+
 def masked(number: str) -> str:
     """For a log line: only the last two characters (visible, as display() shows them)."""
     return "*" * min(max(0, len(number) - 2), MASK_LIMIT) + display(number[-2:])

@@ -83,8 +83,8 @@ class Ringing:
             self._into_stasis(channel, app, args)
         if script.hang_up_after is not None:
             await asyncio.sleep(script.hang_up_after)
-            if not channel.gone:
-                self._hang_up(channel, cause=16, soft=False, by="phone")
+            if not channel.gone:  # a SIP phone's BYE sets no cause (World.caller_hangs_up)
+                self._hang_up(channel, cause=0 if channel.name.startswith("PJSIP/") else 16, soft=False, by="phone")
 
     def _unanswered(self, channel: Channel, app: str, cause: int, in_stasis: bool) -> None:
         if in_stasis:  # a created channel is its application's: it is hung up, with the phone's cause

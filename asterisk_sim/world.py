@@ -233,12 +233,12 @@ class World(Applications, Bridging, Controls, Playbacks, Recorder, Ringing):
         self._emit(app, "StasisStart", args=list(args or []), channel=channel.json())
         return channel
 
-    def caller_hangs_up(self, channel_id: str, by: str = "caller") -> None:
+    def caller_hangs_up(self, channel_id: str) -> None:
         """The caller hangs up: a SIP phone with a BYE or a CANCEL, with their causes (sip.py); a Local
         half's caller with Normal Clearing."""
         channel = self.channel(channel_id)
         cause, tech_cause = (BYE if channel.state == "Up" else CANCEL) if self._is_sip(channel) else (16, 0)
-        self._hang_up(channel, cause=cause, soft=False, by=by, tech_cause=tech_cause)
+        self._hang_up(channel, cause=cause, soft=False, by="caller", tech_cause=tech_cause)
 
     @staticmethod
     def _is_sip(channel: Channel) -> bool:

@@ -250,30 +250,66 @@ class Transcript:
                 and ('"type": "RESTResponse"' in lines[i + 1] and '"type": "RESTResponse"' not in lines[i])
             ):
                 lines[i], lines[i + 1] = lines[i + 1], lines[i]
-            if _ringing_reported_first(lines[i], lines[i + 1]):
-                lines[i], lines[i + 1] = lines[i + 1], lines[i].replace('"state": "Down"', '"state": "Ringing"')
             if _SNOOP.match(lines[i]) and lines[i + 1].startswith("< 200 "):
                 lines[i + 1] = _before_or_in_stasis(lines[i + 1])
             if _PLAY_OF_A_LIST.match(lines[i]) and lines[i + 1].startswith("< 201 "):
                 lines[i + 1] = _somewhere_in_its_list(lines[i + 1])
-        return lines
+        return _dialling_in_order(lines)
 
 
-def _ringing_reported_first(line: str, after: str) -> bool:
-    """A dialled SIP phone rings: Asterisk's dialling thread sends Dial(RINGING) and the channel's own thread
-    its ChannelStateChange to Ringing, in either order from run to run; the Dial sent first shows the
-    channel still Down. Written as the other order, so that the two compare."""
-    if not (line.startswith("! ") and after.startswith("! ")):
-        return False
-    dial, change = json.loads(line[2:]), json.loads(after[2:])
-    return (
-        dial.get("type") == "Dial"
-        and dial.get("dialstatus") == "RINGING"
-        and dial["peer"]["state"] == "Down"
-        and change.get("type") == "ChannelStateChange"
-        and change["channel"]["state"] == "Ringing"
-        and change["channel"]["id"] == dial["peer"]["id"]
-    )
+_STATES = ("Down", "Ringing", "Up")
+_NEEDS = {"": "Down", "RINGING": "Ringing", "ANSWER": "Up"}  # the channel state a Dial's status follows
+
+
+def _dialled(line: str) -> tuple[str, dict[str, Any]] | None:
+    """A Dial or ChannelStateChange event of the backend application's: the channel's id, and the event."""
+    if not line.startswith("! "):
+        return None
+    event = json.loads(line[2:])
+    channel = event.get("peer") if event.get("type") == "Dial" else event.get("channel")
+    if event.get("type") not in ("Dial", "ChannelStateChange") or not isinstance(channel, dict):
+        return None
+    return channel["id"], event
+
+
+def _dialling_in_order(lines: list[str]) -> list[str]:
+    """A dialled channel's Dial events and its ChannelStateChanges come from two threads of Asterisk's (the
+    dialling one, and the channel's own), each in order but the two interleaved as it happens, a Dial
+    showing the channel's state when it was sent. Written in one order: each Dial after the state change its
+    status follows (none for the first Dial, Ringing for RINGING, Up for ANSWER), showing that state."""
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        found = [_dialled(lines[i])]
+        j = i + 1
+        while found[0] is not None and j < len(lines):
+            following = _dialled(lines[j])
+            if following is None or following[0] != found[0][0]:
+                break
+            found.append(following)
+            j += 1
+        run = [found_one[1] for found_one in found if found_one is not None]
+        if len({e["type"] for e in run}) < 2:
+            out.append(lines[i])
+            i += 1
+            continue
+        keyed, reached = [], 0
+        for n, event in enumerate(run):
+            if event["type"] == "ChannelStateChange":
+                reached = max(reached, _STATES.index(event["channel"]["state"]))
+                keyed.append(((reached, 0, n), event))
+            else:
+                need = _NEEDS.get(event["dialstatus"])
+                keyed.append(((_STATES.index(need) if need else reached, 1, n), event))
+        state = "Down"
+        for _, event in sorted(keyed, key=lambda k: k[0]):
+            if event["type"] == "ChannelStateChange":
+                state = event["channel"]["state"]
+            else:
+                event["peer"]["state"] = state
+            out.append(f"! {json.dumps(event, sort_keys=True)}")
+        i = j
+    return out
 
 
 def _body_read(frame: str) -> str:

@@ -10,16 +10,17 @@ those run on both (tests/conftest.py prints it).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import difflib
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.fidelity import Transcript
-from tests.sip_callers import agent_phone, sip_caller
+from tests.sip_callers import SipCaller, agent_phone, sip_caller
 from tests.test_ari_contract import Backend, SimBackend, backend  # noqa: F401  (the fixture)
 
 KNOWN = Path(__file__).with_name("sim_known_differences.txt")
@@ -1140,13 +1141,22 @@ async def rest_over_the_websocket(t: Transcript, b: Backend) -> None:
 # -- SIP calls: a baresip phone on the real Asterisk, the control API's phone on the simulator ---------
 
 
-@scenario
-async def a_sip_call_answered_then_hung_up_by_the_phone(t: Transcript, b: Backend) -> None:
+@contextlib.asynccontextmanager
+async def a_sip_call(t: Transcript, b: Backend, *, answered: bool = True) -> AsyncIterator[tuple[SipCaller, str]]:
+    """A scenario's opening: a SIP phone on the endpoint `citizen` calls 1818, and (unless not `answered`)
+    the application answers. The phone, and the call's channel."""
     t.sip_calls()
     async with sip_caller(b) as phone:
         call = await phone.dial()
         await t.settle()
-        await t.request("POST", f"/channels/{call}/answer")
+        if answered:
+            await t.request("POST", f"/channels/{call}/answer")
+        yield phone, call
+
+
+@scenario
+async def a_sip_call_answered_then_hung_up_by_the_phone(t: Transcript, b: Backend) -> None:
+    async with a_sip_call(t, b) as (phone, call):
         await t.request("GET", f"/channels/{call}")
         t.note("the phone hangs up")
         await phone.hang_up()
@@ -1156,20 +1166,13 @@ async def a_sip_call_answered_then_hung_up_by_the_phone(t: Transcript, b: Backen
 
 @scenario
 async def a_sip_call_hung_up_by_the_application(t: Transcript, b: Backend) -> None:
-    t.sip_calls()
-    async with sip_caller(b) as phone:
-        call = await phone.dial()
-        await t.settle()
-        await t.request("POST", f"/channels/{call}/answer")
+    async with a_sip_call(t, b) as (_, call):
         await t.request("DELETE", f"/channels/{call}")
 
 
 @scenario
 async def a_sip_call_hung_up_by_the_phone_before_it_is_answered(t: Transcript, b: Backend) -> None:
-    t.sip_calls()
-    async with sip_caller(b) as phone:
-        call = await phone.dial()
-        await t.settle()
+    async with a_sip_call(t, b, answered=False) as (phone, call):
         await t.request("POST", f"/channels/{call}/ring")
         t.note("the phone gives up")
         await phone.hang_up()
@@ -1178,11 +1181,7 @@ async def a_sip_call_hung_up_by_the_phone_before_it_is_answered(t: Transcript, b
 
 @scenario
 async def a_sip_caller_presses_keys(t: Transcript, b: Backend) -> None:
-    t.sip_calls()
-    async with sip_caller(b) as phone:
-        call = await phone.dial()
-        await t.settle()
-        await t.request("POST", f"/channels/{call}/answer")
+    async with a_sip_call(t, b) as (phone, call):
         t.note("the phone sends 1 and #")
         await phone.press("1#")
         await t.until_event("ChannelDtmfReceived", count=2)

@@ -106,21 +106,38 @@ async def sip_caller(backend: Backend) -> AsyncIterator[SipCaller]:
 
 
 @contextlib.asynccontextmanager
-async def agent_phone(backend: Backend, agent: str, behaviour: str) -> AsyncIterator[Phone | None]:
+async def agent_phone(
+    backend: Backend, agent: str, behaviour: str, *, one_call: bool = False
+) -> AsyncIterator[Phone | None]:
     """The phone of the endpoint `agent` (agent1, agent2), for one scenario: it answers at once (`answer`)
-    or rings on until it is picked up or the call is given up (`no-answer`). On the real Asterisk a
-    baresip phone (yielded, to be told what to do), on the simulator its endpoint's script."""
+    or rings on until it is picked up or the call is given up (`no-answer`); `one_call`: it takes one call
+    at a time, and answers another 486 (Busy Here) at once. On the real Asterisk a baresip phone (yielded,
+    to be told what to do), on the simulator its endpoint's script (`busy_now` says when it is busy)."""
     if isinstance(backend, RealBackend):
         with tempfile.TemporaryDirectory(prefix="fidelity-agent-") as tmp:
             folder = Path(tmp)
             quiet = silence(folder / "quiet.wav", 120)
-            async with Phone(folder, agent, PORTS[agent], quiet, auto_answer=behaviour == "answer") as phone:
+            max_calls = 1 if one_call else 0
+            async with Phone(
+                folder, agent, PORTS[agent], quiet, auto_answer=behaviour == "answer", max_calls=max_calls
+            ) as phone:
                 yield phone
         return
-    script = {"behaviour": behaviour, "answer_after": 0.05, "context": AGENTS_CONTEXT}
+    await _script(backend, agent, behaviour)
+    yield None
+
+
+async def busy_now(backend: Backend, agent: str) -> None:
+    """An agent's phone that takes one call at a time is on one: on the simulator, its script says so
+    (a baresip phone knows by itself)."""
+    if not isinstance(backend, RealBackend):
+        await _script(backend, agent, "busy")
+
+
+async def _script(backend: Backend, agent: str, behaviour: str) -> None:
     if isinstance(backend, SimBackend):
         backend.sim.world.set_endpoint(f"PJSIP/{agent}", AgentScript(behaviour, 0.05, context=AGENTS_CONTEXT))
     else:
         assert isinstance(backend, RemoteSimBackend)
+        script = {"behaviour": behaviour, "answer_after": 0.05, "context": AGENTS_CONTEXT}
         await backend._control("PUT", f"/endpoints/PJSIP/{agent}", script)
-    yield None

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.fidelity import Transcript
-from tests.sip_callers import SipCaller, agent_phone, sip_caller
+from tests.sip_callers import SipCaller, agent_phone, busy_now, sip_caller
 from tests.test_ari_contract import Backend, SimBackend, backend  # noqa: F401  (the fixture)
 
 KNOWN = Path(__file__).with_name("sim_known_differences.txt")
@@ -1204,6 +1204,19 @@ async def an_agent_phone_answers_then_hangs_up(t: Transcript, b: Backend) -> Non
         else:
             await b.caller_hangs_up("fid-sip-1")
         await t.until_event("ChannelDestroyed")
+
+
+@scenario
+async def an_agent_phone_on_a_call_is_busy(t: Transcript, b: Backend) -> None:
+    t.sip_calls()
+    async with agent_phone(b, "agent1", "answer", one_call=True):
+        await t.request("POST", "/channels", endpoint="PJSIP/agent1", app="router", channelId="fid-sip-3", settle=False)
+        await t.until_event("StasisStart")
+        await busy_now(b, "agent1")
+        t.note("a second call to the agent, on a call")
+        await t.request("POST", "/channels", endpoint="PJSIP/agent1", app="router", channelId="fid-sip-4", settle=False)
+        await t.until_event("ChannelDestroyed")
+        await t.request("DELETE", "/channels/fid-sip-3")
 
 
 @scenario

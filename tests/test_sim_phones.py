@@ -138,3 +138,16 @@ async def test_a_sip_call_asterisk_makes_to_an_agent(sim: Simulator, app: App) -
     await post(http, f"{sim.url}/_sim/channels/{leg['id']}/hangup", {})
     destroyed = await next_of(ws, "ChannelDestroyed")
     assert (destroyed["cause"], destroyed["cause_txt"]) == (0, "Unknown")
+
+
+async def test_a_busy_sip_phone_answers_486_at_once(sim: Simulator, app: App) -> None:
+    http, ws = app
+    async with http.put(f"{sim.url}/_sim/endpoints/PJSIP/agent1", json={"behaviour": "busy"}) as put:
+        assert put.status == 204
+    async with http.post(f"{sim.url}/ari/channels", params={"endpoint": "PJSIP/agent1", "app": "router"}) as answer:
+        assert answer.status == 200
+    hangup = await next_of(ws, "ChannelHangupRequest")
+    assert (hangup["cause"], hangup["tech_cause"]) == (17, 486)
+    assert (await next_of(ws, "Dial"))["dialstatus"] == "BUSY"
+    destroyed = await next_of(ws, "ChannelDestroyed")
+    assert (destroyed["cause"], destroyed["cause_txt"], destroyed["tech_cause"]) == (17, "User busy", 486)

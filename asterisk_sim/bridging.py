@@ -22,7 +22,6 @@ a_bridge_plays_over_its_music_then_its_caller_leaves).
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import time
 from collections.abc import Callable
@@ -34,8 +33,8 @@ MAX_BRIDGEPEER_NAMES = 10  # Asterisk's MAX_BRIDGEPEER_CHANS, less the channel i
 
 
 def sip_call_id(channel: Channel) -> str:
-    """A SIP channel's Call-ID, made up once from its id: what BRIDGEPVTCALLID holds on Asterisk."""
-    return hashlib.sha1(channel.id.encode()).hexdigest()[:16]
+    """A SIP channel's Call-ID (its protocol_id): what BRIDGEPVTCALLID holds on Asterisk."""
+    return channel.protocol_id
 
 
 class Bridging:

@@ -95,7 +95,13 @@ def control_routes(sim: Controlled) -> web.RouteTableDef:
             return _error(400, "app: required (the simulator's settings name no application for calls)")
         to = given["to"] or sim.settings.to
         channel = w.place_call(
-            given["from"], to, app, given["args"], name=given["name"], technology=given["technology"]
+            given["from"],
+            to,
+            app,
+            given["args"],
+            name=given["name"],
+            technology=given["technology"],
+            endpoint=given["endpoint"],
         )
         return ok({"channel_id": channel.id, "stasis": channel.app is not None}, status=201)
 
@@ -179,7 +185,9 @@ def control_routes(sim: Controlled) -> web.RouteTableDef:
     @r.put("/_sim/endpoints/{tech}/{resource}")
     async def endpoint(request: web.Request) -> web.Response:
         given = await _fields(request, ROUTES["endpoint"])
-        script = AgentScript(given["behaviour"], given["answer_after"], given["on_own_call"], given["hang_up_after"])
+        script = AgentScript(
+            given["behaviour"], given["answer_after"], given["on_own_call"], given["hang_up_after"], given["context"]
+        )
         w.set_endpoint(f"{request.match_info['tech']}/{request.match_info['resource']}", script)
         return ok()
 

@@ -147,6 +147,8 @@ ROUTES = {
         Field("args", "strings", "the application's arguments", []),
         Field("technology", "string", "how the call comes in: by SIP, or as a Local channel's second half",
               "PJSIP", choices=TECHNOLOGIES),
+        Field("endpoint", "string", "the PJSIP endpoint the call comes from, which names its channel (default: "
+              "the caller's number, as Asterisk identifies a phone by its From user)", ""),
     ), answer=_CALL_ANSWER),
     "hangup": Route("POST", "/_sim/channels/{id}/hangup", "The caller hangs up."),
     "dtmf": Route("POST", "/_sim/channels/{id}/dtmf", "The caller presses keys, once the call is answered.", (
@@ -187,6 +189,8 @@ ROUTES = {
         Field("on_own_call", "boolean", "it is on a call of its own (a direct line): its endpoint lists it", False),
         Field("hang_up_after", "number", "seconds after answering it hangs up (none: never)", None, minimum=0,
               nullable=True),
+        Field("context", "string", "the endpoint's dialplan context (pjsip.conf's `context`), where the channels "
+              "Asterisk makes to it start", "default", non_empty=True),
     )),
     "dialplan": Route("PUT", "/_sim/dialplan/{context}", "A context of the dialplan exists (for `continue`)."),
     "sounds": Route("POST", "/_sim/sounds", "Sounds Asterisk has from now on.", (

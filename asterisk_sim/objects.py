@@ -14,6 +14,7 @@ INBOUND_CONTEXT = "default"  # where calls come in unless set up otherwise (sett
 
 # Q.850 causes Asterisk reports, with its texts.
 CAUSES = {
+    0: "Unknown",  # none set: a SIP phone's BYE (ast_cause2str's text for a cause it does not know)
     16: "Normal Clearing",
     17: "User busy",
     19: "User alerting, no answer",
@@ -48,6 +49,7 @@ class AgentScript:
     answer_after: float = 0.05
     on_own_call: bool = False  # on a call that is not the app's (a direct line): its endpoint lists a channel
     hang_up_after: float | None = None  # the agent puts the phone down this long after answering (0: at once)
+    context: str = "default"  # a PJSIP endpoint's (pjsip.conf's `context`): where its channels start
 
 
 @dataclass
@@ -63,6 +65,7 @@ class Channel:
     app_data: str = ""
     bridge: str | None = None
     endpoint: str | None = None  # "PJSIP/agent1" for originated channels
+    protocol_id: str = ""  # a SIP channel's Call-ID (the phone's, or Asterisk's own for a call it makes)
     created: str = field(default_factory=now_text)
     started: float = field(default_factory=time.monotonic)  # for measuring how soon a caller hears something
     heard: list[Json] = field(default_factory=list)  # what the caller would hear, in order
@@ -101,7 +104,7 @@ class Channel:
             "id": self.id,
             "name": self.name,
             "state": self.state,
-            "protocol_id": "",
+            "protocol_id": self.protocol_id,
             "caller": self.caller,
             "connected": dict(self.connected),
             "accountcode": "",

@@ -12,6 +12,8 @@ from typing import Any
 from asterisk_sim.answers import AriFault
 from asterisk_sim.objects import CAUSES, AgentScript, Channel
 
+TECH_CAUSES = {17: 486, 19: 480, 20: 404, 21: 603}  # the SIP answer behind each cause of an unanswered call
+
 
 class Ringing:
     # The world's, set by World.__init__.
@@ -55,10 +57,15 @@ class Ringing:
             self._emit(app, "Dial", dialstatus=status, forward="", dialstring=dialstring, peer=peer)
 
         dial("")
-        if script.behaviour == "busy":
-            dial("BUSY")
         if script.behaviour in ("busy", "reject", "offline"):
             cause = {"busy": 17, "reject": 21, "offline": 20}[script.behaviour]
+            if script.behaviour != "offline" and channel.name.startswith("PJSIP/") and not in_stasis:
+                # The phone's failure answer (486, 603): chan_pjsip queues the hangup with its causes at once.
+                self._emit(
+                    app, "ChannelHangupRequest", cause=cause, tech_cause=TECH_CAUSES[cause], channel=channel.json()
+                )
+            if script.behaviour == "busy":
+                dial("BUSY")
             return self._unanswered(channel, app, cause, in_stasis)
         if not local or script.behaviour == "no-answer":  # a Local channel rings if its dialplan says Ringing()
             channel.state = "Ringing"
@@ -83,8 +90,8 @@ class Ringing:
             self._into_stasis(channel, app, args)
         if script.hang_up_after is not None:
             await asyncio.sleep(script.hang_up_after)
-            if not channel.gone:
-                self._hang_up(channel, cause=16, soft=False, by="phone")
+            if not channel.gone:  # a SIP phone's BYE sets no cause (World.caller_hangs_up)
+                self._hang_up(channel, cause=0 if channel.name.startswith("PJSIP/") else 16, soft=False, by="phone")
 
     def _unanswered(self, channel: Channel, app: str, cause: int, in_stasis: bool) -> None:
         if in_stasis:  # a created channel is its application's: it is hung up, with the phone's cause
@@ -97,7 +104,7 @@ class Ringing:
             return
         channel.gone = True
         self._hung_up(channel, cause, "phone")
-        tech_cause = {17: 486, 19: 480, 20: 404, 21: 603}.get(cause)
+        tech_cause = TECH_CAUSES.get(cause)
         extra = {"tech_cause": tech_cause} if tech_cause else {}
         self._emit(app, "ChannelDestroyed", cause=cause, cause_txt=CAUSES[cause], **extra, channel=channel.json())
 

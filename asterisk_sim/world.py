@@ -65,6 +65,7 @@ from asterisk_sim.objects import (
 from asterisk_sim.playbacks import Playbacks
 from asterisk_sim.recorder import LIVE, Recorder
 from asterisk_sim.ringing import Ringing
+from asterisk_sim.sip import BYE, CANCEL, asterisk_call_id, phone_call_id, rtp_quality
 from asterisk_sim.sounds import Sounds
 
 
@@ -129,6 +130,7 @@ class World(Applications, Bridging, Controls, Playbacks, Recorder, Ringing, Call
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_command: dict[str, asyncio.Task[None]] = {}  # by target: what comes next waits for it
         self._ids = itertools.count(1)
+        self._sip_channels = itertools.count(0)  # chan_pjsip's chan_idx: every PJSIP channel's number, from 0
         # Recorder/ARI-00000001;2, Announcer/ARI-00000002;2, ...: the channels a bridge records and plays with
         self._recorders = itertools.count(1)
         self._epoch = int(time.time())
@@ -159,9 +161,15 @@ class World(Applications, Bridging, Controls, Playbacks, Recorder, Ringing, Call
         self.started_at = self.reloaded_at = now_text()
         self._epoch += 1  # a restarted Asterisk's unique ids start from a new time
         self._recorders = itertools.count(1)
+        self._sip_channels = itertools.count(0)  # a new process's
 
     def _next_unique_id(self) -> str:
         return f"{self._epoch}.{next(self._ids)}"
+
+    def _sip_name(self, endpoint: str) -> str:
+        """A PJSIP channel's name, as chan_pjsip makes it: its endpoint's, and the driver's own sequence
+        number (one for calls in and out alike, from 0 when Asterisk starts), in eight hex digits."""
+        return f"PJSIP/{endpoint}-{next(self._sip_channels):08x}"
 
     def channel(self, channel_id: str) -> Channel:
         channel = self.channels.get(channel_id)
@@ -192,19 +200,23 @@ class World(Applications, Bridging, Controls, Playbacks, Recorder, Ringing, Call
         *,
         name: str = "",
         technology: str = "PJSIP",
+        endpoint: str = "",
     ) -> Channel:
         """A caller (`name` <`caller`>) dials `to`; the dialplan runs Stasis(app, args...). The call
-        comes in by SIP (PJSIP), or as the second half of a Local channel (`technology="Local"`, as
+        comes in by SIP (PJSIP) from `endpoint`, by default the one named as the caller's number (as
+        Asterisk identifies a phone by its From header's user), its channel named after the endpoint and
+        carrying the phone's Call-ID; or as the second half of a Local channel (`technology="Local"`, as
         test harnesses on a real Asterisk make calls), which has no RTP of its own."""
         uid = self._next_unique_id()
         if technology not in ("PJSIP", "Local"):
             raise ValueError(f"a call comes in by PJSIP or Local, not {technology!r}")
-        number = next(self._ids)
+        sip = technology == "PJSIP"
         channel = Channel(
             id=uid,
-            name=f"PJSIP/{caller}-{number:08x}"
-            if technology == "PJSIP"
-            else f"Local/{to}@{self.inbound_context}-{number:08x};2",
+            name=self._sip_name(endpoint or caller)
+            if sip
+            else f"Local/{to}@{self.inbound_context}-{next(self._ids):08x};2",
+            protocol_id=phone_call_id() if sip else "",
             caller={"name": name, "number": caller},
             context=self.inbound_context,
             exten=to,
@@ -215,6 +227,8 @@ class World(Applications, Bridging, Controls, Playbacks, Recorder, Ringing, Call
             channel.connected = dict(channel.caller)
         self.channels[uid] = channel
         facts = {"from": caller, "name": name, "to": to, "technology": technology, "app": app}
+        if sip:
+            facts["endpoint"] = endpoint or caller
         self.journal.note(uid, "called", **facts, stasis=app in self.connected_apps)
         if app not in self.connected_apps:
             # Asterisk logs "Stasis app '<app>' doesn't exist" and the dialplan goes on.
@@ -226,8 +240,15 @@ class World(Applications, Bridging, Controls, Playbacks, Recorder, Ringing, Call
         return channel
 
     def caller_hangs_up(self, channel_id: str) -> None:
+        """The caller hangs up: a SIP phone with a BYE or a CANCEL, with their causes (sip.py); a Local
+        half's caller with Normal Clearing."""
         channel = self.channel(channel_id)
-        self._hang_up(channel, cause=16, soft=False, by="caller")
+        cause, tech_cause = (BYE if channel.state == "Up" else CANCEL) if self._is_sip(channel) else (16, 0)
+        self._hang_up(channel, cause=cause, soft=False, by="caller", tech_cause=tech_cause)
+
+    @staticmethod
+    def _is_sip(channel: Channel) -> bool:
+        return channel.name.startswith("PJSIP/")
 
     def send_dtmf(self, channel_id: str, digit: str) -> None:
         channel = self.channel(channel_id)
@@ -270,16 +291,18 @@ class World(Applications, Bridging, Controls, Playbacks, Recorder, Ringing, Call
         else:
             self._hang_up(channel, cause=32, soft=True, by="application")
 
-    def _hang_up(self, channel: Channel, *, cause: int, soft: bool, by: str = "asterisk") -> None:
+    def _hang_up(self, channel: Channel, *, cause: int, soft: bool, by: str = "asterisk", tech_cause: int = 0) -> None:
         if channel.gone:
             return
         channel.gone = True
         self._hung_up(channel, cause, by)
         app = channel.app
-        if app is not None and channel.state == "Up" and channel.name.startswith("PJSIP/"):  # RTP's statistics
-            for variable in ("RTPAUDIOQOS", "RTPAUDIOQOSJITTER", "RTPAUDIOQOSLOSS", "RTPAUDIOQOSRTT", "RTPAUDIOQOSMES"):
-                self._emit(app, "ChannelVarset", variable=variable, value="", channel=channel.json())
-        request: Json = {"cause": cause, "channel": channel.json()}
+        if app is not None and channel.state == "Up" and self._is_sip(channel):  # RTP's statistics
+            for variable, value in rtp_quality(time.monotonic() - (channel.answered_at or time.monotonic())):
+                self._emit(app, "ChannelVarset", variable=variable, value=value, channel=channel.json())
+        request: Json = {"cause": cause, "channel": channel.json()} if cause else {"channel": channel.json()}
+        if tech_cause:
+            request["tech_cause"] = tech_cause
         if soft:
             request = {"cause": cause, "soft": True, "channel": channel.json()}
         self._emit(app, "ChannelHangupRequest", **request)
@@ -443,9 +466,10 @@ class World(Applications, Bridging, Controls, Playbacks, Recorder, Ringing, Call
         name, _, number = caller_id.partition("<")
         channel = Channel(
             id=channel_id or self._next_unique_id(),
-            name=f"{endpoint}-{next(self._ids):08x}",
+            name=self._sip_name(resource) if technology == "PJSIP" else f"{endpoint}-{next(self._ids):08x}",
+            protocol_id=asterisk_call_id() if technology == "PJSIP" else "",
             caller={"name": name.strip(), "number": number.rstrip(">").strip()},
-            context="default",
+            context=self.endpoints[endpoint].context if technology == "PJSIP" else "default",
             exten="s",
             originated=True,
             state="Down",
@@ -453,6 +477,7 @@ class World(Applications, Bridging, Controls, Playbacks, Recorder, Ringing, Call
             app_data=",".join([app, *app_args]),
             outside_data="(Outgoing Line)",  # Dial()'s, as the SIP traces of Asterisk 22 show it
         )
+        channel.connected = dict(channel.caller)  # the caller id given is its connected line too (main/pbx.c)
         self.channels[channel.id] = channel
         self._spawn(self._ring_agent(channel, app, app_args, self.endpoints[endpoint], ring_for=timeout))
         return channel
@@ -469,11 +494,15 @@ class World(Applications, Bridging, Controls, Playbacks, Recorder, Ringing, Call
         technology, _, resource = endpoint.partition("/")
         # A Local channel's first half starts where it leads (`exten@context`), as Asterisk's does.
         exten, _, context = resource.partition("/")[0].partition("@") if technology == "Local" else ("s", "", "")
+        sip = technology == "PJSIP"
         channel = Channel(
             id=channel_id or self._next_unique_id(),
-            name=f"{endpoint}-{next(self._ids):08x}" + (";1" if technology == "Local" else ""),
+            name=self._sip_name(resource)
+            if sip
+            else f"{endpoint}-{next(self._ids):08x}" + (";1" if technology == "Local" else ""),
+            protocol_id=asterisk_call_id() if sip else "",  # its dialog, and so its Call-ID, exists already
             caller={"name": "", "number": ""},
-            context=context or "default",
+            context=context or (self.endpoints[endpoint].context if sip else "default"),
             exten=exten,
             originated=True,
             state="Down",

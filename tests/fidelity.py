@@ -29,6 +29,10 @@ LONGEST = 4.0  # at most this long after a step
 # A channel's name where a value carries one (BRIDGEPEER's "Recorder/ARI-0000001b;2"): Asterisk numbers its
 # own channels from one sequence for the whole process, so the number depends on what ran before.
 _CHANNEL_NAME = re.compile(r"^[A-Za-z]+/\S+-[0-9a-f]{8}(;[12])?$")
+# A SIP channel's name is compared but for its number: chan_pjsip names a channel after its endpoint, with
+# the driver's own sequence number in eight hex digits.
+_SIP_NAME = re.compile(r"^PJSIP/(\S+)-([0-9a-f]{8})$")
+_NUMBER = re.compile(r"\d+(\.\d+)?")
 _TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([+-]\d{4}|Z)?$")
 # Fields whose values name things that differ between two Asterisks by nature (who calls, how).
 _IDS = {"id", "channel_id", "bridge_id", "playback_id", "target_uri", "channels", "asterisk_id", "entity_id",
@@ -63,6 +67,8 @@ class Transcript:
         self.session, self.config, self.events = session, config, events
         self.lines: list[str] = []
         self._seen = len(events)
+        # Its callers are SIP phones on both Asterisks (`sip_calls()`): their connected lines are compared.
+        self.sip = False
 
     async def request(
         self,
@@ -198,6 +204,11 @@ class Transcript:
             await asyncio.sleep(0.02)  # the events are a plain list the event stream appends to
         await self.settle()
 
+    def sip_calls(self) -> None:
+        """The scenario's callers are SIP phones on both Asterisks: their channels' connected lines are the
+        same by nature, and compared."""
+        self.sip = True
+
     def note(self, what: str) -> None:
         """A harness action, written as such."""
         self.lines.append(f"# {what}")
@@ -217,7 +228,9 @@ class Transcript:
     def normalised(self) -> list[str]:
         names: dict[str, str] = {}
         seen = _channels_seen(self.lines)
-        lines = [_normalise_line(_without_unseen_channels(line, seen), names) for line in self.lines]
+        # How long a SIP phone sends each key is the phone's (baresip's depends on when the next is typed).
+        dropped = (_DROP - {"connected"}) | {"duration_ms"} if self.sip else _DROP
+        lines = [_normalise_line(_without_unseen_channels(line, seen), names, dropped) for line in self.lines]
         # A Local half's ChannelConnectedLine and a playback's PlaybackStarted come from two threads of
         # Asterisk's (the connected line through the other half): in either order, from run to run.
         for i in range(len(lines) - 1):
@@ -241,7 +254,62 @@ class Transcript:
                 lines[i + 1] = _before_or_in_stasis(lines[i + 1])
             if _PLAY_OF_A_LIST.match(lines[i]) and lines[i + 1].startswith("< 201 "):
                 lines[i + 1] = _somewhere_in_its_list(lines[i + 1])
-        return lines
+        return _dialling_in_order(lines)
+
+
+_STATES = ("Down", "Ringing", "Up")
+_NEEDS = {"": "Down", "RINGING": "Ringing", "ANSWER": "Up"}  # the channel state a Dial's status follows
+
+
+def _dialled(line: str) -> tuple[str, dict[str, Any]] | None:
+    """A Dial or ChannelStateChange event of the backend application's: the channel's id, and the event."""
+    if not line.startswith("! "):
+        return None
+    event = json.loads(line[2:])
+    channel = event.get("peer") if event.get("type") == "Dial" else event.get("channel")
+    if event.get("type") not in ("Dial", "ChannelStateChange") or not isinstance(channel, dict):
+        return None
+    return channel["id"], event
+
+
+def _dialling_in_order(lines: list[str]) -> list[str]:
+    """A dialled channel's Dial events and its ChannelStateChanges come from two threads of Asterisk's (the
+    dialling one, and the channel's own), each in order but the two interleaved as it happens, a Dial
+    showing the channel's state when it was sent. Written in one order: each Dial after the state change its
+    status follows (none for the first Dial, Ringing for RINGING, Up for ANSWER), showing that state."""
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        found = [_dialled(lines[i])]
+        j = i + 1
+        while found[0] is not None and j < len(lines):
+            following = _dialled(lines[j])
+            if following is None or following[0] != found[0][0]:
+                break
+            found.append(following)
+            j += 1
+        run = [found_one[1] for found_one in found if found_one is not None]
+        if len({e["type"] for e in run}) < 2:
+            out.append(lines[i])
+            i += 1
+            continue
+        keyed, reached = [], 0
+        for n, event in enumerate(run):
+            if event["type"] == "ChannelStateChange":
+                reached = max(reached, _STATES.index(event["channel"]["state"]))
+                keyed.append(((reached, 0, n), event))
+            else:
+                need = _NEEDS.get(event["dialstatus"])
+                keyed.append(((_STATES.index(need) if need else reached, 1, n), event))
+        state = "Down"
+        for _, event in sorted(keyed, key=lambda k: k[0]):
+            if event["type"] == "ChannelStateChange":
+                state = event["channel"]["state"]
+            else:
+                event["peer"]["state"] = state
+            out.append(f"! {json.dumps(event, sort_keys=True)}")
+        i = j
+    return out
 
 
 def _body_read(frame: str) -> str:
@@ -339,7 +407,7 @@ def _text(value: str | int | bool) -> str:
     return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
-def _normalise_line(line: str, names: dict[str, str]) -> str:
+def _normalise_line(line: str, names: dict[str, str], dropped: set[str]) -> str:
     kind, _, rest = line.partition(" ")
     if line.startswith("> WS ") and rest.count(" ") >= 2 and rest.split(" ", 2)[2][:1] in '{["':
         # A frame sent on a WebSocket (a RESTRequest): the ids named so far, wherever they are in it.
@@ -350,7 +418,7 @@ def _normalise_line(line: str, names: dict[str, str]) -> str:
         return f"> {_name_ids_in_path(rest, names)}"
     if kind == "<":
         status, _, body = rest.partition(" ")
-        answer = _normalise(json.loads(body), names)
+        answer = _normalise(json.loads(body), names, dropped)
         if status == "201" and isinstance(answer, dict) and "media_uri" in answer:
             if answer.get("state") in ("queued", "playing", "failed"):
                 # Timing only: Asterisk answers a play with the playback's state at that moment, and an idle
@@ -367,7 +435,7 @@ def _normalise_line(line: str, names: dict[str, str]) -> str:
             del answer["channelvars"]["STASISSTATUS"]
         return f"< {status} {json.dumps(answer, sort_keys=True)}"
     if kind.startswith("!"):  # "!": the backend application's events; "!label": an EventSocket's
-        event = _normalise(json.loads(rest), names)
+        event = _normalise(json.loads(rest), names, dropped)
         if event.get("type") == "ChannelTalkingFinished" and isinstance(event.get("duration"), int):
             # Asterisk measures the talking from the audio's frames (a 20 ms frame, its detector's own
             # timing); the simulator's is the time the caller was told to talk: to the nearest 250 ms.
@@ -408,13 +476,16 @@ def _name_in_value(value: str, raw: str, names: dict[str, str]) -> str:
     return raw
 
 
-def _normalise(value: Any, names: dict[str, str], key: str = "") -> Any:
+def _normalise(value: Any, names: dict[str, str], dropped: set[str], key: str = "") -> Any:
     if isinstance(value, dict):
         # A playback's language and a sound's are what the application asked for, or the sound files'.
         kept = {"language"} if key in ("formats", "playback") or "media_uri" in value else set()
-        return {k: _normalise(v, names, k) for k, v in value.items() if k not in _DROP - kept}
+        if str(value.get("variable", "")).startswith("RTPAUDIOQOS") and isinstance(value.get("value"), str):
+            # A SIP channel's RTP statistics, set as it ends: measured, so only their form is compared.
+            value = {**value, "value": _NUMBER.sub("<n>", value["value"])}
+        return {k: _normalise(v, names, dropped, k) for k, v in value.items() if k not in dropped - kept}
     if isinstance(value, list):
-        items = [_normalise(v, names, key) for v in value]
+        items = [_normalise(v, names, dropped, key) for v in value]
         if key == "formats":  # a sound's: Asterisk lists its languages in the order of a hash table
             items.sort(key=lambda f: json.dumps(f, sort_keys=True))
         if key == "channels" and all(isinstance(c, str) for c in items):
@@ -427,6 +498,9 @@ def _normalise(value: Any, names: dict[str, str], key: str = "") -> Any:
             return "<port>"
         if key == "uri":  # a RESTResponse's: the path it answered, with the ids in it
             return _name_ids_in_path(value, names)
+        sip = _SIP_NAME.match(value)
+        if sip:
+            return f"PJSIP/{sip.group(1)}-{_name(sip.group(2), names)}"
         if (key in _IDS or _CHANNEL_NAME.match(value)) and value:
             return _name(value, names)
         if key == "value" and value in names:  # a variable's value that is an id seen before (UNIQUEID)

@@ -94,9 +94,12 @@ def tone_seconds(path: Path, hertz: int) -> list[float]:
 class Phone:
     """`async with Phone(...) as phone:` a running baresip; `/quit` and wait on leaving."""
 
-    def __init__(self, folder: Path, user: str, port: int, microphone: Path, *, auto_answer: bool = False) -> None:
+    def __init__(
+        self, folder: Path, user: str, port: int, microphone: Path, *, auto_answer: bool = False, max_calls: int = 0
+    ) -> None:
+        """`max_calls`: more calls at once are refused (486 Max Calls); 0, baresip's default of 4."""
         self.folder, self.user, self.port, self.microphone = folder, user, port, microphone
-        self.auto_answer = auto_answer
+        self.auto_answer, self.max_calls = auto_answer, max_calls
         self.process: asyncio.subprocess.Process | None = None
 
     async def __aenter__(self) -> Phone:
@@ -104,6 +107,8 @@ class Phone:
             pytest.fail("baresip is not installed: run scripts/setup as root (Debian package baresip-core)")
         (self.folder / "heard").mkdir(parents=True, exist_ok=True)
         config = CONFIG.format(port=self.port, microphone=self.microphone, dir=self.folder)
+        if self.max_calls:
+            config += f"call_max_calls\t\t{self.max_calls}\n"
         (self.folder / "config").write_text(config, encoding="utf-8")
         answer = ";answermode=auto" if self.auto_answer else ""
         (self.folder / "accounts").write_text(f"<sip:{self.user}@127.0.0.1>;regint=0{answer}\n", encoding="utf-8")

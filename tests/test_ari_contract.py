@@ -169,8 +169,8 @@ class RemoteSimBackend(Backend):
 
     async def call(self, caller: str = "12345678") -> str:
         placed = await self._control(
-            "POST", "/calls", {"from": caller, "name": "Borger", "to": "1818", "app": "router"}
-        )
+            "POST", "/calls", {"from": caller, "name": "Borger", "to": "1818", "app": "router", "technology": "Local"}
+        )  # as the real tier's callers, and SimBackend's: a Local channel's half
         if placed["stasis"]:
             await self.started(placed["channel_id"])
         return str(placed["channel_id"])

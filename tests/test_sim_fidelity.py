@@ -10,15 +10,17 @@ those run on both (tests/conftest.py prints it).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import difflib
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.fidelity import Transcript
+from tests.sip_callers import SipCaller, agent_phone, busy_now, sip_caller
 from tests.test_ari_contract import Backend, SimBackend, backend  # noqa: F401  (the fixture)
 
 KNOWN = Path(__file__).with_name("sim_known_differences.txt")
@@ -1154,6 +1156,95 @@ async def rest_over_the_websocket(t: Transcript, b: Backend) -> None:
         await t.over_websocket(socket, message)
     await t.settle()
     await t.close_events(socket)
+
+
+# -- SIP calls: a baresip phone on the real Asterisk, the control API's phone on the simulator ---------
+
+
+@contextlib.asynccontextmanager
+async def a_sip_call(t: Transcript, b: Backend, *, answered: bool = True) -> AsyncIterator[tuple[SipCaller, str]]:
+    """A scenario's opening: a SIP phone on the endpoint `citizen` calls 1818, and (unless not `answered`)
+    the application answers. The phone, and the call's channel."""
+    t.sip_calls()
+    async with sip_caller(b) as phone:
+        call = await phone.dial()
+        await t.settle()
+        if answered:
+            await t.request("POST", f"/channels/{call}/answer")
+        yield phone, call
+
+
+@scenario
+async def a_sip_call_answered_then_hung_up_by_the_phone(t: Transcript, b: Backend) -> None:
+    async with a_sip_call(t, b) as (phone, call):
+        await t.request("GET", f"/channels/{call}")
+        t.note("the phone hangs up")
+        await phone.hang_up()
+        await t.until_event("StasisEnd")
+        await t.request("GET", f"/channels/{call}")
+
+
+@scenario
+async def a_sip_call_hung_up_by_the_application(t: Transcript, b: Backend) -> None:
+    async with a_sip_call(t, b) as (_, call):
+        await t.request("DELETE", f"/channels/{call}")
+
+
+@scenario
+async def a_sip_call_hung_up_by_the_phone_before_it_is_answered(t: Transcript, b: Backend) -> None:
+    async with a_sip_call(t, b, answered=False) as (phone, call):
+        await t.request("POST", f"/channels/{call}/ring")
+        t.note("the phone gives up")
+        await phone.hang_up()
+        await t.until_event("StasisEnd")
+
+
+@scenario
+async def a_sip_caller_presses_keys(t: Transcript, b: Backend) -> None:
+    async with a_sip_call(t, b) as (phone, call):
+        t.note("the phone sends 1 and #")
+        await phone.press("1#")
+        await t.until_event("ChannelDtmfReceived", count=2)
+        await t.request("DELETE", f"/channels/{call}")
+
+
+@scenario
+async def an_agent_phone_answers_then_hangs_up(t: Transcript, b: Backend) -> None:
+    t.sip_calls()
+    async with agent_phone(b, "agent1", "answer") as phone:
+        await t.request(
+            "POST", "/channels", endpoint="PJSIP/agent1", app="router", channelId="fid-sip-1", callerId="1818 <1818>",
+            settle=False,
+        )  # fmt: skip
+        await t.until_event("StasisStart")
+        await t.request("GET", "/channels/fid-sip-1")
+        t.note("the agent hangs up")
+        if phone is not None:
+            await phone.send("/hangup\n")
+        else:
+            await b.caller_hangs_up("fid-sip-1")
+        await t.until_event("ChannelDestroyed")
+
+
+@scenario
+async def an_agent_phone_on_a_call_is_busy(t: Transcript, b: Backend) -> None:
+    t.sip_calls()
+    async with agent_phone(b, "agent1", "answer", one_call=True):
+        await t.request("POST", "/channels", endpoint="PJSIP/agent1", app="router", channelId="fid-sip-3", settle=False)
+        await t.until_event("StasisStart")
+        await busy_now(b, "agent1")
+        t.note("a second call to the agent, on a call")
+        await t.request("POST", "/channels", endpoint="PJSIP/agent1", app="router", channelId="fid-sip-4", settle=False)
+        await t.until_event("ChannelDestroyed")
+        await t.request("DELETE", "/channels/fid-sip-3")
+
+
+@scenario
+async def an_agent_phone_rings_unanswered(t: Transcript, b: Backend) -> None:
+    t.sip_calls()
+    async with agent_phone(b, "agent2", "no-answer"):
+        await t.request("POST", "/channels", endpoint="PJSIP/agent2", app="router", channelId="fid-sip-2", timeout=2)
+        await t.until_event("ChannelDestroyed")
 
 
 # -- the tier ------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ import aiohttp
 import pytest
 
 from router.calls.prompts import load_manifest
+from router.calls.reconcile import channel_order
 from router.schedule import load_schedule
 from tests.conftest import ROOT
 
@@ -172,3 +173,12 @@ async def test_router_killed_and_restarted_with_calls_in_flight(tmp_path: Path) 
                 return not ours and not in_app
 
             await until(nothing_left, 20)
+
+
+def test_callers_who_arrived_in_the_same_millisecond_wait_on_in_asterisks_order() -> None:
+    """creationtime has milliseconds only: ties are broken by the channel id's numbers, not its text, so
+    that .10 comes after .9 (with or without Asterisk's system name before the id)."""
+    ids = ["1717171717.10", "1717171717.9", "1717171718.1", "1717171717.100"]
+    assert sorted(ids, key=channel_order) == ["1717171717.9", "1717171717.10", "1717171717.100", "1717171718.1"]
+    named = ["pbx-1717171717.11", "pbx-1717171717.2"]
+    assert sorted(named, key=channel_order) == ["pbx-1717171717.2", "pbx-1717171717.11"]

@@ -14,13 +14,14 @@ import aiohttp
 import pytest_asyncio
 
 from asterisk_sim import Simulator
+from asterisk_sim.settings import Settings
 
 AUTH = {"Authorization": "Basic " + base64.b64encode(b"router:secret").decode()}
 
 
 @pytest_asyncio.fixture
 async def sim() -> AsyncIterator[Simulator]:
-    simulator = Simulator("router", "secret")
+    simulator = Simulator("router", "secret", settings=Settings(app="router"))  # calls into the app "router"
     await simulator.start()
     try:
         yield simulator

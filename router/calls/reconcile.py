@@ -202,7 +202,10 @@ class Reconciler:
                     if channel_id in unclaimed:
                         with contextlib.suppress(*CALL_MOVED_ON):
                             held.append((await self._rest.get_channel(channel_id), bridge_id))
-        return sorted(held, key=lambda found: (found[0].created is None, found[0].created or datetime.min, found[0].id))
+        return sorted(
+            held,
+            key=lambda found: (found[0].created is None, found[0].created or datetime.min, channel_order(found[0].id)),
+        )
 
     async def _requeue(self, held: list[tuple[Channel, str]]) -> None:
         """Callers Asterisk kept waiting while we were away wait on in the queue, in the order they came."""
@@ -306,3 +309,12 @@ class Reconciler:
             or channel_id in self.adopted
             or channel_id in runtime.dialouts.legs
         )
+
+
+def channel_order(channel_id: str) -> tuple[tuple[int, int, str], ...]:
+    """Asterisk's channel ids (`1717171717.9`, `1717171717.10`, or with a system name before them) in the
+    order Asterisk made them: their numbers compared as numbers, so that .10 comes after .9 when two
+    callers arrived within the same millisecond (creationtime's resolution)."""
+    return tuple(
+        (0, int(part), "") if part.isdigit() else (1, 0, part) for part in channel_id.replace("-", ".").split(".")
+    )

@@ -4,13 +4,16 @@ A caller (the endpoint `citizen`, whose caller id is no Danish number) calls 181
 no agent's phone is on, is offered the callback, presses 5, keys in 42345678 and # (DTMF, RFC 4733),
 hears the number read back, presses 1, hears the confirmation and is hung up on by the router: the
 callback is in the store, open. Then the agent's desk phone (baresip as `agent1`) is switched on: it
-rings, the agent answers and hears whom they call back (speech measured in what their phone recorded);
+rings showing the number, the agent answers and hears whom they call back (speech measured in what their phone recorded);
 only then does the citizen's phone ring (the test Asterisk's outbound route: the endpoint `trunk`,
 whose static contact is a baresip "citizen" whose account is 42345678), showing 1818. The citizen
-answers and hears who is calling first, with none of the agent's voice in it; then the agent's voice
-(a tone their phone sends, measured by its RMS and its frequency) reaches the citizen, and the
-callback is done. Second: a citizen who is busy each time is tried again, and after the last
-attempt the callback becomes a message.
+answers and hears who is calling, alone; then the agent's voice (a tone their phone sends, measured by
+its RMS and its frequency) reaches the citizen, and the callback is done. The agent hears the citizen
+only from then on: on the real Asterisk a playback to a channel in a bridge is heard instead of the
+bridge, but that channel's own voice still goes into it, so a greeting played after the bridge (as
+before) let the agent listen to the citizen while the citizen heard the greeting. Second: a citizen
+who is busy each time is tried again after the pause, and after the last attempt the callback becomes
+a message.
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
 A caller (the endpoint `citizen`, whose caller id is no Danish number) calls 1818 in phone hours while
 no agent's phone is on, is offered the callback, presses 5, keys in 42345678 and # (DTMF, RFC 4733),
 hears the number read back, presses 1, hears the confirmation and is hung up on by the router: the
-callback is in the store, open. Then the agent's desk phone (baresip as `agent1`) is switched on: it
-rings showing the number, the agent answers and hears whom they call back (speech measured in what their phone recorded);
-only then does the citizen's phone ring (the test Asterisk's outbound route: the endpoint `trunk`,
+callback is in the store, open. Then the agent's desk phone (baresip as `agent1`) is switched on:
+it rings showing the number, the agent answers and hears whom they call back (speech measured in what
+their phone recorded); only then does the citizen's phone ring (the test Asterisk's outbound route: the endpoint `trunk`,
 whose static contact is a baresip "citizen" whose account is 42345678), showing 1818. The citizen
 answers and hears who is calling, alone; then the agent's voice (a tone their phone sends, measured by
 its RMS and its frequency) reaches the citizen, and the callback is done. The agent hears the citizen

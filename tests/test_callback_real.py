@@ -5,8 +5,8 @@ no agent's phone is on, is offered the callback, presses 5, keys in 42345678 and
 hears the number read back, presses 1, hears the confirmation and is hung up on by the router: the
 callback is in the store, open. Then the agent's desk phone (baresip as `agent1`) is switched on:
 it rings showing the number, the agent answers and hears whom they call back (speech measured in what
-their phone recorded); only then does the citizen's phone ring (the test Asterisk's outbound route: the endpoint `trunk`,
-whose static contact is a baresip "citizen" whose account is 42345678), showing 1818. The citizen
+their phone recorded); only then does the citizen's phone ring (the test Asterisk's outbound route:
+the endpoint `trunk`, whose static contact is a baresip "citizen" whose account is 42345678), showing 1818. The citizen
 answers and hears who is calling, alone; then the agent's voice (a tone their phone sends, measured by
 its RMS and its frequency) reaches the citizen, and the callback is done. The agent hears the citizen
 only from then on: on the real Asterisk a playback to a channel in a bridge is heard instead of the

@@ -181,6 +181,8 @@ async def test_the_agent_hears_whom_they_call_then_the_citizen_is_called_with_18
         assert agent_heard[:9] == ["callback-agent-intro", *(f"num-{d}" for d in "42345678")]
         await until(lambda: office.bridged_with(citizen) == ["PJSIP/agent1"])
         await until(lambda: "callback-citizen-greeting" in office.media(citizen))
+        heard = [str(h.get("media", "bridged")) for h in office.heard(citizen) if "media" in h or "bridged" in h]
+        assert heard == ["sound:callrouter/callback-citizen-greeting", "bridged"], "greeted alone, then bridged"
         await until(lambda: office.callbacks()[0].state == "done")
         assert office.callbacks()[0].outcomes == ("talked",)
         await until(lambda: office.sim.world.channels[agent].gone)  # the citizen hung up: so is the agent

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -14,6 +15,8 @@ from router.calls.dialout import (
     DestroyBridge,
     Ended,
     Finished,
+    Greet,
+    Greeted,
     HangUp,
     Originate,
     Ring,
@@ -30,8 +33,8 @@ def at(seconds: float) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def run(*events: dialout.Event) -> tuple[Attempt, list[list[dialout.Command]]]:
-    attempt, first = dialout.start(A)
+def run(*events: dialout.Event, attempt: Attempt = A) -> tuple[Attempt, list[list[dialout.Command]]]:
+    attempt, first = dialout.start(attempt)
     seen = [first]
     for event in events:
         attempt, commands = dialout.step(attempt, event)
@@ -75,6 +78,39 @@ def test_every_way_an_attempt_ends(events: list[dialout.Event], outcome: str, ti
     attempt, seen = run(*events)
     assert (attempt.state, attempt.outcome) == ("done", outcome)
     assert seen[-1] == [*tidy, Finished()]
+
+
+GREETED = replace(A, greeting=("callback-citizen-greeting",))  # a queue's callback
+
+
+def test_a_callbacks_citizen_hears_the_greeting_alone_and_only_then_is_bridged() -> None:
+    events = (
+        Answered("staff", T0),
+        Answered("citizen", T0 + at(9)),
+        Greeted(T0 + at(12)),
+        Ended("citizen", T0 + at(70)),
+    )
+    attempt, seen = run(*events, attempt=GREETED)
+    assert seen[2] == [Greet(CITIZEN, "d1-greeting", ("callback-citizen-greeting",))]  # the agent still hears ringing
+    assert seen[3] == [StopRinging(STAFF), Bridge(BRIDGE, (STAFF, CITIZEN))]
+    assert seen[4] == [HangUp(STAFF), DestroyBridge(BRIDGE), Finished()]
+    assert (attempt.state, attempt.outcome, attempt.seconds) == ("done", "talked", 61.0)  # from the answer on
+
+
+@pytest.mark.parametrize(("leg", "other"), [("staff", CITIZEN), ("citizen", STAFF)])
+def test_an_end_during_the_greeting_ends_it_the_citizen_was_reached(leg: dialout.Leg, other: str) -> None:
+    attempt, seen = run(
+        Answered("staff", T0), Answered("citizen", T0 + at(9)), Ended(leg, T0 + at(10)), attempt=GREETED
+    )
+    assert (attempt.state, attempt.outcome) == ("done", "talked")
+    assert seen[-1] == [HangUp(other), Finished()]  # no bridge to destroy: there was none
+    assert dialout.step(attempt, Greeted(T0 + at(12))) == (attempt, [])  # the greeting's end, late
+
+
+def test_without_a_greeting_a_greeted_event_changes_nothing() -> None:
+    attempt, _ = run(Answered("staff", T0), Answered("citizen", T0))
+    assert attempt.state == "talking"
+    assert dialout.step(attempt, Greeted(T0)) == (attempt, [])
 
 
 def test_an_end_reported_twice_or_an_answer_after_the_end_changes_nothing() -> None:

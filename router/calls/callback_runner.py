@@ -179,9 +179,10 @@ class CallbackRunner:
             target.ring_seconds,
             now,
             staff_channel=leg_id,
+            greeting=GREETING,
         )
         intro = (*INTRO, *(f"num-{d}" for d in number))
-        riding = Riding(intro, GREETING, FAREWELL, lambda a: self._step(a, claimed))
+        riding = Riding(intro, FAREWELL, lambda a: self._step(a, claimed))
         log.info("callback %s: %s answered; calling the citizen (attempt %d)", callback_id, agent, claimed.attempts + 1)
         await self._dialouts.begin_answered(attempt, riding)
 
@@ -189,9 +190,11 @@ class CallbackRunner:
         """What came of a callback's call so far, kept."""
         assert self._store is not None
         store, now = self._store, self._clock()
-        if attempt.state == "talking":
+        if attempt.state == "greeting":  # the citizen answered: made (a second report would change nothing)
             await asyncio.to_thread(store.done, callback.id, self.node, now)
             log.info("callback %s: the citizen answered", callback.id)
+            return
+        if attempt.state == "talking":
             return
         if attempt.state != "done" or attempt.outcome == "talked":
             return

@@ -4,22 +4,28 @@ Theory of operation. The staff member's own phone is rung first (an originate in
 application, which the leg enters only when answered). When they answer, the citizen is dialled
 through the line's `callback:` target with the line's number as caller id, and the staff member hears
 ringing meanwhile. When the citizen answers, that ringing stops and both legs go into a mixing bridge
-of their own. Whichever side ends first, the other is hung up and the bridge destroyed; the attempt is
-then `done` with an outcome:
+of their own. A queue's callback (calls/callback_runner.py) has a `greeting`: the citizen who answers
+hears it first, alone on their channel, while the agent still hears ringing; only then are the two
+bridged (the citizen learns who is calling before the agent speaks, and the agent does not hear the
+citizen meanwhile). Whichever side ends first, the other is hung up and the bridge destroyed; the
+attempt is then `done` with an outcome:
 
     staff-unanswered   the staff member's phone was not answered (or was busy, or offline)
     cancelled          the staff member hung up while the citizen's phone rang
     busy               the citizen's line was busy
     no-answer          the citizen did not answer (or the call could not be put through)
-    talked             they talked; `seconds` is how long
+    talked             they talked (or the citizen answered and an end came during the greeting);
+                       `seconds` is how long
 
 A leg's end may be reported twice (ChannelHangupRequest, StasisEnd, ChannelDestroyed): after the first,
 the others change nothing. Ids are the attempt's with a suffix, chosen so that neither is a prefix of
 the other (Asterisk finds an originate's channel id by prefix).
 
     ringing-staff --StaffAnswered--> ringing-citizen --CitizenAnswered--> talking
-          |                               |                                  |
-          +--StaffEnded--> done           +--either ended--> done            +--either ended--> done
+                                          |                                  ^
+                                          +--CitizenAnswered (a greeting)--> greeting --Greeted--+
+
+    and from every state, a leg's end --> done
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
-State = Literal["ringing-staff", "ringing-citizen", "talking", "done"]
+State = Literal["ringing-staff", "ringing-citizen", "greeting", "talking", "done"]
 Leg = Literal["staff", "citizen"]
 Outcome = Literal["staff-unanswered", "cancelled", "busy", "no-answer", "talked"]
 OUTCOME_TEXT: dict[str, str] = {  # as staff read them, in the console and its Log
@@ -61,6 +67,7 @@ class Attempt:
     staff_ring_seconds: int = STAFF_RING_SECONDS
     # A queue's callback: the agent's leg, answered already (the machine then starts with `Answered("staff")`).
     staff_channel: str = ""
+    greeting: tuple[str, ...] = ()  # prompts the citizen hears on answering, before the bridge (a callback's)
 
     @property
     def staff_leg(self) -> str:
@@ -73,6 +80,10 @@ class Attempt:
     @property
     def bridge(self) -> str:
         return f"{self.id}-bridge"
+
+    @property
+    def greeting_playback(self) -> str:
+        return f"{self.id}-greeting"
 
     @property
     def seconds(self) -> float | None:
@@ -98,7 +109,14 @@ class Ended:
     cause: int = 16  # Q.850; 16 is a normal clearing
 
 
-Event = Answered | Ended
+@dataclass(frozen=True)
+class Greeted:
+    """The citizen's greeting finished playing (or could not be played)."""
+
+    at: datetime
+
+
+Event = Answered | Ended | Greeted
 
 
 # Commands.
@@ -129,6 +147,15 @@ class StopRinging:
 
 
 @dataclass(frozen=True)
+class Greet:
+    """Play `prompts` to the answered citizen, alone; `Greeted` when it is over."""
+
+    channel_id: str
+    playback_id: str
+    prompts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Bridge:
     bridge_id: str
     channel_ids: tuple[str, ...]
@@ -149,7 +176,7 @@ class Finished:
     """The attempt is over: record it."""
 
 
-Command = Originate | Ring | StopRinging | Bridge | HangUp | DestroyBridge | Finished
+Command = Originate | Ring | StopRinging | Greet | Bridge | HangUp | DestroyBridge | Finished
 
 
 def start(attempt: Attempt) -> tuple[Attempt, list[Command]]:
@@ -177,10 +204,16 @@ def step(attempt: Attempt, event: Event) -> tuple[Attempt, list[Command]]:
             return replace(attempt, state="ringing-citizen"), [dial, Ring(attempt.staff_leg)]
         case "ringing-staff", Ended("staff", at):
             return _done(attempt, at, "staff-unanswered", [])
+        case "ringing-citizen", Answered("citizen", at) if attempt.greeting:
+            greet = Greet(attempt.citizen_leg, attempt.greeting_playback, attempt.greeting)
+            return replace(attempt, state="greeting", answered=at), [greet]
         case "ringing-citizen", Answered("citizen", at):
-            both = (attempt.staff_leg, attempt.citizen_leg)
-            talk: list[Command] = [StopRinging(attempt.staff_leg), Bridge(attempt.bridge, both)]
-            return replace(attempt, state="talking", answered=at), talk
+            return _talk(replace(attempt, answered=at))
+        case "greeting", Greeted():
+            return _talk(attempt)
+        case "greeting", Ended(leg, at):
+            other = attempt.citizen_leg if leg == "staff" else attempt.staff_leg
+            return _done(attempt, at, "talked", [HangUp(other)])
         case "ringing-citizen", Ended("staff", at):
             return _done(attempt, at, "cancelled", [HangUp(attempt.citizen_leg)])
         case "ringing-citizen", Ended("citizen", at, cause):
@@ -190,6 +223,12 @@ def step(attempt: Attempt, event: Event) -> tuple[Attempt, list[Command]]:
             other = attempt.citizen_leg if leg == "staff" else attempt.staff_leg
             return _done(attempt, at, "talked", [HangUp(other), DestroyBridge(attempt.bridge)])
     return attempt, []  # a second report of an end, or an answer after the attempt ended: nothing to do
+
+
+def _talk(attempt: Attempt) -> tuple[Attempt, list[Command]]:
+    """The citizen answered (and was greeted): the staff member's ringing off, and the two bridged."""
+    both = (attempt.staff_leg, attempt.citizen_leg)
+    return replace(attempt, state="talking"), [StopRinging(attempt.staff_leg), Bridge(attempt.bridge, both)]
 
 
 def _done(attempt: Attempt, at: datetime, outcome: Outcome, tidy: list[Command]) -> tuple[Attempt, list[Command]]:

@@ -39,12 +39,11 @@ def new_attempt_id() -> str:
 @dataclass(frozen=True)
 class Riding:
     """A queue's callback on the machine (calls/callback_runner.py): the agent answered already and hears
-    `intro` before the citizen is called; the citizen hears `greeting` as they are bridged; the agent hears
-    `farewell` when the citizen could not be reached. `on_step` hears of every step instead of the
-    message's record."""
+    `intro` before the citizen is called (the citizen's greeting is the attempt's, dialout.py plays it);
+    the agent hears `farewell` when the citizen could not be reached. `on_step` hears of every step
+    instead of the message's record."""
 
     intro: tuple[str, ...]
-    greeting: tuple[str, ...]
     farewell: tuple[str, ...]
     on_step: Callable[[Attempt], Awaitable[None]]
 
@@ -139,6 +138,8 @@ class DialOuts:
         live = self.live.get(attempt_id)
         if playback_id == f"{attempt_id}-intro" and live is not None:
             await self._deliver(live, dialout.Answered("staff", self._clock()))
+        elif live is not None and playback_id == live.attempt.greeting_playback:
+            await self._deliver(live, dialout.Greeted(self._clock()))
         elif playback_id == f"{attempt_id}-farewell":
             with contextlib.suppress(AriError):
                 await self._rest.hangup(channel_id)
@@ -184,13 +185,15 @@ class DialOuts:
                 case dialout.StopRinging(channel_id):
                     with contextlib.suppress(*CALL_MOVED_ON):
                         await self._rest.stop_ringing(channel_id)
+                case dialout.Greet(channel_id, playback_id, prompts):
+                    try:
+                        await self._play(channel_id, playback_id, prompts)
+                    except AriError as e:  # they talk without it (or the citizen's end says they are gone)
+                        log.info("dial-out %s: no greeting (%s)", live.attempt.id, e)
+                        await self._apply(live, dialout.Greeted(self._clock()))
                 case dialout.Bridge(bridge_id, channel_ids):
                     await self._rest.create_bridge(bridge_id, "mixing", "ring op")
                     await self._rest.add_channel(bridge_id, *channel_ids)
-                    riding = self._riding.get(live.attempt.id)
-                    if riding is not None:
-                        with contextlib.suppress(AriError):  # they talk without it
-                            await self._play(live.attempt.citizen_leg, f"{live.attempt.id}-greeting", riding.greeting)
                 case dialout.HangUp(channel_id) if self._farewell(live.attempt, channel_id):
                     try:
                         await self._play(

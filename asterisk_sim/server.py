@@ -27,8 +27,11 @@ from asterisk_sim.answers import VERSION, AriFault, Json, allocation_failed, app
 from asterisk_sim.api_docs import SHIPPED, api_document
 from asterisk_sim.channel_routes import channel_routes
 from asterisk_sim.control_api import Fault, control_errors, control_routes
+from asterisk_sim.objects import Bridge
+from asterisk_sim.recorder import RECORDING_FORMATS
 from asterisk_sim.recordings import recording_routes
 from asterisk_sim.resources import resource_routes
+from asterisk_sim.validation import parameters
 from asterisk_sim.variables import variable_routes
 from asterisk_sim.websocket_requests import Refusal, carry_out, read_request, refusal_answer
 from asterisk_sim.world import World
@@ -65,7 +68,7 @@ class Simulator:
         self.faults: list[Fault] = []
         self.event_delay = 0.0
         self.available = True
-        self.crashes: list[Json] = []  # requests the real Asterisk would have died of (channel_routes.py)
+        self.crashes: list[Json] = []  # requests the real Asterisk would have died of (docs/simulator.md)
         self._rng = random.Random(seed)
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
@@ -76,11 +79,11 @@ class Simulator:
     # -- lifecycle ------------------------------------------------------------------
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._ari_middleware, control_errors])
+        app = web.Application(middlewares=[self._ari_middleware, parameters, control_errors])
         app.add_routes(_ari_routes(self))
         app.add_routes(resource_routes(self.world, _json_body))
         app.add_routes(recording_routes(self.world))
-        app.add_routes(variable_routes(self.world, _json_body))
+        app.add_routes(variable_routes(self.world, _json_body, self._crash))
         app.add_routes(channel_routes(self.world, self._crash))
         app.add_routes(administration_routes(self.world.log_channels))
         app.add_routes(control_routes(self))
@@ -285,6 +288,15 @@ def _param(request: web.Request, name: str, default: str | None = None) -> str:
     return value
 
 
+def _channels(w: World, request: web.Request) -> list[str]:
+    """`channel` of a bridge's addChannel or removeChannel: the bridge is looked for first, then the list
+    (resource_bridges.c, control_list_create)."""
+    w.bridge(request.match_info["id"])
+    if "channel" not in request.query:
+        raise AriFault(400, "Missing parameter channel")
+    return request.query["channel"].split(",")
+
+
 def _number(request: web.Request, name: str, default: float) -> float:
     try:
         return float(request.query.get(name, default))
@@ -387,7 +399,19 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
         return ok([c.json() for c in w.channels.values() if not c.gone])
 
     async def originate(request: web.Request, channel_id: str | None) -> web.Response:
-        app = _param(request, "app")
+        # resource_channels.c (ari_channels_handle_originate_with_id) checks in this order.
+        query = request.query
+        endpoint = query.get("endpoint", "")
+        if not endpoint:
+            raise AriFault(400, "Endpoint must be specified")
+        if query.get("originator") and query.get("formats"):
+            raise AriFault(400, "Originator and formats can't both be specified")
+        technology, _, resource = endpoint.partition("/")
+        if not technology or not resource:
+            raise AriFault(400, "Invalid endpoint specified")
+        if not query.get("app") and not query.get("extension"):
+            raise AriFault(400, "Application or extension must be specified")
+        app = _param(request, "app")  # an originate to an extension is not simulated
         args = app_args(request)
         channel = w.originate(
             _param(request, "endpoint"),
@@ -429,21 +453,47 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
         tail, on_bridge = request.match_info["tail"], request.match_info["kind"] == "bridges"
         playback_id = tail[1:] or request.query.get("playbackId") or f"sim-pb-{time.monotonic_ns()}"
         target = w.bridge(request.match_info["id"]) if on_bridge else w.stasis_channel(request.match_info["id"])
-        if on_bridge and not request.query.getall("media", []):
-            raise allocation_failed()  # unlike a channel's: Asterisk's announcer gets no media to play
+        if isinstance(target, Bridge) and (
+            not request.query.getall("media", [])
+            or atoi(request.query.get("offsetms", "")) < 0
+            or atoi(request.query.get("skipms", "")) < 0
+        ):  # unlike a channel's, unchecked: Asterisk's announcer joins, and gets no playback to play
+            w.play_refused(target)
+            raise allocation_failed()
+        for name in ("skipms", "offsetms"):  # a channel's: resource_channels.c checks them
+            if not isinstance(target, Bridge) and atoi(request.query.get(name, "")) < 0:
+                raise AriFault(400, f"{name} cannot be negative")
         return ok(w.play(target, playback_id, _media(request), request.query.get("lang")), status=201)
 
     @r.post("/ari/channels/{id}/record")
     async def record(request: web.Request) -> web.Response:
+        # resource_channels.c (ast_ari_channels_record) checks in this order; the parameters are read as
+        # Asterisk reads them (validation.py): a duration that is not a number is 0.
+        query = request.query
+        longest, silence = atoi(query.get("maxDurationSeconds", "")), atoi(query.get("maxSilenceSeconds", ""))
+        if longest < 0:
+            raise AriFault(400, "max_duration_seconds cannot be negative")
+        if silence < 0:
+            raise AriFault(400, "max_silence_seconds cannot be negative")
+        w.stasis_channel(request.match_info["id"])
+        terminate_on, if_exists = query.get("terminateOn", "").lower(), query.get("ifExists", "").lower()
+        if terminate_on not in ("", "none", "any", "#", "*"):
+            raise AriFault(400, "terminateOn invalid")
+        if if_exists not in ("", "fail", "overwrite", "append"):
+            raise AriFault(400, "ifExists invalid")
+        if query.get("format", "") not in RECORDING_FORMATS:
+            raise AriFault(422, "specified format is unknown on this system")
+        if not query.get("name"):
+            raise AriFault(500, "Error parsing request")  # stasis_app_control_record: EINVAL
         recording = w.record(
             request.match_info["id"],
-            _param(request, "name"),
-            _param(request, "format"),
-            _number(request, "maxDurationSeconds", 0),
-            _number(request, "maxSilenceSeconds", 0),
-            request.query.get("terminateOn", "none"),
-            request.query.get("beep", "false") == "true",
-            request.query.get("ifExists", "fail"),
+            query["name"],
+            query["format"],
+            longest,
+            silence,
+            terminate_on or "none",
+            query.get("beep", "false") == "true",
+            if_exists or "fail",
         )
         return ok(recording.json(), status=201)
 
@@ -492,7 +542,7 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
     # Joining or leaving a bridge is a command each channel runs in its turn, and is waited for (control.py).
     @r.post("/ari/bridges/{id}/addChannel")
     async def add_channel(request: web.Request) -> web.Response:
-        bridge_id, channel_ids = request.match_info["id"], _param(request, "channel").split(",")
+        bridge_id, channel_ids = request.match_info["id"], _channels(w, request)
         for channel in w.joining(bridge_id, channel_ids):
             await w.turn(channel.id)
         w.add_to_bridge(bridge_id, channel_ids)
@@ -500,7 +550,7 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
 
     @r.post("/ari/bridges/{id}/removeChannel")
     async def remove_channel(request: web.Request) -> web.Response:
-        bridge_id, channel_ids = request.match_info["id"], _param(request, "channel").split(",")
+        bridge_id, channel_ids = request.match_info["id"], _channels(w, request)
         w.leaving(bridge_id, channel_ids)
         for channel_id in channel_ids:
             await w.turn(channel_id)
@@ -508,8 +558,11 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
         return ok()
 
     @r.post("/ari/bridges/{id}/record")
-    async def record_bridge(request: web.Request) -> web.Response:
+    async def record_bridge(request: web.Request) -> web.StreamResponse:
         query = request.query
+        if "format" not in query:  # resource_bridges.c looks its NULL format up (strcmp): Asterisk 22.10.1 dies
+            w.bridge(request.match_info["id"])  # it finds the bridge first
+            return await sim._crash(request, "POST /bridges/{id}/record without format")
         answer = w.record_bridge(request.match_info["id"], query.get("name", ""), query.get("format", ""),
                                  query.get("ifExists", "fail"))  # fmt: skip
         return ok(answer, status=201)

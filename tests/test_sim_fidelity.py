@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.fidelity import Transcript
+from tests.fidelity_parameters import generated_scenarios
 from tests.test_ari_contract import Backend, SimBackend, backend  # noqa: F401  (the fixture)
 
 KNOWN = Path(__file__).with_name("sim_known_differences.txt")
@@ -1134,6 +1135,9 @@ async def rest_over_the_websocket(t: Transcript, b: Backend) -> None:
         await t.over_websocket(socket, message)
     await t.settle()
     await t.close_events(socket)
+
+
+SCENARIOS.update(generated_scenarios())  # every operation's parameters, from the API description
 
 
 # -- the tier ------------------------------------------------------------------------------------

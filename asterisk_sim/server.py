@@ -31,7 +31,14 @@ from asterisk_sim.objects import Bridge
 from asterisk_sim.recorder import RECORDING_FORMATS
 from asterisk_sim.recordings import recording_routes
 from asterisk_sim.resources import resource_routes
-from asterisk_sim.validation import parameters
+from asterisk_sim.validation import (
+    bridge_channels,
+    bridge_play_fails,
+    check_channel_play,
+    check_channel_record,
+    check_originate,
+    parameters,
+)
 from asterisk_sim.variables import variable_routes
 from asterisk_sim.websocket_requests import Refusal, carry_out, read_request, refusal_answer
 from asterisk_sim.world import World
@@ -289,12 +296,8 @@ def _param(request: web.Request, name: str, default: str | None = None) -> str:
 
 
 def _channels(w: World, request: web.Request) -> list[str]:
-    """`channel` of a bridge's addChannel or removeChannel: the bridge is looked for first, then the list
-    (resource_bridges.c, control_list_create)."""
-    w.bridge(request.match_info["id"])
-    if "channel" not in request.query:
-        raise AriFault(400, "Missing parameter channel")
-    return request.query["channel"].split(",")
+    w.bridge(request.match_info["id"])  # looked for first, then its list (resource_bridges.c)
+    return bridge_channels(request.query)
 
 
 def _number(request: web.Request, name: str, default: float) -> float:
@@ -399,18 +402,7 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
         return ok([c.json() for c in w.channels.values() if not c.gone])
 
     async def originate(request: web.Request, channel_id: str | None) -> web.Response:
-        # resource_channels.c (ari_channels_handle_originate_with_id) checks in this order.
-        query = request.query
-        endpoint = query.get("endpoint", "")
-        if not endpoint:
-            raise AriFault(400, "Endpoint must be specified")
-        if query.get("originator") and query.get("formats"):
-            raise AriFault(400, "Originator and formats can't both be specified")
-        technology, _, resource = endpoint.partition("/")
-        if not technology or not resource:
-            raise AriFault(400, "Invalid endpoint specified")
-        if not query.get("app") and not query.get("extension"):
-            raise AriFault(400, "Application or extension must be specified")
+        check_originate(request.query)
         app = _param(request, "app")  # an originate to an extension is not simulated
         args = app_args(request)
         channel = w.originate(
@@ -453,47 +445,26 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
         tail, on_bridge = request.match_info["tail"], request.match_info["kind"] == "bridges"
         playback_id = tail[1:] or request.query.get("playbackId") or f"sim-pb-{time.monotonic_ns()}"
         target = w.bridge(request.match_info["id"]) if on_bridge else w.stasis_channel(request.match_info["id"])
-        if isinstance(target, Bridge) and (
-            not request.query.getall("media", [])
-            or atoi(request.query.get("offsetms", "")) < 0
-            or atoi(request.query.get("skipms", "")) < 0
-        ):  # unlike a channel's, unchecked: Asterisk's announcer joins, and gets no playback to play
-            w.play_refused(target)
+        if isinstance(target, Bridge) and bridge_play_fails(request.query, request.query.getall("media", [])):
+            w.play_refused(target)  # its announcer joined first
             raise allocation_failed()
-        for name in ("skipms", "offsetms"):  # a channel's: resource_channels.c checks them
-            if not isinstance(target, Bridge) and atoi(request.query.get(name, "")) < 0:
-                raise AriFault(400, f"{name} cannot be negative")
+        if not isinstance(target, Bridge):
+            check_channel_play(request.query)
         return ok(w.play(target, playback_id, _media(request), request.query.get("lang")), status=201)
 
     @r.post("/ari/channels/{id}/record")
     async def record(request: web.Request) -> web.Response:
-        # resource_channels.c (ast_ari_channels_record) checks in this order; the parameters are read as
-        # Asterisk reads them (validation.py): a duration that is not a number is 0.
         query = request.query
-        longest, silence = atoi(query.get("maxDurationSeconds", "")), atoi(query.get("maxSilenceSeconds", ""))
-        if longest < 0:
-            raise AriFault(400, "max_duration_seconds cannot be negative")
-        if silence < 0:
-            raise AriFault(400, "max_silence_seconds cannot be negative")
-        w.stasis_channel(request.match_info["id"])
-        terminate_on, if_exists = query.get("terminateOn", "").lower(), query.get("ifExists", "").lower()
-        if terminate_on not in ("", "none", "any", "#", "*"):
-            raise AriFault(400, "terminateOn invalid")
-        if if_exists not in ("", "fail", "overwrite", "append"):
-            raise AriFault(400, "ifExists invalid")
-        if query.get("format", "") not in RECORDING_FORMATS:
-            raise AriFault(422, "specified format is unknown on this system")
-        if not query.get("name"):
-            raise AriFault(500, "Error parsing request")  # stasis_app_control_record: EINVAL
+        check_channel_record(query, lambda: w.stasis_channel(request.match_info["id"]), RECORDING_FORMATS)
         recording = w.record(
             request.match_info["id"],
             query["name"],
             query["format"],
-            longest,
-            silence,
-            terminate_on or "none",
+            atoi(query.get("maxDurationSeconds", "")),
+            atoi(query.get("maxSilenceSeconds", "")),
+            query.get("terminateOn", "").lower() or "none",
             query.get("beep", "false") == "true",
-            if_exists or "fail",
+            query.get("ifExists", "").lower() or "fail",
         )
         return ok(recording.json(), status=201)
 

@@ -18,14 +18,16 @@ a value outside a list), each in its own words. So a wrong type is not refused; 
 
 The `parameters` middleware hands each ARI route the request with its declared query parameters so read
 (an integer as its digits, a boolean as `true` or `false`), and the fields of a JSON body among them;
-the routes then check what the resource's code checks. Pure but for the middleware.
+the routes then check what the resource's code checks: the checks of the last part of this module, each
+in its resource's order and words, are the ones found by the differential tier's generated cases
+(tests/fidelity_parameters.py). Pure but for the middleware.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -245,3 +247,63 @@ async def parameters(request: web.Request, handler: Handler) -> web.StreamRespon
     clone = request.clone(rel_url=request.rel_url.with_query(params))
     clone._read_bytes = raw
     return await handler(clone)
+
+
+# -- what the resources' own code checks, in its order and words (res/ari/resource_*.c) ----------------
+
+RECORD_TERMINATIONS = ("", "none", "any", "#", "*")  # stasis_app_recording_termination_parse, without case
+RECORD_IF_EXISTS = ("", "fail", "overwrite", "append")  # stasis_app_recording_if_exists_parse
+
+
+def check_originate(query: Mapping[str, str]) -> None:
+    """POST /channels[/{id}]: ari_channels_handle_originate_with_id's checks, in its order."""
+    endpoint = query.get("endpoint", "")
+    if not endpoint:
+        raise AriFault(400, "Endpoint must be specified")
+    if query.get("originator") and query.get("formats"):
+        raise AriFault(400, "Originator and formats can't both be specified")
+    technology, _, resource = endpoint.partition("/")
+    if not technology or not resource:
+        raise AriFault(400, "Invalid endpoint specified")
+    if not query.get("app") and not query.get("extension"):
+        raise AriFault(400, "Application or extension must be specified")
+
+
+def check_channel_record(
+    query: Mapping[str, str], find_channel: Callable[[], object], formats: tuple[str, ...]
+) -> None:
+    """POST /channels/{id}/record: ast_ari_channels_record's checks, in its order (the channel looked for
+    after the durations), and stasis_app_control_record's EINVAL for an empty name."""
+    if atoi(query.get("maxDurationSeconds", "")) < 0:
+        raise AriFault(400, "max_duration_seconds cannot be negative")
+    if atoi(query.get("maxSilenceSeconds", "")) < 0:
+        raise AriFault(400, "max_silence_seconds cannot be negative")
+    find_channel()
+    if query.get("terminateOn", "").lower() not in RECORD_TERMINATIONS:
+        raise AriFault(400, "terminateOn invalid")
+    if query.get("ifExists", "").lower() not in RECORD_IF_EXISTS:
+        raise AriFault(400, "ifExists invalid")
+    if query.get("format", "") not in formats:
+        raise AriFault(422, "specified format is unknown on this system")
+    if not query.get("name"):
+        raise AriFault(500, "Error parsing request")
+
+
+def check_channel_play(query: Mapping[str, str]) -> None:
+    """POST /channels/{id}/play: ari_channels_handle_play's checks once the channel is found."""
+    for name in ("skipms", "offsetms"):
+        if atoi(query.get(name, "")) < 0:
+            raise AriFault(400, f"{name} cannot be negative")
+
+
+def bridge_play_fails(query: Mapping[str, str], media: list[str]) -> bool:
+    """POST /bridges/{id}/play: resource_bridges.c checks nothing; the announcer joins, and the playback
+    cannot be made without media or with a negative offset or skip (res_stasis_playback.c, play_create)."""
+    return not media or atoi(query.get("offsetms", "")) < 0 or atoi(query.get("skipms", "")) < 0
+
+
+def bridge_channels(query: Mapping[str, str]) -> list[str]:
+    """`channel` of a bridge's addChannel or removeChannel, once the bridge is found (control_list_create)."""
+    if "channel" not in query:
+        raise AriFault(400, "Missing parameter channel")
+    return query["channel"].split(",")

@@ -37,10 +37,10 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from asterisk_sim.answers import AriFault, atoi
+from asterisk_sim.websocket_requests import FORM_BODY, JSON_BODY
 
 SHIPPED = Path(__file__).with_name("rest_api")
 MAX_VALS = 128  # res/res_ari_*.c: the values a parameter that allowMultiple may have, less one
-JSON_BODY, FORM_BODY = "application/json", "application/x-www-form-urlencoded"
 _TRUE = frozenset({"yes", "true", "y", "t", "1", "on"})  # ast_true's words, compared without case
 _FLOAT = re.compile(r"^\s*([+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)")
 

@@ -158,8 +158,10 @@ def scenario_for(resource: str) -> Callable[[Transcript, Calls], Awaitable[None]
                 fill = {"caller": on, "app": t.config.app}
                 params: dict[str, Any] = {k: v.format(**fill) for k, v in query.items()}
                 path = _path(operation, fill)
-                await t.request(operation.method, path, settle=False, body=body, **params)
-            await t.settle()  # an operation's events after its cases: a settling each costs the tier 0.3 s
+                # A play's cases each settle: a bridge's announcer hangs up a moment after its play has
+                # ended, and a play sent meanwhile finds it or not (then a new one joins): timing.
+                await t.request(operation.method, path, settle="/play" in operation.path, body=body, **params)
+            await t.settle()  # the other operations' events after their cases: a settling costs the tier 0.3 s
         if with_bridge:
             await t.request("DELETE", "/bridges/fid-par-bridge")
         if with_caller:

@@ -126,10 +126,11 @@ class Bridging:
         channels = self.joining(bridge_id, channel_ids)
         members_before, joined = list(bridge.members), []
         for channel in channels:
-            if channel.bridge == bridge.id:
-                continue
-            if channel.bridge is not None:
-                self._leave_bridge(channel, self.bridges[channel.bridge])
+            if channel.bridge is not None:  # Asterisk departs whatever bridge it is in, this one too (control.c)
+                left = self.bridges[channel.bridge]
+                self._leave_bridge(channel, left)
+                if left is bridge:
+                    members_before = list(bridge.members)
             channel.bridge = bridge.id
             bridge.channels.append(channel.id)
             joined.append(channel.id)

@@ -77,6 +77,14 @@ class Playbacks:
         playback.task = self._in_turn(target_uri, lambda: self._run_playback(playback, target))
         return answer
 
+    def play_refused(self, bridge: Bridge) -> None:
+        """A bridge's play Asterisk cannot make (no media, a negative offset or skip): its announcer has
+        joined the bridge before the playback fails to be made, and hangs up (resource_bridges.c,
+        res_stasis_playback.c)."""
+        for channel in self._announce(bridge):
+            self._emit(channel.app, "ChannelConnectedLine", channel=channel.json())
+        self._announcer_done(bridge)
+
     async def _run_playback(self, playback: Playback, target: Channel | Bridge) -> None:
         """Its turn has come (control.py): the commands before it on its target have ended."""
         if playback.state == "canceled":  # stopped while it waited

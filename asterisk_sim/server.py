@@ -27,9 +27,19 @@ from asterisk_sim.answers import VERSION, AriFault, Json, allocation_failed, app
 from asterisk_sim.api_docs import SHIPPED, api_document
 from asterisk_sim.channel_routes import channel_routes
 from asterisk_sim.control_api import Fault, control_errors, control_routes
+from asterisk_sim.objects import Bridge
+from asterisk_sim.recorder import RECORDING_FORMATS
 from asterisk_sim.recordings import recording_routes
 from asterisk_sim.resources import resource_routes
 from asterisk_sim.settings import Settings, new_password
+from asterisk_sim.validation import (
+    bridge_channels,
+    bridge_play_fails,
+    check_channel_play,
+    check_channel_record,
+    check_originate,
+    parameters,
+)
 from asterisk_sim.variables import variable_routes
 from asterisk_sim.websocket_requests import Refusal, carry_out, read_request, refusal_answer
 from asterisk_sim.world import World
@@ -76,7 +86,7 @@ class Simulator:
         self.faults: list[Fault] = []
         self.event_delay = 0.0
         self.available = True
-        self.crashes: list[Json] = []  # requests the real Asterisk would have died of (channel_routes.py)
+        self.crashes: list[Json] = []  # requests the real Asterisk would have died of (docs/simulator.md)
         self._rng = random.Random(seed)
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
@@ -87,11 +97,11 @@ class Simulator:
     # -- lifecycle ------------------------------------------------------------------
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._ari_middleware, control_errors])
+        app = web.Application(middlewares=[self._ari_middleware, parameters, control_errors])
         app.add_routes(_ari_routes(self))
         app.add_routes(resource_routes(self.world, _json_body))
         app.add_routes(recording_routes(self.world))
-        app.add_routes(variable_routes(self.world, _json_body))
+        app.add_routes(variable_routes(self.world, _json_body, self._crash))
         app.add_routes(channel_routes(self.world, self._crash))
         app.add_routes(administration_routes(self.world.log_channels))
         app.add_routes(control_routes(self))
@@ -296,6 +306,11 @@ def _param(request: web.Request, name: str, default: str | None = None) -> str:
     return value
 
 
+def _channels(w: World, request: web.Request) -> list[str]:
+    w.bridge(request.match_info["id"])  # looked for first, then its list (resource_bridges.c)
+    return bridge_channels(request.query)
+
+
 def _number(request: web.Request, name: str, default: float) -> float:
     try:
         return float(request.query.get(name, default))
@@ -398,7 +413,8 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
         return ok([c.json() for c in w.channels.values() if not c.gone])
 
     async def originate(request: web.Request, channel_id: str | None) -> web.Response:
-        app = _param(request, "app")
+        check_originate(request.query)
+        app = _param(request, "app")  # an originate to an extension is not simulated
         args = app_args(request)
         channel = w.originate(
             _param(request, "endpoint"),
@@ -440,21 +456,26 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
         tail, on_bridge = request.match_info["tail"], request.match_info["kind"] == "bridges"
         playback_id = tail[1:] or request.query.get("playbackId") or f"sim-pb-{time.monotonic_ns()}"
         target = w.bridge(request.match_info["id"]) if on_bridge else w.stasis_channel(request.match_info["id"])
-        if on_bridge and not request.query.getall("media", []):
-            raise allocation_failed()  # unlike a channel's: Asterisk's announcer gets no media to play
+        if isinstance(target, Bridge) and bridge_play_fails(request.query, request.query.getall("media", [])):
+            w.play_refused(target)  # its announcer joined first
+            raise allocation_failed()
+        if not isinstance(target, Bridge):
+            check_channel_play(request.query)
         return ok(w.play(target, playback_id, _media(request), request.query.get("lang")), status=201)
 
     @r.post("/ari/channels/{id}/record")
     async def record(request: web.Request) -> web.Response:
+        query = request.query
+        check_channel_record(query, lambda: w.stasis_channel(request.match_info["id"]), RECORDING_FORMATS)
         recording = w.record(
             request.match_info["id"],
-            _param(request, "name"),
-            _param(request, "format"),
-            _number(request, "maxDurationSeconds", 0),
-            _number(request, "maxSilenceSeconds", 0),
-            request.query.get("terminateOn", "none"),
-            request.query.get("beep", "false") == "true",
-            request.query.get("ifExists", "fail"),
+            query["name"],
+            query["format"],
+            atoi(query.get("maxDurationSeconds", "")),
+            atoi(query.get("maxSilenceSeconds", "")),
+            query.get("terminateOn", "").lower() or "none",
+            query.get("beep", "false") == "true",
+            query.get("ifExists", "").lower() or "fail",
         )
         return ok(recording.json(), status=201)
 
@@ -503,7 +524,7 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
     # Joining or leaving a bridge is a command each channel runs in its turn, and is waited for (control.py).
     @r.post("/ari/bridges/{id}/addChannel")
     async def add_channel(request: web.Request) -> web.Response:
-        bridge_id, channel_ids = request.match_info["id"], _param(request, "channel").split(",")
+        bridge_id, channel_ids = request.match_info["id"], _channels(w, request)
         for channel in w.joining(bridge_id, channel_ids):
             await w.turn(channel.id)
         w.add_to_bridge(bridge_id, channel_ids)
@@ -511,7 +532,7 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
 
     @r.post("/ari/bridges/{id}/removeChannel")
     async def remove_channel(request: web.Request) -> web.Response:
-        bridge_id, channel_ids = request.match_info["id"], _param(request, "channel").split(",")
+        bridge_id, channel_ids = request.match_info["id"], _channels(w, request)
         w.leaving(bridge_id, channel_ids)
         for channel_id in channel_ids:
             await w.turn(channel_id)
@@ -519,8 +540,11 @@ def _ari_routes(sim: Simulator) -> web.RouteTableDef:
         return ok()
 
     @r.post("/ari/bridges/{id}/record")
-    async def record_bridge(request: web.Request) -> web.Response:
+    async def record_bridge(request: web.Request) -> web.StreamResponse:
         query = request.query
+        if "format" not in query:  # resource_bridges.c looks its NULL format up (strcmp): Asterisk 22.10.1 dies
+            w.bridge(request.match_info["id"])  # it finds the bridge first
+            return await sim._crash(request, "POST /bridges/{id}/record without format")
         answer = w.record_bridge(request.match_info["id"], query.get("name", ""), query.get("format", ""),
                                  query.get("ifExists", "fail"))  # fmt: skip
         return ok(answer, status=201)

@@ -18,10 +18,12 @@ from asterisk_sim.answers import AriFault, ok
 from asterisk_sim.world import World
 
 ReadBody = Callable[[web.Request], Awaitable[Any]]
+Crash = Callable[[web.Request, str], Awaitable[web.StreamResponse]]
 
 
-def variable_routes(w: World, json_body: ReadBody) -> web.RouteTableDef:
-    """`json_body(request)`: the request's body read as Asterisk reads one (server.py)."""
+def variable_routes(w: World, json_body: ReadBody, crash: Crash) -> web.RouteTableDef:
+    """`json_body(request)`: the request's body read as Asterisk reads one; `crash(request, why)`: the
+    simulated Asterisk dies as the real one would (server.py)."""
     r = web.RouteTableDef()
 
     @r.get("/ari/channels/{id}/variable")
@@ -34,7 +36,7 @@ def variable_routes(w: World, json_body: ReadBody) -> web.RouteTableDef:
         name = request.query.get("variable", "")
         if name and w.channels.get(request.match_info["id"]) is not None:
             await w.turn(request.match_info["id"])  # a command Asterisk waits for (control.py)
-        w.set_channel_variable(request.match_info["id"], name, request.query.get("value", ""))
+        w.set_channel_variable(request.match_info["id"], name, request.query.get("value"))
         return ok()
 
     @r.get("/ari/channels/{id}/variables")
@@ -68,7 +70,9 @@ def variable_routes(w: World, json_body: ReadBody) -> web.RouteTableDef:
         return ok({"value": bridge.variables[name]})
 
     @r.post("/ari/bridges/{id}/variable")
-    async def set_bridge_variable(request: web.Request) -> web.Response:
+    async def set_bridge_variable(request: web.Request) -> web.StreamResponse:
+        if "variable" not in request.query:  # resource_bridges.c takes strlen of the NULL name: Asterisk dies
+            return await crash(request, "POST /bridges/{id}/variable without variable")
         name = _name(request)
         w.bridge(request.match_info["id"]).variables[name.strip()] = request.query.get("value", "")
         return ok()

@@ -571,10 +571,18 @@ class World(Applications, Bridging, Controls, Playbacks, Recorder, Ringing, Call
             return self.globals[name]
         raise AriFault(404, "Provided variable was not found")
 
-    def set_channel_variable(self, channel_id: str, name: str, value: str) -> None:
+    def set_channel_variable(self, channel_id: str, name: str, value: str | None) -> None:
+        """`value` None: unset (pbx_builtin_setvar_helper with NULL), told only if it had a value."""
         if not name:
             raise AriFault(400, "Variable name is required")
         channel = self.stasis_channel(channel_id)
+        if value is None:
+            if is_function(name):
+                value = ""
+            else:
+                if channel.variables.pop(name, ""):
+                    self._emit(channel.app, "ChannelVarset", variable=name, value="", channel=channel.json())
+                return
         if self.talk_detect(channel, name, value):  # TALK_DETECT(set|remove): caller_actions.py
             return
         if is_function(name):  # its own events, if any: no ChannelVarset

@@ -415,7 +415,11 @@ def _normalise_line(line: str, names: dict[str, str], dropped: set[str]) -> str:
             rest = rest.replace(raw, names[raw])
         return f"> {rest}"
     if kind == ">":
-        return f"> {_name_ids_in_path(rest, names)}"
+        # A JSON body after the path: the ids named so far, wherever they are in it.
+        path, space, body = rest.partition(" ")
+        for raw in sorted(names, key=len, reverse=True) if body else ():
+            body = body.replace(raw, names[raw])
+        return f"> {_name_ids_in_path(path, names)}{space}{body}"
     if kind == "<":
         status, _, body = rest.partition(" ")
         answer = _normalise(json.loads(body), names, dropped)

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from tests.fidelity import Transcript
+from tests.fidelity_parameters import generated_scenarios
 from tests.sip_callers import SipCaller, agent_phone, busy_now, sip_caller
 from tests.test_ari_contract import Backend, SimBackend, backend  # noqa: F401  (the fixture)
 
@@ -1245,6 +1246,9 @@ async def an_agent_phone_rings_unanswered(t: Transcript, b: Backend) -> None:
     async with agent_phone(b, "agent2", "no-answer"):
         await t.request("POST", "/channels", endpoint="PJSIP/agent2", app="router", channelId="fid-sip-2", timeout=2)
         await t.until_event("ChannelDestroyed")
+
+
+SCENARIOS.update(generated_scenarios())  # every operation's parameters, from the API description
 
 
 # -- the tier ------------------------------------------------------------------------------------

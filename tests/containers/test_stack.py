@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from router.schedule import decide, load_schedule
@@ -41,6 +42,7 @@ from tests.conftest import ROOT
 from tests.containers import site_files
 from tests.containers.engine import STATE, Engine, unavailable_reason
 from tests.sip_phone import Phone, silence, stat, tone, tone_seconds
+from tests.test_peer_clients import APPS, CLIENTS, PEERS, run_app
 
 REASON = unavailable_reason()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=f"CONTAINER TIER SKIPPED: {REASON}")
@@ -175,6 +177,43 @@ def test_the_sim_profile_starts_only_the_simulator_which_passes_the_contract_sce
     finally:
         engine.compose("--profile", "site", "--profile", "sim", "rm", "--stop", "--force", check=False)
         engine.env["ARI_PASSWORD"] = ARI_PASSWORD
+
+
+async def test_the_simulators_image_run_with_no_options_lets_every_peer_client_in(engine: Engine) -> None:
+    """`docker run <the simulator's image>`, nothing given: user asterisk and a password made up for the run,
+    printed first in its log; asyncari, the ari-client of PyPI and npm's ari-client build themselves from its
+    API description and see a call through it. A well-known password does not open it."""
+    name = "callrouter-ci-sim-bare"
+    engine.docker("run", "--detach", "--rm", "--name", name, "--network", "host", "callrouter-ci-asterisk-sim")
+    try:
+        wait_for_ping("http://127.0.0.1:8088")
+        banner = engine.docker("logs", name).stdout
+        found = re.search(r"user '([^']+)', password '([^']+)'", banner)
+        assert found, banner
+        user, password = found.groups()
+        assert user == "asterisk", banner
+        async with aiohttp.ClientSession() as session:
+            for guess in ("secret", ""):
+                auth = {"Authorization": "Basic " + base64.b64encode(f"{user}:{guess}".encode()).decode()}
+                async with session.get("http://127.0.0.1:8088/ari/asterisk/ping", headers=auth) as refused:
+                    assert refused.status == 401
+
+            async def call() -> None:
+                body = {"from": "12345678", "app": "router"}
+                async with session.post("http://127.0.0.1:8088/_sim/calls", json=body) as placed:
+                    assert placed.status == 201, await placed.text()
+
+            for requirement, (folder, installed, app) in CLIENTS.items():
+                if not (PEERS / folder / installed).exists():
+                    pytest.fail(f"no {requirement} in {PEERS / folder}: run scripts/peer-clients")
+                js = app.endswith(".js")
+                command = ["node", str(APPS / app)] if js else [str(PEERS / folder / installed), str(APPS / app)]
+                env = {**os.environ, "NODE_PATH": str(PEERS / folder / "node_modules")}
+                seen = await run_app((command, env), "http://127.0.0.1:8088", user, password, call)
+                assert seen[0] == ["StasisStart", "Ring", "12345678"], (requirement, seen)
+                assert seen[-1] == ["StasisEnd"], (requirement, seen)
+    finally:
+        engine.docker("rm", "--force", name, check=False)
 
 
 # -- Asterisk without the site's files ------------------------------------------------------------

@@ -2,9 +2,25 @@
 
 Theory of operation
 -------------------
+The queue is a state machine, as one call is (calls/flow.py): `step(queue, event, now)` applies one
+event (a caller joins, is requeued, leaves or becomes a callback; a callback waits; an agent leg answers,
+ends or could not be rung; the agents were looked at; the look-again timer fired; the settings changed)
+and returns the new queue and the commands to carry out, in order. calls/queue_runner.py carries them
+out and decides nothing. Some commands ask a question of Asterisk, answered by the next event:
+`LookForAgents` (which of these agents are busy on a call of their own, or offline?) is answered by
+`AgentsLooked`, a `Ring` Asterisk refuses by `RingFailed`. The rest of this module is the transitions
+`step` is made of (each also usable alone).
+
+When to look for agents: after any change that may let someone be rung (not when a caller leaves, nor
+when everyone waiting has a phone ringing and one agent per caller rings). A caller who joins while the
+last look found every agent busy and the look-again timer is set changes nothing: the timer looks.
+`ConnectCaller`, `ConnectCallback` and `TellAgentLeft` reach a call or the callbacks: the runner gives
+them after the line's lock (`AFTER_THE_LOCK`). A caller found waiting after a restart asks for the
+music on hold (`StartMusic`, see queue_runner.py).
+
 Callers wait in arrival order. `dispatch()` looks at the agents that are free (not ringing for us,
-not talking to one of our callers, and not on a call of their own, which the caller of `dispatch`
-found out from Asterisk) and rings them for the waiting callers:
+not talking to one of our callers, and not on a call of their own, which `AgentsLooked` says) and
+rings them for the waiting callers:
 
 - ring_all: every free agent rings for the first caller, also one whose other phones ring already;
   first come, first served: an agent who frees up rings for the caller who has waited longest, and
@@ -14,7 +30,8 @@ found out from Asterisk) and rings them for the waiting callers:
 
 Asterisk cancels a ring after `ring_seconds` (the originate timeout); when the last ringing phone
 of a caller gives up, that caller is tried again `retry_seconds` later. `dispatch()` also says when
-it wants to look again, because agents busy on their direct lines free up without telling us.
+it wants to look again (`LookAgainAt`), because agents busy on their direct lines free up without
+telling us, and a waiter's pause or a callback's next attempt ends without an event.
 
 The first agent leg to answer wins: `answered()` removes the caller from the queue and cancels
 the others; a leg that answers for a caller no longer waiting is hung up. Events are applied one
@@ -23,9 +40,10 @@ right after answering sends them back to the front (`requeue()`); that agent is 
 caller for a retry pause (but may ring for the next caller meanwhile).
 
 A callback ("keep my place and call me back") is a virtual waiter: it keeps the place of the caller who
-asked for it (their arrival), so it counts in everyone's position and in the estimate, but there is no
-caller on the line; its `not_before` is its next attempt, and until then the callers behind it are rung
-(with ring_all too: a callback does not hold the queue up). An agent who answers for it calls the
+asked for it (their arrival), so it counts in everyone's position (`position()`, which a caller's
+announcement asks for) and in the estimate, but there is no caller on the line; its `not_before` is its
+next attempt, and until then the callers behind it are rung (with ring_all too: a callback does not hold
+the queue up). An agent who answers for it is handed to the callbacks (`ConnectCallback`), who call the
 citizen (calls/callback_runner.py).
 
 Leg ids are derived from the caller's channel id, the round, the agent and the queue's `salt`,

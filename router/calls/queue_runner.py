@@ -2,18 +2,23 @@
 
 Theory of operation
 -------------------
-Each line with a queue has one `router.calls.queue.Queue` (pure) and one lock. Every change to it (a
-caller joins or leaves, an agent leg answers or ends, the periodic look for free agents) happens
-under that lock, and the REST requests the change needs are made before the lock is released, so
-that a leg is never cancelled before it was rung. What a caller's own call must do (be bridged with
-the agent who won, hear that the agent hung up) is handed to the runtime *after* the lock is
-released: the runtime takes a call's lock before a line's, never the other way round.
+Each line with a queue has one `router.calls.queue.Queue` (pure) and one lock. What happens to it (a
+caller joins or leaves, an agent leg answers or ends, the look-again timer fires) is one event for
+`queue.step`, applied under that lock (`_apply`); its commands are carried out in order before the
+lock is released, so that a leg is never cancelled before it was rung. A command that asks Asterisk
+something (which agents are busy; a ring Asterisk refuses) brings its answer back as the next event,
+under the same lock. This module decides nothing about whom to ring, when to look again or what a
+requeue does: it rings, cancels, asks, sets the timer and plays the music the queue says. What a
+caller's own call must hear (the agent who won, that the agent hung up) and what the callbacks get (an
+agent who answered for one) is handed over *after* the lock is released: the runtime takes a call's
+lock before a line's, never the other way round.
 
 Agent legs are originated into our application with the arguments
 `agent,<line>,<caller channel>,<agent>`; they enter Stasis only when answered. Unanswered legs end
 with ChannelDestroyed; answered legs end with StasisEnd and then ChannelDestroyed. Both are routed
 here by the leg's id. A leg an earlier run of the router rang, answered after a restart, says by its
-arguments whom it was for: it is taken for that caller if they still wait (`queue.adopt_leg`).
+arguments whom it was for: it is taken for that caller if they still wait (`queue.LegAnswered`'s
+`earlier_run`), once the reconciler has taken them up again if it had not yet.
 
 After a restart the callers found in the holding bridge are put back into the waiting list
 (`rejoin`), and a caller whose agent dropped them right after answering goes back to its front
@@ -294,18 +299,13 @@ class QueueRunner:
             await self._deliver_to_call(line, command)
 
     async def _carry_out(self, line: str, state: _Line, commands: list[queue.Command]) -> list[queue.QueueEvent]:
+        """The commands in order (the rings of one look at once); the answers Asterisk gave, as events."""
         answers: list[queue.QueueEvent] = []
-        rings = [c for c in commands if isinstance(c, queue.Ring)]
-        for ring in rings:
-            self.legs[ring.leg_id] = (line, ring.call_id)
-        results = await asyncio.gather(*(self._ring(ring, line) for ring in rings), return_exceptions=True)
-        for ring, result in zip(rings, results, strict=True):
-            if isinstance(result, BaseException):
-                log.warning("queue %s: could not ring %s: %s", line, ring.agent, result)
-                self.legs.pop(ring.leg_id, None)
-                answers.append(queue.RingFailed(leg_id=ring.leg_id))
+        rings = [c for c in commands if isinstance(c, queue.Ring)]  # one look's, one after the other
         for command in commands:
             match command:
+                case queue.Ring() if command is rings[0]:
+                    answers += await self._make_rings(line, rings)
                 case queue.CancelLeg(leg_id):
                     await self._cancel([leg_id])
                 case queue.LookForAgents(agents):
@@ -315,6 +315,18 @@ class QueueRunner:
                 case queue.StartMusic():
                     await self._music(state)
         return answers
+
+    async def _make_rings(self, line: str, rings: list[queue.Ring]) -> list[queue.QueueEvent]:
+        for ring in rings:
+            self.legs[ring.leg_id] = (line, ring.call_id)
+        results = await asyncio.gather(*(self._ring(ring, line) for ring in rings), return_exceptions=True)
+        failed: list[queue.QueueEvent] = []
+        for ring, result in zip(rings, results, strict=True):
+            if isinstance(result, BaseException):
+                log.warning("queue %s: could not ring %s: %s", line, ring.agent, result)
+                self.legs.pop(ring.leg_id, None)
+                failed.append(queue.RingFailed(leg_id=ring.leg_id))
+        return failed
 
     async def _deliver_to_call(self, line: str, command: queue.Command) -> None:
         """What the queue's commands tell a call, or the callbacks, once the line's lock is released (the

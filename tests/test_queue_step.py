@@ -190,7 +190,7 @@ class World:
     connected: list[str] = field(default_factory=list)  # waiters, in order
 
 
-ACTIONS = ["join", "callback", "to_callback", "leave", "answer", "end", "tick", "requeue"]
+ACTIONS = ["join", "callback", "to_callback", "leave", "answer", "end", "tick", "requeue", "reload"]
 
 
 def apply(q: Queue, world: World, event: queue.QueueEvent, now: datetime, busy: int) -> Queue:
@@ -208,6 +208,7 @@ def apply(q: Queue, world: World, event: queue.QueueEvent, now: datetime, busy: 
                 waiter = before.waiter(command.call_id)
                 assert waiter is not None
                 assert command.agent not in before.engaged()
+                assert command.agent in q.config.agents
                 assert waiter.not_before is None or waiter.not_before <= now, "no ring before its not_before"
                 assert command.leg_id not in world.rung
                 world.rung[command.leg_id] = command.call_id
@@ -279,6 +280,9 @@ def test_any_sequence_of_events_keeps_the_queue_consistent(
             event = LegEnded(leg_id=leg, call_id=world.rung[leg])
         elif action == "requeue" and f"c{n}" in world.connected and q.waiter(f"c{n}") is None:
             event = CallerRequeued(call_id=f"c{n}", caller="2", arrived=T0, dropped_by=AGENTS[busy % 3])
+        elif action == "reload":
+            config = QueueConfig(AGENTS[n % 3 :], list(Strategy)[busy % 3], ring_seconds=15, retry_seconds=5)
+            event = Reconfigured(config=config)
         else:
             now += timedelta(seconds=2 * n)
             event = LookAgain()

@@ -21,9 +21,11 @@ from router.calls.queue import (
     ConnectCaller,
     LegAnswered,
     LegEnded,
+    Look,
     LookAgain,
     LookAgainAt,
     LookForAgents,
+    LookNext,
     Queue,
     Reconfigured,
     Ring,
@@ -51,6 +53,8 @@ def rings(commands: list[queue.Command]) -> list[tuple[str, str]]:
 
 def test_a_caller_who_joins_makes_the_queue_ask_which_agents_are_busy_and_ring_the_free_ones() -> None:
     q, commands = queue.step(fresh(), CallerJoined(call_id="c1", caller="2000", arrived=T0), T0)
+    assert commands == [LookNext(new_caller=True)], "a look of its own, under the line's lock anew"
+    q, commands = queue.step(q, Look(new_caller=True), T0)
     assert commands == [LookForAgents(AGENTS)]
     q, commands = queue.step(q, AgentsLooked(busy=frozenset({"a2"})), T0)
     assert rings(commands) == [("c1", "a1"), ("c1", "a3")]
@@ -64,8 +68,9 @@ def test_a_new_caller_while_every_agent_is_busy_waits_for_the_look_again_timer()
     assert commands == [LookAgainAt(T0 + timedelta(seconds=5))]
     assert q.all_busy
     q, commands = queue.step(q, CallerJoined(call_id="c2", caller="2001", arrived=T0), T0)
-    assert commands == [], "Asterisk is not asked again: the timer is due anyway"
     assert q.position("c2") == 2
+    q, commands = queue.step(q, Look(new_caller=True), T0)
+    assert commands == [], "Asterisk is not asked again: the timer is due anyway"
     q, commands = queue.step(q, LookAgain(), T0 + timedelta(seconds=5))
     assert commands == [LookForAgents(AGENTS)]
     assert q.look_again is None
@@ -77,13 +82,14 @@ def test_a_new_caller_is_looked_for_at_once_when_the_timer_waits_only_for_a_call
     q, _ = queue.step(fresh(), event, T0)
     q, commands = queue.step(q, AgentsLooked(busy=frozenset()), T0)
     assert commands == [LookAgainAt(later)]
-    q, commands = queue.step(q, CallerJoined(call_id="c2", caller="2001", arrived=T0), T0)
+    q, _ = queue.step(q, CallerJoined(call_id="c2", caller="2001", arrived=T0), T0)
+    q, commands = queue.step(q, Look(new_caller=True), T0)
     assert commands == [LookForAgents(AGENTS)], "agents are free: c2 is not kept waiting for the timer"
 
 
 def test_a_caller_found_waiting_after_a_restart_asks_for_the_music_and_a_look() -> None:
     event = CallerJoined(call_id="c1", caller="2000", arrived=T0, after_restart=True)
-    assert queue.step(fresh(), event, T0)[1] == [StartMusic(), LookForAgents(AGENTS)]
+    assert queue.step(fresh(), event, T0)[1] == [StartMusic(), LookNext()]
 
 
 def test_when_every_waiting_caller_has_a_phone_ringing_round_robin_does_not_look() -> None:
@@ -103,14 +109,14 @@ def test_the_first_answer_connects_the_caller_with_their_wait_and_cancels_the_ot
     assert commands == [CancelLeg(first), CancelLeg(third), ConnectCaller("c1", second, "a2", 12.0)]
     assert queue.step(q, LegAnswered(leg_id=first), T0)[1] == [CancelLeg(first)], "too late: hung up"
     q, commands = queue.step(q, LegEnded(leg_id=second, call_id="c1"), T0 + timedelta(seconds=60))
-    assert commands == [TellAgentLeft("c1", second), LookForAgents(AGENTS)]
+    assert commands == [TellAgentLeft("c1", second), LookNext()]
 
 
 def test_an_answer_for_a_callback_hands_the_leg_to_the_callbacks_with_the_number() -> None:
     q = joined(fresh(), "c1", T0)
     event = CallerToCallback(call_id="c1", callback_id="cb1", number="20304050", not_before=T0)
     q, commands = queue.step(q, event, T0 + timedelta(seconds=30))
-    assert commands == [LookForAgents(AGENTS)]
+    assert commands == [LookNext()]
     q, commands = queue.step(q, AgentsLooked(busy=frozenset({"a1", "a2"})), T0 + timedelta(seconds=30))
     assert rings(commands) == [("cb1", "a3")]
     [ring] = [c for c in commands if isinstance(c, Ring)]
@@ -126,7 +132,7 @@ def test_a_caller_who_chooses_a_callback_keeps_their_place_and_stops_their_agent
     later = T0 + timedelta(minutes=5)
     event = CallerToCallback(call_id="c1", callback_id="cb1", number="20304050", not_before=later)
     q, commands = queue.step(q, event, T0 + timedelta(seconds=2))
-    assert commands == [CancelLeg(ring.leg_id), LookForAgents(AGENTS)]
+    assert commands == [CancelLeg(ring.leg_id), LookNext()]
     assert (q.position("cb1"), q.position("c2")) == (1, 2), "the callback counts in c2's position"
     q, commands = queue.step(q, AgentsLooked(busy=frozenset()), T0 + timedelta(seconds=2))
     assert rings(commands) == [("c2", "a1"), ("c2", "a2"), ("c2", "a3")], "not before its next attempt"
@@ -146,7 +152,7 @@ def test_a_ring_asterisk_refused_is_a_round_without_answer() -> None:
 def test_a_caller_dropped_at_once_goes_first_and_is_looked_for_again() -> None:
     q = joined(fresh(), "c2", T0 + timedelta(seconds=1))
     q, commands = queue.step(q, CallerRequeued(call_id="c1", caller="2000", arrived=T0, dropped_by="a1"), T0)
-    assert commands == [LookForAgents(AGENTS)]
+    assert commands == [LookNext()]
     assert q.position("c1") == 1
 
 
@@ -202,7 +208,9 @@ def apply(q: Queue, world: World, event: queue.QueueEvent, now: datetime, busy: 
         connects = [c for c in commands if isinstance(c, ConnectCaller | ConnectCallback)]
         assert len(connects) <= 1, "one leg wins per waiter"
         for command in commands:
-            if isinstance(command, LookForAgents):
+            if isinstance(command, LookNext):
+                events.append(Look(new_caller=command.new_caller))
+            elif isinstance(command, LookForAgents):
                 events.append(AgentsLooked(busy=frozenset(a for i, a in enumerate(command.agents) if busy >> i & 1)))
             elif isinstance(command, Ring):
                 waiter = before.waiter(command.call_id)

@@ -11,12 +11,15 @@ out and decides nothing. Some commands ask a question of Asterisk, answered by t
 `AgentsLooked`, a `Ring` Asterisk refuses by `RingFailed`. The rest of this module is the transitions
 `step` is made of (each also usable alone).
 
-When to look for agents: after any change that may let someone be rung (not when a caller leaves, nor
-when everyone waiting has a phone ringing and one agent per caller rings). A caller who joins while the
-last look found every agent busy and the look-again timer is set changes nothing: the timer looks.
-`ConnectCaller`, `ConnectCallback` and `TellAgentLeft` reach a call or the callbacks: the runner gives
-them after the line's lock (`AFTER_THE_LOCK`). A caller found waiting after a restart asks for the
-music on hold (`StartMusic`, see queue_runner.py).
+The runner applies an event under the line's lock and carries out its commands before releasing it,
+except `AFTER_THE_LOCK`: what reaches a call or the callbacks (`ConnectCaller`, `ConnectCallback`,
+`TellAgentLeft`; the runtime takes a call's lock before a line's), the music on hold a caller found
+waiting after a restart asks for (`StartMusic`, see queue_runner.py), and `LookNext`. Every change that
+may let someone be rung (not a caller leaving) ends in `LookNext`: the look for free agents is an event
+of its own (`Look`, or `LookAgain` when the timer fires), applied under the lock anew, so that a change
+is never held up behind Asterisk's answers about the agents. It asks nothing when nothing can change:
+everyone waiting has a phone ringing and one agent per caller rings (ring all adds the free agents), or
+a new caller came while the last look found every agent busy and the look-again timer is set.
 
 Callers wait in arrival order. `dispatch()` looks at the agents that are free (not ringing for us,
 not talking to one of our callers, and not on a call of their own, which `AgentsLooked` says) and
@@ -404,6 +407,13 @@ class AgentsLooked:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Look:
+    """The look a change asked for (`LookNext`), under the line's lock anew."""
+
+    new_caller: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LookAgain:
     """The look-again timer fired, or an agent's call no queue counted ended: agents may be free."""
 
@@ -423,9 +433,17 @@ QueueEvent = (
     | LegEnded
     | RingFailed
     | AgentsLooked
+    | Look
     | LookAgain
     | Reconfigured
 )
+
+
+@dataclass(frozen=True, slots=True)
+class LookNext:
+    """Once this event is done and the line's lock released, apply `Look` (as a new event)."""
+
+    new_caller: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -475,8 +493,19 @@ class TellAgentLeft:
     leg_id: str
 
 
-Command = Ring | CancelLeg | LookForAgents | LookAgainAt | StartMusic | ConnectCaller | ConnectCallback | TellAgentLeft
-AFTER_THE_LOCK = (ConnectCaller, ConnectCallback, TellAgentLeft)  # what reaches a call: see queue_runner.py
+Command = (
+    Ring
+    | CancelLeg
+    | LookForAgents
+    | LookAgainAt
+    | StartMusic
+    | ConnectCaller
+    | ConnectCallback
+    | TellAgentLeft
+    | LookNext
+)
+# Carried out once the line's lock is released, in order: see the module's docstring.
+AFTER_THE_LOCK = (StartMusic, ConnectCaller, ConnectCallback, TellAgentLeft, LookNext)
 
 
 def step(queue: Queue, event: QueueEvent, now: datetime) -> tuple[Queue, list[Command]]:
@@ -485,11 +514,9 @@ def step(queue: Queue, event: QueueEvent, now: datetime) -> tuple[Queue, list[Co
     match event:
         case CallerJoined(call_id=call_id, caller=caller, arrived=arrived, after_restart=after_restart):
             queue = join(queue, call_id, caller, arrived)
-            if after_restart:
-                return _look(queue, [StartMusic()])
-            # When the last look found every agent busy, a new caller changes nothing: the timer looks again.
-            if queue.all_busy and queue.look_again is not None:
-                return queue, []
+            if not after_restart:
+                return queue, [LookNext(new_caller=True)]
+            commands.append(StartMusic())
         case CallerRequeued(call_id=call_id, caller=caller, arrived=arrived, dropped_by=dropped_by):
             queue = requeue(queue, call_id, caller, arrived, dropped_by, now)
         case CallerLeft(call_id=call_id):
@@ -508,21 +535,28 @@ def step(queue: Queue, event: QueueEvent, now: datetime) -> tuple[Queue, list[Co
             queue = leg_ended(queue, leg_id, now)
         case RingFailed(leg_id=leg_id):
             return leg_ended(queue, leg_id, now), []
-        case AgentsLooked(busy=busy):
-            return _ring(queue, busy, now)
+        case Look(new_caller=new_caller):
+            return queue, _look(queue, new_caller=new_caller)
         case LookAgain():
             queue = replace(queue, look_again=None)
+            return queue, _look(queue)
+        case AgentsLooked(busy=busy):
+            return _ring(queue, busy, now)
         case Reconfigured(config=config):
             return reconfigure(queue, config), []
-    return _look(queue, commands)
+    return queue, [*commands, LookNext()]
 
 
-def _look(queue: Queue, commands: list[Command]) -> tuple[Queue, list[Command]]:
-    """Look for free agents, unless everyone waiting has a phone ringing (ring all adds the free agents)."""
+def _look(queue: Queue, *, new_caller: bool = False) -> list[Command]:
+    """Ask which agents are busy, unless that cannot change anything: everyone waiting has a phone ringing
+    and one agent per caller rings (ring all adds the free agents), or a new caller came while the last look
+    found every agent busy (the look-again timer is set: it looks again)."""
     if all(w.ringing for w in queue.waiting) and queue.config.strategy is not Strategy.RING_ALL:
-        return queue, commands
+        return []
+    if new_caller and queue.all_busy and queue.look_again is not None:
+        return []
     engaged = queue.engaged()
-    return queue, [*commands, LookForAgents(tuple(a for a in queue.config.agents if a not in engaged))]
+    return [LookForAgents(tuple(a for a in queue.config.agents if a not in engaged))]
 
 
 def _ring(queue: Queue, busy: frozenset[str], now: datetime) -> tuple[Queue, list[Command]]:

@@ -11,7 +11,8 @@ under the same lock. This module decides nothing about whom to ring, when to loo
 requeue does: it rings, cancels, asks, sets the timer and plays the music the queue says. What a
 caller's own call must hear (the agent who won, that the agent hung up) and what the callbacks get (an
 agent who answered for one) is handed over *after* the lock is released: the runtime takes a call's
-lock before a line's, never the other way round.
+lock before a line's, never the other way round. So are the music and the look for free agents a
+change asks for (`queue.LookNext`: applied as an event of its own, under the lock anew).
 
 Agent legs are originated into our application with the arguments
 `agent,<line>,<caller channel>,<agent>`; they enter Stasis only when answered. Unanswered legs end
@@ -236,24 +237,20 @@ class QueueRunner:
         route = self.legs.get(leg_id)
         earlier_run = None
         if route is None and len(args) >= 3:  # rung by an earlier run of the router: for a caller still waiting?
-            route, earlier_run = await self._earlier_run(args, name)
+            line, call_id = args[1], args[2]
+            agent = args[3] if len(args) > 3 else name.partition("/")[2].rpartition("-")[0]
+            earlier_run = (agent, call_id)
+            if agent and await self._still_waits(line, call_id):
+                route = (line, call_id)
         if route is None or route[0] not in self.lines:  # not ours any more (e.g. from before a restart)
             await self._cancel([leg_id])
             return
         await self._apply(route[0], queue.LegAnswered(leg_id=leg_id, earlier_run=earlier_run))
 
-    async def _earlier_run(self, args: tuple[str, ...], name: str) -> tuple[tuple[str, str] | None, tuple[str, str]]:
-        """The line and caller of a leg an earlier run rang, and (agent, caller) for `queue.LegAnswered`."""
-        line, call_id = args[1], args[2]
-        agent = args[3] if len(args) > 3 else name.partition("/")[2].rpartition("-")[0]
-        if not agent:
-            return None, (agent, call_id)
-        waiting = self.position(line, call_id) is not None
+    async def _still_waits(self, line: str, call_id: str) -> bool:
         # Answered in the moment after a restart, before the reconciler took the caller up again:
         # take them up now rather than hang up on the agent and ring them again.
-        if not waiting and not await self.take_up_waiting(call_id):
-            return None, (agent, call_id)
-        return (line, call_id), (agent, call_id)
+        return self.position(line, call_id) is not None or await self.take_up_waiting(call_id)
 
     async def _leg_gone(self, leg_id: str, line: str, call_id: str) -> None:
         await self._apply(line, queue.LegEnded(leg_id=leg_id, call_id=call_id))
@@ -296,7 +293,7 @@ class QueueRunner:
                     line, state, [c for c in commands if not isinstance(c, queue.AFTER_THE_LOCK)]
                 )
         for command in later:
-            await self._deliver_to_call(line, command)
+            await self._after_the_lock(line, state, command)
 
     async def _carry_out(self, line: str, state: _Line, commands: list[queue.Command]) -> list[queue.QueueEvent]:
         """The commands in order (the rings of one look at once); the answers Asterisk gave, as events."""
@@ -312,8 +309,6 @@ class QueueRunner:
                     answers.append(queue.AgentsLooked(busy=await self._busy(list(agents))))
                 case queue.LookAgainAt(at):
                     self._look_again(line, state, (at - self._clock()).total_seconds())
-                case queue.StartMusic():
-                    await self._music(state)
         return answers
 
     async def _make_rings(self, line: str, rings: list[queue.Ring]) -> list[queue.QueueEvent]:
@@ -328,10 +323,14 @@ class QueueRunner:
                 failed.append(queue.RingFailed(leg_id=ring.leg_id))
         return failed
 
-    async def _deliver_to_call(self, line: str, command: queue.Command) -> None:
-        """What the queue's commands tell a call, or the callbacks, once the line's lock is released (the
-        runtime takes a call's lock before a line's, never the other way round)."""
+    async def _after_the_lock(self, line: str, state: _Line, command: queue.Command) -> None:
+        """What the queue's commands tell a call or the callbacks (the runtime takes a call's lock before a
+        line's, never the other way round), the music, and the next look (`queue.AFTER_THE_LOCK`)."""
         match command:
+            case queue.StartMusic():
+                await self._music(state)
+            case queue.LookNext(new_caller):
+                await self._apply(line, queue.Look(new_caller=new_caller))
             case queue.ConnectCaller(call_id, leg_id, agent, waited):
                 self._route(line, call_id, leg_id, agent)
                 self.note_answers(line, {call_id: self._clock()})
@@ -393,7 +392,7 @@ class QueueRunner:
     async def agents_may_be_free(self) -> None:
         """An agent's call that no queue here counted (a conversation from before a restart) ended."""
         for line in list(self.lines):
-            await self._apply(line, queue.LookAgain())
+            await self._apply(line, queue.Look())
 
     async def _cancel(self, leg_ids: list[str]) -> None:
         for leg_id in leg_ids:

@@ -2,9 +2,28 @@
 
 Theory of operation
 -------------------
+The queue is a state machine, as one call is (calls/flow.py): `step(queue, event, now)` applies one
+event (a caller joins, is requeued, leaves or becomes a callback; a callback waits; an agent leg answers,
+ends or could not be rung; the agents were looked at; the look-again timer fired; the settings changed)
+and returns the new queue and the commands to carry out, in order. calls/queue_runner.py carries them
+out and decides nothing. Some commands ask a question of Asterisk, answered by the next event:
+`LookForAgents` (which of these agents are busy on a call of their own, or offline?) is answered by
+`AgentsLooked`, a `Ring` Asterisk refuses by `RingFailed`. The rest of this module is the transitions
+`step` is made of (each also usable alone).
+
+The runner applies an event under the line's lock and carries out its commands before releasing it,
+except `AFTER_THE_LOCK`: what reaches a call or the callbacks (`ConnectCaller`, `ConnectCallback`,
+`TellAgentLeft`; the runtime takes a call's lock before a line's), the music on hold a caller found
+waiting after a restart asks for (`StartMusic`, see queue_runner.py), and `LookNext`. Every change that
+may let someone be rung (not a caller leaving) ends in `LookNext`: the look for free agents is an event
+of its own (`Look`, or `LookAgain` when the timer fires), applied under the lock anew, so that a change
+is never held up behind Asterisk's answers about the agents. It asks nothing when nothing can change:
+everyone waiting has a phone ringing and one agent per caller rings (ring all adds the free agents), or
+a new caller came while the last look found every agent busy and the look-again timer is set.
+
 Callers wait in arrival order. `dispatch()` looks at the agents that are free (not ringing for us,
-not talking to one of our callers, and not on a call of their own, which the caller of `dispatch`
-found out from Asterisk) and rings them for the waiting callers:
+not talking to one of our callers, and not on a call of their own, which `AgentsLooked` says) and
+rings them for the waiting callers:
 
 - ring_all: every free agent rings for the first caller, also one whose other phones ring already;
   first come, first served: an agent who frees up rings for the caller who has waited longest, and
@@ -14,7 +33,8 @@ found out from Asterisk) and rings them for the waiting callers:
 
 Asterisk cancels a ring after `ring_seconds` (the originate timeout); when the last ringing phone
 of a caller gives up, that caller is tried again `retry_seconds` later. `dispatch()` also says when
-it wants to look again, because agents busy on their direct lines free up without telling us.
+it wants to look again (`LookAgainAt`), because agents busy on their direct lines free up without
+telling us, and a waiter's pause or a callback's next attempt ends without an event.
 
 The first agent leg to answer wins: `answered()` removes the caller from the queue and cancels
 the others; a leg that answers for a caller no longer waiting is hung up. Events are applied one
@@ -23,9 +43,10 @@ right after answering sends them back to the front (`requeue()`); that agent is 
 caller for a retry pause (but may ring for the next caller meanwhile).
 
 A callback ("keep my place and call me back") is a virtual waiter: it keeps the place of the caller who
-asked for it (their arrival), so it counts in everyone's position and in the estimate, but there is no
-caller on the line; its `not_before` is its next attempt, and until then the callers behind it are rung
-(with ring_all too: a callback does not hold the queue up). An agent who answers for it calls the
+asked for it (their arrival), so it counts in everyone's position (`position()`, which a caller's
+announcement asks for) and in the estimate, but there is no caller on the line; its `not_before` is its
+next attempt, and until then the callers behind it are rung (with ring_all too: a callback does not hold
+the queue up). An agent who answers for it is handed to the callbacks (`ConnectCallback`), who call the
 citizen (calls/callback_runner.py).
 
 Leg ids are derived from the caller's channel id, the round, the agent and the queue's `salt`,
@@ -74,6 +95,8 @@ class Queue:
     turn: int = 0  # round robin: index of the agent to try first
     salt: str = ""  # this run of the router's, in every leg id (see the module's docstring)
     rounds: int = 0  # rounds of ringing so far: each round's legs have ids of their own
+    all_busy: bool = False  # the last look found no agent free
+    look_again: datetime | None = None  # when the look-again timer fires (None: none set, or it fired)
 
     def position(self, call_id: str) -> int | None:
         """1 for the caller who is served next."""
@@ -164,7 +187,7 @@ def join_virtual(queue: Queue, callback_id: str, number: str, arrived: datetime,
 
 def to_virtual(
     queue: Queue, call_id: str, callback_id: str, number: str, not_before: datetime
-) -> tuple[Queue, list[QueueCommand]]:
+) -> tuple[Queue, list[CancelLeg]]:
     """A waiting caller chose to be called back: a callback takes their place (their agents stop ringing,
     and ring again for the callback from `not_before` on)."""
     waiter = queue.waiter(call_id)
@@ -193,7 +216,7 @@ def adopt_leg(queue: Queue, leg_id: str, agent: str, call_id: str) -> Queue:
     return replace(queue, waiting=waiting, legs=(*queue.legs, Leg(leg_id, agent, call_id)))
 
 
-def leave(queue: Queue, call_id: str) -> tuple[Queue, list[QueueCommand]]:
+def leave(queue: Queue, call_id: str) -> tuple[Queue, list[CancelLeg]]:
     """The caller hung up or gave up waiting: forget them and stop their agents ringing."""
     cancelled = [leg for leg in queue.legs if leg.call_id == call_id]
     queue = replace(
@@ -301,3 +324,266 @@ def reconfigure(queue: Queue, config: QueueConfig) -> Queue:
     if config == queue.config:
         return queue
     return replace(queue, config=config, turn=queue.turn % max(1, len(config.agents)))
+
+
+# -- the one entry point: an event in, commands out -------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallerJoined:
+    """A caller is in the holding bridge. `after_restart`: found there after a restart or a takeover."""
+
+    call_id: str
+    caller: str
+    arrived: datetime
+    after_restart: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallerRequeued:
+    """An agent answered and dropped the caller at once; the caller is back in the holding bridge."""
+
+    call_id: str
+    caller: str
+    arrived: datetime
+    dropped_by: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallerLeft:
+    """A waiter (a caller, or a callback) leaves: hung up, gave up, or the callback is closed."""
+
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallbackJoined:
+    """A callback waits at its caller's place (`join_virtual`)."""
+
+    callback_id: str
+    number: str
+    arrived: datetime
+    not_before: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallerToCallback:
+    """A waiting caller chose to be called back (`to_virtual`)."""
+
+    call_id: str
+    callback_id: str
+    number: str
+    not_before: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LegAnswered:
+    """An agent leg answered. `earlier_run`: (agent, call id) of a leg an earlier run of the router rang."""
+
+    leg_id: str
+    earlier_run: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LegEnded:
+    """An agent leg is gone (`leg_ended`); `call_id` is whom it rang for."""
+
+    leg_id: str
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RingFailed:
+    """Asterisk refused to ring a leg (`Ring`)."""
+
+    leg_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentsLooked:
+    """The answer to `LookForAgents`: which of the agents asked about are busy (their own call, offline)."""
+
+    busy: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Look:
+    """The look a change asked for (`LookNext`), under the line's lock anew."""
+
+    new_caller: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LookAgain:
+    """The look-again timer fired, or an agent's call no queue counted ended: agents may be free."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reconfigured:
+    config: QueueConfig
+
+
+QueueEvent = (
+    CallerJoined
+    | CallerRequeued
+    | CallerLeft
+    | CallbackJoined
+    | CallerToCallback
+    | LegAnswered
+    | LegEnded
+    | RingFailed
+    | AgentsLooked
+    | Look
+    | LookAgain
+    | Reconfigured
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LookNext:
+    """Once this event is done and the line's lock released, apply `Look` (as a new event)."""
+
+    new_caller: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LookForAgents:
+    """Ask Asterisk which of `agents` are busy; answer with `AgentsLooked`."""
+
+    agents: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LookAgainAt:
+    """(Re)set the line's look-again timer; when it fires, `LookAgain`."""
+
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StartMusic:
+    """Music on hold into the holding bridge (it may have left with a caller while the router was away)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectCaller:
+    """Tell the caller's call that `agent` took them (after the line's lock)."""
+
+    call_id: str
+    leg_id: str
+    agent: str
+    waited: float
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectCallback:
+    """Hand the agent's leg to the callbacks (after the line's lock): they call the citizen."""
+
+    callback_id: str
+    number: str
+    leg_id: str
+    agent: str
+
+
+@dataclass(frozen=True, slots=True)
+class TellAgentLeft:
+    """Tell the caller's call that its agent hung up (after the line's lock)."""
+
+    call_id: str
+    leg_id: str
+
+
+Command = (
+    Ring
+    | CancelLeg
+    | LookForAgents
+    | LookAgainAt
+    | StartMusic
+    | ConnectCaller
+    | ConnectCallback
+    | TellAgentLeft
+    | LookNext
+)
+# Carried out once the line's lock is released, in order: see the module's docstring.
+AFTER_THE_LOCK = (StartMusic, ConnectCaller, ConnectCallback, TellAgentLeft, LookNext)
+
+
+def step(queue: Queue, event: QueueEvent, now: datetime) -> tuple[Queue, list[Command]]:
+    """Apply one event; the commands are to be carried out in order (see the module's docstring)."""
+    commands: list[Command] = []
+    match event:
+        case CallerJoined(call_id=call_id, caller=caller, arrived=arrived, after_restart=after_restart):
+            queue = join(queue, call_id, caller, arrived)
+            if not after_restart:
+                return queue, [LookNext(new_caller=True)]
+            commands.append(StartMusic())
+        case CallerRequeued(call_id=call_id, caller=caller, arrived=arrived, dropped_by=dropped_by):
+            queue = requeue(queue, call_id, caller, arrived, dropped_by, now)
+        case CallerLeft(call_id=call_id):
+            queue, cancels = leave(queue, call_id)
+            return queue, list(cancels)
+        case CallbackJoined(callback_id=callback_id, number=number, arrived=arrived, not_before=not_before):
+            queue = join_virtual(queue, callback_id, number, arrived, not_before)
+        case CallerToCallback(call_id=call_id, callback_id=callback_id, number=number, not_before=not_before):
+            queue, cancels = to_virtual(queue, call_id, callback_id, number, not_before)
+            commands += cancels
+        case LegAnswered(leg_id=leg_id, earlier_run=earlier_run):
+            return _answered(queue, leg_id, earlier_run, now)
+        case LegEnded(leg_id=leg_id, call_id=call_id):
+            if any(leg == leg_id for _, leg in queue.talking):
+                commands.append(TellAgentLeft(call_id, leg_id))
+            queue = leg_ended(queue, leg_id, now)
+        case RingFailed(leg_id=leg_id):
+            return leg_ended(queue, leg_id, now), []
+        case Look(new_caller=new_caller):
+            return queue, _look(queue, new_caller=new_caller)
+        case LookAgain():
+            queue = replace(queue, look_again=None)
+            return queue, _look(queue)
+        case AgentsLooked(busy=busy):
+            return _ring(queue, busy, now)
+        case Reconfigured(config=config):
+            return reconfigure(queue, config), []
+    return queue, [*commands, LookNext()]
+
+
+def _look(queue: Queue, *, new_caller: bool = False) -> list[Command]:
+    """Ask which agents are busy, unless that cannot change anything: everyone waiting has a phone ringing
+    and one agent per caller rings (ring all adds the free agents), or a new caller came while the last look
+    found every agent busy (the look-again timer is set: it looks again)."""
+    if all(w.ringing for w in queue.waiting) and queue.config.strategy is not Strategy.RING_ALL:
+        return []
+    if new_caller and queue.all_busy and queue.look_again is not None:
+        return []
+    engaged = queue.engaged()
+    return [LookForAgents(tuple(a for a in queue.config.agents if a not in engaged))]
+
+
+def _ring(queue: Queue, busy: frozenset[str], now: datetime) -> tuple[Queue, list[Command]]:
+    all_busy = busy | queue.engaged() >= set(queue.config.agents)
+    queue, rings, look_again = dispatch(queue, now, busy)
+    queue = replace(queue, all_busy=all_busy)
+    if look_again is None:
+        return queue, list(rings)
+    return replace(queue, look_again=look_again), [*rings, LookAgainAt(look_again)]
+
+
+def _answered(
+    queue: Queue, leg_id: str, earlier_run: tuple[str, str] | None, now: datetime
+) -> tuple[Queue, list[Command]]:
+    if earlier_run is not None:
+        queue = adopt_leg(queue, leg_id, *earlier_run)
+    leg = next((leg for leg in queue.legs if leg.id == leg_id), None)
+    waiter = queue.waiter(leg.call_id) if leg is not None else None
+    queue, commands = answered(queue, leg_id)
+    out: list[Command] = []
+    for command in commands:
+        if not isinstance(command, Connect):
+            out.append(command)
+        elif waiter is not None and waiter.virtual:
+            out.append(ConnectCallback(command.call_id, waiter.caller, command.leg_id, command.agent))
+        elif waiter is not None:
+            out.append(
+                ConnectCaller(command.call_id, command.leg_id, command.agent, (now - waiter.since).total_seconds())
+            )
+    return queue, out

@@ -2,18 +2,24 @@
 
 Theory of operation
 -------------------
-Each line with a queue has one `router.calls.queue.Queue` (pure) and one lock. Every change to it (a
-caller joins or leaves, an agent leg answers or ends, the periodic look for free agents) happens
-under that lock, and the REST requests the change needs are made before the lock is released, so
-that a leg is never cancelled before it was rung. What a caller's own call must do (be bridged with
-the agent who won, hear that the agent hung up) is handed to the runtime *after* the lock is
-released: the runtime takes a call's lock before a line's, never the other way round.
+Each line with a queue has one `router.calls.queue.Queue` (pure) and one lock. What happens to it (a
+caller joins or leaves, an agent leg answers or ends, the look-again timer fires) is one event for
+`queue.step`, applied under that lock (`_apply`); its commands are carried out in order before the
+lock is released, so that a leg is never cancelled before it was rung. A command that asks Asterisk
+something (which agents are busy; a ring Asterisk refuses) brings its answer back as the next event,
+under the same lock. This module decides nothing about whom to ring, when to look again or what a
+requeue does: it rings, cancels, asks, sets the timer and plays the music the queue says. What a
+caller's own call must hear (the agent who won, that the agent hung up) and what the callbacks get (an
+agent who answered for one) is handed over *after* the lock is released: the runtime takes a call's
+lock before a line's, never the other way round. So are the music and the look for free agents a
+change asks for (`queue.LookNext`: applied as an event of its own, under the lock anew).
 
 Agent legs are originated into our application with the arguments
 `agent,<line>,<caller channel>,<agent>`; they enter Stasis only when answered. Unanswered legs end
 with ChannelDestroyed; answered legs end with StasisEnd and then ChannelDestroyed. Both are routed
 here by the leg's id. A leg an earlier run of the router rang, answered after a restart, says by its
-arguments whom it was for: it is taken for that caller if they still wait (`queue.adopt_leg`).
+arguments whom it was for: it is taken for that caller if they still wait (`queue.LegAnswered`'s
+`earlier_run`), once the reconciler has taken them up again if it had not yet.
 
 After a restart the callers found in the holding bridge are put back into the waiting list
 (`rejoin`), and a caller whose agent dropped them right after answering goes back to its front
@@ -54,7 +60,7 @@ from router.ari import (
 )
 from router.calls import estimate, flow, queue
 from router.calls.queue import Queue
-from router.schedule import QueueConfig, Strategy
+from router.schedule import QueueConfig
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +86,6 @@ class _Line:
     bridge_ready: bool = False
     generation: int = 0
     look_again: asyncio.TimerHandle | None = None
-    all_busy: bool = False  # the last look found no agent free; the look-again timer will look again
 
 
 class QueueRunner:
@@ -110,9 +115,7 @@ class QueueRunner:
         """The caller into the holding bridge (music) and the waiting list, then ring agents."""
         state = self._line(line, config)
         await self._into_holding_bridge(state, call_id)
-        async with state.lock:
-            state.queue = queue.join(state.queue, call_id, caller, arrived)
-        await self.dispatch(line, changed=False)
+        await self._apply(line, queue.CallerJoined(call_id=call_id, caller=caller, arrived=arrived))
 
     async def requeue(
         self, line: str, config: QueueConfig, call_id: str, caller: str, arrived: datetime, dropped_by: str
@@ -120,10 +123,10 @@ class QueueRunner:
         """An agent dropped the caller right after answering: back into the holding bridge, first in line."""
         state = self._line(line, config)
         await self._into_holding_bridge(state, call_id)
-        async with state.lock:
-            state.queue = queue.requeue(state.queue, call_id, caller, arrived, dropped_by, self._clock())
         log.info("queue %s: %s dropped %s at once; back at the front of the queue", line, dropped_by, call_id)
-        await self.dispatch(line)
+        await self._apply(
+            line, queue.CallerRequeued(call_id=call_id, caller=caller, arrived=arrived, dropped_by=dropped_by)
+        )
 
     async def rejoin(
         self, line: str, config: QueueConfig, call_id: str, caller: str, arrived: datetime, bridge: str
@@ -131,29 +134,23 @@ class QueueRunner:
         """After a restart: a caller Asterisk kept in holding bridge `bridge` waits on, by arrival."""
         state = self._line(line, config)
         state.bridge, state.bridge_ready = bridge, True  # the bridge Asterisk holds is the one in use
-        async with state.lock:
-            state.queue = queue.join(state.queue, call_id, caller, arrived)
-        await self._music(state)  # it may have left with a caller while we were away
-        await self.dispatch(line)
+        await self._apply(line, queue.CallerJoined(call_id=call_id, caller=caller, arrived=arrived, after_restart=True))
 
     async def to_virtual(
         self, line: str, config: QueueConfig, call_id: str, callback_id: str, number: str, not_before: datetime
     ) -> None:
         """A waiting caller chose to be called back: their callback takes their place (`queue.to_virtual`)."""
-        state = self._line(line, config)
-        async with state.lock:
-            state.queue, commands = queue.to_virtual(state.queue, call_id, callback_id, number, not_before)
-            await self._cancel([c.leg_id for c in commands if isinstance(c, queue.CancelLeg)])
-        await self.dispatch(line)
+        self._line(line, config)
+        event = queue.CallerToCallback(call_id=call_id, callback_id=callback_id, number=number, not_before=not_before)
+        await self._apply(line, event)
 
     async def join_virtual(
         self, line: str, config: QueueConfig, callback_id: str, number: str, arrived: datetime, not_before: datetime
     ) -> None:
         """A callback waits at its caller's place, rung from `not_before` on."""
-        state = self._line(line, config)
-        async with state.lock:
-            state.queue = queue.join_virtual(state.queue, callback_id, number, arrived, not_before)
-        await self.dispatch(line)
+        self._line(line, config)
+        event = queue.CallbackJoined(callback_id=callback_id, number=number, arrived=arrived, not_before=not_before)
+        await self._apply(line, event)
 
     def virtual(self, line: str) -> list[queue.Waiter]:
         state = self.lines.get(line)
@@ -164,9 +161,7 @@ class QueueRunner:
         state = self.lines.get(line)
         if state is None:
             return
-        async with state.lock:
-            state.queue, commands = queue.leave(state.queue, call_id)
-            await self._cancel([c.leg_id for c in commands if isinstance(c, queue.CancelLeg)])
+        await self._apply(line, queue.CallerLeft(call_id=call_id))
         await self._out_of_holding_bridge(state, call_id)
 
     def position(self, line: str, call_id: str) -> int | None:
@@ -240,66 +235,25 @@ class QueueRunner:
 
     async def _answered(self, leg_id: str, args: tuple[str, ...], name: str) -> None:
         route = self.legs.get(leg_id)
+        earlier_run = None
         if route is None and len(args) >= 3:  # rung by an earlier run of the router: for a caller still waiting?
-            route = await self._adopt(leg_id, args, name)
-        state = self.lines.get(route[0]) if route else None
-        if route is None or state is None:  # not ours any more (e.g. from before a restart)
+            line, call_id = args[1], args[2]
+            agent = args[3] if len(args) > 3 else name.partition("/")[2].rpartition("-")[0]
+            earlier_run = (agent, call_id)
+            if agent and await self._still_waits(line, call_id):
+                route = (line, call_id)
+        if route is None or route[0] not in self.lines:  # not ours any more (e.g. from before a restart)
             await self._cancel([leg_id])
             return
-        async with state.lock:
-            waiter = state.queue.waiter(route[1])
-            state.queue, commands = queue.answered(state.queue, leg_id)
-            await self._cancel([c.leg_id for c in commands if isinstance(c, queue.CancelLeg)])
-        for command in commands:
-            if isinstance(command, queue.Connect) and waiter is not None and waiter.virtual:
-                self.note_answers(route[0], {command.call_id: self._clock()})
-                log.info("queue %s: %s answered for callback %s", route[0], command.agent, command.call_id)
-                self.handed.add(command.leg_id)
-                if self.callback_answered is None:
-                    await self._cancel([command.leg_id])
-                else:
-                    await self.callback_answered(
-                        route[0], command.call_id, waiter.caller, command.leg_id, command.agent
-                    )
-            elif isinstance(command, queue.Connect) and waiter is not None:
-                waited = (self._clock() - waiter.since).total_seconds()
-                self.note_answers(route[0], {command.call_id: self._clock()})
-                log.info("queue %s: %s answered for %s after %.0f s", route[0], command.agent, command.call_id, waited)
-                event = flow.Connected(command.leg_id, command.agent, waited)
-                if not await self._deliver(command.call_id, event):
-                    await self._cancel([command.leg_id])
+        await self._apply(route[0], queue.LegAnswered(leg_id=leg_id, earlier_run=earlier_run))
 
-    async def _adopt(self, leg_id: str, args: tuple[str, ...], name: str) -> tuple[str, str] | None:
-        line, call_id = args[1], args[2]
-        agent = args[3] if len(args) > 3 else name.partition("/")[2].rpartition("-")[0]
-        if not agent:
-            return None
-        waiting = self.position(line, call_id) is not None
+    async def _still_waits(self, line: str, call_id: str) -> bool:
         # Answered in the moment after a restart, before the reconciler took the caller up again:
         # take them up now rather than hang up on the agent and ring them again.
-        if not waiting and not await self.take_up_waiting(call_id):
-            return None
-        state = self.lines.get(line)
-        if state is None:
-            return None
-        async with state.lock:
-            state.queue = queue.adopt_leg(state.queue, leg_id, agent, call_id)
-            if not any(leg.id == leg_id for leg in state.queue.legs):
-                return None
-        log.info("queue %s: %s answered a ring from before the restart for %s", line, agent, call_id)
-        self.legs[leg_id] = (line, call_id)
-        return line, call_id
+        return self.position(line, call_id) is not None or await self.take_up_waiting(call_id)
 
     async def _leg_gone(self, leg_id: str, line: str, call_id: str) -> None:
-        state = self.lines.get(line)
-        if state is None:
-            return
-        async with state.lock:
-            talked = any(leg == leg_id for _, leg in state.queue.talking)
-            state.queue = queue.leg_ended(state.queue, leg_id, self._clock())
-        if talked:
-            await self._deliver(call_id, flow.AgentLeft(leg_id))
-        await self.dispatch(line)
+        await self._apply(line, queue.LegEnded(leg_id=leg_id, call_id=call_id))
 
     async def reconcile(self, missing_legs: set[str], *, bridges_may_be_gone: bool) -> None:
         """End the legs Asterisk no longer has (their ChannelDestroyed went to a connection that is
@@ -323,35 +277,83 @@ class QueueRunner:
 
     # -- ringing -----------------------------------------------------------------------
 
-    async def dispatch(self, line: str, *, changed: bool = True) -> None:
-        """Ring free agents for the waiting callers, as the line's strategy says (`queue.dispatch`).
-
-        `changed=False` (a caller joined): when the last look found every agent busy, a new caller
-        changes nothing, and the look-again timer is due anyway; so Asterisk is not asked again.
-        """
+    async def _apply(self, line: str, event: queue.QueueEvent) -> None:
+        """Apply `event` to the line's queue and carry out its commands in order, under the line's lock (the
+        answers they bring, e.g. which agents are busy, are events applied in turn); then what reaches calls."""
         state = self.lines.get(line)
         if state is None:
             return
+        later: list[queue.Command] = []
         async with state.lock:
-            ring_all = state.queue.config.strategy is Strategy.RING_ALL
-            if all(w.ringing for w in state.queue.waiting) and not ring_all:
-                return  # everyone waiting has a phone ringing: nothing to do (ring all adds the free agents)
-            if not changed and state.all_busy and state.look_again is not None:
-                return
-            engaged = state.queue.engaged()
-            busy = await self._busy([a for a in state.queue.config.agents if a not in engaged])
-            state.all_busy = busy | engaged >= set(state.queue.config.agents)
-            state.queue, rings, look_again = queue.dispatch(state.queue, self._clock(), busy)
-            for ring in rings:
-                self.legs[ring.leg_id] = (line, ring.call_id)
-            results = await asyncio.gather(*(self._ring(ring, line) for ring in rings), return_exceptions=True)
-            for ring, result in zip(rings, results, strict=True):
-                if isinstance(result, BaseException):
-                    log.warning("queue %s: could not ring %s: %s", line, ring.agent, result)
-                    self.legs.pop(ring.leg_id, None)
-                    state.queue = queue.leg_ended(state.queue, ring.leg_id, self._clock())
-            if look_again is not None:
-                self._look_again(line, state, (look_again - self._clock()).total_seconds())
+            events: list[queue.QueueEvent] = [event]
+            while events:
+                state.queue, commands = queue.step(state.queue, events.pop(0), self._clock())
+                later += [c for c in commands if isinstance(c, queue.AFTER_THE_LOCK)]
+                events += await self._carry_out(
+                    line, state, [c for c in commands if not isinstance(c, queue.AFTER_THE_LOCK)]
+                )
+        for command in later:
+            await self._after_the_lock(line, state, command)
+
+    async def _carry_out(self, line: str, state: _Line, commands: list[queue.Command]) -> list[queue.QueueEvent]:
+        """The commands in order (the rings of one look at once); the answers Asterisk gave, as events."""
+        answers: list[queue.QueueEvent] = []
+        rings = [c for c in commands if isinstance(c, queue.Ring)]  # one look's, one after the other
+        for command in commands:
+            match command:
+                case queue.Ring() if command is rings[0]:
+                    answers += await self._make_rings(line, rings)
+                case queue.CancelLeg(leg_id):
+                    await self._cancel([leg_id])
+                case queue.LookForAgents(agents):
+                    answers.append(queue.AgentsLooked(busy=await self._busy(list(agents))))
+                case queue.LookAgainAt(at):
+                    self._look_again(line, state, (at - self._clock()).total_seconds())
+        return answers
+
+    async def _make_rings(self, line: str, rings: list[queue.Ring]) -> list[queue.QueueEvent]:
+        for ring in rings:
+            self.legs[ring.leg_id] = (line, ring.call_id)
+        results = await asyncio.gather(*(self._ring(ring, line) for ring in rings), return_exceptions=True)
+        failed: list[queue.QueueEvent] = []
+        for ring, result in zip(rings, results, strict=True):
+            if isinstance(result, BaseException):
+                log.warning("queue %s: could not ring %s: %s", line, ring.agent, result)
+                self.legs.pop(ring.leg_id, None)
+                failed.append(queue.RingFailed(leg_id=ring.leg_id))
+        return failed
+
+    async def _after_the_lock(self, line: str, state: _Line, command: queue.Command) -> None:
+        """What the queue's commands tell a call or the callbacks (the runtime takes a call's lock before a
+        line's, never the other way round), the music, and the next look (`queue.AFTER_THE_LOCK`)."""
+        match command:
+            case queue.StartMusic():
+                await self._music(state)
+            case queue.LookNext(new_caller):
+                await self._apply(line, queue.Look(new_caller=new_caller))
+            case queue.ConnectCaller(call_id, leg_id, agent, waited):
+                self._route(line, call_id, leg_id, agent)
+                self.note_answers(line, {call_id: self._clock()})
+                log.info("queue %s: %s answered for %s after %.0f s", line, agent, call_id, waited)
+                if not await self._deliver(call_id, flow.Connected(leg_id, agent, waited)):
+                    await self._cancel([leg_id])
+            case queue.ConnectCallback(callback_id, number, leg_id, agent):
+                self._route(line, callback_id, leg_id, agent)
+                self.note_answers(line, {callback_id: self._clock()})
+                log.info("queue %s: %s answered for callback %s", line, agent, callback_id)
+                self.handed.add(leg_id)
+                if self.callback_answered is None:
+                    await self._cancel([leg_id])
+                else:
+                    await self.callback_answered(line, callback_id, number, leg_id, agent)
+            case queue.TellAgentLeft(call_id, leg_id):
+                await self._deliver(call_id, flow.AgentLeft(leg_id))
+
+    def _route(self, line: str, call_id: str, leg_id: str, agent: str) -> None:
+        """A leg's events come here by its id; one an earlier run rang is known only once it is answered."""
+        if leg_id not in self.legs:
+            log.info("queue %s: %s answered a ring from before the restart for %s", line, agent, call_id)
+            self.legs[leg_id] = (line, call_id)
 
     async def _ring(self, ring: queue.Ring, line: str) -> None:
         await self._rest.originate(
@@ -383,14 +385,14 @@ class QueueRunner:
 
         def fire() -> None:
             state.look_again = None
-            self._spawn(self.dispatch(line))
+            self._spawn(self._apply(line, queue.LookAgain()))
 
         state.look_again = asyncio.get_running_loop().call_later(max(0.05, seconds), fire)
 
     async def agents_may_be_free(self) -> None:
         """An agent's call that no queue here counted (a conversation from before a restart) ended."""
         for line in list(self.lines):
-            await self.dispatch(line)
+            await self._apply(line, queue.Look())
 
     async def _cancel(self, leg_ids: list[str]) -> None:
         for leg_id in leg_ids:
@@ -408,7 +410,7 @@ class QueueRunner:
         if state is None:
             state = self.lines[line] = _Line(Queue(line, config, salt=self._salt), f"{HOLDING_PREFIX}{line}")
         else:
-            state.queue = queue.reconfigure(state.queue, config)
+            state.queue, _ = queue.step(state.queue, queue.Reconfigured(config=config), self._clock())
         return state
 
     async def _into_holding_bridge(self, state: _Line, call_id: str) -> None:

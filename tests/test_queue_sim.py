@@ -346,6 +346,8 @@ async def test_waiting_callers_wait_on_in_order_across_a_router_restart(office: 
         restarted.runtime.reconciler.grace = 0.05
         runtime = restarted.runtime
         await until(lambda: all(c in runtime.calls for c in callers), within=5)
+        # Taken up, each one then waits its turn for the line's lock to join the queue: all of them first.
+        await until(lambda: all(runtime.queues.position("1818", c) is not None for c in callers), within=5)
         waiting = runtime.queues.lines["1818"].queue.waiting
         assert [w.call_id for w in waiting] == callers, "in the order they came"
         assert all(runtime.now() - w.since >= timedelta(seconds=1) for w in waiting), "the wait so far counts"

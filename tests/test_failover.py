@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+import pytest
 from sqlalchemy import select
 
 from asterisk_sim import Fault, Simulator
@@ -229,7 +230,10 @@ async def test_a_frozen_active_router_is_replaced_within_five_seconds_and_never_
             handed_on = len(sim.requests)
         finally:
             os.killpg(frozen.process.pid, signal.SIGCONT)
-        await asyncio.wait_for(frozen.process.wait(), 15)  # it found the lease another's, and stopped
+        try:
+            await asyncio.wait_for(frozen.process.wait(), 15)  # it found the lease another's, and stopped
+        except TimeoutError:  # seen once in a whole run, never alone: what the router did is the clue
+            pytest.fail("the thawed router did not stop within 15 s; its last lines:\n" + "\n".join(frozen.lines[-80:]))
         await asyncio.sleep(1.0)
         # Its offer timer fired when it woke: had it acted, it would have played the goodbye to the caller.
         late = [r for r in sim.requests[handed_on:] if offered in r["path"]]

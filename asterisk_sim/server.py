@@ -39,6 +39,7 @@ from asterisk_sim.validation import (
     check_channel_record,
     check_originate,
     parameters,
+    parse_body,
 )
 from asterisk_sim.variables import variable_routes
 from asterisk_sim.websocket_requests import Refusal, carry_out, read_request, refusal_answer
@@ -322,21 +323,9 @@ def _number(request: web.Request, name: str, default: float) -> float:
 
 
 async def _json_body(request: web.Request) -> Any:
-    """A request's JSON body as Asterisk reads one (main/http.c, res/res_ari.c): only with the
-    content type application/json, else none; an empty body is none; a body that is not a JSON
-    object or array (jansson's default) is 400 "Error parsing request body"."""
-    if request.content_type.lower() != "application/json":
-        return None
-    raw = await request.read()
-    if not raw:
-        return None
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        data = None
-    if not isinstance(data, dict | list):
-        raise AriFault(400, "Error parsing request body")
-    return data
+    """A request's JSON body as Asterisk reads one (validation.parse_body): none unless its content type is
+    application/json or it is empty; 400 "Error parsing request body" for one that is not an object or array."""
+    return parse_body(request.content_type.lower(), await request.read())[0]
 
 
 def _ari_routes(sim: Simulator) -> web.RouteTableDef:

@@ -23,22 +23,21 @@ import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest_asyncio
-from sqlalchemy import update
 
 from router.app import RouterConfig, Running, running
 from router.ari import AriConfig
 from router.calls.prompts import DEFAULT_MANIFEST
-from router.office.callbacks import Callback, CallbackStore
-from router.office.tables import callbacks
+from router.office.callbacks import Callback
 from router.schedule import QueueCallback, QueueConfig, Schedule
 from tests import real_asterisk
 from tests.ari_helpers import outcome_of, until
-from tests.conftest import embedded, local, stored_messages
+from tests.conftest import local, stored_messages
 from tests.sip_phone import Phone, loudness, silence, stat, tone, tone_seconds
+from tests.test_callback_sim import make_due, stored_callbacks
 from tests.test_dialout_real import INCOMING, ringing, rings
 
 OPEN = local("2024-01-04T15:30")  # a Thursday in phone hours (15-17)
@@ -67,13 +66,11 @@ class Office:
         return (live.call.playback or "") if live else ""
 
     def callbacks(self) -> list[Callback]:
-        with embedded(self.data) as data:
-            return CallbackStore(data).all()
+        return stored_callbacks(self.data)
 
     def due_now(self) -> None:
         """The retry pause passes (the store says so; the router's next look takes it up)."""
-        with embedded(self.data) as data, data.begin() as db:
-            db.execute(update(callbacks).values(next_attempt=datetime(2000, 1, 1).astimezone()))
+        make_due(self.data)
 
     async def keys(self, phone: Phone, keys: str) -> None:
         for key in keys:  # one DTMF event at a time, as a person keys them

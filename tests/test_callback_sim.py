@@ -40,6 +40,18 @@ def with_callback(schedule: Schedule, config: QueueConfig = QUICK) -> Schedule:
     return replace(schedule, lines={**schedule.lines, "1818": line})
 
 
+def stored_callbacks(folder: Path) -> list[Callback]:
+    """Every callback the embedded store in `folder` holds, open or not."""
+    with embedded(folder) as data:
+        return CallbackStore(data).all()
+
+
+def make_due(folder: Path) -> None:
+    """Every callback's retry pause has passed, as the store says; a router's next look takes them up."""
+    with embedded(folder) as data, data.begin() as db:
+        db.execute(update(callbacks).values(next_attempt=datetime(2000, 1, 1).astimezone()))
+
+
 class Office(queued.Office):
     """The queue's office (tests/test_queue_sim.py), with the citizen's phone, the keys and the store."""
 
@@ -63,13 +75,11 @@ class Office(queued.Office):
             self.sim.world.send_dtmf(call, key)
 
     def callbacks(self) -> list[Callback]:
-        with embedded(self.data) as data:
-            return CallbackStore(data).all()
+        return stored_callbacks(self.data)
 
     def due_now(self) -> None:
         """The retry pause passes (the store says so; the routers' next look takes it up)."""
-        with embedded(self.data) as data, data.begin() as db:
-            db.execute(update(callbacks).values(next_attempt=datetime(2000, 1, 1).astimezone()))
+        make_due(self.data)
 
     def citizen_legs(self) -> list[str]:
         return self.legs(CITIZEN.removeprefix("PJSIP/"))
